@@ -1,0 +1,467 @@
+//! The little-endian binary codec shared by WAL records, segments and manifests.
+//!
+//! Primitives (all little-endian):
+//!
+//! ```text
+//! u8 / u16 / u32 / u64 / i64 / f32   fixed width
+//! str       := len: u32 | len bytes of UTF-8
+//! opt<T>    := tag: u8 (0 = none, 1 = some) | T if some
+//! list<T>   := count: u32 | T * count
+//! ```
+//!
+//! An ingest item (format version 1, see `docs/design.md` §Item):
+//!
+//! ```text
+//! item     := claim | list<evidence> | list<edge>
+//! claim    := claim_id str | tenant_id str | canonical_text str | confidence f32
+//!           | entities list<str> | valid_from opt<i64> | valid_to opt<i64> | event_time opt<i64>
+//!           | embedding opt<list<f32>> | metadata list<(str, str)>
+//!           | subject opt<str> | predicate opt<str> | object opt<str>
+//! evidence := evidence_id str | claim_id str | source_id str | stance u8 | source_quality f32
+//!           | chunk_id opt<str> | span opt<(u64, u64)> | excerpt opt<str>
+//! edge     := from str | to str | relation u8 | strength f32 | detected u8 | reason opt<str>
+//! ```
+//!
+//! Decoding is bounds-checked and never trusts a length further than the bytes that remain, so a
+//! hostile or corrupt length cannot make it allocate more than the input's size.
+
+use std::collections::BTreeMap;
+
+use crate::error::CorruptionKind;
+use crate::model::{
+    Claim, ClaimId, Edge, Evidence, IngestItem, Relation, Stance, TenantId, Timestamp,
+};
+
+/// Appends little-endian primitives to a buffer.
+#[derive(Debug, Default)]
+pub(crate) struct Encoder {
+    pub(crate) buf: Vec<u8>,
+}
+
+impl Encoder {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Self {
+            buf: Vec::with_capacity(capacity),
+        }
+    }
+
+    pub(crate) fn u8(&mut self, v: u8) {
+        self.buf.push(v);
+    }
+    pub(crate) fn u16(&mut self, v: u16) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    pub(crate) fn u32(&mut self, v: u32) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    pub(crate) fn u64(&mut self, v: u64) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    pub(crate) fn i64(&mut self, v: i64) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    pub(crate) fn f32(&mut self, v: f32) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    pub(crate) fn bytes(&mut self, v: &[u8]) {
+        self.buf.extend_from_slice(v);
+    }
+
+    /// A length or count. Validation bounds every list and string far below `u32::MAX`.
+    pub(crate) fn len(&mut self, n: usize) {
+        self.u32(u32::try_from(n).unwrap_or(u32::MAX));
+    }
+
+    pub(crate) fn str(&mut self, s: &str) {
+        self.len(s.len());
+        self.bytes(s.as_bytes());
+    }
+
+    pub(crate) fn opt_str(&mut self, s: Option<&str>) {
+        match s {
+            None => self.u8(0),
+            Some(s) => {
+                self.u8(1);
+                self.str(s);
+            }
+        }
+    }
+
+    pub(crate) fn opt_ts(&mut self, t: Option<Timestamp>) {
+        match t {
+            None => self.u8(0),
+            Some(t) => {
+                self.u8(1);
+                self.i64(t.as_unix_micros());
+            }
+        }
+    }
+
+    pub(crate) fn item(&mut self, item: &IngestItem) {
+        let c = &item.claim;
+        self.str(c.claim_id.as_str());
+        self.str(c.tenant_id.as_str());
+        self.str(&c.canonical_text);
+        self.f32(c.confidence);
+        self.len(c.entities.len());
+        for e in &c.entities {
+            self.str(e);
+        }
+        self.opt_ts(c.valid_from);
+        self.opt_ts(c.valid_to);
+        self.opt_ts(c.event_time);
+        match &c.embedding {
+            None => self.u8(0),
+            Some(v) => {
+                self.u8(1);
+                self.len(v.len());
+                for x in v {
+                    self.f32(*x);
+                }
+            }
+        }
+        self.len(c.metadata.len());
+        for (k, v) in &c.metadata {
+            self.str(k);
+            self.str(v);
+        }
+        self.opt_str(c.subject.as_deref());
+        self.opt_str(c.predicate.as_deref());
+        self.opt_str(c.object.as_deref());
+
+        self.len(item.evidence.len());
+        for e in &item.evidence {
+            self.str(&e.evidence_id);
+            self.str(e.claim_id.as_str());
+            self.str(&e.source_id);
+            self.u8(stance_code(e.stance));
+            self.f32(e.source_quality);
+            self.opt_str(e.chunk_id.as_deref());
+            match (e.span_start, e.span_end) {
+                (Some(s), Some(t)) => {
+                    self.u8(1);
+                    self.u64(s);
+                    self.u64(t);
+                }
+                _ => self.u8(0),
+            }
+            self.opt_str(e.excerpt.as_deref());
+        }
+
+        self.len(item.edges.len());
+        for e in &item.edges {
+            self.str(e.from_claim_id.as_str());
+            self.str(e.to_claim_id.as_str());
+            self.u8(relation_code(e.relation));
+            self.f32(e.strength);
+            self.u8(u8::from(e.detected));
+            self.opt_str(e.reason.as_deref());
+        }
+    }
+}
+
+const fn stance_code(s: Stance) -> u8 {
+    match s {
+        Stance::Supports => 0,
+        Stance::Contradicts => 1,
+        Stance::Neutral => 2,
+    }
+}
+
+const fn relation_code(r: Relation) -> u8 {
+    match r {
+        Relation::Supports => 0,
+        Relation::Contradicts => 1,
+        Relation::Refines => 2,
+        Relation::Supersedes => 3,
+    }
+}
+
+/// Reads little-endian primitives from a slice, tracking the position for error reports.
+#[derive(Debug)]
+pub(crate) struct Decoder<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+/// A decode failure and the offset (within the decoded slice) where it happened.
+pub(crate) type DecodeResult<T> = Result<T, (usize, CorruptionKind)>;
+
+impl<'a> Decoder<'a> {
+    pub(crate) fn new(data: &'a [u8]) -> Self {
+        Self { data, pos: 0 }
+    }
+
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.data.len() - self.pos
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.remaining() == 0
+    }
+
+    fn fail<T>(&self, kind: CorruptionKind) -> DecodeResult<T> {
+        Err((self.pos, kind))
+    }
+
+    pub(crate) fn take(&mut self, n: usize) -> DecodeResult<&'a [u8]> {
+        if n > self.remaining() {
+            return self.fail(CorruptionKind::Truncated);
+        }
+        let s = &self.data[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn array<const N: usize>(&mut self) -> DecodeResult<[u8; N]> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    pub(crate) fn u8(&mut self) -> DecodeResult<u8> {
+        Ok(self.array::<1>()?[0])
+    }
+    pub(crate) fn u32(&mut self) -> DecodeResult<u32> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+    pub(crate) fn u64(&mut self) -> DecodeResult<u64> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+    pub(crate) fn i64(&mut self) -> DecodeResult<i64> {
+        Ok(i64::from_le_bytes(self.array()?))
+    }
+    pub(crate) fn f32(&mut self) -> DecodeResult<f32> {
+        Ok(f32::from_le_bytes(self.array()?))
+    }
+    pub(crate) fn hash(&mut self) -> DecodeResult<[u8; 32]> {
+        self.array()
+    }
+
+    /// A count of elements each at least `min_elem_bytes` long: refused when the remaining input
+    /// could not hold that many, so a corrupt count never drives a huge allocation.
+    pub(crate) fn count(&mut self, min_elem_bytes: usize) -> DecodeResult<usize> {
+        let n = self.u32()? as usize;
+        if n.saturating_mul(min_elem_bytes.max(1)) > self.remaining() {
+            return self.fail(CorruptionKind::BadLength(n as u64));
+        }
+        Ok(n)
+    }
+
+    pub(crate) fn str(&mut self) -> DecodeResult<&'a str> {
+        let n = self.u32()? as usize;
+        let start = self.pos;
+        let bytes = self.take(n)?;
+        std::str::from_utf8(bytes).map_err(|_| (start, CorruptionKind::Malformed("invalid UTF-8")))
+    }
+
+    pub(crate) fn string(&mut self) -> DecodeResult<String> {
+        self.str().map(str::to_owned)
+    }
+
+    fn flag(&mut self) -> DecodeResult<bool> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err((self.pos - 1, CorruptionKind::Malformed("bad option tag"))),
+        }
+    }
+
+    fn opt_string(&mut self) -> DecodeResult<Option<String>> {
+        Ok(if self.flag()? {
+            Some(self.string()?)
+        } else {
+            None
+        })
+    }
+
+    fn opt_ts(&mut self) -> DecodeResult<Option<Timestamp>> {
+        Ok(if self.flag()? {
+            Some(Timestamp::from_unix_micros(self.i64()?))
+        } else {
+            None
+        })
+    }
+
+    pub(crate) fn item(&mut self) -> DecodeResult<IngestItem> {
+        let claim_id = ClaimId::new(self.string()?);
+        let tenant_id = TenantId::new(self.string()?);
+        let canonical_text = self.string()?;
+        let confidence = self.f32()?;
+        let n = self.count(4)?;
+        let mut entities = Vec::with_capacity(n);
+        for _ in 0..n {
+            entities.push(self.string()?);
+        }
+        let valid_from = self.opt_ts()?;
+        let valid_to = self.opt_ts()?;
+        let event_time = self.opt_ts()?;
+        let embedding = if self.flag()? {
+            let n = self.count(4)?;
+            let raw = self.take(n * 4)?;
+            Some(
+                raw.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            )
+        } else {
+            None
+        };
+        let n = self.count(8)?;
+        let mut metadata = BTreeMap::new();
+        for _ in 0..n {
+            let k = self.string()?;
+            let v = self.string()?;
+            metadata.insert(k, v);
+        }
+        let subject = self.opt_string()?;
+        let predicate = self.opt_string()?;
+        let object = self.opt_string()?;
+        let claim = Claim {
+            claim_id,
+            tenant_id,
+            canonical_text,
+            confidence,
+            entities,
+            valid_from,
+            valid_to,
+            event_time,
+            embedding,
+            metadata,
+            subject,
+            predicate,
+            object,
+        };
+
+        let n = self.count(22)?;
+        let mut evidence = Vec::with_capacity(n);
+        for _ in 0..n {
+            let evidence_id = self.string()?;
+            let claim_id = ClaimId::new(self.string()?);
+            let source_id = self.string()?;
+            let at = self.pos;
+            let stance = match self.u8()? {
+                0 => Stance::Supports,
+                1 => Stance::Contradicts,
+                2 => Stance::Neutral,
+                _ => return Err((at, CorruptionKind::Malformed("unknown stance code"))),
+            };
+            let source_quality = self.f32()?;
+            let chunk_id = self.opt_string()?;
+            let (span_start, span_end) = if self.flag()? {
+                (Some(self.u64()?), Some(self.u64()?))
+            } else {
+                (None, None)
+            };
+            let excerpt = self.opt_string()?;
+            evidence.push(Evidence {
+                evidence_id,
+                claim_id,
+                source_id,
+                stance,
+                source_quality,
+                chunk_id,
+                span_start,
+                span_end,
+                excerpt,
+            });
+        }
+
+        let n = self.count(15)?;
+        let mut edges = Vec::with_capacity(n);
+        for _ in 0..n {
+            let from_claim_id = ClaimId::new(self.string()?);
+            let to_claim_id = ClaimId::new(self.string()?);
+            let at = self.pos;
+            let relation = match self.u8()? {
+                0 => Relation::Supports,
+                1 => Relation::Contradicts,
+                2 => Relation::Refines,
+                3 => Relation::Supersedes,
+                _ => return Err((at, CorruptionKind::Malformed("unknown relation code"))),
+            };
+            let strength = self.f32()?;
+            let detected = self.flag()?;
+            let reason = self.opt_string()?;
+            edges.push(Edge {
+                from_claim_id,
+                to_claim_id,
+                relation,
+                strength,
+                detected,
+                reason,
+            });
+        }
+        Ok(IngestItem {
+            claim,
+            evidence,
+            edges,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full_item() -> IngestItem {
+        let mut claim = Claim::new("tenant-a", "c1", "The Eiffel Tower is 330 m tall");
+        claim.confidence = 0.75;
+        claim.entities = vec!["Eiffel Tower".into(), "Paris".into()];
+        claim.valid_from = Timestamp::from_year(2022);
+        claim.valid_to = None;
+        claim.event_time = Some(Timestamp::from_unix_micros(-5));
+        claim.embedding = Some(vec![0.5, -1.25, 3.0]);
+        claim.metadata.insert("lang".into(), "en".into());
+        claim.subject = Some("Eiffel Tower".into());
+        claim.predicate = Some("height".into());
+        claim.object = Some("330 m".into());
+        let mut ev = Evidence::new("e1", "c1", "wiki/Eiffel", Stance::Contradicts);
+        ev.source_quality = 0.5;
+        ev.chunk_id = Some("k3".into());
+        ev.span_start = Some(4);
+        ev.span_end = Some(40);
+        ev.excerpt = Some("330 metres".into());
+        let mut edge = Edge::new("c1", "c0", Relation::Supersedes);
+        edge.detected = true;
+        edge.reason = Some("same subject, later interval".into());
+        IngestItem::new(claim).with_evidence(ev).with_edge(edge)
+    }
+
+    #[test]
+    fn item_round_trips() {
+        let item = full_item();
+        let mut enc = Encoder::default();
+        enc.item(&item);
+        let mut dec = Decoder::new(&enc.buf);
+        assert_eq!(dec.item().ok(), Some(item));
+        assert!(dec.is_empty());
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_not_a_panic() {
+        let mut enc = Encoder::default();
+        enc.item(&full_item());
+        for cut in 0..enc.buf.len() {
+            assert!(
+                Decoder::new(&enc.buf[..cut]).item().is_err(),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn huge_count_is_refused_without_allocating() {
+        let mut enc = Encoder::default();
+        enc.u32(u32::MAX);
+        let mut dec = Decoder::new(&enc.buf);
+        assert!(matches!(
+            dec.count(4),
+            Err((_, CorruptionKind::BadLength(_)))
+        ));
+    }
+}

@@ -1,0 +1,234 @@
+//! The manifest: which segments make up the store and up to which LSN they hold the log.
+//!
+//! ```text
+//! file     := magic "DASHMAN\0" (8) | format_version u16 | reserved u16 (0) | body_len u32
+//!           | body | blake3 [u8; 32] (of every byte before it)
+//! body     := generation u64 | watermark u64 | next_segment_id u64 | embedding_dim u32 (0 = unset)
+//!           | live_claims u64 | last_recorded_at i64 | segment_count u32 | segment * segment_count
+//! segment  := id u64 | file_len u64 | blake3 [u8; 32] (the segment footer's hash) | min_lsn u64
+//!           | max_lsn u64 | entry_count u64
+//! ```
+//!
+//! Published as `MANIFEST-<generation:020>` by writing `MANIFEST.tmp`, fsyncing it, renaming it
+//! and fsyncing the directory, so a crash leaves either the old or the new generation whole.
+
+use std::path::{Path, PathBuf};
+
+use crate::codec::{Decoder, Encoder};
+use crate::error::{Corruption, CorruptionKind};
+use crate::model::{Lsn, Timestamp};
+use crate::segment::hash_bytes;
+use crate::storage::Storage;
+
+const MAGIC: [u8; 8] = *b"DASHMAN\0";
+const FORMAT_VERSION: u16 = 1;
+const OLDEST_SUPPORTED: u16 = 1;
+const MAGIC_LEN: usize = MAGIC.len();
+const VERSION_OFFSET: usize = MAGIC_LEN;
+const BODY_LEN_OFFSET: usize = VERSION_OFFSET + 2 + 2;
+const BODY_OFFSET: usize = BODY_LEN_OFFSET + 4;
+const HASH_LEN: usize = 32;
+/// The temporary name a manifest is written under before the rename.
+pub(crate) const TEMP_NAME: &str = "MANIFEST.tmp";
+
+/// One segment as the manifest records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SegmentMeta {
+    pub(crate) id: u64,
+    pub(crate) file_len: u64,
+    pub(crate) hash: [u8; 32],
+    pub(crate) min_lsn: Lsn,
+    pub(crate) max_lsn: Lsn,
+    pub(crate) entry_count: u64,
+}
+
+/// One generation of the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Manifest {
+    /// 0 means "no manifest yet" (a new store).
+    pub(crate) generation: u64,
+    /// Every record with an LSN up to this one is in the segments.
+    pub(crate) watermark: Lsn,
+    pub(crate) next_segment_id: u64,
+    pub(crate) embedding_dim: Option<u32>,
+    /// Claims whose latest version at the watermark is live.
+    pub(crate) live_claims: u64,
+    /// The recorded time of the record at the watermark (recorded times keep increasing).
+    pub(crate) last_recorded_at: Timestamp,
+    /// Oldest first.
+    pub(crate) segments: Vec<SegmentMeta>,
+}
+
+impl Default for Manifest {
+    /// The manifest of a store that has never checkpointed.
+    fn default() -> Self {
+        Self {
+            generation: 0,
+            watermark: Lsn(0),
+            next_segment_id: 1,
+            embedding_dim: None,
+            live_claims: 0,
+            last_recorded_at: Timestamp::MIN,
+            segments: Vec::new(),
+        }
+    }
+}
+
+/// The file name of generation `generation`.
+pub(crate) fn file_path(generation: u64) -> PathBuf {
+    PathBuf::from(format!("MANIFEST-{generation:020}"))
+}
+
+/// Parses a manifest file name back into its generation.
+pub(crate) fn parse_file_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("MANIFEST-")?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+impl Manifest {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut body = Encoder::default();
+        body.u64(self.generation);
+        body.u64(self.watermark.0);
+        body.u64(self.next_segment_id);
+        body.u32(self.embedding_dim.unwrap_or(0));
+        body.u64(self.live_claims);
+        body.i64(self.last_recorded_at.as_unix_micros());
+        body.len(self.segments.len());
+        for s in &self.segments {
+            body.u64(s.id);
+            body.u64(s.file_len);
+            body.bytes(&s.hash);
+            body.u64(s.min_lsn.0);
+            body.u64(s.max_lsn.0);
+            body.u64(s.entry_count);
+        }
+        let mut out = Encoder::with_capacity(BODY_OFFSET + body.buf.len() + HASH_LEN);
+        out.bytes(&MAGIC);
+        out.u16(FORMAT_VERSION);
+        out.u16(0);
+        out.len(body.buf.len());
+        out.bytes(&body.buf);
+        let hash = hash_bytes(&out.buf);
+        out.bytes(&hash);
+        out.buf
+    }
+
+    pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<Self, Corruption> {
+        let corrupt = |offset: usize, kind| Corruption {
+            file: path.to_path_buf(),
+            offset: offset as u64,
+            kind,
+        };
+        if bytes.len() < BODY_OFFSET + HASH_LEN {
+            return Err(corrupt(0, CorruptionKind::Truncated));
+        }
+        if bytes[..MAGIC_LEN] != MAGIC {
+            return Err(corrupt(0, CorruptionKind::BadMagic));
+        }
+        let hash_at = bytes.len() - HASH_LEN;
+        if hash_bytes(&bytes[..hash_at]) != bytes[hash_at..] {
+            return Err(corrupt(hash_at, CorruptionKind::ChecksumMismatch));
+        }
+        let version = u16::from_le_bytes([bytes[VERSION_OFFSET], bytes[VERSION_OFFSET + 1]]);
+        if !(OLDEST_SUPPORTED..=FORMAT_VERSION).contains(&version) {
+            return Err(corrupt(
+                VERSION_OFFSET,
+                CorruptionKind::UnsupportedVersion {
+                    found: version,
+                    oldest: OLDEST_SUPPORTED,
+                    current: FORMAT_VERSION,
+                },
+            ));
+        }
+        let mut d = Decoder::new(&bytes[BODY_LEN_OFFSET..hash_at]);
+        let run = |d: &mut Decoder<'_>| -> Result<Self, (usize, CorruptionKind)> {
+            let body_len = d.u32()? as usize;
+            if body_len != d.remaining() {
+                return Err((0, CorruptionKind::BadLength(body_len as u64)));
+            }
+            let generation = d.u64()?;
+            let watermark = Lsn(d.u64()?);
+            let next_segment_id = d.u64()?;
+            let dim = d.u32()?;
+            let live_claims = d.u64()?;
+            let last_recorded_at = Timestamp::from_unix_micros(d.i64()?);
+            let n = d.count(72)?;
+            let mut segments = Vec::with_capacity(n);
+            for _ in 0..n {
+                segments.push(SegmentMeta {
+                    id: d.u64()?,
+                    file_len: d.u64()?,
+                    hash: d.hash()?,
+                    min_lsn: Lsn(d.u64()?),
+                    max_lsn: Lsn(d.u64()?),
+                    entry_count: d.u64()?,
+                });
+            }
+            if !d.is_empty() {
+                return Err((d.position(), CorruptionKind::Malformed("trailing bytes")));
+            }
+            Ok(Self {
+                generation,
+                watermark,
+                next_segment_id,
+                embedding_dim: (dim != 0).then_some(dim),
+                live_claims,
+                last_recorded_at,
+                segments,
+            })
+        };
+        run(&mut d).map_err(|(o, k)| corrupt(BODY_LEN_OFFSET + o, k))
+    }
+
+    /// Publishes this generation atomically: temp file, fsync, rename, fsync directory.
+    ///
+    /// The segments it names must already be durable (written, fsynced, directory fsynced).
+    pub(crate) fn publish(&self, storage: &dyn Storage) -> std::io::Result<()> {
+        let temp = Path::new(TEMP_NAME);
+        let mut file = storage.create(temp)?;
+        file.append(&self.encode())?;
+        file.sync_data()?;
+        drop(file);
+        storage.rename(temp, &file_path(self.generation))?;
+        storage.sync_dir(Path::new(""))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_flips_detected() {
+        let m = Manifest {
+            generation: 3,
+            watermark: Lsn(99),
+            next_segment_id: 4,
+            embedding_dim: Some(384),
+            live_claims: 10,
+            last_recorded_at: Timestamp::from_unix_micros(5),
+            segments: vec![SegmentMeta {
+                id: 2,
+                file_len: 1000,
+                hash: [9; 32],
+                min_lsn: Lsn(1),
+                max_lsn: Lsn(99),
+                entry_count: 10,
+            }],
+        };
+        let bytes = m.encode();
+        assert_eq!(Manifest::decode(Path::new("m"), &bytes).unwrap(), m);
+        for at in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0x80;
+            assert!(
+                Manifest::decode(Path::new("m"), &bad).is_err(),
+                "flip at {at}"
+            );
+        }
+        assert_eq!(parse_file_name("MANIFEST-00000000000000000003"), Some(3));
+    }
+}

@@ -1,0 +1,497 @@
+//! Immutable segment files: the claims of a checkpointed LSN range, sorted by key, with a key
+//! index for binary search and the commit table that keeps `commit_id`s idempotent.
+//!
+//! ```text
+//! segment  := header entry* index commit* footer
+//! header   := magic "DASHSEG\0" (8) | format_version u16 | reserved u16 (0) | reserved u32 (0)
+//! entry    := tenant str | claim_id str | count u32 | latest_version u32 | latest_forgotten u8
+//!           | version * count                     (entries sorted by (tenant, claim_id) bytes)
+//! version  := version u32 | lsn u64 | recorded_at i64 | kind u8 (0 live, 1 tombstone)
+//!           | item (kind 0 only; see codec)
+//! index    := entry_offset u64 * entry_count      (absolute file offsets, in key order)
+//! commit   := tenant str | commit_id str | digest [u8; 32] | lsn u64 | recorded_at i64
+//!           | versions list<u32>                  (sorted by (tenant, commit_id) bytes)
+//! footer   := entries_offset u64 | index_offset u64 | entry_count u64 | commits_offset u64
+//!           | commit_count u64 | min_lsn u64 | max_lsn u64 | version_count u64
+//!           | blake3 [u8; 32] (of every byte before it) | magic "DASHSEG\0" (8)
+//! ```
+//!
+//! A segment is written once (temp-free: it is unreferenced until a manifest names it), fsynced,
+//! and verified whole against its BLAKE3 hash when loaded.
+
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::codec::{Decoder, Encoder};
+use crate::error::{Corruption, CorruptionKind};
+use crate::model::{ClaimId, ClaimVersion, Lsn, TenantId, Timestamp, VersionBody};
+
+/// Directory of segment files, relative to the store root.
+pub(crate) const SEGMENT_DIR: &str = "segments";
+
+const MAGIC: [u8; 8] = *b"DASHSEG\0";
+const MAGIC_LEN: usize = MAGIC.len();
+const VERSION_OFFSET: usize = MAGIC_LEN;
+const VERSION_LEN: usize = 2;
+const HEADER_LEN: usize = VERSION_OFFSET + VERSION_LEN + 2 + 4;
+const FOOTER_FIELDS_LEN: usize = 8 * 8;
+const HASH_LEN: usize = 32;
+const FOOTER_LEN: usize = FOOTER_FIELDS_LEN + HASH_LEN + MAGIC_LEN;
+const INDEX_ENTRY_LEN: usize = 8;
+
+/// The segment format version this build writes.
+pub(crate) const FORMAT_VERSION: u16 = 1;
+const OLDEST_SUPPORTED: u16 = 1;
+
+/// The name of segment `id`.
+pub(crate) fn file_path(id: u64) -> PathBuf {
+    Path::new(SEGMENT_DIR).join(format!("{id:020}.seg"))
+}
+
+/// Parses a segment file name back into its id.
+pub(crate) fn parse_file_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".seg")?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
+/// A commit remembered for idempotency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CommitMeta {
+    pub(crate) digest: [u8; 32],
+    pub(crate) lsn: Lsn,
+    pub(crate) recorded_at: Timestamp,
+    pub(crate) versions: Vec<u32>,
+}
+
+/// Writes a segment; claims and commits must be added in key order.
+#[derive(Debug)]
+pub(crate) struct SegmentBuilder {
+    enc: Encoder,
+    index: Vec<u64>,
+    commits: Encoder,
+    commit_count: u64,
+    min_lsn: Lsn,
+    max_lsn: Lsn,
+    version_count: u64,
+}
+
+impl SegmentBuilder {
+    pub(crate) fn new() -> Self {
+        let mut enc = Encoder::with_capacity(1 << 20);
+        enc.bytes(&MAGIC);
+        enc.u16(FORMAT_VERSION);
+        enc.u16(0);
+        enc.u32(0);
+        Self {
+            enc,
+            index: Vec::new(),
+            commits: Encoder::default(),
+            commit_count: 0,
+            min_lsn: Lsn(u64::MAX),
+            max_lsn: Lsn(0),
+            version_count: 0,
+        }
+    }
+
+    /// Adds one key's versions (oldest first, at least one).
+    pub(crate) fn add_claim<'a>(
+        &mut self,
+        tenant: &TenantId,
+        claim: &ClaimId,
+        versions: impl ExactSizeIterator<Item = &'a ClaimVersion> + Clone,
+    ) {
+        let Some(latest) = versions.clone().last() else {
+            return;
+        };
+        self.index.push(self.enc.buf.len() as u64);
+        self.enc.str(tenant.as_str());
+        self.enc.str(claim.as_str());
+        self.enc.len(versions.len());
+        self.enc.u32(latest.version);
+        self.enc
+            .u8(u8::from(matches!(latest.body, VersionBody::Tombstone)));
+        for v in versions {
+            self.min_lsn = self.min_lsn.min(v.lsn);
+            self.max_lsn = self.max_lsn.max(v.lsn);
+            self.version_count += 1;
+            self.enc.u32(v.version);
+            self.enc.u64(v.lsn.0);
+            self.enc.i64(v.recorded_at.as_unix_micros());
+            match &v.body {
+                VersionBody::Live(item) => {
+                    self.enc.u8(0);
+                    self.enc.item(item);
+                }
+                VersionBody::Tombstone => self.enc.u8(1),
+            }
+        }
+    }
+
+    /// Adds one remembered commit.
+    pub(crate) fn add_commit(&mut self, tenant: &TenantId, commit_id: &str, meta: &CommitMeta) {
+        self.commit_count += 1;
+        let c = &mut self.commits;
+        c.str(tenant.as_str());
+        c.str(commit_id);
+        c.bytes(&meta.digest);
+        c.u64(meta.lsn.0);
+        c.i64(meta.recorded_at.as_unix_micros());
+        c.len(meta.versions.len());
+        for v in &meta.versions {
+            c.u32(*v);
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.index.is_empty() && self.commit_count == 0
+    }
+
+    /// Finishes the file; returns its bytes.
+    pub(crate) fn finish(mut self) -> Vec<u8> {
+        let index_offset = self.enc.buf.len() as u64;
+        for off in &self.index {
+            self.enc.u64(*off);
+        }
+        let commits_offset = self.enc.buf.len() as u64;
+        self.enc.bytes(&self.commits.buf);
+        let (min_lsn, max_lsn) = if self.version_count == 0 {
+            (0, 0)
+        } else {
+            (self.min_lsn.0, self.max_lsn.0)
+        };
+        for field in [
+            HEADER_LEN as u64,
+            index_offset,
+            self.index.len() as u64,
+            commits_offset,
+            self.commit_count,
+            min_lsn,
+            max_lsn,
+            self.version_count,
+        ] {
+            self.enc.u64(field);
+        }
+        let hash = hash_bytes(&self.enc.buf);
+        self.enc.bytes(&hash);
+        self.enc.bytes(&MAGIC);
+        self.enc.buf
+    }
+}
+
+/// BLAKE3 of `bytes`, on all cores for large inputs.
+pub(crate) fn hash_bytes(bytes: &[u8]) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    if bytes.len() >= 1 << 20 {
+        hasher.update_rayon(bytes);
+    } else {
+        hasher.update(bytes);
+    }
+    *hasher.finalize().as_bytes()
+}
+
+/// A loaded, verified segment.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub(crate) id: u64,
+    path: PathBuf,
+    bytes: Arc<[u8]>,
+    pub(crate) hash: [u8; 32],
+    index_offset: usize,
+    entry_count: usize,
+    commits_offset: usize,
+    commit_count: usize,
+    pub(crate) min_lsn: Lsn,
+    pub(crate) max_lsn: Lsn,
+}
+
+impl Segment {
+    /// Verifies `bytes` (magic, version, BLAKE3 of the whole file, offsets) and indexes them.
+    pub(crate) fn from_bytes(id: u64, bytes: Vec<u8>) -> Result<Self, Corruption> {
+        let path = file_path(id);
+        let corrupt = |offset: usize, kind| Corruption {
+            file: path.clone(),
+            offset: offset as u64,
+            kind,
+        };
+        let len = bytes.len();
+        if len < HEADER_LEN + FOOTER_LEN {
+            return Err(corrupt(0, CorruptionKind::Truncated));
+        }
+        if bytes[..MAGIC_LEN] != MAGIC || bytes[len - MAGIC_LEN..] != MAGIC {
+            return Err(corrupt(0, CorruptionKind::BadMagic));
+        }
+        let hash_at = len - MAGIC_LEN - HASH_LEN;
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&bytes[hash_at..hash_at + HASH_LEN]);
+        if hash_bytes(&bytes[..hash_at]) != hash {
+            return Err(corrupt(hash_at, CorruptionKind::ChecksumMismatch));
+        }
+        let version = u16::from_le_bytes([bytes[VERSION_OFFSET], bytes[VERSION_OFFSET + 1]]);
+        if !(OLDEST_SUPPORTED..=FORMAT_VERSION).contains(&version) {
+            return Err(corrupt(
+                VERSION_OFFSET,
+                CorruptionKind::UnsupportedVersion {
+                    found: version,
+                    oldest: OLDEST_SUPPORTED,
+                    current: FORMAT_VERSION,
+                },
+            ));
+        }
+        let footer_at = hash_at - FOOTER_FIELDS_LEN;
+        let mut d = Decoder::new(&bytes[footer_at..hash_at]);
+        let mut field = || d.u64().map_err(|(o, k)| corrupt(footer_at + o, k));
+        let entries_offset = field()?;
+        let index_offset = field()?;
+        let entry_count = field()?;
+        let commits_offset = field()?;
+        let commit_count = field()?;
+        let min_lsn = Lsn(field()?);
+        let max_lsn = Lsn(field()?);
+        let _version_count = field()?;
+        let index_end = entry_count
+            .checked_mul(INDEX_ENTRY_LEN as u64)
+            .and_then(|n| n.checked_add(index_offset));
+        let consistent = entries_offset == HEADER_LEN as u64
+            && entries_offset <= index_offset
+            && index_end == Some(commits_offset)
+            && commits_offset <= footer_at as u64;
+        if !consistent {
+            return Err(corrupt(
+                footer_at,
+                CorruptionKind::Malformed("footer offsets"),
+            ));
+        }
+        let seg = Self {
+            id,
+            path,
+            bytes: bytes.into(),
+            hash,
+            index_offset: index_offset as usize,
+            entry_count: entry_count as usize,
+            commits_offset: commits_offset as usize,
+            commit_count: commit_count as usize,
+            min_lsn,
+            max_lsn,
+        };
+        for i in 0..seg.entry_count {
+            let off = seg.entry_offset(i);
+            if off < HEADER_LEN || off >= seg.index_offset {
+                return Err(
+                    seg.corrupt(seg.index_offset + i * 8, CorruptionKind::Malformed("index"))
+                );
+            }
+        }
+        Ok(seg)
+    }
+
+    fn corrupt(&self, offset: usize, kind: CorruptionKind) -> Corruption {
+        Corruption {
+            file: self.path.clone(),
+            offset: offset as u64,
+            kind,
+        }
+    }
+
+    /// The file's size in bytes.
+    pub(crate) fn len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    /// Number of keys.
+    pub(crate) fn entry_count(&self) -> usize {
+        self.entry_count
+    }
+
+    fn entry_offset(&self, i: usize) -> usize {
+        let at = self.index_offset + i * INDEX_ENTRY_LEN;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&self.bytes[at..at + INDEX_ENTRY_LEN]);
+        usize::try_from(u64::from_le_bytes(a)).unwrap_or(usize::MAX)
+    }
+
+    /// Decoder positioned at entry `i`, bounded by the index.
+    fn entry_decoder(&self, i: usize) -> (usize, Decoder<'_>) {
+        let off = self.entry_offset(i);
+        (off, Decoder::new(&self.bytes[off..self.index_offset]))
+    }
+
+    /// The key of entry `i`.
+    pub(crate) fn key(&self, i: usize) -> Result<(&str, &str), Corruption> {
+        let (off, mut d) = self.entry_decoder(i);
+        let tenant = d.str().map_err(|(o, k)| self.corrupt(off + o, k))?;
+        let claim = d.str().map_err(|(o, k)| self.corrupt(off + o, k))?;
+        Ok((tenant, claim))
+    }
+
+    /// The entry index of `(tenant, claim)`, if this segment has the key.
+    pub(crate) fn find(&self, tenant: &str, claim: &str) -> Result<Option<usize>, Corruption> {
+        let (mut lo, mut hi) = (0, self.entry_count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let (t, c) = self.key(mid)?;
+            match (t.as_bytes(), c.as_bytes()).cmp(&(tenant.as_bytes(), claim.as_bytes())) {
+                Ordering::Less => lo = mid + 1,
+                Ordering::Greater => hi = mid,
+                Ordering::Equal => return Ok(Some(mid)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The latest version number of entry `i` and whether it is a tombstone.
+    pub(crate) fn latest(&self, i: usize) -> Result<(u32, bool), Corruption> {
+        let (off, mut d) = self.entry_decoder(i);
+        let mut run = || -> Result<(u32, bool), (usize, CorruptionKind)> {
+            d.str()?;
+            d.str()?;
+            d.u32()?;
+            Ok((d.u32()?, d.u8()? != 0))
+        };
+        run().map_err(|(o, k)| self.corrupt(off + o, k))
+    }
+
+    /// All versions of entry `i`, oldest first.
+    pub(crate) fn versions(&self, i: usize) -> Result<Vec<ClaimVersion>, Corruption> {
+        let (off, mut d) = self.entry_decoder(i);
+        let mut run = || -> Result<Vec<ClaimVersion>, (usize, CorruptionKind)> {
+            d.str()?;
+            d.str()?;
+            let n = d.count(21)?;
+            d.u32()?;
+            d.u8()?;
+            let mut out = Vec::with_capacity(n);
+            for _ in 0..n {
+                let version = d.u32()?;
+                let lsn = Lsn(d.u64()?);
+                let recorded_at = Timestamp::from_unix_micros(d.i64()?);
+                let at = d.position();
+                let body = match d.u8()? {
+                    0 => VersionBody::Live(Arc::new(d.item()?)),
+                    1 => VersionBody::Tombstone,
+                    _ => return Err((at, CorruptionKind::Malformed("version kind"))),
+                };
+                out.push(ClaimVersion {
+                    version,
+                    lsn,
+                    recorded_at,
+                    body,
+                });
+            }
+            Ok(out)
+        };
+        run().map_err(|(o, k)| self.corrupt(off + o, k))
+    }
+
+    /// The commit table.
+    pub(crate) fn commits(&self) -> Result<Vec<(TenantId, String, CommitMeta)>, Corruption> {
+        let base = self.commits_offset;
+        let end = self.bytes.len() - FOOTER_LEN;
+        let mut d = Decoder::new(&self.bytes[base..end]);
+        let mut run = || -> Result<Vec<(TenantId, String, CommitMeta)>, (usize, CorruptionKind)> {
+            let mut out = Vec::with_capacity(self.commit_count.min(d.remaining() / 60));
+            for _ in 0..self.commit_count {
+                let tenant = TenantId::new(d.string()?);
+                let commit_id = d.string()?;
+                let digest = d.hash()?;
+                let lsn = Lsn(d.u64()?);
+                let recorded_at = Timestamp::from_unix_micros(d.i64()?);
+                let n = d.count(4)?;
+                let mut versions = Vec::with_capacity(n);
+                for _ in 0..n {
+                    versions.push(d.u32()?);
+                }
+                out.push((
+                    tenant,
+                    commit_id,
+                    CommitMeta {
+                        digest,
+                        lsn,
+                        recorded_at,
+                        versions,
+                    },
+                ));
+            }
+            if !d.is_empty() {
+                return Err((
+                    d.position(),
+                    CorruptionKind::Malformed("trailing commit bytes"),
+                ));
+            }
+            Ok(out)
+        };
+        run().map_err(|(o, k)| self.corrupt(base + o, k))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Claim, IngestItem};
+
+    fn live(version: u32, lsn: u64, item: IngestItem) -> ClaimVersion {
+        ClaimVersion {
+            version,
+            lsn: Lsn(lsn),
+            recorded_at: Timestamp::from_unix_micros(i64::try_from(lsn).unwrap()),
+            body: VersionBody::Live(Arc::new(item)),
+        }
+    }
+
+    fn build() -> Vec<u8> {
+        let mut b = SegmentBuilder::new();
+        for (t, c) in [("a", "x"), ("a", "y"), ("b", "x")] {
+            let item = IngestItem::new(Claim::new(t, c, format!("{t}/{c}")));
+            let v1 = live(1, 1, item.clone());
+            let v2 = ClaimVersion {
+                version: 2,
+                lsn: Lsn(2),
+                recorded_at: Timestamp::from_unix_micros(2),
+                body: VersionBody::Tombstone,
+            };
+            b.add_claim(&TenantId::new(t), &ClaimId::new(c), [v1, v2].iter());
+        }
+        b.add_commit(
+            &TenantId::new("a"),
+            "commit-1",
+            &CommitMeta {
+                digest: [7; 32],
+                lsn: Lsn(1),
+                recorded_at: Timestamp::from_unix_micros(1),
+                versions: vec![1, 1],
+            },
+        );
+        b.finish()
+    }
+
+    #[test]
+    fn lookups_and_round_trip() {
+        let seg = Segment::from_bytes(1, build()).unwrap();
+        assert_eq!(seg.entry_count(), 3);
+        let i = seg.find("a", "y").unwrap().unwrap();
+        assert_eq!(seg.latest(i).unwrap(), (2, true));
+        let v = seg.versions(i).unwrap();
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].item().unwrap().claim.canonical_text, "a/y");
+        assert_eq!(seg.find("a", "z").unwrap(), None);
+        assert_eq!(seg.find("c", "x").unwrap(), None);
+        let commits = seg.commits().unwrap();
+        assert_eq!(commits.len(), 1);
+        assert_eq!(commits[0].2.versions, vec![1, 1]);
+    }
+
+    #[test]
+    fn any_flipped_byte_is_detected() {
+        let bytes = build();
+        for at in (0..bytes.len()).step_by(7) {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0x01;
+            assert!(
+                Segment::from_bytes(1, bad).is_err(),
+                "flip at {at} went unnoticed"
+            );
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! [`StoreBuilder`]: how a store is opened, and every setting with its default.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{ConfigError, OpenError};
+use crate::storage::{FileStorage, Storage};
+use crate::wal::RecoveryMode;
+use crate::Store;
+
+/// When a write is acknowledged, and so what survives a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Acknowledged only after the WAL is fsynced: an acknowledged write survives a process
+    /// crash and a power cut. Concurrent writers share one fsync (group commit).
+    Strict,
+    /// Acknowledged once written to the operating system, before the fsync, which follows after
+    /// at most `max_records` records or `max_delay`, whichever comes first. An acknowledged write
+    /// survives a process crash; a power cut may lose the writes of that last window.
+    Batched {
+        /// Records written before an fsync is forced (at least 1).
+        max_records: usize,
+        /// Longest time a written record waits for its fsync (more than zero).
+        max_delay: Duration,
+    },
+}
+
+/// The largest `Batched` record window accepted without `allow_unsafe_durability(true)`.
+pub const SAFE_BATCH_RECORDS: usize = 10_000;
+/// The largest `Batched` delay accepted without `allow_unsafe_durability(true)`.
+pub const SAFE_BATCH_DELAY: Duration = Duration::from_secs(1);
+
+/// Which old versions a merge of segments keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Keep at most this many versions per claim (`None`: all). The newest are kept.
+    pub max_versions: Option<u32>,
+    /// Drop forgotten claims (whose newest version is a tombstone) entirely.
+    pub purge_forgotten: bool,
+}
+
+impl Default for Retention {
+    /// All versions are kept; forgotten claims are purged.
+    fn default() -> Self {
+        Self {
+            max_versions: None,
+            purge_forgotten: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) durability: Durability,
+    pub(crate) recovery: RecoveryMode,
+    pub(crate) embedding_dim: Option<u32>,
+    pub(crate) auto_checkpoint: bool,
+    pub(crate) checkpoint_wal_bytes: u64,
+    pub(crate) max_segments: usize,
+    pub(crate) retention: Retention,
+}
+
+/// Opens a [`Store`]: `Store::builder(path)`, then setters, then [`StoreBuilder::open`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct StoreBuilder {
+    storage: Arc<dyn Storage>,
+    config: Config,
+    allow_unsafe: bool,
+}
+
+impl StoreBuilder {
+    pub(crate) fn new(path: impl Into<PathBuf>) -> Self {
+        Self::with_storage(Arc::new(FileStorage::new(path)))
+    }
+
+    pub(crate) fn with_storage(storage: Arc<dyn Storage>) -> Self {
+        Self {
+            storage,
+            config: Config {
+                durability: Durability::Strict,
+                recovery: RecoveryMode::TolerateTornTail,
+                embedding_dim: None,
+                auto_checkpoint: true,
+                checkpoint_wal_bytes: 128 * 1024 * 1024,
+                max_segments: 8,
+                retention: Retention::default(),
+            },
+            allow_unsafe: false,
+        }
+    }
+
+    /// When writes are acknowledged. Default: [`Durability::Strict`].
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.config.durability = durability;
+        self
+    }
+
+    /// Accept a `Batched` window above [`SAFE_BATCH_RECORDS`] / [`SAFE_BATCH_DELAY`]. Default: false.
+    pub fn allow_unsafe_durability(mut self, allow: bool) -> Self {
+        self.allow_unsafe = allow;
+        self
+    }
+
+    /// How open treats bad WAL records. Default: [`RecoveryMode::TolerateTornTail`].
+    pub fn recovery_mode(mut self, mode: RecoveryMode) -> Self {
+        self.config.recovery = mode;
+        self
+    }
+
+    /// The embedding dimension (1..=8192). Default: fixed by the first embedding ingested. Open
+    /// fails if the store already has another.
+    pub fn embedding_dimension(mut self, dim: u32) -> Self {
+        self.config.embedding_dim = Some(dim);
+        self
+    }
+
+    /// Checkpoint in the background when the WAL grows past
+    /// [`checkpoint_wal_bytes`](Self::checkpoint_wal_bytes). Default: true.
+    pub fn auto_checkpoint(mut self, enabled: bool) -> Self {
+        self.config.auto_checkpoint = enabled;
+        self
+    }
+
+    /// WAL size (bytes since the last checkpoint) that triggers an automatic checkpoint
+    /// (at least 64 KiB). Default: 128 MiB.
+    pub fn checkpoint_wal_bytes(mut self, bytes: u64) -> Self {
+        self.config.checkpoint_wal_bytes = bytes;
+        self
+    }
+
+    /// Segment count above which a checkpoint merges all segments into one (at least 1).
+    /// Default: 8.
+    pub fn max_segments(mut self, n: usize) -> Self {
+        self.config.max_segments = n;
+        self
+    }
+
+    /// Which versions a merge keeps. Default: [`Retention::default`].
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.config.retention = retention;
+        self
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let c = &self.config;
+        if let Durability::Batched {
+            max_records,
+            max_delay,
+        } = c.durability
+        {
+            if max_records == 0 {
+                return Err(ConfigError::OutOfRange {
+                    setting: "durability.max_records",
+                    value: "0".into(),
+                    accepted: "at least 1",
+                });
+            }
+            if max_delay.is_zero() {
+                return Err(ConfigError::OutOfRange {
+                    setting: "durability.max_delay",
+                    value: "0".into(),
+                    accepted: "more than zero",
+                });
+            }
+            if !self.allow_unsafe
+                && (max_records > SAFE_BATCH_RECORDS || max_delay > SAFE_BATCH_DELAY)
+            {
+                return Err(ConfigError::UnsafeDurability {
+                    max_records,
+                    max_delay_ms: max_delay.as_millis(),
+                    bound_records: SAFE_BATCH_RECORDS,
+                    bound_delay_ms: SAFE_BATCH_DELAY.as_millis(),
+                });
+            }
+        }
+        if let Some(dim) = c.embedding_dim {
+            if dim == 0 || dim as usize > crate::validate::MAX_EMBEDDING_DIM {
+                return Err(ConfigError::OutOfRange {
+                    setting: "embedding_dimension",
+                    value: dim.to_string(),
+                    accepted: "1..=8192",
+                });
+            }
+        }
+        if c.checkpoint_wal_bytes < 64 * 1024 {
+            return Err(ConfigError::OutOfRange {
+                setting: "checkpoint_wal_bytes",
+                value: c.checkpoint_wal_bytes.to_string(),
+                accepted: "at least 65536",
+            });
+        }
+        if c.max_segments == 0 {
+            return Err(ConfigError::OutOfRange {
+                setting: "max_segments",
+                value: "0".into(),
+                accepted: "at least 1",
+            });
+        }
+        if c.retention.max_versions == Some(0) {
+            return Err(ConfigError::OutOfRange {
+                setting: "retention.max_versions",
+                value: "0".into(),
+                accepted: "at least 1, or None",
+            });
+        }
+        Ok(())
+    }
+
+    /// Validates the settings, recovers the store (manifest, segments, WAL replay) and starts its
+    /// writer.
+    ///
+    /// # Errors
+    /// [`OpenError::Config`] for a bad setting, [`OpenError::Locked`] if the directory is in use,
+    /// [`OpenError::Corruption`] naming file and offset, [`OpenError::Io`].
+    pub fn open(self) -> Result<Store, OpenError> {
+        self.validate()?;
+        Store::open_with(self.storage, self.config)
+    }
+}

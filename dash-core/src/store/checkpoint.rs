@@ -1,0 +1,270 @@
+//! Checkpoints and merges: freezing memtables into segments, publishing manifests, removing the
+//! WAL and files no manifest of the last two generations needs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Sender};
+use std::sync::Arc;
+
+use crate::error::{CheckpointError, WriteError};
+use crate::manifest::{Manifest, SegmentMeta};
+use crate::memtable::Memtable;
+use crate::model::{ClaimId, Lsn, TenantId, VersionBody};
+use crate::segment::{self, CommitMeta, Segment, SegmentBuilder, SEGMENT_DIR};
+use crate::storage::Storage;
+use crate::wal;
+
+use super::builder::Retention;
+use super::recovery::remove_garbage;
+use super::writer::Request;
+use super::{lock, Shared};
+
+/// The manifests the checkpointer works from (behind the checkpoint mutex, so one checkpoint or
+/// merge runs at a time).
+#[derive(Debug)]
+pub(crate) struct CheckpointState {
+    pub(crate) manifest: Manifest,
+    pub(crate) previous: Option<Manifest>,
+}
+
+/// What a checkpoint or merge did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointReport {
+    /// Every record up to this LSN is now in segments.
+    pub checkpoint_lsn: Lsn,
+    /// The manifest generation published.
+    pub manifest_generation: u64,
+    /// The id of the segment written, if there was anything to write.
+    pub segment_written: Option<u64>,
+    /// Its size in bytes.
+    pub segment_bytes: u64,
+    /// Whether segments were merged.
+    pub merged: bool,
+    /// Segments in the store afterwards.
+    pub segments: usize,
+}
+
+fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> CheckpointError {
+    let path = path.into();
+    move |source| CheckpointError::Io { path, source }
+}
+
+/// Writes a segment file and makes it durable (data, then directory entry).
+fn write_segment(storage: &dyn Storage, id: u64, bytes: &[u8]) -> Result<(), CheckpointError> {
+    let path = segment::file_path(id);
+    let mut file = storage.create(&path).map_err(io_err(&path))?;
+    file.append(bytes).map_err(io_err(&path))?;
+    file.sync_data().map_err(io_err(&path))?;
+    storage
+        .sync_dir(Path::new(SEGMENT_DIR))
+        .map_err(io_err(SEGMENT_DIR))
+}
+
+fn meta_of(seg: &Segment) -> SegmentMeta {
+    SegmentMeta {
+        id: seg.id,
+        file_len: seg.len(),
+        hash: seg.hash,
+        min_lsn: seg.min_lsn,
+        max_lsn: seg.max_lsn,
+        entry_count: seg.entry_count() as u64,
+    }
+}
+
+/// Publishes `next` as the new manifest generation, then removes what neither it nor the one
+/// before references, and the WAL files wholly below its watermark.
+///
+/// Order (each step durable before the next): segment files were written and their directory
+/// fsynced by the caller → manifest temp file written and fsynced → renamed → root directory
+/// fsynced → only then is anything deleted.
+fn publish(
+    shared: &Shared,
+    ck: &mut CheckpointState,
+    next: Manifest,
+) -> Result<(), CheckpointError> {
+    let storage = shared.storage.as_ref();
+    next.publish(storage)
+        .map_err(io_err(crate::manifest::file_path(next.generation)))?;
+    let previous = std::mem::replace(&mut ck.manifest, next);
+    ck.previous = Some(previous);
+    // Deletion failures leave garbage, not damage: the next checkpoint or open retries them.
+    let _ = remove_garbage(storage, &ck.manifest, ck.previous.as_ref());
+    remove_covered_wal(shared, ck.manifest.watermark);
+    Ok(())
+}
+
+/// Removes WAL files whose every record is at or below `watermark`.
+fn remove_covered_wal(shared: &Shared, watermark: Lsn) {
+    let mut files = shared.wal_files();
+    let firsts: Vec<Lsn> = files.keys().copied().collect();
+    for pair in firsts.windows(2) {
+        let (first, next_first) = (pair[0], pair[1]);
+        if next_first.0 <= watermark.0 + 1 && shared.storage.remove(&wal::file_path(first)).is_ok()
+        {
+            files.remove(&first);
+        }
+    }
+    let _ = shared.storage.sync_dir(Path::new(wal::WAL_DIR));
+}
+
+/// Rotates the WAL, writes the frozen memtables as one segment and publishes it.
+pub(crate) fn checkpoint(
+    shared: &Shared,
+    writer: &Sender<Request>,
+) -> Result<CheckpointReport, CheckpointError> {
+    let mut ck = lock(&shared.checkpoint);
+    let (reply, answer) = mpsc::sync_channel(1);
+    writer
+        .send(Request::Rotate(reply))
+        .map_err(|_| CheckpointError::Closed)?;
+    let rotated = answer
+        .recv()
+        .map_err(|_| CheckpointError::Closed)?
+        .map_err(|e| match e {
+            WriteError::Closed => CheckpointError::Closed,
+            other => CheckpointError::Wal(other),
+        })?;
+
+    let frozen: Vec<Arc<Memtable>> = shared.read_state().frozen.clone();
+    let mut builder = SegmentBuilder::new();
+    Memtable::write_all(
+        &frozen.iter().map(AsRef::as_ref).collect::<Vec<_>>(),
+        &mut builder,
+    );
+    let mut next = ck.manifest.clone();
+    next.generation += 1;
+    next.watermark = rotated.watermark;
+    next.live_claims = rotated.live_claims;
+    next.embedding_dim = rotated.embedding_dim;
+    next.last_recorded_at = rotated.last_recorded_at;
+    let new_segment = if builder.is_empty() {
+        None
+    } else {
+        let id = next.next_segment_id;
+        next.next_segment_id += 1;
+        let bytes = builder.finish();
+        write_segment(shared.storage.as_ref(), id, &bytes)?;
+        let seg = Arc::new(Segment::from_bytes(id, bytes)?);
+        next.segments.push(meta_of(&seg));
+        Some(seg)
+    };
+    publish(shared, &mut ck, next)?;
+    {
+        let mut st = shared.write_state();
+        st.frozen.drain(..frozen.len());
+        if let Some(seg) = &new_segment {
+            st.segments.push(Arc::clone(seg));
+        }
+    }
+    shared.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
+
+    let mut report = CheckpointReport {
+        checkpoint_lsn: ck.manifest.watermark,
+        manifest_generation: ck.manifest.generation,
+        segment_written: new_segment.as_ref().map(|s| s.id),
+        segment_bytes: new_segment.as_ref().map_or(0, |s| s.len()),
+        merged: false,
+        segments: ck.manifest.segments.len(),
+    };
+    if ck.manifest.segments.len() > shared.config.max_segments {
+        let merged = merge(shared, &mut ck)?;
+        report.merged = true;
+        report.manifest_generation = merged.manifest_generation;
+        report.segments = merged.segments;
+    }
+    Ok(report)
+}
+
+/// Merges all segments into one under the retention policy.
+pub(crate) fn compact(shared: &Shared) -> Result<CheckpointReport, CheckpointError> {
+    let mut ck = lock(&shared.checkpoint);
+    merge(shared, &mut ck)
+}
+
+fn merge(shared: &Shared, ck: &mut CheckpointState) -> Result<CheckpointReport, CheckpointError> {
+    let segments: Vec<Arc<Segment>> = shared.read_state().segments.clone();
+    let mut next = ck.manifest.clone();
+    next.generation += 1;
+    let merged = if segments.is_empty() {
+        None
+    } else {
+        let bytes = merge_segments(&segments, shared.config.retention)?;
+        let id = next.next_segment_id;
+        next.next_segment_id += 1;
+        write_segment(shared.storage.as_ref(), id, &bytes)?;
+        Some(Arc::new(Segment::from_bytes(id, bytes)?))
+    };
+    next.segments = merged.iter().map(|s| meta_of(s)).collect();
+    publish(shared, ck, next)?;
+    {
+        let mut st = shared.write_state();
+        // Checkpoints are excluded by the mutex we hold, so the list is still `segments`.
+        st.segments = merged.iter().cloned().collect();
+    }
+    shared.metrics.merges.fetch_add(1, Ordering::Relaxed);
+    Ok(CheckpointReport {
+        checkpoint_lsn: ck.manifest.watermark,
+        manifest_generation: ck.manifest.generation,
+        segment_written: merged.as_ref().map(|s| s.id),
+        segment_bytes: merged.as_ref().map_or(0, |s| s.len()),
+        merged: true,
+        segments: ck.manifest.segments.len(),
+    })
+}
+
+/// K-way merge of sorted segments (oldest first) into one segment's bytes.
+fn merge_segments(
+    segments: &[Arc<Segment>],
+    retention: Retention,
+) -> Result<Vec<u8>, crate::error::Corruption> {
+    let mut builder = SegmentBuilder::new();
+    let mut cursors = vec![0usize; segments.len()];
+    loop {
+        let mut min: Option<(&str, &str)> = None;
+        for (seg, &c) in segments.iter().zip(&cursors) {
+            if c < seg.entry_count() {
+                let key = seg.key(c)?;
+                if min.is_none_or(|m| key < m) {
+                    min = Some(key);
+                }
+            }
+        }
+        let Some((tenant, claim)) = min else {
+            break;
+        };
+        let mut versions = Vec::new();
+        for (seg, c) in segments.iter().zip(cursors.iter_mut()) {
+            if *c < seg.entry_count() && seg.key(*c)? == (tenant, claim) {
+                versions.extend(seg.versions(*c)?);
+                *c += 1;
+            }
+        }
+        let forgotten = matches!(
+            versions.last().map(|v| &v.body),
+            Some(VersionBody::Tombstone)
+        );
+        if forgotten && retention.purge_forgotten {
+            continue;
+        }
+        if let Some(max) = retention.max_versions {
+            let excess = versions.len().saturating_sub(max as usize);
+            versions.drain(..excess);
+        }
+        builder.add_claim(
+            &TenantId::new(tenant),
+            &ClaimId::new(claim),
+            versions.iter(),
+        );
+    }
+    let mut commits: BTreeMap<(TenantId, String), CommitMeta> = BTreeMap::new();
+    for seg in segments {
+        for (tenant, id, meta) in seg.commits()? {
+            commits.insert((tenant, id), meta);
+        }
+    }
+    for ((tenant, id), meta) in &commits {
+        builder.add_commit(tenant, id, meta);
+    }
+    Ok(builder.finish())
+}

@@ -1,0 +1,626 @@
+//! The [`Store`] facade: open, write, read, checkpoint, close.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::thread::JoinHandle;
+
+use crate::codec::Encoder;
+use crate::error::{CheckpointError, CloseError, ReadError, ValidationError, WriteError};
+use crate::model::{ClaimId, ClaimRecord, ClaimVersion, IngestItem, Lsn, TenantId, Timestamp};
+use crate::storage::Storage;
+use crate::validate::{
+    validate_claim_id, validate_commit_id, validate_item, validate_tenant_id, MAX_BATCH_ITEMS,
+};
+use crate::wal::Truncation;
+
+mod builder;
+mod checkpoint;
+mod recovery;
+mod state;
+mod writer;
+
+pub use builder::{Durability, Retention, StoreBuilder, SAFE_BATCH_DELAY, SAFE_BATCH_RECORDS};
+pub use checkpoint::CheckpointReport;
+
+use builder::Config;
+use checkpoint::CheckpointState;
+use state::State;
+use writer::{CommitRequest, Request};
+
+/// What `ingest` (and each item of `ingest_batch`) committed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IngestReceipt {
+    /// The claim's tenant.
+    pub tenant_id: TenantId,
+    /// The claim.
+    pub claim_id: ClaimId,
+    /// The WAL record that holds it.
+    pub lsn: Lsn,
+    /// When the store committed it.
+    pub recorded_at: Timestamp,
+    /// The version this write made.
+    pub version: u32,
+}
+
+/// Whether a batch was written now or had been written before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommitStatus {
+    /// Written by this call.
+    Committed,
+    /// The same `commit_id` with the same content was committed before; nothing was written and
+    /// the receipt is the original one.
+    Replayed,
+}
+
+/// What `ingest_batch` committed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BatchReceipt {
+    /// The batch's id.
+    pub commit_id: String,
+    /// Written now, or replayed.
+    pub status: CommitStatus,
+    /// The WAL record that holds the whole batch.
+    pub lsn: Lsn,
+    /// When the store committed it.
+    pub recorded_at: Timestamp,
+    /// One receipt per item, in order.
+    pub items: Vec<IngestReceipt>,
+}
+
+/// What `forget` committed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ForgetReceipt {
+    /// The claim's tenant.
+    pub tenant_id: TenantId,
+    /// The claim.
+    pub claim_id: ClaimId,
+    /// The WAL record of the tombstone.
+    pub lsn: Lsn,
+    /// When the store committed it.
+    pub recorded_at: Timestamp,
+    /// The tombstone's version.
+    pub version: u32,
+}
+
+/// What open found and repaired.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// The manifest generation opened (0 for a store without a checkpoint).
+    pub manifest_generation: u64,
+    /// Segments loaded and verified.
+    pub segments_loaded: usize,
+    /// WAL files read.
+    pub wal_files_read: usize,
+    /// Records replayed from the WAL (those after the manifest's watermark).
+    pub records_replayed: u64,
+    /// Torn tails (or, in `TruncateAtCorruption` mode, damage) cut from WAL files.
+    pub truncations: Vec<Truncation>,
+    /// Files removed during recovery: WAL files after a cut, torn empty WAL files, garbage.
+    pub removed_files: Vec<PathBuf>,
+}
+
+/// A snapshot of the store's size and state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoreStats {
+    /// Claims whose current version is live (not forgotten), across tenants.
+    pub claims: u64,
+    /// The newest committed LSN.
+    pub last_lsn: Lsn,
+    /// Records up to this LSN are in segments.
+    pub checkpoint_lsn: Lsn,
+    /// The current manifest generation.
+    pub manifest_generation: u64,
+    /// WAL files on disk.
+    pub wal_files: usize,
+    /// Bytes in WAL files.
+    pub wal_bytes: u64,
+    /// Segments in the current manifest.
+    pub segments: usize,
+    /// Bytes in those segments.
+    pub segment_bytes: u64,
+    /// Versions in the memtables (not yet checkpointed).
+    pub memtable_versions: usize,
+    /// The store's embedding dimension, once fixed.
+    pub embedding_dimension: Option<u32>,
+    /// WAL records written since open.
+    pub records_written: u64,
+    /// WAL fsyncs since open (records / syncs is the group-commit factor).
+    pub wal_syncs: u64,
+    /// Checkpoints completed since open.
+    pub checkpoints: u64,
+    /// Merges completed since open.
+    pub merges: u64,
+    /// Why the store refuses writes, if it is poisoned.
+    pub poisoned: Option<String>,
+    /// The last background checkpoint failure, if any.
+    pub last_checkpoint_error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    pub(crate) records_written: AtomicU64,
+    pub(crate) wal_syncs: AtomicU64,
+    pub(crate) checkpoints: AtomicU64,
+    pub(crate) merges: AtomicU64,
+}
+
+/// What the store's threads share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) config: Config,
+    state: RwLock<State>,
+    /// Set once on the first WAL I/O failure; never cleared.
+    pub(crate) poisoned: OnceLock<String>,
+    /// Live WAL files: first LSN → size in bytes.
+    wal_files: Mutex<BTreeMap<Lsn, u64>>,
+    pub(crate) checkpoint: Mutex<CheckpointState>,
+    pub(crate) checkpoint_requested: AtomicBool,
+    pub(crate) last_checkpoint_error: Mutex<Option<String>>,
+    pub(crate) metrics: Metrics,
+    pub(crate) recovery: RecoveryReport,
+    _lock: Box<dyn Debug + Send + Sync>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The data behind these mutexes is updated in single steps; a panic elsewhere cannot leave it
+    // half-written, so a poisoned mutex is taken over rather than propagated.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Shared {
+    pub(crate) fn read_state(&self) -> RwLockReadGuard<'_, State> {
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+        self.state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn poison(&self, err: &io::Error) {
+        // Only the first cause is kept: later errors are consequences.
+        let _ = self.poisoned.set(err.to_string());
+    }
+
+    pub(crate) fn note_wal_len(&self, first_lsn: Lsn, len: u64) {
+        lock(&self.wal_files).insert(first_lsn, len);
+    }
+
+    pub(crate) fn wal_files(&self) -> MutexGuard<'_, BTreeMap<Lsn, u64>> {
+        lock(&self.wal_files)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Threads {
+    writer: Option<JoinHandle<()>>,
+    checkpointer: Option<JoinHandle<()>>,
+    checkpoint_tx: Option<Sender<()>>,
+}
+
+/// A durable, bi-temporal store of claims with their evidence and edges.
+///
+/// Writes go through a checksummed write-ahead log with group commit; checkpoints freeze the
+/// in-memory part into immutable, checksummed segment files published by an atomic manifest.
+/// A `Store` is `Send + Sync`: share it between threads behind an `Arc`. Readers never wait on
+/// a WAL fsync.
+///
+/// ```
+/// use dash_core::{Claim, Evidence, IngestItem, Stance, Store};
+///
+/// let dir = tempfile::tempdir()?;
+/// let store = Store::builder(dir.path()).open()?;
+/// let item = IngestItem::new(Claim::new("acme", "c1", "The Eiffel Tower is 330 m tall"))
+///     .with_evidence(Evidence::new("e1", "c1", "wiki/Eiffel_Tower", Stance::Supports));
+/// let receipt = store.ingest(item)?;
+/// assert_eq!(receipt.version, 1);
+///
+/// let claim = store.get_claim(&"acme".into(), &"c1".into())?.expect("just written");
+/// assert_eq!(claim.item.evidence.len(), 1);
+/// store.close()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Store {
+    shared: Arc<Shared>,
+    tx: Sender<Request>,
+    threads: Mutex<Threads>,
+}
+
+impl Store {
+    /// A builder for the store in directory `path` (created if missing).
+    pub fn builder(path: impl Into<PathBuf>) -> StoreBuilder {
+        StoreBuilder::new(path)
+    }
+
+    /// A builder for a store on any [`Storage`] (for example [`crate::MemStorage`] in tests).
+    pub fn builder_with_storage(storage: Arc<dyn Storage>) -> StoreBuilder {
+        StoreBuilder::with_storage(storage)
+    }
+
+    fn open_with(
+        storage: Arc<dyn Storage>,
+        config: Config,
+    ) -> Result<Self, crate::error::OpenError> {
+        let recovered = recovery::recover(storage, config)?;
+        let shared = Arc::new(recovered.shared);
+        let (tx, rx) = mpsc::channel();
+        let mut threads = Threads::default();
+        if shared.config.auto_checkpoint {
+            let (ck_tx, ck_rx) = mpsc::channel::<()>();
+            let ck_shared = Arc::clone(&shared);
+            let ck_writer = tx.clone();
+            threads.checkpointer = Some(
+                std::thread::Builder::new()
+                    .name("dash-checkpoint".into())
+                    .spawn(move || {
+                        while ck_rx.recv().is_ok() {
+                            let result = checkpoint::checkpoint(&ck_shared, &ck_writer);
+                            *lock(&ck_shared.last_checkpoint_error) =
+                                result.err().map(|e| e.to_string());
+                            ck_shared
+                                .checkpoint_requested
+                                .store(false, Ordering::Release);
+                        }
+                    })
+                    .map_err(|source| crate::error::OpenError::Io {
+                        path: PathBuf::new(),
+                        source,
+                    })?,
+            );
+            threads.checkpoint_tx = Some(ck_tx);
+        }
+        let writer = writer::Writer::new(
+            Arc::clone(&shared),
+            recovered.wal,
+            rx,
+            threads.checkpoint_tx.clone(),
+        );
+        threads.writer = Some(
+            std::thread::Builder::new()
+                .name("dash-wal-writer".into())
+                .spawn(move || writer.run())
+                .map_err(|source| crate::error::OpenError::Io {
+                    path: PathBuf::new(),
+                    source,
+                })?,
+        );
+        Ok(Self {
+            shared,
+            tx,
+            threads: Mutex::new(threads),
+        })
+    }
+
+    fn check_writable(&self) -> Result<(), WriteError> {
+        match self.shared.poisoned.get() {
+            Some(cause) => Err(WriteError::Poisoned {
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Ingests one item: a new claim, or a new version of an existing `(tenant, claim_id)`.
+    ///
+    /// Returns once the write is as durable as the store's [`Durability`] says, and visible to
+    /// reads.
+    ///
+    /// # Errors
+    /// [`WriteError::Invalid`] (nothing written), [`WriteError::Poisoned`], [`WriteError::Io`],
+    /// [`WriteError::Closed`].
+    pub fn ingest(&self, item: IngestItem) -> Result<IngestReceipt, WriteError> {
+        let mut receipt = self.commit(None, vec![item])?;
+        receipt.items.pop().ok_or(WriteError::Closed)
+    }
+
+    /// Ingests `items` of one tenant atomically (all or none, also across a crash) and
+    /// idempotently: the same `commit_id` with the same content returns
+    /// [`CommitStatus::Replayed`] and writes nothing; with other content it fails with
+    /// [`WriteError::CommitConflict`]. Commit ids are remembered across restarts and checkpoints.
+    ///
+    /// # Errors
+    /// [`WriteError::Invalid`] naming the first invalid item (nothing written),
+    /// [`WriteError::CommitConflict`], [`WriteError::TooLarge`], [`WriteError::Poisoned`],
+    /// [`WriteError::Io`], [`WriteError::Closed`].
+    pub fn ingest_batch(
+        &self,
+        commit_id: impl Into<String>,
+        items: Vec<IngestItem>,
+    ) -> Result<BatchReceipt, WriteError> {
+        let commit_id = commit_id.into();
+        validate_commit_id(&commit_id)
+            .map_err(|source| WriteError::Invalid { index: 0, source })?;
+        self.commit(Some(commit_id), items)
+    }
+
+    fn commit(
+        &self,
+        commit_id: Option<String>,
+        items: Vec<IngestItem>,
+    ) -> Result<BatchReceipt, WriteError> {
+        self.check_writable()?;
+        let invalid = |index, source| WriteError::Invalid { index, source };
+        let Some(first) = items.first() else {
+            return Err(invalid(0, ValidationError::EmptyBatch));
+        };
+        if items.len() > MAX_BATCH_ITEMS {
+            return Err(invalid(
+                MAX_BATCH_ITEMS,
+                ValidationError::TooMany {
+                    field: "items",
+                    count: items.len(),
+                    max: MAX_BATCH_ITEMS,
+                },
+            ));
+        }
+        let tenant = first.claim.tenant_id.clone();
+        // The writer re-checks the dimension against writes in flight; this catches most early.
+        let mut dim = self.shared.read_state().embedding_dim;
+        let mut enc = Encoder::with_capacity(items.len() * 512);
+        for (index, item) in items.iter().enumerate() {
+            validate_item(item, dim).map_err(|e| invalid(index, e))?;
+            if item.claim.tenant_id != tenant {
+                return Err(invalid(
+                    index,
+                    ValidationError::MixedTenants {
+                        expected: tenant.to_string(),
+                        found: item.claim.tenant_id.to_string(),
+                    },
+                ));
+            }
+            if dim.is_none() {
+                dim = item
+                    .claim
+                    .embedding
+                    .as_ref()
+                    .and_then(|e| u32::try_from(e.len()).ok());
+            }
+            enc.item(item);
+        }
+        let digest = *blake3::hash(&enc.buf).as_bytes();
+        let claim_ids: Vec<ClaimId> = items.iter().map(|i| i.claim.claim_id.clone()).collect();
+        let (reply, answer) = mpsc::sync_channel(1);
+        let request = CommitRequest {
+            tenant: tenant.clone(),
+            commit_id: commit_id.clone(),
+            items: items.into_iter().map(Arc::new).collect(),
+            items_bytes: enc.buf,
+            digest,
+            reply,
+        };
+        self.tx
+            .send(Request::Commit(request))
+            .map_err(|_| WriteError::Closed)?;
+        let outcome = answer.recv().map_err(|_| WriteError::Closed)??;
+        let items = claim_ids
+            .into_iter()
+            .zip(&outcome.versions)
+            .map(|(claim_id, version)| IngestReceipt {
+                tenant_id: tenant.clone(),
+                claim_id,
+                lsn: outcome.lsn,
+                recorded_at: outcome.recorded_at,
+                version: *version,
+            })
+            .collect();
+        Ok(BatchReceipt {
+            commit_id: commit_id.unwrap_or_default(),
+            status: if outcome.replayed {
+                CommitStatus::Replayed
+            } else {
+                CommitStatus::Committed
+            },
+            lsn: outcome.lsn,
+            recorded_at: outcome.recorded_at,
+            items,
+        })
+    }
+
+    /// Forgets a claim: writes a tombstone version. The claim is no longer returned by
+    /// [`Store::get_claim`]; its versions are purged by a later merge (see [`Retention`]).
+    ///
+    /// # Errors
+    /// [`WriteError::NotFound`] if the claim does not exist or is already forgotten,
+    /// [`WriteError::Invalid`] for a malformed id, and the WAL errors of [`Store::ingest`].
+    pub fn forget(
+        &self,
+        tenant: &TenantId,
+        claim_id: &ClaimId,
+    ) -> Result<ForgetReceipt, WriteError> {
+        self.check_writable()?;
+        validate_tenant_id(tenant)
+            .and_then(|()| validate_claim_id(claim_id))
+            .map_err(|source| WriteError::Invalid { index: 0, source })?;
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.tx
+            .send(Request::Forget {
+                tenant: tenant.clone(),
+                claim_id: claim_id.clone(),
+                reply,
+            })
+            .map_err(|_| WriteError::Closed)?;
+        let (lsn, recorded_at, version) = answer.recv().map_err(|_| WriteError::Closed)??;
+        Ok(ForgetReceipt {
+            tenant_id: tenant.clone(),
+            claim_id: claim_id.clone(),
+            lsn,
+            recorded_at,
+            version,
+        })
+    }
+
+    /// The current version of a claim with its evidence, edges and version history; `None` if
+    /// the claim does not exist in this tenant or was forgotten.
+    ///
+    /// # Errors
+    /// [`ReadError::Invalid`] for a malformed id; [`ReadError::Corruption`] if stored data does
+    /// not decode.
+    pub fn get_claim(
+        &self,
+        tenant: &TenantId,
+        claim_id: &ClaimId,
+    ) -> Result<Option<ClaimRecord>, ReadError> {
+        let versions = self.versions(tenant, claim_id)?;
+        let Some(current) = versions.last() else {
+            return Ok(None);
+        };
+        let Some(item) = current.item() else {
+            return Ok(None);
+        };
+        Ok(Some(ClaimRecord {
+            item: Arc::clone(item),
+            version: current.version,
+            lsn: current.lsn,
+            recorded_at: current.recorded_at,
+            history: versions.iter().map(Into::into).collect(),
+        }))
+    }
+
+    /// Every kept version of a claim, oldest first, tombstones included (empty if unknown).
+    ///
+    /// # Errors
+    /// As [`Store::get_claim`].
+    pub fn versions(
+        &self,
+        tenant: &TenantId,
+        claim_id: &ClaimId,
+    ) -> Result<Vec<ClaimVersion>, ReadError> {
+        validate_tenant_id(tenant)?;
+        validate_claim_id(claim_id)?;
+        Ok(self.shared.read_state().versions(tenant, claim_id)?)
+    }
+
+    /// Makes every acknowledged write durable now (useful in `Batched` mode; a no-op in
+    /// `Strict`).
+    ///
+    /// # Errors
+    /// [`WriteError::Poisoned`], [`WriteError::Io`], [`WriteError::Closed`].
+    pub fn flush(&self) -> Result<(), WriteError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.tx
+            .send(Request::Flush(reply))
+            .map_err(|_| WriteError::Closed)?;
+        answer.recv().map_err(|_| WriteError::Closed)?
+    }
+
+    /// Freezes everything written so far into a segment, publishes it with a new manifest,
+    /// removes the WAL it covers, and merges segments when there are more than
+    /// [`StoreBuilder::max_segments`]. Writes and reads go on meanwhile.
+    ///
+    /// # Errors
+    /// [`CheckpointError`]; the store keeps serving and the WAL still holds everything.
+    pub fn checkpoint(&self) -> Result<CheckpointReport, CheckpointError> {
+        checkpoint::checkpoint(&self.shared, &self.tx)
+    }
+
+    /// Merges all segments into one now, applying the [`Retention`] policy.
+    ///
+    /// # Errors
+    /// As [`Store::checkpoint`].
+    pub fn compact(&self) -> Result<CheckpointReport, CheckpointError> {
+        checkpoint::compact(&self.shared)
+    }
+
+    /// Sizes, LSNs and counters.
+    #[must_use]
+    pub fn stats(&self) -> StoreStats {
+        let (claims, last_lsn, memtable_versions, embedding_dimension, segment_bytes, segments) = {
+            let st = self.shared.read_state();
+            (
+                st.live_claims,
+                st.last_lsn,
+                st.active.version_count()
+                    + st.frozen.iter().map(|m| m.version_count()).sum::<usize>(),
+                st.embedding_dim,
+                st.segments.iter().map(|s| s.len()).sum(),
+                st.segments.len(),
+            )
+        };
+        let (checkpoint_lsn, manifest_generation) = {
+            let ck = lock(&self.shared.checkpoint);
+            (ck.manifest.watermark, ck.manifest.generation)
+        };
+        let (wal_files, wal_bytes) = {
+            let files = self.shared.wal_files();
+            (files.len(), files.values().sum())
+        };
+        let m = &self.shared.metrics;
+        StoreStats {
+            claims,
+            last_lsn,
+            checkpoint_lsn,
+            manifest_generation,
+            wal_files,
+            wal_bytes,
+            segments,
+            segment_bytes,
+            memtable_versions,
+            embedding_dimension,
+            records_written: m.records_written.load(Ordering::Relaxed),
+            wal_syncs: m.wal_syncs.load(Ordering::Relaxed),
+            checkpoints: m.checkpoints.load(Ordering::Relaxed),
+            merges: m.merges.load(Ordering::Relaxed),
+            poisoned: self.shared.poisoned.get().cloned(),
+            last_checkpoint_error: lock(&self.shared.last_checkpoint_error).clone(),
+        }
+    }
+
+    /// What open found and repaired.
+    #[must_use]
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.shared.recovery
+    }
+
+    /// Stops the background threads, makes every acknowledged write durable and releases the
+    /// directory. Dropping a `Store` does the same but cannot report a failure.
+    ///
+    /// # Errors
+    /// [`CloseError::Io`] if the final sync failed (in `Batched` mode, acknowledged writes of the
+    /// last window may then be lost); [`CloseError::ThreadPanicked`].
+    pub fn close(self) -> Result<(), CloseError> {
+        self.shutdown()
+    }
+
+    fn shutdown(&self) -> Result<(), CloseError> {
+        let mut threads = lock(&self.threads);
+        let mut panicked = false;
+        let mut result = Ok(());
+        // The writer first: a checkpoint waiting on it gets `Closed`, and the writer's handle on
+        // the checkpoint channel goes away with it, so the checkpointer can then stop.
+        if let Some(h) = threads.writer.take() {
+            let (reply, answer) = mpsc::sync_channel(1);
+            if self.tx.send(Request::Shutdown(reply)).is_ok() {
+                if let Ok(Err(e)) = answer.recv() {
+                    result = Err(CloseError::Io(e));
+                }
+            }
+            panicked |= h.join().is_err();
+        }
+        threads.checkpoint_tx = None;
+        if let Some(h) = threads.checkpointer.take() {
+            panicked |= h.join().is_err();
+        }
+        if panicked {
+            return Err(CloseError::ThreadPanicked);
+        }
+        result
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Errors cannot be reported from drop; `close` reports them.
+        let _ = self.shutdown();
+    }
+}

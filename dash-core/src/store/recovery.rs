@@ -1,0 +1,309 @@
+//! Open: lock, read the newest manifest, load and verify its segments, replay the WAL after the
+//! manifest's watermark (cutting a torn tail), and remove what no manifest needs.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use rayon::prelude::*;
+
+use crate::error::{ConfigError, Corruption, CorruptionKind, OpenError};
+use crate::manifest::{self, Manifest};
+use crate::model::Lsn;
+use crate::segment::{self, Segment, SEGMENT_DIR};
+use crate::storage::Storage;
+use crate::wal::{self, RecoveryMode, Truncation, WalWriter, WAL_DIR};
+
+use super::builder::Config;
+use super::checkpoint::CheckpointState;
+use super::state::State;
+use super::{Metrics, RecoveryReport, Shared};
+
+pub(crate) struct Recovered {
+    pub(crate) shared: Shared,
+    pub(crate) wal: WalWriter,
+}
+
+fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> OpenError {
+    let path = path.into();
+    move |source| OpenError::Io { path, source }
+}
+
+/// Lists `dir` and keeps the names `parse` understands, sorted by the parsed key.
+pub(crate) fn list_sorted<K: Ord>(
+    storage: &dyn Storage,
+    dir: &Path,
+    parse: impl Fn(&str) -> Option<K>,
+) -> std::io::Result<Vec<(K, String)>> {
+    let mut out: Vec<(K, String)> = storage
+        .list(dir)?
+        .into_iter()
+        .filter_map(|name| parse(&name).map(|k| (k, name)))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Reads the newest manifest and, if present, the one before it.
+fn read_manifests(storage: &dyn Storage) -> Result<(Manifest, Option<Manifest>), OpenError> {
+    let found =
+        list_sorted(storage, Path::new(""), manifest::parse_file_name).map_err(io_err(""))?;
+    let Some((_, newest)) = found.last() else {
+        return Ok((Manifest::default(), None));
+    };
+    let bytes = storage.read(Path::new(newest)).map_err(io_err(newest))?;
+    let current = Manifest::decode(Path::new(newest), &bytes)?;
+    // The previous generation only matters for deciding which files are garbage; if it does not
+    // decode, nothing is kept on its account.
+    let previous = found.iter().rev().nth(1).and_then(|(_, name)| {
+        let bytes = storage.read(Path::new(name)).ok()?;
+        Manifest::decode(Path::new(name), &bytes).ok()
+    });
+    Ok((current, previous))
+}
+
+fn load_segments(storage: &dyn Storage, m: &Manifest) -> Result<Vec<Arc<Segment>>, OpenError> {
+    m.segments
+        .par_iter()
+        .map(|meta| {
+            let path = segment::file_path(meta.id);
+            let bytes = match storage.read(&path) {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(OpenError::Corruption(Corruption {
+                        file: path,
+                        offset: 0,
+                        kind: CorruptionKind::Missing,
+                    }))
+                }
+                Err(e) => return Err(io_err(path)(e)),
+            };
+            if bytes.len() as u64 != meta.file_len {
+                return Err(OpenError::Corruption(Corruption {
+                    file: path,
+                    offset: bytes.len() as u64,
+                    kind: CorruptionKind::BadLength(bytes.len() as u64),
+                }));
+            }
+            let seg = Segment::from_bytes(meta.id, bytes)?;
+            // The manifest pins the exact file: a stale or swapped segment is caught here.
+            if seg.hash != meta.hash {
+                return Err(OpenError::Corruption(Corruption {
+                    file: path,
+                    offset: 0,
+                    kind: CorruptionKind::ChecksumMismatch,
+                }));
+            }
+            Ok(Arc::new(seg))
+        })
+        .collect()
+}
+
+/// Replays the WAL into `state`; returns the writer to continue with.
+fn replay(
+    storage: &Arc<dyn Storage>,
+    mode: RecoveryMode,
+    watermark: Lsn,
+    state: &mut State,
+    report: &mut RecoveryReport,
+) -> Result<(WalWriter, Vec<(Lsn, u64)>), OpenError> {
+    let files = list_sorted(storage.as_ref(), Path::new(WAL_DIR), wal::parse_file_name)
+        .map_err(io_err(WAL_DIR))?;
+    // Files wholly at or below the watermark are in segments already: skip (and remove) them.
+    // File i is wholly covered when file i+1 starts at or below watermark + 1.
+    let first_needed = files
+        .iter()
+        .rposition(|(first, _)| first.0 <= watermark.0 + 1)
+        .unwrap_or(0);
+    for (_, name) in &files[..first_needed] {
+        let path = Path::new(WAL_DIR).join(name);
+        storage.remove(&path).map_err(io_err(&path))?;
+        report.removed_files.push(path);
+    }
+    let files = &files[first_needed..];
+    let mut expected: Option<Lsn> = None;
+    let mut kept: Vec<(Lsn, u64)> = Vec::new();
+    let mut cut_at: Option<usize> = None;
+    for (i, (first, name)) in files.iter().enumerate() {
+        let path = Path::new(WAL_DIR).join(name);
+        let bytes = storage.read(&path).map_err(io_err(&path))?;
+        let is_last = i + 1 == files.len();
+        report.wal_files_read += 1;
+        if is_last && bytes.len() < wal::HEADER_LEN && mode != RecoveryMode::AbsoluteConsistency {
+            // Created but its header never became durable: it holds no record.
+            storage.remove(&path).map_err(io_err(&path))?;
+            report.removed_files.push(path);
+            break;
+        }
+        if *first > Lsn(watermark.0 + 1) && expected.is_none() {
+            return Err(OpenError::Corruption(Corruption {
+                file: path,
+                offset: 0,
+                kind: CorruptionKind::LsnGap {
+                    expected: Lsn(watermark.0 + 1),
+                    found: *first,
+                },
+            }));
+        }
+        let scanned = wal::scan_file(&path, &bytes, expected, is_last, mode)?;
+        let count = scanned.records.len() as u64;
+        for record in scanned.records.iter().filter(|r| r.lsn > watermark) {
+            state.apply(record)?;
+            report.records_replayed += 1;
+        }
+        expected = Some(Lsn(first.0 + count));
+        if scanned.cut {
+            storage
+                .truncate(&path, scanned.valid_len)
+                .map_err(io_err(&path))?;
+            report.truncations.push(Truncation {
+                file: path.clone(),
+                offset: scanned.valid_len,
+                dropped_bytes: bytes.len() as u64 - scanned.valid_len,
+            });
+            kept.push((*first, scanned.valid_len));
+            cut_at = Some(i);
+            break;
+        }
+        kept.push((*first, bytes.len() as u64));
+    }
+    if let Some(i) = cut_at {
+        // Only reached in TruncateAtCorruption mode for a file that is not the last.
+        for (_, name) in &files[i + 1..] {
+            let path = Path::new(WAL_DIR).join(name);
+            storage.remove(&path).map_err(io_err(&path))?;
+            report.removed_files.push(path);
+        }
+    }
+    let next_lsn = Lsn(state.last_lsn.0.max(watermark.0) + 1);
+    if state.last_lsn < watermark {
+        state.last_lsn = watermark;
+    }
+    let writer = match kept.last() {
+        Some(&(first, len)) => WalWriter::reopen(Arc::clone(storage), first, len)
+            .map_err(io_err(wal::file_path(first)))?,
+        None => {
+            let w = WalWriter::create(Arc::clone(storage), next_lsn)
+                .map_err(io_err(wal::file_path(next_lsn)))?;
+            kept.push((next_lsn, w.len()));
+            w
+        }
+    };
+    Ok((writer, kept))
+}
+
+/// Removes segment files and manifests that neither the current nor the previous manifest
+/// generation references, and a leftover temporary manifest.
+pub(crate) fn remove_garbage(
+    storage: &dyn Storage,
+    current: &Manifest,
+    previous: Option<&Manifest>,
+) -> std::io::Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    let keep_gen = current.generation.saturating_sub(1);
+    for (generation, name) in list_sorted(storage, Path::new(""), manifest::parse_file_name)? {
+        if generation < keep_gen {
+            storage.remove(Path::new(&name))?;
+            removed.push(PathBuf::from(name));
+        }
+    }
+    if storage
+        .list(Path::new(""))?
+        .iter()
+        .any(|n| n == manifest::TEMP_NAME)
+    {
+        storage.remove(Path::new(manifest::TEMP_NAME))?;
+        removed.push(PathBuf::from(manifest::TEMP_NAME));
+    }
+    let referenced: HashSet<u64> = current
+        .segments
+        .iter()
+        .chain(previous.into_iter().flat_map(|m| m.segments.iter()))
+        .map(|s| s.id)
+        .collect();
+    for (id, name) in list_sorted(storage, Path::new(SEGMENT_DIR), segment::parse_file_name)? {
+        if !referenced.contains(&id) {
+            let path = Path::new(SEGMENT_DIR).join(name);
+            storage.remove(&path)?;
+            removed.push(path);
+        }
+    }
+    Ok(removed)
+}
+
+pub(crate) fn recover(storage: Arc<dyn Storage>, config: Config) -> Result<Recovered, OpenError> {
+    let guard = storage
+        .lock()
+        .map_err(io_err("LOCK"))?
+        .ok_or(OpenError::Locked)?;
+    storage
+        .create_dir_all(Path::new(WAL_DIR))
+        .map_err(io_err(WAL_DIR))?;
+    storage
+        .create_dir_all(Path::new(SEGMENT_DIR))
+        .map_err(io_err(SEGMENT_DIR))?;
+
+    let (current, previous) = read_manifests(storage.as_ref())?;
+    let mut report = RecoveryReport {
+        manifest_generation: current.generation,
+        ..RecoveryReport::default()
+    };
+    let segments = load_segments(storage.as_ref(), &current)?;
+    report.segments_loaded = segments.len();
+
+    let mut state = State {
+        embedding_dim: current.embedding_dim,
+        live_claims: current.live_claims,
+        last_lsn: current.watermark,
+        last_recorded: current.last_recorded_at,
+        ..State::default()
+    };
+    for seg in &segments {
+        for (tenant, commit_id, meta) in seg.commits()? {
+            state
+                .commits
+                .entry(tenant)
+                .or_default()
+                .insert(commit_id, meta);
+        }
+    }
+    state.segments = segments;
+
+    let (wal, wal_files) = replay(
+        &storage,
+        config.recovery,
+        current.watermark,
+        &mut state,
+        &mut report,
+    )?;
+    if let Some(requested) = config.embedding_dim {
+        match state.embedding_dim {
+            Some(stored) if stored != requested => {
+                return Err(ConfigError::DimensionMismatch { stored, requested }.into())
+            }
+            _ => state.embedding_dim = Some(requested),
+        }
+    }
+    report
+        .removed_files
+        .extend(remove_garbage(storage.as_ref(), &current, previous.as_ref()).map_err(io_err(""))?);
+
+    let shared = Shared {
+        storage,
+        config,
+        state: RwLock::new(state),
+        poisoned: OnceLock::new(),
+        wal_files: Mutex::new(wal_files.into_iter().collect()),
+        checkpoint: Mutex::new(CheckpointState {
+            manifest: current,
+            previous,
+        }),
+        checkpoint_requested: AtomicBool::new(false),
+        last_checkpoint_error: Mutex::new(None),
+        metrics: Metrics::default(),
+        recovery: report,
+        _lock: guard,
+    };
+    Ok(Recovered { shared, wal })
+}

@@ -1,0 +1,168 @@
+//! The store's in-memory view: sealed segments, frozen memtables being checkpointed, the active
+//! memtable, and the commit registry. Reads merge them oldest to newest.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::error::Corruption;
+use crate::memtable::Memtable;
+use crate::model::{ClaimId, ClaimVersion, Lsn, TenantId, Timestamp, VersionBody};
+use crate::segment::{CommitMeta, Segment};
+use crate::wal::{RecordBody, WalRecord};
+
+/// Everything a read needs, behind the store's `RwLock`. Only the writer thread (applying
+/// committed records) and the checkpointer (swapping memtables for segments) mutate it.
+#[derive(Debug)]
+pub(crate) struct State {
+    /// Sealed segments, oldest first.
+    pub(crate) segments: Vec<Arc<Segment>>,
+    /// Memtables frozen by a WAL rotation and not yet published as a segment, oldest first.
+    pub(crate) frozen: Vec<Arc<Memtable>>,
+    /// Where new versions go.
+    pub(crate) active: Memtable,
+    /// Every remembered `commit_id`, by tenant.
+    pub(crate) commits: HashMap<TenantId, HashMap<String, CommitMeta>>,
+    /// The store's embedding dimension, once fixed.
+    pub(crate) embedding_dim: Option<u32>,
+    /// Keys whose latest version is live.
+    pub(crate) live_claims: u64,
+    /// The newest applied record.
+    pub(crate) last_lsn: Lsn,
+    /// The newest applied record's recorded time (recorded times strictly increase).
+    pub(crate) last_recorded: Timestamp,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            segments: Vec::new(),
+            frozen: Vec::new(),
+            active: Memtable::default(),
+            commits: HashMap::new(),
+            embedding_dim: None,
+            live_claims: 0,
+            last_lsn: Lsn(0),
+            last_recorded: Timestamp::MIN,
+        }
+    }
+}
+
+impl State {
+    /// The newest version of a key anywhere: its number and whether it is a tombstone.
+    pub(crate) fn latest(
+        &self,
+        tenant: &TenantId,
+        claim: &ClaimId,
+    ) -> Result<Option<(u32, bool)>, Corruption> {
+        if let Some(l) = self.active.latest(tenant, claim) {
+            return Ok(Some(l));
+        }
+        for table in self.frozen.iter().rev() {
+            if let Some(l) = table.latest(tenant, claim) {
+                return Ok(Some(l));
+            }
+        }
+        for seg in self.segments.iter().rev() {
+            if let Some(i) = seg.find(tenant.as_str(), claim.as_str())? {
+                return seg.latest(i).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every kept version of a key, oldest first.
+    pub(crate) fn versions(
+        &self,
+        tenant: &TenantId,
+        claim: &ClaimId,
+    ) -> Result<Vec<ClaimVersion>, Corruption> {
+        let mut out = Vec::new();
+        for seg in &self.segments {
+            if let Some(i) = seg.find(tenant.as_str(), claim.as_str())? {
+                out.extend(seg.versions(i)?);
+            }
+        }
+        for table in self.frozen.iter().map(AsRef::as_ref).chain([&self.active]) {
+            if let Some(v) = table.versions(tenant, claim) {
+                out.extend_from_slice(v);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn commit(&self, tenant: &TenantId, commit_id: &str) -> Option<&CommitMeta> {
+        self.commits.get(tenant)?.get(commit_id)
+    }
+
+    /// Applies a committed record (live, after its WAL write; or during replay).
+    pub(crate) fn apply(&mut self, record: &WalRecord) -> Result<(), Corruption> {
+        match &record.body {
+            RecordBody::Commit {
+                tenant,
+                commit_id,
+                digest,
+                versions,
+                items,
+            } => {
+                for (item, version) in items.iter().zip(versions) {
+                    let claim = &item.claim.claim_id;
+                    if !matches!(self.latest(tenant, claim)?, Some((_, false))) {
+                        self.live_claims += 1;
+                    }
+                    if self.embedding_dim.is_none() {
+                        self.embedding_dim = item
+                            .claim
+                            .embedding
+                            .as_ref()
+                            .and_then(|e| u32::try_from(e.len()).ok());
+                    }
+                    self.active.insert(
+                        tenant,
+                        claim,
+                        ClaimVersion {
+                            version: *version,
+                            lsn: record.lsn,
+                            recorded_at: record.recorded_at,
+                            body: VersionBody::Live(Arc::clone(item)),
+                        },
+                    );
+                }
+                if let Some(id) = commit_id {
+                    let meta = CommitMeta {
+                        digest: *digest,
+                        lsn: record.lsn,
+                        recorded_at: record.recorded_at,
+                        versions: versions.clone(),
+                    };
+                    self.active.insert_commit(tenant, id, meta.clone());
+                    self.commits
+                        .entry(tenant.clone())
+                        .or_default()
+                        .insert(id.clone(), meta);
+                }
+            }
+            RecordBody::Forget {
+                tenant,
+                claim_id,
+                version,
+            } => {
+                if matches!(self.latest(tenant, claim_id)?, Some((_, false))) {
+                    self.live_claims = self.live_claims.saturating_sub(1);
+                }
+                self.active.insert(
+                    tenant,
+                    claim_id,
+                    ClaimVersion {
+                        version: *version,
+                        lsn: record.lsn,
+                        recorded_at: record.recorded_at,
+                        body: VersionBody::Tombstone,
+                    },
+                );
+            }
+        }
+        self.last_lsn = record.lsn;
+        self.last_recorded = record.recorded_at;
+        Ok(())
+    }
+}
