@@ -255,3 +255,32 @@ fn store_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Store>();
 }
+
+#[test]
+fn a_failed_fsync_poisons_the_store() {
+    let disk = dash::MemStorage::new();
+    let store = Store::builder_with_storage(std::sync::Arc::new(disk.clone()))
+        .open()
+        .unwrap();
+    store.ingest(item("a", "before", "durable")).unwrap();
+    disk.cut_power_at_sync(Some(disk.sync_count() + 1));
+    assert!(matches!(
+        store.ingest(item("a", "lost", "never acknowledged")),
+        Err(WriteError::Io(_))
+    ));
+    assert!(matches!(
+        store.ingest(item("a", "after", "refused")),
+        Err(WriteError::Poisoned { .. })
+    ));
+    assert!(store.stats().poisoned.is_some());
+    // Reads keep serving what was acknowledged.
+    assert!(store.get_claim(&t("a"), &c("before")).unwrap().is_some());
+    assert!(store.get_claim(&t("a"), &c("lost")).unwrap().is_none());
+    drop(store);
+    disk.crash();
+    let store = Store::builder_with_storage(std::sync::Arc::new(disk))
+        .open()
+        .unwrap();
+    assert!(store.get_claim(&t("a"), &c("before")).unwrap().is_some());
+    assert!(store.get_claim(&t("a"), &c("after")).unwrap().is_none());
+}

@@ -66,6 +66,9 @@ pub(crate) struct CommitMeta {
     pub(crate) versions: Vec<u32>,
 }
 
+/// One row of a segment's commit table: tenant, commit id and what the commit did.
+pub(crate) type CommitEntry = (TenantId, String, CommitMeta);
+
 /// Writes a segment; claims and commits must be added in key order.
 #[derive(Debug)]
 pub(crate) struct SegmentBuilder {
@@ -386,11 +389,11 @@ impl Segment {
     }
 
     /// The commit table.
-    pub(crate) fn commits(&self) -> Result<Vec<(TenantId, String, CommitMeta)>, Corruption> {
+    pub(crate) fn commits(&self) -> Result<Vec<CommitEntry>, Corruption> {
         let base = self.commits_offset;
         let end = self.bytes.len() - FOOTER_LEN;
         let mut d = Decoder::new(&self.bytes[base..end]);
-        let mut run = || -> Result<Vec<(TenantId, String, CommitMeta)>, (usize, CorruptionKind)> {
+        let mut run = || -> Result<Vec<CommitEntry>, (usize, CorruptionKind)> {
             let mut out = Vec::with_capacity(self.commit_count.min(d.remaining() / 60));
             for _ in 0..self.commit_count {
                 let tenant = TenantId::new(d.string()?);

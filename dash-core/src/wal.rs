@@ -179,28 +179,33 @@ pub(crate) fn frame(out: &mut Vec<u8>, payload: &[u8]) {
     out.extend_from_slice(payload);
 }
 
-/// Encodes a commit payload from pre-encoded items (`items` holds `versions.len()` items).
-pub(crate) fn encode_commit(
-    enc: &mut Encoder,
-    lsn: Lsn,
-    recorded_at: Timestamp,
-    tenant: &TenantId,
-    commit_id: Option<&str>,
-    digest: &[u8; 32],
-    versions: &[u32],
-    items: &[u8],
-) {
-    enc.u8(KIND_COMMIT);
-    enc.u64(lsn.0);
-    enc.i64(recorded_at.as_unix_micros());
-    enc.str(tenant.as_str());
-    enc.opt_str(commit_id);
-    enc.bytes(digest);
-    enc.len(versions.len());
-    for v in versions {
-        enc.u32(*v);
+/// The fields of a commit record, with its items already encoded.
+pub(crate) struct CommitPayload<'a> {
+    pub(crate) lsn: Lsn,
+    pub(crate) recorded_at: Timestamp,
+    pub(crate) tenant: &'a TenantId,
+    pub(crate) commit_id: Option<&'a str>,
+    pub(crate) digest: &'a [u8; 32],
+    pub(crate) versions: &'a [u32],
+    /// `versions.len()` items, encoded back to back.
+    pub(crate) items: &'a [u8],
+}
+
+impl CommitPayload<'_> {
+    /// Encodes the payload (kind 1).
+    pub(crate) fn encode(&self, enc: &mut Encoder) {
+        enc.u8(KIND_COMMIT);
+        enc.u64(self.lsn.0);
+        enc.i64(self.recorded_at.as_unix_micros());
+        enc.str(self.tenant.as_str());
+        enc.opt_str(self.commit_id);
+        enc.bytes(self.digest);
+        enc.len(self.versions.len());
+        for v in self.versions {
+            enc.u32(*v);
+        }
+        enc.bytes(self.items);
     }
-    enc.bytes(items);
 }
 
 /// Encodes a forget payload.
@@ -499,16 +504,16 @@ mod tests {
         let mut items = Encoder::default();
         items.item(&item);
         let mut enc = Encoder::default();
-        encode_commit(
-            &mut enc,
-            Lsn(lsn),
-            Timestamp::from_unix_micros(7),
-            &TenantId::new("t"),
-            None,
-            &[0; 32],
-            &[1],
-            &items.buf,
-        );
+        CommitPayload {
+            lsn: Lsn(lsn),
+            recorded_at: Timestamp::from_unix_micros(7),
+            tenant: &TenantId::new("t"),
+            commit_id: None,
+            digest: &[0; 32],
+            versions: &[1],
+            items: &items.buf,
+        }
+        .encode(&mut enc);
         let mut out = Vec::new();
         frame(&mut out, &enc.buf);
         out

@@ -339,16 +339,16 @@ impl Writer {
         let lsn = self.next_lsn;
         let recorded_at = self.next_recorded_at();
         let mut enc = Encoder::with_capacity(c.items_bytes.len() + 128);
-        wal::encode_commit(
-            &mut enc,
+        wal::CommitPayload {
             lsn,
             recorded_at,
-            &c.tenant,
-            c.commit_id.as_deref(),
-            &c.digest,
-            &versions,
-            &c.items_bytes,
-        );
+            tenant: &c.tenant,
+            commit_id: c.commit_id.as_deref(),
+            digest: &c.digest,
+            versions: &versions,
+            items: &c.items_bytes,
+        }
+        .encode(&mut enc);
         if enc.buf.len() > wal::MAX_PAYLOAD_LEN {
             return Err(WriteError::TooLarge {
                 bytes: enc.buf.len(),
