@@ -200,7 +200,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         let record = store
             .get_claim(&tenant, &ClaimId::new(id))?
             .ok_or("disputed claim missing after reopen")?;
-        println!("\nclaim {id} (v{}): {}", record.version, record.item.claim.canonical_text);
+        println!(
+            "\nclaim {id} (v{}): {}",
+            record.version, record.item.claim.canonical_text
+        );
         for e in &record.item.evidence {
             if e.stance != Stance::Neutral {
                 println!(
@@ -221,7 +224,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     let subject = facts.iter().find_map(|r| str_field(r, "subject"));
     if let Some(subject) = subject {
         println!("\n{subject}, over time:");
-        for row in facts.iter().filter(|r| str_field(r, "subject") == Some(subject)) {
+        for row in facts
+            .iter()
+            .filter(|r| str_field(r, "subject") == Some(subject))
+        {
             let Some(id) = str_field(row, "claim_id") else {
                 continue;
             };
@@ -238,8 +244,10 @@ fn main() -> Result<(), Box<dyn Error>> {
                 });
                 println!(
                     "  {} .. {}  {} = {}   cites {}",
-                    c.valid_from.map_or("open".into(), |t| t.to_rfc3339()[..4].to_owned()),
-                    c.valid_to.map_or("open".into(), |t| t.to_rfc3339()[..4].to_owned()),
+                    c.valid_from
+                        .map_or("open".into(), |t| t.to_rfc3339()[..4].to_owned()),
+                    c.valid_to
+                        .map_or("open".into(), |t| t.to_rfc3339()[..4].to_owned()),
                     c.predicate.as_deref().unwrap_or("?"),
                     c.object.as_deref().unwrap_or("?"),
                     cite.unwrap_or_else(|| "-".into())
