@@ -284,3 +284,28 @@ fn a_failed_fsync_poisons_the_store() {
     assert!(store.get_claim(&t("a"), &c("before")).unwrap().is_some());
     assert!(store.get_claim(&t("a"), &c("after")).unwrap().is_none());
 }
+
+#[test]
+fn automatic_checkpoints_run_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::builder(dir.path())
+        .checkpoint_wal_records(50)
+        .open()
+        .unwrap();
+    for k in 0..200 {
+        store.ingest(item("a", &format!("c{k}"), "text")).unwrap();
+    }
+    // Wait for the background thread (bounded: it is an event, not a timing assertion).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while store.stats().checkpoints == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let stats = store.stats();
+    assert!(stats.checkpoints >= 1, "{stats:?}");
+    assert!(stats.checkpoint_lsn.0 >= 50);
+    assert!(stats.segments >= 1);
+    assert_eq!(stats.last_checkpoint_error, None);
+    drop(store);
+    let store = Store::builder(dir.path()).open().unwrap();
+    assert_eq!(store.stats().claims, 200);
+}

@@ -57,6 +57,7 @@ pub(crate) struct Config {
     pub(crate) embedding_dim: Option<u32>,
     pub(crate) auto_checkpoint: bool,
     pub(crate) checkpoint_wal_bytes: u64,
+    pub(crate) checkpoint_wal_records: u64,
     pub(crate) max_segments: usize,
     pub(crate) retention: Retention,
 }
@@ -84,6 +85,7 @@ impl StoreBuilder {
                 embedding_dim: None,
                 auto_checkpoint: true,
                 checkpoint_wal_bytes: 128 * 1024 * 1024,
+                checkpoint_wal_records: 1_000_000,
                 max_segments: 8,
                 retention: Retention::default(),
             },
@@ -117,7 +119,8 @@ impl StoreBuilder {
     }
 
     /// Checkpoint in the background when the WAL grows past
-    /// [`checkpoint_wal_bytes`](Self::checkpoint_wal_bytes). Default: true.
+    /// [`checkpoint_wal_bytes`](Self::checkpoint_wal_bytes) or
+    /// [`checkpoint_wal_records`](Self::checkpoint_wal_records). Default: true.
     pub fn auto_checkpoint(mut self, enabled: bool) -> Self {
         self.config.auto_checkpoint = enabled;
         self
@@ -127,6 +130,13 @@ impl StoreBuilder {
     /// (at least 64 KiB). Default: 128 MiB.
     pub fn checkpoint_wal_bytes(mut self, bytes: u64) -> Self {
         self.config.checkpoint_wal_bytes = bytes;
+        self
+    }
+
+    /// WAL records since the last checkpoint that trigger an automatic checkpoint (at least 1).
+    /// Default: 1,000,000.
+    pub fn checkpoint_wal_records(mut self, records: u64) -> Self {
+        self.config.checkpoint_wal_records = records;
         self
     }
 
@@ -189,6 +199,13 @@ impl StoreBuilder {
                 setting: "checkpoint_wal_bytes",
                 value: c.checkpoint_wal_bytes.to_string(),
                 accepted: "at least 65536",
+            });
+        }
+        if c.checkpoint_wal_records == 0 {
+            return Err(ConfigError::OutOfRange {
+                setting: "checkpoint_wal_records",
+                value: "0".into(),
+                accepted: "at least 1",
             });
         }
         if c.max_segments == 0 {

@@ -549,7 +549,12 @@ impl Writer {
         let Some(tx) = &self.checkpoint_tx else {
             return;
         };
-        if self.wal.len() >= self.shared.config.checkpoint_wal_bytes
+        let config = &self.shared.config;
+        // Files rotate at every checkpoint, so the current file holds what came since.
+        let records = self.next_lsn.0 - self.wal.first_lsn().0;
+        let due = self.wal.len() >= config.checkpoint_wal_bytes
+            || records >= config.checkpoint_wal_records;
+        if due
             && !self
                 .shared
                 .checkpoint_requested
