@@ -177,6 +177,56 @@ const fn relation_code(r: Relation) -> u8 {
     }
 }
 
+/// Checks the `u16` format version at `at` against the versions this build reads.
+pub(crate) fn check_format_version(
+    bytes: &[u8],
+    at: usize,
+    oldest: u16,
+    current: u16,
+) -> DecodeResult<u16> {
+    let found = match bytes.get(at..at + 2) {
+        Some(b) => u16::from_le_bytes([b[0], b[1]]),
+        None => return Err((at, CorruptionKind::Truncated)),
+    };
+    if (oldest..=current).contains(&found) {
+        Ok(found)
+    } else {
+        Err((
+            at,
+            CorruptionKind::UnsupportedVersion {
+                found,
+                oldest,
+                current,
+            },
+        ))
+    }
+}
+
+/// Checks that `bytes[hash_at..hash_at + 32]` is the BLAKE3 of `bytes[..hash_at]`.
+pub(crate) fn check_blake3(bytes: &[u8], hash_at: usize) -> DecodeResult<[u8; 32]> {
+    let stored = bytes
+        .get(hash_at..hash_at + 32)
+        .ok_or((hash_at, CorruptionKind::Truncated))?;
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(stored);
+    if hash_bytes(&bytes[..hash_at]) == hash {
+        Ok(hash)
+    } else {
+        Err((hash_at, CorruptionKind::ChecksumMismatch))
+    }
+}
+
+/// BLAKE3 of `bytes`, on all cores for large inputs.
+pub(crate) fn hash_bytes(bytes: &[u8]) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    if bytes.len() >= 1 << 20 {
+        hasher.update_rayon(bytes);
+    } else {
+        hasher.update(bytes);
+    }
+    *hasher.finalize().as_bytes()
+}
+
 /// Reads little-endian primitives from a slice, tracking the position for error reports.
 #[derive(Debug)]
 pub(crate) struct Decoder<'a> {

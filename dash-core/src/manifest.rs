@@ -14,10 +14,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::codec::{Decoder, Encoder};
+use crate::codec::{check_blake3, check_format_version, hash_bytes, Decoder, Encoder};
 use crate::error::{Corruption, CorruptionKind};
 use crate::model::{Lsn, Timestamp};
-use crate::segment::hash_bytes;
 use crate::storage::Storage;
 
 const MAGIC: [u8; 8] = *b"DASHMAN\0";
@@ -129,20 +128,9 @@ impl Manifest {
             return Err(corrupt(0, CorruptionKind::BadMagic));
         }
         let hash_at = bytes.len() - HASH_LEN;
-        if hash_bytes(&bytes[..hash_at]) != bytes[hash_at..] {
-            return Err(corrupt(hash_at, CorruptionKind::ChecksumMismatch));
-        }
-        let version = u16::from_le_bytes([bytes[VERSION_OFFSET], bytes[VERSION_OFFSET + 1]]);
-        if !(OLDEST_SUPPORTED..=FORMAT_VERSION).contains(&version) {
-            return Err(corrupt(
-                VERSION_OFFSET,
-                CorruptionKind::UnsupportedVersion {
-                    found: version,
-                    oldest: OLDEST_SUPPORTED,
-                    current: FORMAT_VERSION,
-                },
-            ));
-        }
+        check_blake3(bytes, hash_at).map_err(|(o, k)| corrupt(o, k))?;
+        check_format_version(bytes, VERSION_OFFSET, OLDEST_SUPPORTED, FORMAT_VERSION)
+            .map_err(|(o, k)| corrupt(o, k))?;
         let mut d = Decoder::new(&bytes[BODY_LEN_OFFSET..hash_at]);
         let run = |d: &mut Decoder<'_>| -> Result<Self, (usize, CorruptionKind)> {
             let body_len = d.u32()? as usize;

@@ -23,7 +23,7 @@ use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::codec::{Decoder, Encoder};
+use crate::codec::{check_blake3, check_format_version, hash_bytes, Decoder, Encoder};
 use crate::error::{Corruption, CorruptionKind};
 use crate::model::{ClaimId, ClaimVersion, Lsn, TenantId, Timestamp, VersionBody};
 
@@ -184,17 +184,6 @@ impl SegmentBuilder {
     }
 }
 
-/// BLAKE3 of `bytes`, on all cores for large inputs.
-pub(crate) fn hash_bytes(bytes: &[u8]) -> [u8; 32] {
-    let mut hasher = blake3::Hasher::new();
-    if bytes.len() >= 1 << 20 {
-        hasher.update_rayon(bytes);
-    } else {
-        hasher.update(bytes);
-    }
-    *hasher.finalize().as_bytes()
-}
-
 /// A loaded, verified segment.
 #[derive(Debug)]
 pub(crate) struct Segment {
@@ -227,22 +216,9 @@ impl Segment {
             return Err(corrupt(0, CorruptionKind::BadMagic));
         }
         let hash_at = len - MAGIC_LEN - HASH_LEN;
-        let mut hash = [0u8; 32];
-        hash.copy_from_slice(&bytes[hash_at..hash_at + HASH_LEN]);
-        if hash_bytes(&bytes[..hash_at]) != hash {
-            return Err(corrupt(hash_at, CorruptionKind::ChecksumMismatch));
-        }
-        let version = u16::from_le_bytes([bytes[VERSION_OFFSET], bytes[VERSION_OFFSET + 1]]);
-        if !(OLDEST_SUPPORTED..=FORMAT_VERSION).contains(&version) {
-            return Err(corrupt(
-                VERSION_OFFSET,
-                CorruptionKind::UnsupportedVersion {
-                    found: version,
-                    oldest: OLDEST_SUPPORTED,
-                    current: FORMAT_VERSION,
-                },
-            ));
-        }
+        let hash = check_blake3(&bytes, hash_at).map_err(|(o, k)| corrupt(o, k))?;
+        check_format_version(&bytes, VERSION_OFFSET, OLDEST_SUPPORTED, FORMAT_VERSION)
+            .map_err(|(o, k)| corrupt(o, k))?;
         let footer_at = hash_at - FOOTER_FIELDS_LEN;
         let mut d = Decoder::new(&bytes[footer_at..hash_at]);
         let mut field = || d.u64().map_err(|(o, k)| corrupt(footer_at + o, k));

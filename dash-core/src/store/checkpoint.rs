@@ -45,20 +45,42 @@ pub struct CheckpointReport {
     pub segments: usize,
 }
 
+impl CheckpointReport {
+    fn new(published: &Manifest, written: Option<&Segment>, merged: bool) -> Self {
+        Self {
+            checkpoint_lsn: published.watermark,
+            manifest_generation: published.generation,
+            segment_written: written.map(|s| s.id),
+            segment_bytes: written.map_or(0, Segment::len),
+            merged,
+            segments: published.segments.len(),
+        }
+    }
+}
+
 fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> CheckpointError {
     let path = path.into();
     move |source| CheckpointError::Io { path, source }
 }
 
-/// Writes a segment file and makes it durable (data, then directory entry).
-fn write_segment(storage: &dyn Storage, id: u64, bytes: &[u8]) -> Result<(), CheckpointError> {
+/// Writes a new segment under the next id of `next`, makes it durable (data, then directory
+/// entry) and loads it back.
+fn install_segment(
+    shared: &Shared,
+    next: &mut Manifest,
+    bytes: Vec<u8>,
+) -> Result<Arc<Segment>, CheckpointError> {
+    let storage: &dyn Storage = shared.storage.as_ref();
+    let id = next.next_segment_id;
+    next.next_segment_id += 1;
     let path = segment::file_path(id);
     let mut file = storage.create(&path).map_err(io_err(&path))?;
-    file.append(bytes).map_err(io_err(&path))?;
+    file.append(&bytes).map_err(io_err(&path))?;
     file.sync_data().map_err(io_err(&path))?;
     storage
         .sync_dir(Path::new(SEGMENT_DIR))
-        .map_err(io_err(SEGMENT_DIR))
+        .map_err(io_err(SEGMENT_DIR))?;
+    Ok(Arc::new(Segment::from_bytes(id, bytes)?))
 }
 
 fn meta_of(seg: &Segment) -> SegmentMeta {
@@ -141,11 +163,7 @@ pub(crate) fn checkpoint(
     let new_segment = if builder.is_empty() {
         None
     } else {
-        let id = next.next_segment_id;
-        next.next_segment_id += 1;
-        let bytes = builder.finish();
-        write_segment(shared.storage.as_ref(), id, &bytes)?;
-        let seg = Arc::new(Segment::from_bytes(id, bytes)?);
+        let seg = install_segment(shared, &mut next, builder.finish())?;
         next.segments.push(meta_of(&seg));
         Some(seg)
     };
@@ -159,19 +177,14 @@ pub(crate) fn checkpoint(
     }
     shared.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
 
-    let mut report = CheckpointReport {
-        checkpoint_lsn: ck.manifest.watermark,
-        manifest_generation: ck.manifest.generation,
-        segment_written: new_segment.as_ref().map(|s| s.id),
-        segment_bytes: new_segment.as_ref().map_or(0, |s| s.len()),
-        merged: false,
-        segments: ck.manifest.segments.len(),
-    };
+    let report = CheckpointReport::new(&ck.manifest, new_segment.as_deref(), false);
     if ck.manifest.segments.len() > shared.config.max_segments {
         let merged = merge(shared, &mut ck)?;
-        report.merged = true;
-        report.manifest_generation = merged.manifest_generation;
-        report.segments = merged.segments;
+        return Ok(CheckpointReport {
+            segment_written: report.segment_written,
+            segment_bytes: report.segment_bytes,
+            ..merged
+        });
     }
     Ok(report)
 }
@@ -190,10 +203,7 @@ fn merge(shared: &Shared, ck: &mut CheckpointState) -> Result<CheckpointReport, 
         None
     } else {
         let bytes = merge_segments(&segments, shared.config.retention)?;
-        let id = next.next_segment_id;
-        next.next_segment_id += 1;
-        write_segment(shared.storage.as_ref(), id, &bytes)?;
-        Some(Arc::new(Segment::from_bytes(id, bytes)?))
+        Some(install_segment(shared, &mut next, bytes)?)
     };
     next.segments = merged.iter().map(|s| meta_of(s)).collect();
     publish(shared, ck, next)?;
@@ -203,14 +213,7 @@ fn merge(shared: &Shared, ck: &mut CheckpointState) -> Result<CheckpointReport, 
         st.segments = merged.iter().cloned().collect();
     }
     shared.metrics.merges.fetch_add(1, Ordering::Relaxed);
-    Ok(CheckpointReport {
-        checkpoint_lsn: ck.manifest.watermark,
-        manifest_generation: ck.manifest.generation,
-        segment_written: merged.as_ref().map(|s| s.id),
-        segment_bytes: merged.as_ref().map_or(0, |s| s.len()),
-        merged: true,
-        segments: ck.manifest.segments.len(),
-    })
+    Ok(CheckpointReport::new(&ck.manifest, merged.as_deref(), true))
 }
 
 /// K-way merge of sorted segments (oldest first) into one segment's bytes.
