@@ -309,3 +309,29 @@ fn automatic_checkpoints_run_in_the_background() {
     let store = Store::builder(dir.path()).open().unwrap();
     assert_eq!(store.stats().claims, 200);
 }
+
+/// Regression: a merge purged a re-ingested claim's history only when no checkpoint ran between
+/// the re-ingest and the merge. Now both orders keep exactly the new life.
+#[test]
+fn merge_purges_forgotten_history_whatever_the_memtable_holds() {
+    for checkpoint_first in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::builder(dir.path())
+            .auto_checkpoint(false)
+            .open()
+            .unwrap();
+        store.ingest(item("b", "c1", "old life")).unwrap();
+        store.forget(&t("b"), &c("c1")).unwrap();
+        store.checkpoint().unwrap();
+        store.ingest(item("b", "c1", "new life")).unwrap();
+        if checkpoint_first {
+            store.checkpoint().unwrap();
+        }
+        store.compact().unwrap();
+        let versions = store.versions(&t("b"), &c("c1")).unwrap();
+        let numbers: Vec<u32> = versions.iter().map(|v| v.version).collect();
+        assert_eq!(numbers, vec![3], "checkpoint_first = {checkpoint_first}");
+        let rec = store.get_claim(&t("b"), &c("c1")).unwrap().unwrap();
+        assert_eq!(rec.item.claim.canonical_text, "new life");
+    }
+}

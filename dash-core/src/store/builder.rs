@@ -36,7 +36,8 @@ pub const SAFE_BATCH_DELAY: Duration = Duration::from_secs(1);
 pub struct Retention {
     /// Keep at most this many versions per claim (`None`: all). The newest are kept.
     pub max_versions: Option<u32>,
-    /// Drop forgotten claims (whose newest version is a tombstone) entirely.
+    /// Drop forgotten content at a merge: every version up to and including a claim's last
+    /// tombstone. A claim forgotten and not ingested again disappears entirely.
     pub purge_forgotten: bool,
 }
 

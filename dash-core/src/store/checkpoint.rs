@@ -243,12 +243,19 @@ fn merge_segments(
                 *c += 1;
             }
         }
-        let forgotten = matches!(
-            versions.last().map(|v| &v.body),
-            Some(VersionBody::Tombstone)
-        );
-        if forgotten && retention.purge_forgotten {
-            continue;
+        if retention.purge_forgotten {
+            // Everything up to a claim's last tombstone is forgotten content, whatever came
+            // after it: a re-ingest after `forget` starts a new life. Deciding on the segments
+            // alone keeps the outcome independent of what the memtables hold right now.
+            if let Some(last) = versions
+                .iter()
+                .rposition(|v| matches!(v.body, VersionBody::Tombstone))
+            {
+                versions.drain(..=last);
+            }
+            if versions.is_empty() {
+                continue;
+            }
         }
         if let Some(max) = retention.max_versions {
             let excess = versions.len().saturating_sub(max as usize);
