@@ -5,13 +5,18 @@
 //! WAL file  := header record*
 //! header    := magic "DASHWAL\0" (8) | format_version u16 | reserved u16 (0)
 //!            | first_lsn u64 | crc32 u32 (of the 20 bytes before it)          = 24 bytes
-//! record    := len u32 | crc32 u32 | payload (len bytes)
-//!              crc32 covers the 4 bytes of `len` and then the payload
-//! payload   := kind u8 | lsn u64 | recorded_at i64 (µs since epoch) | body
+//! record    := len u32 | lsn u64 | header_crc u32 | payload_crc u32 | payload (len bytes)
+//!              header_crc = crc32 of the 12 bytes of `len` and `lsn`;
+//!              payload_crc = crc32 of the payload
+//! payload   := kind u8 | recorded_at i64 (µs since epoch) | body
 //! body (kind 1, commit) := tenant str | commit_id opt<str> | digest [u8; 32] | count u32
 //!                          | versions u32 * count | item * count
 //! body (kind 2, forget) := tenant str | claim_id str | version u32
 //! ```
+//!
+//! The header has its own CRC so that recovery can trust a record's length before its payload
+//! is complete: a record whose header checks out but whose payload is cut by the end of the file
+//! is a torn write, whatever bytes (user data included) the payload holds.
 //!
 //! One commit (a single ingest or a whole batch) is one record, so a batch is atomic: its CRC
 //! either covers all of it or the record is not replayed. Files are named `wal/<first_lsn:020>.wal`
@@ -69,16 +74,20 @@ impl TryFrom<u16> for FormatVersion {
     }
 }
 
+const FRAME_LEN_OFFSET: usize = 0;
 const FRAME_LEN_LEN: usize = 4;
-const FRAME_CRC_LEN: usize = 4;
+const FRAME_LSN_OFFSET: usize = FRAME_LEN_OFFSET + FRAME_LEN_LEN;
+const FRAME_LSN_LEN: usize = 8;
+const FRAME_HEADER_CRC_OFFSET: usize = FRAME_LSN_OFFSET + FRAME_LSN_LEN;
+const FRAME_HEADER_CRC_LEN: usize = 4;
+const FRAME_PAYLOAD_CRC_OFFSET: usize = FRAME_HEADER_CRC_OFFSET + FRAME_HEADER_CRC_LEN;
+const FRAME_PAYLOAD_CRC_LEN: usize = 4;
 /// Bytes of framing before each payload.
-pub(crate) const FRAME_HEADER_LEN: usize = FRAME_LEN_LEN + FRAME_CRC_LEN;
+pub(crate) const FRAME_HEADER_LEN: usize = FRAME_PAYLOAD_CRC_OFFSET + FRAME_PAYLOAD_CRC_LEN;
 const PAYLOAD_KIND_LEN: usize = 1;
-const PAYLOAD_LSN_OFFSET: usize = PAYLOAD_KIND_LEN;
-const PAYLOAD_LSN_LEN: usize = 8;
 const PAYLOAD_RECORDED_LEN: usize = 8;
-/// The smallest possible payload: kind, LSN and recorded time.
-const MIN_PAYLOAD_LEN: usize = PAYLOAD_KIND_LEN + PAYLOAD_LSN_LEN + PAYLOAD_RECORDED_LEN;
+/// The smallest possible payload: kind and recorded time.
+const MIN_PAYLOAD_LEN: usize = PAYLOAD_KIND_LEN + PAYLOAD_RECORDED_LEN;
 /// The largest payload a record may hold (a batch bigger than this is refused at ingest).
 pub(crate) const MAX_PAYLOAD_LEN: usize = 256 * 1024 * 1024;
 
@@ -166,22 +175,23 @@ fn decode_header(bytes: &[u8]) -> Result<Lsn, (usize, CorruptionKind)> {
     Ok(Lsn(le_u64(bytes, FIRST_LSN_OFFSET)))
 }
 
-/// Frames `payload` as a record and appends it to `out`.
-pub(crate) fn frame(out: &mut Vec<u8>, payload: &[u8]) {
-    let len = u32::try_from(payload.len())
-        .unwrap_or(u32::MAX)
-        .to_le_bytes();
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&len);
-    hasher.update(payload);
-    out.extend_from_slice(&len);
-    out.extend_from_slice(&hasher.finalize().to_le_bytes());
+/// Frames `payload` as the record `lsn` and appends it to `out`.
+pub(crate) fn frame(out: &mut Vec<u8>, lsn: Lsn, payload: &[u8]) {
+    let start = out.len();
+    out.extend_from_slice(
+        &u32::try_from(payload.len())
+            .unwrap_or(u32::MAX)
+            .to_le_bytes(),
+    );
+    out.extend_from_slice(&lsn.0.to_le_bytes());
+    let header_crc = crc32fast::hash(&out[start..start + FRAME_HEADER_CRC_OFFSET]);
+    out.extend_from_slice(&header_crc.to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
     out.extend_from_slice(payload);
 }
 
 /// The fields of a commit record, with its items already encoded.
 pub(crate) struct CommitPayload<'a> {
-    pub(crate) lsn: Lsn,
     pub(crate) recorded_at: Timestamp,
     pub(crate) tenant: &'a TenantId,
     pub(crate) commit_id: Option<&'a str>,
@@ -195,7 +205,6 @@ impl CommitPayload<'_> {
     /// Encodes the payload (kind 1).
     pub(crate) fn encode(&self, enc: &mut Encoder) {
         enc.u8(KIND_COMMIT);
-        enc.u64(self.lsn.0);
         enc.i64(self.recorded_at.as_unix_micros());
         enc.str(self.tenant.as_str());
         enc.opt_str(self.commit_id);
@@ -211,24 +220,21 @@ impl CommitPayload<'_> {
 /// Encodes a forget payload.
 pub(crate) fn encode_forget(
     enc: &mut Encoder,
-    lsn: Lsn,
     recorded_at: Timestamp,
     tenant: &TenantId,
     claim_id: &ClaimId,
     version: u32,
 ) {
     enc.u8(KIND_FORGET);
-    enc.u64(lsn.0);
     enc.i64(recorded_at.as_unix_micros());
     enc.str(tenant.as_str());
     enc.str(claim_id.as_str());
     enc.u32(version);
 }
 
-fn decode_payload(payload: &[u8]) -> Result<WalRecord, (usize, CorruptionKind)> {
+fn decode_payload(lsn: Lsn, payload: &[u8]) -> Result<WalRecord, (usize, CorruptionKind)> {
     let mut d = Decoder::new(payload);
     let kind = d.u8()?;
-    let lsn = Lsn(d.u64()?);
     let recorded_at = Timestamp::from_unix_micros(d.i64()?);
     let body = match kind {
         KIND_COMMIT => {
@@ -317,40 +323,62 @@ pub(crate) struct ScannedFile {
     pub(crate) cut: bool,
 }
 
-/// Checks that a frame at `at` is complete and its CRC matches; returns its payload range.
-fn check_frame(bytes: &[u8], at: usize) -> Option<std::ops::Range<usize>> {
-    let rest = bytes.len().checked_sub(at)?;
-    if rest < FRAME_HEADER_LEN {
-        return None;
-    }
-    let len = le_u32(bytes, at) as usize;
-    if !(MIN_PAYLOAD_LEN..=MAX_PAYLOAD_LEN).contains(&len) || rest - FRAME_HEADER_LEN < len {
-        return None;
-    }
-    let start = at + FRAME_HEADER_LEN;
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&bytes[at..at + FRAME_LEN_LEN]);
-    hasher.update(&bytes[start..start + len]);
-    (hasher.finalize() == le_u32(bytes, at + FRAME_LEN_LEN)).then_some(start..start + len)
+/// What the bytes at a record position are.
+#[derive(Debug, PartialEq, Eq)]
+enum Frame {
+    /// A whole record with both checksums right: its LSN and payload range.
+    Valid(Lsn, std::ops::Range<usize>),
+    /// The file ends inside the header, or the header checks out and the file ends inside the
+    /// payload: what a crash during the append leaves.
+    Incomplete,
+    /// The header checks out and the whole payload is there, but its checksum fails.
+    BadPayload { end: usize },
+    /// The header's own checksum fails (or its length is impossible).
+    BadHeader,
 }
 
-/// True when a valid record that continues the log (LSN after `last_lsn`) starts anywhere after
-/// `bad`: then the bad bytes are not a torn tail but damage inside the log.
-fn valid_record_after(bytes: &[u8], bad: usize, last_lsn: Lsn) -> bool {
-    let lsn_at = FRAME_HEADER_LEN + PAYLOAD_LSN_OFFSET;
-    (bad + 1
-        ..bytes
-            .len()
-            .saturating_sub(FRAME_HEADER_LEN + MIN_PAYLOAD_LEN - 1))
-        .any(|at| {
-            // Cheap filters first (kind byte, plausible LSN), the CRC only for survivors.
-            let kind = bytes[at + FRAME_HEADER_LEN];
-            let lsn = le_u64(bytes, at + lsn_at);
-            matches!(kind, KIND_COMMIT | KIND_FORGET)
-                && lsn > last_lsn.0
-                && lsn <= last_lsn.0.saturating_add(1 << 32)
-                && check_frame(bytes, at).is_some()
-        })
+fn read_frame(bytes: &[u8], at: usize) -> Frame {
+    let rest = bytes.len().saturating_sub(at);
+    if rest < FRAME_HEADER_LEN {
+        return Frame::Incomplete;
+    }
+    let header_crc = crc32fast::hash(&bytes[at..at + FRAME_HEADER_CRC_OFFSET]);
+    let len = le_u32(bytes, at + FRAME_LEN_OFFSET) as usize;
+    if header_crc != le_u32(bytes, at + FRAME_HEADER_CRC_OFFSET)
+        || !(MIN_PAYLOAD_LEN..=MAX_PAYLOAD_LEN).contains(&len)
+    {
+        return Frame::BadHeader;
+    }
+    let start = at + FRAME_HEADER_LEN;
+    if rest - FRAME_HEADER_LEN < len {
+        return Frame::Incomplete;
+    }
+    let end = start + len;
+    if crc32fast::hash(&bytes[start..end]) != le_u32(bytes, at + FRAME_PAYLOAD_CRC_OFFSET) {
+        return Frame::BadPayload { end };
+    }
+    Frame::Valid(Lsn(le_u64(bytes, at + FRAME_LSN_OFFSET)), start..end)
+}
+
+/// True when the record `next` (the one that must follow a bad record) is valid at `at`.
+fn continues_at(bytes: &[u8], at: usize, next: Lsn) -> bool {
+    matches!(read_frame(bytes, at), Frame::Valid(lsn, _) if lsn == next)
+}
+
+/// Decides whether the bad record at `at` (expected LSN `lsn`) is a torn tail: the last thing a
+/// crash interrupted, after which the log does not go on.
+fn is_torn_tail(bytes: &[u8], at: usize, lsn: Lsn, frame: &Frame) -> bool {
+    let next = Lsn(lsn.0 + 1);
+    match frame {
+        Frame::Incomplete => true,
+        // The header gives the record's end: the log goes on only if the next record is there.
+        Frame::BadPayload { end } => !continues_at(bytes, *end, next),
+        // The length cannot be trusted: the log goes on if the next record starts anywhere
+        // after. (User data inside the damaged record could mimic one; that errs on the side of
+        // reporting corruption, never of dropping acknowledged data.)
+        Frame::BadHeader => !(at + 1..bytes.len()).any(|p| continues_at(bytes, p, next)),
+        Frame::Valid(..) => false,
+    }
 }
 
 /// Scans one WAL file's bytes.
@@ -384,37 +412,40 @@ pub(crate) fn scan_file(
     let mut records = Vec::new();
     let mut at = HEADER_LEN;
     while at < bytes.len() {
-        let Some(range) = check_frame(bytes, at) else {
-            let last_lsn = Lsn(expected.0.saturating_sub(1));
-            let torn = is_last && !valid_record_after(bytes, at, last_lsn);
-            return match mode {
-                RecoveryMode::TruncateAtCorruption => Ok(ScannedFile {
-                    records,
-                    valid_len: at as u64,
-                    cut: true,
-                }),
-                RecoveryMode::TolerateTornTail if torn => Ok(ScannedFile {
-                    records,
-                    valid_len: at as u64,
-                    cut: true,
-                }),
-                _ if at + FRAME_HEADER_LEN > bytes.len() => {
-                    Err(corrupt(at, CorruptionKind::Truncated))
+        let range = match read_frame(bytes, at) {
+            Frame::Valid(lsn, _) if lsn != expected => {
+                return Err(corrupt(
+                    at + FRAME_LSN_OFFSET,
+                    CorruptionKind::LsnGap {
+                        expected,
+                        found: lsn,
+                    },
+                ))
+            }
+            Frame::Valid(_, range) => range,
+            bad => {
+                let torn = is_last && is_torn_tail(bytes, at, expected, &bad);
+                let cut = match mode {
+                    RecoveryMode::TruncateAtCorruption => true,
+                    RecoveryMode::TolerateTornTail => torn,
+                    RecoveryMode::AbsoluteConsistency => false,
+                };
+                if cut {
+                    return Ok(ScannedFile {
+                        records,
+                        valid_len: at as u64,
+                        cut: true,
+                    });
                 }
-                _ => Err(corrupt(at, CorruptionKind::ChecksumMismatch)),
-            };
+                let kind = match bad {
+                    Frame::Incomplete => CorruptionKind::Truncated,
+                    _ => CorruptionKind::ChecksumMismatch,
+                };
+                return Err(corrupt(at, kind));
+            }
         };
-        let record =
-            decode_payload(&bytes[range.clone()]).map_err(|(o, k)| corrupt(range.start + o, k))?;
-        if record.lsn != expected {
-            return Err(corrupt(
-                at,
-                CorruptionKind::LsnGap {
-                    expected,
-                    found: record.lsn,
-                },
-            ));
-        }
+        let record = decode_payload(expected, &bytes[range.clone()])
+            .map_err(|(o, k)| corrupt(range.start + o, k))?;
         expected = Lsn(expected.0 + 1);
         records.push(record);
         at = range.end;
@@ -505,7 +536,6 @@ mod tests {
         items.item(&item);
         let mut enc = Encoder::default();
         CommitPayload {
-            lsn: Lsn(lsn),
             recorded_at: Timestamp::from_unix_micros(7),
             tenant: &TenantId::new("t"),
             commit_id: None,
@@ -515,7 +545,7 @@ mod tests {
         }
         .encode(&mut enc);
         let mut out = Vec::new();
-        frame(&mut out, &enc.buf);
+        frame(&mut out, Lsn(lsn), &enc.buf);
         out
     }
 
@@ -556,7 +586,7 @@ mod tests {
         .is_err());
 
         let mut bad = f.clone();
-        bad[HEADER_LEN + 12] ^= 0x40;
+        bad[HEADER_LEN + FRAME_HEADER_LEN + 3] ^= 0x40;
         let err = scan_file(Path::new("w"), &bad, None, true, RecoveryMode::default()).unwrap_err();
         assert_eq!(err.offset, HEADER_LEN as u64);
         assert!(matches!(err.kind, CorruptionKind::ChecksumMismatch));

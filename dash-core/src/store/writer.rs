@@ -340,7 +340,6 @@ impl Writer {
         let recorded_at = self.next_recorded_at();
         let mut enc = Encoder::with_capacity(c.items_bytes.len() + 128);
         wal::CommitPayload {
-            lsn,
             recorded_at,
             tenant: &c.tenant,
             commit_id: c.commit_id.as_deref(),
@@ -355,7 +354,7 @@ impl Writer {
                 max: wal::MAX_PAYLOAD_LEN,
             });
         }
-        wal::frame(&mut group.framed, &enc.buf);
+        wal::frame(&mut group.framed, lsn, &enc.buf);
         self.next_lsn = Lsn(lsn.0 + 1);
 
         group.embedding_dim = dim;
@@ -413,8 +412,8 @@ impl Writer {
         let lsn = self.next_lsn;
         let recorded_at = self.next_recorded_at();
         let mut enc = Encoder::default();
-        wal::encode_forget(&mut enc, lsn, recorded_at, tenant, claim_id, version);
-        wal::frame(&mut group.framed, &enc.buf);
+        wal::encode_forget(&mut enc, recorded_at, tenant, claim_id, version);
+        wal::frame(&mut group.framed, lsn, &enc.buf);
         self.next_lsn = Lsn(lsn.0 + 1);
         group
             .versions
