@@ -54,6 +54,7 @@
 
 mod codec;
 mod error;
+pub mod index;
 mod manifest;
 mod memtable;
 mod model;
