@@ -1,11 +1,15 @@
-//! Search building blocks for retrieval: text analysis and a per-tenant BM25 index.
+//! Search building blocks for retrieval: text analysis, a BM25 index, facet bitmaps for
+//! filters, and vector search.
 //!
-//! These are the lexical half of the hybrid retrieval pipeline (`shared/architecture.md` §2).
+//! They are the parts of the hybrid retrieval pipeline (`shared/architecture.md` §2); the query
+//! planner that combines them over segments and the memtable is the retrieval issue's next step.
 //! Every index instance belongs to exactly one tenant, so no statistic (document frequency,
 //! average length) ever mixes tenants.
 
 mod analyzer;
+mod filter;
 mod lexical;
 
 pub use analyzer::Analyzer;
+pub use filter::{Facets, Filter, FilterIndex};
 pub use lexical::{Bm25Index, Bm25Params, DocId};
