@@ -9,7 +9,9 @@
 mod analyzer;
 mod filter;
 mod lexical;
+mod vector;
 
 pub use analyzer::Analyzer;
 pub use filter::{Facets, Filter, FilterIndex};
 pub use lexical::{Bm25Index, Bm25Params, DocId};
+pub use vector::{ExactIndex, HnswIndex, HnswParams, VectorError};
