@@ -42,152 +42,18 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use dash::{
-    Claim, Durability, Evidence, FileStorage, IngestItem, Stance, Storage, StorageFile, Store,
-    TenantId, Timestamp,
-};
+#[path = "../benches/support/mod.rs"]
+mod support;
 
-const TENANT: &str = "bench";
+use support::{batch, claim, target_dir, TENANT};
+
+use dash::{Durability, FileStorage, IngestItem, Storage, StorageFile, Store, TenantId};
+
 const BATCH: usize = 1000;
 const BATCHED: Durability = Durability::Batched {
     max_records: 1000,
     max_delay: Duration::from_millis(10),
 };
-
-const WORDS: &[&str] = &[
-    "the",
-    "river",
-    "company",
-    "reported",
-    "annual",
-    "revenue",
-    "growth",
-    "of",
-    "percent",
-    "in",
-    "during",
-    "quarter",
-    "while",
-    "analysts",
-    "expected",
-    "lower",
-    "figures",
-    "after",
-    "merger",
-    "with",
-    "regional",
-    "partner",
-    "board",
-    "approved",
-    "new",
-    "chief",
-    "executive",
-    "officer",
-    "climate",
-    "temperature",
-    "rose",
-    "above",
-    "average",
-    "across",
-    "northern",
-    "europe",
-    "study",
-    "found",
-    "that",
-    "vaccine",
-    "reduced",
-    "hospital",
-    "admissions",
-    "by",
-    "half",
-    "among",
-    "elderly",
-    "patients",
-    "bridge",
-    "opened",
-    "to",
-    "traffic",
-    "city",
-    "council",
-    "voted",
-    "against",
-    "proposal",
-    "population",
-    "declined",
-    "since",
-    "census",
-    "court",
-    "ruled",
-    "law",
-];
-
-/// SplitMix64: a small deterministic generator, so every run ingests the same claims.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed ^ 0x5DEE_CE66_D1CE_4E5B)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn word(&mut self) -> &'static str {
-        WORDS[self.below(WORDS.len() as u64) as usize]
-    }
-}
-
-/// Synthetic claim `n` (deterministic): id `{prefix}-{n}`, ~200 bytes of text, 8 entities,
-/// 2 evidence with chunk, span and source ids.
-fn claim(prefix: &str, n: u64) -> IngestItem {
-    let mut rng = Rng::new(n);
-    let id = format!("{prefix}-{n:09}");
-    let mut text = String::with_capacity(224);
-    while text.len() < 195 {
-        if !text.is_empty() {
-            text.push(' ');
-        }
-        text.push_str(rng.word());
-    }
-    let mut c = Claim::new(TENANT, id.as_str(), text);
-    c.confidence = (rng.below(1000) as f32) / 1000.0;
-    c.entities = (0..8)
-        .map(|_| format!("{}-{}", rng.word(), rng.below(10_000)))
-        .collect();
-    c.valid_from = Timestamp::from_year(1990 + rng.below(35) as i32);
-    let mut item = IngestItem::new(c);
-    for (k, stance) in [(1, Stance::Supports), (2, Stance::Contradicts)] {
-        let mut ev = Evidence::new(
-            format!("e{k}"),
-            id.as_str(),
-            format!("doc-{:07}", rng.below(1_000_000)),
-            stance,
-        );
-        ev.source_quality = (rng.below(100) as f32) / 100.0;
-        ev.chunk_id = Some(format!("chunk-{}", rng.below(256)));
-        let start = rng.below(4000);
-        ev.span_start = Some(start);
-        ev.span_end = Some(start + 40 + rng.below(200));
-        item = item.with_evidence(ev);
-    }
-    item
-}
-
-fn batch(prefix: &str, index: u64) -> Vec<IngestItem> {
-    let first = index * BATCH as u64;
-    (first..first + BATCH as u64)
-        .map(|n| claim(prefix, n))
-        .collect()
-}
 
 struct Args {
     quick: bool,
@@ -209,12 +75,7 @@ fn parse_args() -> Args {
     let mut args = Args {
         quick: false,
         cold: false,
-        base: std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(
-                || Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
-                PathBuf::from,
-            )
-            .join("bench_store"),
+        base: target_dir("bench_store"),
         only: Vec::new(),
         writers: 16,
     };
@@ -376,7 +237,7 @@ fn batched_ingest(base: &Path, claims: u64, producers: usize) -> BatchedRun {
         .map(|p| {
             (0..batches)
                 .filter(|b| *b as usize % producers == p)
-                .map(|b| (b, batch("b", b)))
+                .map(|b| (b, batch("b", b, BATCH)))
                 .collect()
         })
         .collect();
@@ -597,7 +458,7 @@ fn build_store(dir: &Path, claims: u64, checkpointed: bool, single: bool) -> Dur
     } else {
         for b in 0..claims / BATCH as u64 {
             store
-                .ingest_batch(format!("batch-{b}"), batch("o", b))
+                .ingest_batch(format!("batch-{b}"), batch("o", b, BATCH))
                 .unwrap();
         }
     }
