@@ -95,10 +95,7 @@ mod group {
 
     criterion_group! {
         name = benches;
-        config = Criterion::default()
-            .sample_size(10)
-            .warm_up_time(Duration::from_millis(500))
-            .measurement_time(Duration::from_secs(2));
+        config = super::support::short_config(Duration::from_secs(2));
         targets = bare_fdatasync, strict, batched
     }
 }

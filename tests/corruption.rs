@@ -15,15 +15,15 @@ use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod common;
+
+use common::{record_spans, FRAME_HEADER_LEN, WAL_HEADER_LEN};
 use dash::{
     Claim, ClaimId, Corruption, CorruptionKind, Evidence, IngestItem, MemStorage, OpenError,
     RecoveryMode, Stance, Storage, Store, TenantId, Truncation,
 };
 
 const TENANT: &str = "t";
-const WAL_HEADER_LEN: usize = 24;
-/// Record framing: `len u32 | lsn u64 | header_crc u32 | payload_crc u32`.
-const FRAME_HEADER_LEN: usize = 20;
 
 fn item(id: &str, text: &str) -> IngestItem {
     let mut ev = Evidence::new(format!("{id}-ev"), id, "doc-1", Stance::Contradicts);
@@ -77,18 +77,6 @@ fn only_file_under(storage: &MemStorage, dir: &str) -> PathBuf {
     let files = files_under(storage, dir);
     assert_eq!(files.len(), 1, "expected one file under {dir:?}: {files:?}");
     files[0].clone()
-}
-
-fn record_spans(bytes: &[u8]) -> Vec<(usize, usize)> {
-    let mut spans = Vec::new();
-    let mut at = WAL_HEADER_LEN;
-    while at < bytes.len() {
-        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-        spans.push((at, at + FRAME_HEADER_LEN + len));
-        at += FRAME_HEADER_LEN + len;
-    }
-    assert_eq!(at, bytes.len(), "WAL framing does not add up");
-    spans
 }
 
 fn flipped(bytes: &[u8], at: usize, mask: u8) -> Vec<u8> {

@@ -23,6 +23,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+mod common;
+
+use common::SplitMix;
 use dash::{
     CheckpointError, Claim, ClaimId, CommitStatus, Durability, Edge, Evidence, IngestItem,
     MemStorage, OpenError, Relation, Stance, Store, TenantId, Timestamp, VersionBody, WriteError,
@@ -724,19 +727,6 @@ fn verify(
     );
     assert!(store.recovery_report().truncations.is_empty(), "{context}");
     (matched, !report.truncations.is_empty())
-}
-
-/// A small deterministic generator (SplitMix64).
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
 }
 
 /// Syncs the whole workload takes, after checking that it runs as the model says.

@@ -22,6 +22,9 @@ use std::process::{Command, Stdio};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod common;
+
+use common::SplitMix;
 use dash::{Claim, ClaimId, Durability, Evidence, IngestItem, Stance, Store, TenantId};
 
 const CHILD_ENV: &str = "DASH_KILL9_CHILD";
@@ -140,19 +143,6 @@ fn spawn_child(dir: &Path, round: u32) -> (std::process::Child, mpsc::Receiver<S
         }
     });
     (child, rx)
-}
-
-/// Pseudo-random numbers for the kill delays (SplitMix64).
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
 }
 
 /// Checks the store in `dir` against everything acknowledged so far:

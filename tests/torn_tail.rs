@@ -9,16 +9,15 @@
 
 use std::path::{Path, PathBuf};
 
+mod common;
+
+use common::{record_spans, FRAME_HEADER_LEN};
 use dash::{
     Claim, ClaimId, CommitStatus, CorruptionKind, Edge, Evidence, IngestItem, OpenError,
     RecoveryMode, Relation, Stance, Store, TenantId, Truncation,
 };
 
 const TENANT: &str = "t";
-/// WAL file header length (magic, version, reserved, first LSN, CRC).
-const WAL_HEADER_LEN: usize = 24;
-/// Record framing: `len u32 | lsn u64 | header_crc u32 | payload_crc u32` before each payload.
-const FRAME_HEADER_LEN: usize = 20;
 
 fn item(id: &str, text: &str) -> IngestItem {
     let mut ev = Evidence::new(format!("{id}-ev"), id, "doc-1", Stance::Supports);
@@ -34,27 +33,6 @@ fn t() -> TenantId {
 
 fn c(id: &str) -> ClaimId {
     ClaimId::new(id)
-}
-
-/// `(start, end)` of every record of a WAL file, parsed from its framing.
-fn record_spans(bytes: &[u8]) -> Vec<(usize, usize)> {
-    assert!(
-        bytes.len() >= WAL_HEADER_LEN,
-        "WAL file shorter than its header"
-    );
-    let mut spans = Vec::new();
-    let mut at = WAL_HEADER_LEN;
-    while at < bytes.len() {
-        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-        let end = at + FRAME_HEADER_LEN + len;
-        assert!(
-            end <= bytes.len(),
-            "record at {at} runs past the end of the file"
-        );
-        spans.push((at, end));
-        at = end;
-    }
-    spans
 }
 
 /// The only WAL file of the store in `root`, relative to the root.

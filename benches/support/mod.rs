@@ -162,3 +162,11 @@ pub fn bench_dir() -> tempfile::TempDir {
     std::fs::create_dir_all(&base).unwrap();
     tempfile::tempdir_in(base).unwrap()
 }
+
+/// Criterion settings for this 2-core machine: 10 samples, a short warm-up, `measure` per bench.
+pub fn short_config(measure: std::time::Duration) -> criterion::Criterion {
+    criterion::Criterion::default()
+        .sample_size(10)
+        .warm_up_time(std::time::Duration::from_millis(500))
+        .measurement_time(measure)
+}

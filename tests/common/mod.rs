@@ -1,0 +1,43 @@
+//! Helpers shared by the integration tests: the WAL layout as `docs/design.md` §3 states it (one
+//! place to change with the format) and a small deterministic generator.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+/// WAL file header length (magic, version, reserved, first LSN, CRC).
+pub const WAL_HEADER_LEN: usize = 24;
+/// Record framing before each payload: `len u32 | lsn u64 | header_crc u32 | payload_crc u32`.
+pub const FRAME_HEADER_LEN: usize = 20;
+
+/// `(start, end)` of every record of a whole WAL file, parsed from its framing.
+pub fn record_spans(bytes: &[u8]) -> Vec<(usize, usize)> {
+    assert!(
+        bytes.len() >= WAL_HEADER_LEN,
+        "WAL file shorter than its header"
+    );
+    let mut spans = Vec::new();
+    let mut at = WAL_HEADER_LEN;
+    while at < bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        let end = at + FRAME_HEADER_LEN + len;
+        assert!(
+            end <= bytes.len(),
+            "record at {at} runs past the end of the file"
+        );
+        spans.push((at, end));
+        at = end;
+    }
+    spans
+}
+
+/// SplitMix64: deterministic pseudo-random numbers without a dependency.
+pub struct SplitMix(pub u64);
+
+impl SplitMix {
+    /// The next number.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
