@@ -337,6 +337,59 @@ pub enum ReadError {
     Invalid(#[from] ValidationError),
 }
 
+/// Why a query was refused. Nothing is read or changed by a refused query.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// The tenant id is not valid.
+    #[error("{0}")]
+    Tenant(ValidationError),
+    /// Neither query text nor a query embedding was given.
+    #[error("a query needs text or an embedding")]
+    Empty,
+    /// The query text is longer than the limit.
+    #[error("query text is {len} bytes, at most {max} are allowed")]
+    TextTooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// `top_k` is outside `1..=max`.
+    #[error("top_k must be in 1..={max}, got {value}")]
+    TopK {
+        /// The value given.
+        value: usize,
+        /// The largest allowed.
+        max: usize,
+    },
+    /// `graph_depth` is above the limit.
+    #[error("graph_depth must be at most {max}, got {value}")]
+    GraphDepth {
+        /// The value given.
+        value: u8,
+        /// The largest allowed.
+        max: u8,
+    },
+    /// The query embedding's dimension differs from the store's.
+    #[error("query embedding has {actual} dimensions, the store's have {expected}")]
+    EmbeddingDimension {
+        /// The store's dimension.
+        expected: u32,
+        /// The query's.
+        actual: usize,
+    },
+    /// The query embedding has a NaN or infinite component, or is all zeros.
+    #[error("query embedding is not usable: {0}")]
+    BadEmbedding(&'static str),
+    /// Too many filter conditions, or one that is too long.
+    #[error("filter is too large: {0}")]
+    FilterTooLarge(&'static str),
+    /// The fusion parameters are out of range.
+    #[error("bad fusion parameters: {0}")]
+    BadFusion(&'static str),
+}
+
 /// Why a checkpoint or merge failed. The store keeps serving; the WAL still holds everything.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -394,4 +447,7 @@ pub enum Error {
     /// From validating input.
     #[error(transparent)]
     Validation(#[from] ValidationError),
+    /// From a query.
+    #[error(transparent)]
+    Query(#[from] QueryError),
 }

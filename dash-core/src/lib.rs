@@ -58,6 +58,7 @@ pub mod index;
 mod manifest;
 mod memtable;
 mod model;
+pub mod retrieve;
 mod segment;
 mod storage;
 mod store;
@@ -66,17 +67,18 @@ mod wal;
 
 pub use error::{
     CheckpointError, CloseError, ConfigError, Corruption, CorruptionKind, Error, OpenError,
-    ReadError, ValidationError, WriteError,
+    QueryError, ReadError, ValidationError, WriteError,
 };
 pub use model::{
     Claim, ClaimId, ClaimRecord, ClaimVersion, Edge, Evidence, IngestItem, Lsn, Relation, Stance,
     TenantId, Timestamp, VersionBody, VersionInfo,
 };
+pub use retrieve::{Fusion, Query, RetrieveResponse, RetrievedClaim, StanceMode};
 pub use storage::{FileStorage, MemStorage, Storage, StorageFile};
 pub use store::{
     BatchReceipt, CheckpointReport, CommitStatus, Durability, ForgetReceipt, IngestReceipt,
-    RecoveryReport, Retention, Store, StoreBuilder, StoreStats, SAFE_BATCH_DELAY,
-    SAFE_BATCH_RECORDS,
+    RecoveryReport, Retention, Store, StoreBuilder, StoreStats, DEFAULT_DENSE_SEAL_THRESHOLD,
+    SAFE_BATCH_DELAY, SAFE_BATCH_RECORDS,
 };
 pub use validate::{
     validate_item, validate_tenant_id, MAX_BATCH_ITEMS, MAX_EMBEDDING_DIM, MAX_TEXT_BYTES,

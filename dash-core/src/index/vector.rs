@@ -320,13 +320,19 @@ impl ExactIndex {
     }
 
     /// The stored unit vector of a live `doc`.
-    fn row(&self, doc: DocId) -> Option<&[f32]> {
+    /// The stored (unit) vector of `doc`.
+    pub(crate) fn row(&self, doc: DocId) -> Option<&[f32]> {
         let slot = doc as usize;
         if self.contains(doc) {
             self.rows.get(slot * self.dim..(slot + 1) * self.dim)
         } else {
             None
         }
+    }
+
+    /// The live documents, ascending.
+    pub(crate) fn live_docs(&self) -> impl Iterator<Item = DocId> + '_ {
+        (0..).zip(&self.live).filter(|(_, l)| **l).map(|(d, _)| d)
     }
 
     /// The cosine similarity of `query` with every live document that `accept` lets through,
@@ -741,6 +747,16 @@ impl HnswIndex {
         accept: impl Fn(DocId) -> bool,
     ) -> Result<Vec<(DocId, f32)>, VectorError> {
         self.exact.search(query, k, accept)
+    }
+
+    /// Every indexed doc, ascending.
+    pub(crate) fn doc_ids(&self) -> &[DocId] {
+        &self.docs
+    }
+
+    /// The stored (unit) vector of `doc`.
+    pub(crate) fn row(&self, doc: DocId) -> Option<&[f32]> {
+        self.exact.row(doc)
     }
 
     /// The size of the candidate list for `k` results.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{ConfigError, OpenError};
+use crate::index::HnswParams;
 use crate::storage::{FileStorage, Storage};
 use crate::wal::RecoveryMode;
 use crate::Store;
@@ -51,6 +52,9 @@ impl Default for Retention {
     }
 }
 
+/// The default [`StoreBuilder::dense_seal_threshold`].
+pub const DEFAULT_DENSE_SEAL_THRESHOLD: usize = 16_384;
+
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     pub(crate) durability: Durability,
@@ -61,6 +65,8 @@ pub(crate) struct Config {
     pub(crate) checkpoint_wal_records: u64,
     pub(crate) max_segments: usize,
     pub(crate) retention: Retention,
+    pub(crate) dense_seal_threshold: usize,
+    pub(crate) hnsw: HnswParams,
 }
 
 /// Opens a [`Store`]: `Store::builder(path)`, then setters, then [`StoreBuilder::open`].
@@ -89,6 +95,8 @@ impl StoreBuilder {
                 checkpoint_wal_records: 1_000_000,
                 max_segments: 8,
                 retention: Retention::default(),
+                dense_seal_threshold: DEFAULT_DENSE_SEAL_THRESHOLD,
+                hnsw: HnswParams::default(),
             },
             allow_unsafe: false,
         }
@@ -154,6 +162,19 @@ impl StoreBuilder {
         self
     }
 
+    /// Documents a tenant's exact dense part holds before the background indexer seals them into
+    /// an HNSW graph (at least 1). Below it, dense search is an exact scan. Default: 16,384.
+    pub fn dense_seal_threshold(mut self, docs: usize) -> Self {
+        self.config.dense_seal_threshold = docs;
+        self
+    }
+
+    /// The HNSW parameters of sealed dense graphs. Default: [`HnswParams::default`].
+    pub fn hnsw_params(mut self, params: HnswParams) -> Self {
+        self.config.hnsw = params;
+        self
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let c = &self.config;
         if let Durability::Batched {
@@ -214,6 +235,23 @@ impl StoreBuilder {
                 setting: "max_segments",
                 value: "0".into(),
                 accepted: "at least 1",
+            });
+        }
+        if c.dense_seal_threshold == 0 {
+            return Err(ConfigError::OutOfRange {
+                setting: "dense_seal_threshold",
+                value: "0".into(),
+                accepted: "at least 1",
+            });
+        }
+        if !(2..=255).contains(&c.hnsw.max_nb_connection)
+            || c.hnsw.ef_construction == 0
+            || c.hnsw.ef_search == 0
+        {
+            return Err(ConfigError::OutOfRange {
+                setting: "hnsw_params",
+                value: format!("{:?}", c.hnsw),
+                accepted: "max_nb_connection 2..=255, ef_construction and ef_search >= 1",
             });
         }
         if c.retention.max_versions == Some(0) {

@@ -199,10 +199,11 @@ fn merge(shared: &Shared, ck: &mut CheckpointState) -> Result<CheckpointReport, 
     let segments: Vec<Arc<Segment>> = shared.read_state().segments.clone();
     let mut next = ck.manifest.clone();
     next.generation += 1;
+    let mut dropped = Vec::new();
     let merged = if segments.is_empty() {
         None
     } else {
-        let bytes = merge_segments(&segments, shared.config.retention)?;
+        let bytes = merge_segments(&segments, shared.config.retention, &mut dropped)?;
         Some(install_segment(shared, &mut next, bytes)?)
     };
     next.segments = merged.iter().map(|s| meta_of(s)).collect();
@@ -211,15 +212,22 @@ fn merge(shared: &Shared, ck: &mut CheckpointState) -> Result<CheckpointReport, 
         let mut st = shared.write_state();
         // Checkpoints are excluded by the mutex we hold, so the list is still `segments`.
         st.segments = merged.iter().cloned().collect();
+        // The versions retention dropped leave the retrieval indexes in the same step.
+        for (tenant, claim, versions) in &dropped {
+            st.catalog.drop_versions(tenant, claim, versions);
+        }
     }
     shared.metrics.merges.fetch_add(1, Ordering::Relaxed);
     Ok(CheckpointReport::new(&ck.manifest, merged.as_deref(), true))
 }
 
 /// K-way merge of sorted segments (oldest first) into one segment's bytes.
+///
+/// The live versions retention drops are added to `dropped`, by key.
 fn merge_segments(
     segments: &[Arc<Segment>],
     retention: Retention,
+    dropped: &mut Vec<(TenantId, ClaimId, Vec<u32>)>,
 ) -> Result<Vec<u8>, crate::error::Corruption> {
     let mut builder = SegmentBuilder::new();
     let mut cursors = vec![0usize; segments.len()];
@@ -243,6 +251,12 @@ fn merge_segments(
                 *c += 1;
             }
         }
+        let before: Vec<(u32, bool)> = versions
+            .iter()
+            .map(|v| (v.version, matches!(v.body, VersionBody::Live(_))))
+            .collect();
+        let tenant_id = TenantId::new(tenant);
+        let claim_id = ClaimId::new(claim);
         if retention.purge_forgotten {
             // Everything up to a claim's last tombstone is forgotten content, whatever came
             // after it: a re-ingest after `forget` starts a new life. Deciding on the segments
@@ -253,19 +267,23 @@ fn merge_segments(
             {
                 versions.drain(..=last);
             }
-            if versions.is_empty() {
-                continue;
-            }
         }
         if let Some(max) = retention.max_versions {
             let excess = versions.len().saturating_sub(max as usize);
             versions.drain(..excess);
         }
-        builder.add_claim(
-            &TenantId::new(tenant),
-            &ClaimId::new(claim),
-            versions.iter(),
-        );
+        let gone: Vec<u32> = before
+            .iter()
+            .filter(|(n, live)| *live && !versions.iter().any(|v| v.version == *n))
+            .map(|(n, _)| *n)
+            .collect();
+        if !gone.is_empty() {
+            dropped.push((tenant_id.clone(), claim_id.clone(), gone));
+        }
+        if versions.is_empty() {
+            continue;
+        }
+        builder.add_claim(&tenant_id, &claim_id, versions.iter());
     }
     let mut commits: BTreeMap<(TenantId, String), CommitMeta> = BTreeMap::new();
     for seg in segments {

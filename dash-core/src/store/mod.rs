@@ -6,12 +6,17 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{
+    Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak,
+};
 use std::thread::JoinHandle;
 
 use crate::codec::Encoder;
-use crate::error::{CheckpointError, CloseError, ReadError, ValidationError, WriteError};
+use crate::error::{
+    CheckpointError, CloseError, QueryError, ReadError, ValidationError, WriteError,
+};
 use crate::model::{ClaimId, ClaimRecord, ClaimVersion, IngestItem, Lsn, TenantId, Timestamp};
+use crate::retrieve::{Query, RetrieveResponse};
 use crate::storage::Storage;
 use crate::validate::{
     validate_claim_id, validate_commit_id, validate_item, validate_tenant_id, MAX_BATCH_ITEMS,
@@ -24,7 +29,10 @@ mod recovery;
 mod state;
 mod writer;
 
-pub use builder::{Durability, Retention, StoreBuilder, SAFE_BATCH_DELAY, SAFE_BATCH_RECORDS};
+pub use builder::{
+    Durability, Retention, StoreBuilder, DEFAULT_DENSE_SEAL_THRESHOLD, SAFE_BATCH_DELAY,
+    SAFE_BATCH_RECORDS,
+};
 pub use checkpoint::CheckpointReport;
 
 use builder::Config;
@@ -140,6 +148,16 @@ pub struct StoreStats {
     pub poisoned: Option<String>,
     /// The last background checkpoint failure, if any.
     pub last_checkpoint_error: Option<String>,
+    /// HNSW graphs built by the background indexer since open.
+    pub index_builds: u64,
+    /// Dense documents (all tenants, all kept versions) in sealed HNSW graphs.
+    pub dense_graph_docs: u64,
+    /// Dense documents searched by exact scan (not sealed yet).
+    pub dense_exact_docs: u64,
+    /// True while the background indexer has work due or running.
+    pub index_building: bool,
+    /// The last background index build failure, if any.
+    pub last_index_error: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -148,6 +166,7 @@ pub(crate) struct Metrics {
     pub(crate) wal_syncs: AtomicU64,
     pub(crate) checkpoints: AtomicU64,
     pub(crate) merges: AtomicU64,
+    pub(crate) index_builds: AtomicU64,
 }
 
 /// What the store's threads share.
@@ -165,6 +184,10 @@ pub(crate) struct Shared {
     pub(crate) last_checkpoint_error: Mutex<Option<String>>,
     pub(crate) metrics: Metrics,
     pub(crate) recovery: RecoveryReport,
+    /// Wakes the background dense indexer (set once it runs).
+    pub(crate) indexer: Mutex<Option<Sender<()>>>,
+    /// The last background index build failure, if any.
+    pub(crate) last_index_error: Mutex<Option<String>>,
     _lock: Box<dyn Debug + Send + Sync>,
 }
 
@@ -198,6 +221,53 @@ impl Shared {
 
     pub(crate) fn wal_files(&self) -> MutexGuard<'_, BTreeMap<Lsn, u64>> {
         lock(&self.wal_files)
+    }
+
+    /// Asks the background indexer to seal whatever is due.
+    pub(crate) fn wake_indexer(&self) {
+        if let Some(tx) = lock(&self.indexer).as_ref() {
+            // A closed channel means the store is shutting down: nothing left to build for.
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The background dense indexer: plans a seal under the state lock, builds the HNSW graph with
+/// no lock held, installs it under the lock. It holds the store weakly, so closing the store
+/// never waits for a build (an unfinished build is dropped).
+fn run_indexer(shared: Weak<Shared>, rx: mpsc::Receiver<()>) {
+    while rx.recv().is_ok() {
+        loop {
+            let Some(s) = shared.upgrade() else {
+                return;
+            };
+            let params = s.config.hnsw;
+            let job = {
+                let mut st = s.write_state();
+                st.seal_wanted = false;
+                let threshold = st.seal_threshold;
+                let tenant = st.catalog.seal_candidates(threshold).into_iter().next();
+                tenant.and_then(|t| st.catalog.plan_seal(&t).map(|p| (t, p)))
+            };
+            drop(s);
+            let Some((tenant, plan)) = job else {
+                break;
+            };
+            let built = plan.build(params);
+            let Some(s) = shared.upgrade() else {
+                return;
+            };
+            match built {
+                Ok(graph) => {
+                    s.write_state().catalog.install(&tenant, &plan, Some(graph));
+                    s.metrics.index_builds.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    s.write_state().catalog.install(&tenant, &plan, None);
+                    *lock(&s.last_index_error) = Some(format!("tenant {tenant}: {e}"));
+                }
+            }
+        }
     }
 }
 
@@ -280,6 +350,18 @@ impl Store {
             );
             threads.checkpoint_tx = Some(ck_tx);
         }
+        let (ix_tx, ix_rx) = mpsc::channel::<()>();
+        let weak = Arc::downgrade(&shared);
+        std::thread::Builder::new()
+            .name("dash-indexer".into())
+            .spawn(move || run_indexer(weak, ix_rx))
+            .map_err(|source| crate::error::OpenError::Io {
+                path: PathBuf::new(),
+                source,
+            })?;
+        *lock(&shared.indexer) = Some(ix_tx);
+        // Segments indexed at open may already be due for sealing.
+        shared.wake_indexer();
         let writer = writer::Writer::new(
             Arc::clone(&shared),
             recovered.wal,
@@ -524,6 +606,62 @@ impl Store {
         checkpoint::checkpoint(&self.shared, &self.tx)
     }
 
+    /// Answers a query: the tenant's claims ranked by relevance and evidence, with citations,
+    /// evidence on both sides and conflicts, at the query's valid and recorded time.
+    ///
+    /// Every committed write is visible to the query (lexical and dense) as soon as its
+    /// `ingest` returned. See `docs/retrieval.md` for the pipeline and the score.
+    ///
+    /// # Errors
+    /// [`QueryError`] for a query that breaks a limit; nothing is read then.
+    ///
+    /// ```
+    /// use dash_core::{Claim, Edge, Evidence, IngestItem, Query, Relation, Stance, Store};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Store::builder(dir.path()).open()?;
+    /// let mut e = Evidence::new("e1", "c1", "wiki/Paris", Stance::Supports);
+    /// (e.chunk_id, e.span_start, e.span_end) = (Some("p3".into()), Some(0), Some(38));
+    /// store.ingest(IngestItem::new(Claim::new("acme", "c1", "Paris is the capital of France"))
+    ///     .with_evidence(e))?;
+    /// store.ingest(IngestItem::new(Claim::new("acme", "c2", "Lyon is the capital of France"))
+    ///     .with_edge(Edge::new("c2", "c1", Relation::Contradicts)))?;
+    ///
+    /// let answer = store.retrieve(&Query::new("acme").text("capital of France").top_k(5))?;
+    /// let top = &answer.results[0];
+    /// assert_eq!(top.claim_id.as_str(), "c1"); // better evidence ranks first
+    /// assert_eq!(top.citations[0].span_end, Some(38));
+    /// assert_eq!(top.conflicts[0].claim_id.as_str(), "c2");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn retrieve(&self, query: &Query) -> Result<RetrieveResponse, QueryError> {
+        let st = self.shared.read_state();
+        query.validate(st.embedding_dim)?;
+        Ok(crate::retrieve::run(
+            st.catalog.tenant(query.tenant()),
+            query,
+        ))
+    }
+
+    /// Blocks until the background indexer has sealed every dense part that is due (benches and
+    /// tests use it to measure or check the graph path; queries never need it).
+    pub fn wait_for_indexes(&self) {
+        loop {
+            {
+                let st = self.shared.read_state();
+                let due = !st.catalog.seal_candidates(st.seal_threshold).is_empty();
+                if !due && !st.catalog.building() {
+                    return;
+                }
+                if due && !st.catalog.building() {
+                    drop(st);
+                    self.shared.wake_indexer();
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     /// Merges all segments into one now, applying the [`Retention`] policy.
     ///
     /// # Errors
@@ -546,6 +684,11 @@ impl Store {
                 st.segments.iter().map(|s| s.len()).sum(),
                 st.segments.len(),
             )
+        };
+        let (dense_graph_docs, dense_exact_docs, index_building) = {
+            let st = self.shared.read_state();
+            let (g, e) = st.catalog.dense_sizes();
+            (g, e, st.catalog.building() || st.seal_wanted)
         };
         let (checkpoint_lsn, manifest_generation) = {
             let ck = lock(&self.shared.checkpoint);
@@ -571,6 +714,11 @@ impl Store {
             wal_syncs: m.wal_syncs.load(Ordering::Relaxed),
             checkpoints: m.checkpoints.load(Ordering::Relaxed),
             merges: m.merges.load(Ordering::Relaxed),
+            index_builds: m.index_builds.load(Ordering::Relaxed),
+            dense_graph_docs,
+            dense_exact_docs,
+            index_building,
+            last_index_error: lock(&self.shared.last_index_error).clone(),
             poisoned: self.shared.poisoned.get().cloned(),
             last_checkpoint_error: lock(&self.shared.last_checkpoint_error).clone(),
         }

@@ -257,6 +257,7 @@ pub(crate) fn recover(storage: Arc<dyn Storage>, config: Config) -> Result<Recov
         live_claims: current.live_claims,
         last_lsn: current.watermark,
         last_recorded: current.last_recorded_at,
+        seal_threshold: config.dense_seal_threshold,
         ..State::default()
     };
     for seg in &segments {
@@ -269,6 +270,7 @@ pub(crate) fn recover(storage: Arc<dyn Storage>, config: Config) -> Result<Recov
         }
     }
     state.segments = segments;
+    state.index_segments()?;
 
     let (wal, wal_files) = replay(
         &storage,
@@ -302,6 +304,8 @@ pub(crate) fn recover(storage: Arc<dyn Storage>, config: Config) -> Result<Recov
         checkpoint_requested: AtomicBool::new(false),
         last_checkpoint_error: Mutex::new(None),
         metrics: Metrics::default(),
+        indexer: Mutex::new(None),
+        last_index_error: Mutex::new(None),
         recovery: report,
         _lock: guard,
     };

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::error::Corruption;
 use crate::memtable::Memtable;
 use crate::model::{ClaimId, ClaimVersion, Lsn, TenantId, Timestamp, VersionBody};
+use crate::retrieve::Catalog;
 use crate::segment::{CommitMeta, Segment};
 use crate::wal::{RecordBody, WalRecord};
 
@@ -30,6 +31,12 @@ pub(crate) struct State {
     pub(crate) last_lsn: Lsn,
     /// The newest applied record's recorded time (recorded times strictly increase).
     pub(crate) last_recorded: Timestamp,
+    /// Every tenant's retrieval indexes, over every kept version.
+    pub(crate) catalog: Catalog,
+    /// Dense exact parts seal into an HNSW graph at this many documents.
+    pub(crate) seal_threshold: usize,
+    /// Set when a tenant's exact dense part reached the threshold; the writer wakes the indexer.
+    pub(crate) seal_wanted: bool,
 }
 
 impl Default for State {
@@ -43,6 +50,9 @@ impl Default for State {
             live_claims: 0,
             last_lsn: Lsn(0),
             last_recorded: Timestamp::MIN,
+            catalog: Catalog::default(),
+            seal_threshold: usize::MAX,
+            seal_wanted: false,
         }
     }
 }
@@ -90,6 +100,29 @@ impl State {
         Ok(out)
     }
 
+    /// Indexes every version held in the sealed segments (at open, before WAL replay).
+    pub(crate) fn index_segments(&mut self) -> Result<(), Corruption> {
+        for seg in &self.segments {
+            for i in 0..seg.entry_count() {
+                let tenant = TenantId::new(seg.key(i)?.0);
+                for v in seg.versions(i)? {
+                    match &v.body {
+                        VersionBody::Live(item) => {
+                            self.catalog
+                                .add_version(&tenant, item, v.version, v.recorded_at);
+                        }
+                        VersionBody::Tombstone => {
+                            let claim = ClaimId::new(seg.key(i)?.1);
+                            self.catalog.add_tombstone(&tenant, &claim, v.recorded_at);
+                        }
+                    }
+                }
+            }
+        }
+        self.seal_wanted = !self.catalog.seal_candidates(self.seal_threshold).is_empty();
+        Ok(())
+    }
+
     pub(crate) fn commit(&self, tenant: &TenantId, commit_id: &str) -> Option<&CommitMeta> {
         self.commits.get(tenant)?.get(commit_id)
     }
@@ -126,6 +159,11 @@ impl State {
                             body: VersionBody::Live(Arc::clone(item)),
                         },
                     );
+                    self.catalog
+                        .add_version(tenant, item, *version, record.recorded_at);
+                }
+                if !self.seal_wanted && self.catalog.wants_seal(tenant, self.seal_threshold) {
+                    self.seal_wanted = true;
                 }
                 if let Some(id) = commit_id {
                     let meta = CommitMeta {
@@ -159,6 +197,8 @@ impl State {
                         body: VersionBody::Tombstone,
                     },
                 );
+                self.catalog
+                    .add_tombstone(tenant, claim_id, record.recorded_at);
             }
         }
         self.last_lsn = record.lsn;

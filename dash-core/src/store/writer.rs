@@ -462,10 +462,14 @@ impl Writer {
             .metrics
             .records_written
             .fetch_add(n as u64, Ordering::Relaxed);
-        let applied = {
+        let (applied, seal_wanted) = {
             let mut st = self.shared.write_state();
-            group.records.iter().try_for_each(|r| st.apply(r))
+            let applied = group.records.iter().try_for_each(|r| st.apply(r));
+            (applied, st.seal_wanted)
         };
+        if seal_wanted {
+            self.shared.wake_indexer();
+        }
         if let Err(corruption) = applied {
             let e = io::Error::other(corruption.to_string());
             self.shared.poison(&e);

@@ -1,0 +1,389 @@
+//! The retrieval catalog: for every tenant, its own document table and indexes (lexical, filter,
+//! dense) over every kept version of its claims, plus what the time filters need.
+//!
+//! A *document* is one live version of a claim (tombstones are not documents). Documents are
+//! never renumbered: a new version adds a document and closes the previous one's recorded
+//! interval; a tombstone only closes it; retention (merges) removes documents from every index.
+//! Each tenant has separate instances of everything, so no statistic or candidate list can mix
+//! tenants.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use roaring::RoaringBitmap;
+
+use super::dense::{DenseIndex, SealPlan};
+use crate::index::{Analyzer, Bm25Index, DocId, Facets, FilterIndex, HnswIndex};
+use crate::model::{ClaimId, IngestItem, Relation, TenantId, Timestamp};
+
+/// Every tenant's retrieval indexes.
+#[derive(Debug, Default)]
+pub(crate) struct Catalog {
+    tenants: HashMap<TenantId, TenantIndex>,
+}
+
+/// One indexed version of a claim.
+#[derive(Debug)]
+pub(crate) struct Doc {
+    /// The claim (index into [`TenantIndex::claims`]).
+    pub(crate) claim: u32,
+    /// The version number.
+    pub(crate) version: u32,
+    /// When it was committed.
+    pub(crate) recorded_at: Timestamp,
+    /// When a later version or tombstone replaced it ([`Timestamp::MAX`] while current).
+    pub(crate) superseded_at: Timestamp,
+    /// Its content; `None` once retention dropped it.
+    pub(crate) item: Option<Arc<IngestItem>>,
+}
+
+/// A claim id and its documents, oldest version first.
+#[derive(Debug)]
+pub(crate) struct ClaimSlot {
+    pub(crate) id: ClaimId,
+    pub(crate) docs: Vec<DocId>,
+}
+
+/// The time a query looks at.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TimeView {
+    /// Valid time: only versions valid at this instant.
+    pub(crate) as_of: Option<Timestamp>,
+    /// Recorded time: only versions the store knew then (`None`: now).
+    pub(crate) recorded_as_of: Option<Timestamp>,
+}
+
+/// One tenant's documents and indexes.
+#[derive(Debug)]
+pub(crate) struct TenantIndex {
+    pub(crate) docs: Vec<Doc>,
+    claim_ix: HashMap<ClaimId, u32>,
+    pub(crate) claims: Vec<ClaimSlot>,
+    /// Documents that are their claim's current version (not replaced, not forgotten).
+    pub(crate) current: RoaringBitmap,
+    /// Documents dropped by retention.
+    pub(crate) removed: RoaringBitmap,
+    pub(crate) lexical: Bm25Index,
+    pub(crate) filters: FilterIndex,
+    pub(crate) dense: Option<DenseIndex>,
+    /// For each claim, the documents that have an edge pointing at it.
+    incoming: HashMap<u32, Vec<DocId>>,
+    /// Claims some document says it supersedes.
+    superseded_targets: RoaringBitmap,
+}
+
+/// True when `t` lies in `[from, to)`, open ends unbounded.
+pub(crate) fn valid_at(item: &IngestItem, t: Timestamp) -> bool {
+    item.claim.valid_from.is_none_or(|f| f <= t) && item.claim.valid_to.is_none_or(|e| t < e)
+}
+
+/// The text the lexical index holds for a version: the claim's text and its evidence excerpts.
+fn indexed_text(item: &IngestItem) -> std::borrow::Cow<'_, str> {
+    let excerpts: Vec<&str> = item
+        .evidence
+        .iter()
+        .filter_map(|e| e.excerpt.as_deref())
+        .collect();
+    if excerpts.is_empty() {
+        return std::borrow::Cow::Borrowed(&item.claim.canonical_text);
+    }
+    let mut text = item.claim.canonical_text.clone();
+    for e in excerpts {
+        text.push('\n');
+        text.push_str(e);
+    }
+    std::borrow::Cow::Owned(text)
+}
+
+impl TenantIndex {
+    fn new() -> Self {
+        Self {
+            docs: Vec::new(),
+            claim_ix: HashMap::new(),
+            claims: Vec::new(),
+            current: RoaringBitmap::new(),
+            removed: RoaringBitmap::new(),
+            lexical: Bm25Index::new(Analyzer::english()),
+            filters: FilterIndex::default(),
+            dense: None,
+            incoming: HashMap::new(),
+            superseded_targets: RoaringBitmap::new(),
+        }
+    }
+
+    fn claim_slot(&mut self, id: &ClaimId) -> Option<u32> {
+        if let Some(&ix) = self.claim_ix.get(id) {
+            return Some(ix);
+        }
+        let ix = u32::try_from(self.claims.len()).ok()?;
+        self.claims.push(ClaimSlot {
+            id: id.clone(),
+            docs: Vec::new(),
+        });
+        self.claim_ix.insert(id.clone(), ix);
+        Some(ix)
+    }
+
+    /// The claim's current document, if it has one.
+    fn current_doc(&self, claim: u32) -> Option<DocId> {
+        let last = *self.claims.get(claim as usize)?.docs.last()?;
+        self.current.contains(last).then_some(last)
+    }
+
+    /// Closes the claim's current document's recorded interval at `at`.
+    fn close_current(&mut self, claim: u32, at: Timestamp) {
+        if let Some(doc) = self.current_doc(claim) {
+            self.current.remove(doc);
+            if let Some(d) = self.docs.get_mut(doc as usize) {
+                d.superseded_at = at;
+            }
+        }
+    }
+
+    fn add_version(&mut self, item: &Arc<IngestItem>, version: u32, recorded_at: Timestamp) {
+        let Some(claim) = self.claim_slot(&item.claim.claim_id) else {
+            return;
+        };
+        let Ok(doc) = DocId::try_from(self.docs.len()) else {
+            return;
+        };
+        self.close_current(claim, recorded_at);
+        self.docs.push(Doc {
+            claim,
+            version,
+            recorded_at,
+            superseded_at: Timestamp::MAX,
+            item: Some(Arc::clone(item)),
+        });
+        if let Some(slot) = self.claims.get_mut(claim as usize) {
+            slot.docs.push(doc);
+        }
+        self.current.insert(doc);
+        self.lexical.insert(doc, &indexed_text(item));
+        let sources: Vec<&str> = item.evidence.iter().map(|e| e.source_id.as_str()).collect();
+        self.filters.insert(
+            doc,
+            Facets {
+                entities: &item.claim.entities,
+                metadata: &item.claim.metadata,
+                sources: &sources,
+            },
+        );
+        if let Some(v) = &item.claim.embedding {
+            let dense = self.dense.get_or_insert_with(|| DenseIndex::new(v.len()));
+            // A vector the index cannot normalise (all zeros) leaves the claim lexical-only.
+            if dense.dim() == v.len() {
+                let _ = dense.insert(doc, v);
+            }
+        }
+        for edge in &item.edges {
+            if let Some(target) = self.claim_slot(&edge.to_claim_id) {
+                self.incoming.entry(target).or_default().push(doc);
+                if edge.relation == Relation::Supersedes {
+                    self.superseded_targets.insert(target);
+                }
+            }
+        }
+    }
+
+    fn add_tombstone(&mut self, claim: &ClaimId, recorded_at: Timestamp) {
+        if let Some(&ix) = self.claim_ix.get(claim) {
+            self.close_current(ix, recorded_at);
+        }
+    }
+
+    /// Removes the given versions' documents from every index (retention dropped them).
+    fn drop_versions(&mut self, claim: &ClaimId, versions: &[u32]) {
+        let Some(&ix) = self.claim_ix.get(claim) else {
+            return;
+        };
+        let docs: Vec<DocId> = self.claims[ix as usize]
+            .docs
+            .iter()
+            .copied()
+            .filter(|d| {
+                self.docs
+                    .get(*d as usize)
+                    .is_some_and(|doc| versions.contains(&doc.version))
+            })
+            .collect();
+        for doc in docs {
+            self.removed.insert(doc);
+            self.current.remove(doc);
+            self.lexical.remove(doc);
+            self.filters.remove(doc);
+            if let Some(dense) = &mut self.dense {
+                dense.remove(doc);
+            }
+            if let Some(d) = self.docs.get_mut(doc as usize) {
+                d.item = None;
+            }
+        }
+        if let Some(slot) = self.claims.get_mut(ix as usize) {
+            let removed = &self.removed;
+            slot.docs.retain(|d| !removed.contains(*d));
+        }
+    }
+
+    /// The document's content, unless retention dropped it.
+    pub(crate) fn item(&self, doc: DocId) -> Option<&Arc<IngestItem>> {
+        self.docs.get(doc as usize)?.item.as_ref()
+    }
+
+    /// Visible in recorded time and valid time, ignoring `supersedes` edges.
+    fn visible_in_time(&self, doc: DocId, view: &TimeView) -> bool {
+        let Some(d) = self.docs.get(doc as usize) else {
+            return false;
+        };
+        let Some(item) = &d.item else {
+            return false;
+        };
+        let known = match view.recorded_as_of {
+            None => d.superseded_at == Timestamp::MAX,
+            Some(r) => d.recorded_at <= r && r < d.superseded_at,
+        };
+        known && view.as_of.is_none_or(|t| valid_at(item, t))
+    }
+
+    /// True when the document answers a query at `view`: its version is the one known at
+    /// `recorded_as_of`, it is valid at `as_of`, and no claim visible at `view` supersedes it.
+    pub(crate) fn visible(&self, doc: DocId, view: &TimeView) -> bool {
+        if !self.visible_in_time(doc, view) {
+            return false;
+        }
+        let Some(claim) = self.docs.get(doc as usize).map(|d| d.claim) else {
+            return false;
+        };
+        !(self.superseded_targets.contains(claim) && self.superseded_by(claim, view).is_some())
+    }
+
+    /// A visible document of another claim with a `supersedes` edge to `claim`.
+    fn superseded_by(&self, claim: u32, view: &TimeView) -> Option<DocId> {
+        let target = &self.claims.get(claim as usize)?.id;
+        self.incoming.get(&claim)?.iter().copied().find(|&s| {
+            self.docs.get(s as usize).is_some_and(|d| d.claim != claim)
+                && self.visible_in_time(s, view)
+                && self.item(s).is_some_and(|item| {
+                    item.edges
+                        .iter()
+                        .any(|e| e.relation == Relation::Supersedes && &e.to_claim_id == target)
+                })
+        })
+    }
+
+    /// The claim's document visible at `view` (without the `supersedes` check), if any.
+    pub(crate) fn visible_doc_of_claim(&self, claim: u32, view: &TimeView) -> Option<DocId> {
+        let slot = self.claims.get(claim as usize)?;
+        slot.docs
+            .iter()
+            .rev()
+            .copied()
+            .find(|&d| self.visible_in_time(d, view))
+    }
+
+    /// The index of a claim id, if the tenant has seen it.
+    pub(crate) fn claim_index(&self, id: &ClaimId) -> Option<u32> {
+        self.claim_ix.get(id).copied()
+    }
+
+    /// Documents with an edge pointing at `claim`.
+    pub(crate) fn incoming(&self, claim: u32) -> &[DocId] {
+        self.incoming.get(&claim).map_or(&[], Vec::as_slice)
+    }
+}
+
+impl Catalog {
+    /// Indexes a committed version.
+    pub(crate) fn add_version(
+        &mut self,
+        tenant: &TenantId,
+        item: &Arc<IngestItem>,
+        version: u32,
+        recorded_at: Timestamp,
+    ) {
+        let index = match self.tenants.get_mut(tenant) {
+            Some(t) => t,
+            None => self
+                .tenants
+                .entry(tenant.clone())
+                .or_insert_with(TenantIndex::new),
+        };
+        index.add_version(item, version, recorded_at);
+    }
+
+    /// Applies a tombstone.
+    pub(crate) fn add_tombstone(&mut self, tenant: &TenantId, claim: &ClaimId, at: Timestamp) {
+        if let Some(t) = self.tenants.get_mut(tenant) {
+            t.add_tombstone(claim, at);
+        }
+    }
+
+    /// Removes versions that retention dropped.
+    pub(crate) fn drop_versions(&mut self, tenant: &TenantId, claim: &ClaimId, versions: &[u32]) {
+        if let Some(t) = self.tenants.get_mut(tenant) {
+            t.drop_versions(claim, versions);
+        }
+    }
+
+    /// One tenant's indexes.
+    pub(crate) fn tenant(&self, tenant: &TenantId) -> Option<&TenantIndex> {
+        self.tenants.get(tenant)
+    }
+
+    /// True when `tenant`'s exact dense part is due for sealing.
+    pub(crate) fn wants_seal(&self, tenant: &TenantId, threshold: usize) -> bool {
+        self.tenants
+            .get(tenant)
+            .and_then(|t| t.dense.as_ref())
+            .is_some_and(|d| d.wants_seal(threshold))
+    }
+
+    /// Tenants whose exact dense part is due for sealing.
+    pub(crate) fn seal_candidates(&self, threshold: usize) -> Vec<TenantId> {
+        self.tenants
+            .iter()
+            .filter(|(_, t)| t.dense.as_ref().is_some_and(|d| d.wants_seal(threshold)))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// True while any background build runs.
+    pub(crate) fn building(&self) -> bool {
+        self.tenants
+            .values()
+            .any(|t| t.dense.as_ref().is_some_and(DenseIndex::is_building))
+    }
+
+    /// Documents in graphs / in exact parts, over all tenants.
+    pub(crate) fn dense_sizes(&self) -> (u64, u64) {
+        self.tenants
+            .values()
+            .filter_map(|t| t.dense.as_ref().map(DenseIndex::sizes))
+            .fold((0, 0), |(a, b), (x, y)| (a + x, b + y))
+    }
+
+    /// Plans a background build for `tenant` and marks it building.
+    pub(crate) fn plan_seal(&mut self, tenant: &TenantId) -> Option<SealPlan> {
+        let t = self.tenants.get_mut(tenant)?;
+        let TenantIndex {
+            docs,
+            dense,
+            removed,
+            ..
+        } = t;
+        let dense = dense.as_mut()?;
+        let item_of = |d: DocId| docs.get(d as usize)?.item.clone();
+        Some(dense.plan_seal(item_of, removed))
+    }
+
+    /// Installs a finished build (or, on `None`, gives up on it).
+    pub(crate) fn install(&mut self, tenant: &TenantId, plan: &SealPlan, graph: Option<HnswIndex>) {
+        let Some(dense) = self.tenants.get_mut(tenant).and_then(|t| t.dense.as_mut()) else {
+            return;
+        };
+        match graph {
+            Some(g) => dense.install(plan, g),
+            None => dense.abandon(),
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! One tenant's dense index: an exact part that takes every new vector at once, and sealed HNSW
+//! graphs built from it in the background.
+//!
+//! A write is visible to dense search as soon as it is applied (it lands in the exact part).
+//! When the exact part reaches the seal threshold, the indexer thread builds a graph over its
+//! documents (plus the smaller graphs, size-tiered, so a tenant keeps O(log n) graphs) and
+//! installs it, removing those documents from the exact part in the same step. hnsw_rs cannot
+//! delete, so superseded, forgotten and retention-dropped documents stay in the graphs and are
+//! excluded by the search's `accept` filter, inside the graph walk.
+
+use std::sync::Arc;
+
+use roaring::RoaringBitmap;
+
+use crate::index::{DocId, ExactIndex, HnswIndex, HnswParams, VectorError};
+use crate::model::IngestItem;
+
+/// The dense index of one tenant.
+#[derive(Debug)]
+pub(crate) struct DenseIndex {
+    fresh: ExactIndex,
+    graphs: Vec<Arc<HnswIndex>>,
+    building: bool,
+}
+
+/// What a background build takes: the exact part's documents at planning time and the graphs
+/// to fold in.
+#[derive(Debug)]
+pub(crate) struct SealPlan {
+    pub(crate) dim: usize,
+    pub(crate) fresh: Vec<(DocId, Arc<IngestItem>)>,
+    pub(crate) graphs: Vec<Arc<HnswIndex>>,
+    /// Documents dropped by retention: left out of the new graph.
+    pub(crate) removed: RoaringBitmap,
+}
+
+impl SealPlan {
+    /// Builds the graph (slow: run it off every lock).
+    pub(crate) fn build(&self, params: HnswParams) -> Result<HnswIndex, VectorError> {
+        let from_fresh = self.fresh.iter().filter_map(|(doc, item)| {
+            let v = item.claim.embedding.as_deref()?;
+            Some((*doc, v))
+        });
+        let from_graphs = self.graphs.iter().flat_map(|g| {
+            g.doc_ids()
+                .iter()
+                .filter(|d| !self.removed.contains(**d))
+                .filter_map(|d| Some((*d, g.row(*d)?)))
+        });
+        HnswIndex::build(self.dim, from_fresh.chain(from_graphs), params)
+    }
+}
+
+impl DenseIndex {
+    pub(crate) fn new(dim: usize) -> Self {
+        Self {
+            fresh: ExactIndex::new(dim),
+            graphs: Vec::new(),
+            building: false,
+        }
+    }
+
+    pub(crate) fn dim(&self) -> usize {
+        self.fresh.dim()
+    }
+
+    /// Adds `doc` to the exact part; a vector the index cannot use (zero length) is refused.
+    pub(crate) fn insert(&mut self, doc: DocId, vector: &[f32]) -> Result<(), VectorError> {
+        self.fresh.insert(doc, vector)
+    }
+
+    /// Drops `doc` from the exact part (graphs keep it; searches filter it out).
+    pub(crate) fn remove(&mut self, doc: DocId) {
+        self.fresh.remove(doc);
+    }
+
+    /// True when the exact part is due for sealing and no build is running.
+    pub(crate) fn wants_seal(&self, threshold: usize) -> bool {
+        !self.building && self.fresh.len() as usize >= threshold.max(1)
+    }
+
+    /// True while a background build runs.
+    pub(crate) fn is_building(&self) -> bool {
+        self.building
+    }
+
+    /// Documents in graphs / in the exact part.
+    pub(crate) fn sizes(&self) -> (u64, u64) {
+        let graphs = self.graphs.iter().map(|g| u64::from(g.len())).sum();
+        (graphs, u64::from(self.fresh.len()))
+    }
+
+    /// Plans a build over the exact part's documents and, size-tiered, every graph no larger
+    /// than what is already included; marks the index as building.
+    pub(crate) fn plan_seal(
+        &mut self,
+        item_of: impl Fn(DocId) -> Option<Arc<IngestItem>>,
+        removed: &RoaringBitmap,
+    ) -> SealPlan {
+        let fresh: Vec<(DocId, Arc<IngestItem>)> = self
+            .fresh
+            .live_docs()
+            .filter_map(|d| Some((d, item_of(d)?)))
+            .collect();
+        let mut by_size: Vec<&Arc<HnswIndex>> = self.graphs.iter().collect();
+        by_size.sort_by_key(|g| g.len());
+        let mut total = fresh.len() as u64;
+        let mut graphs = Vec::new();
+        for g in by_size {
+            if u64::from(g.len()) <= total {
+                total += u64::from(g.len());
+                graphs.push(Arc::clone(g));
+            }
+        }
+        self.building = true;
+        SealPlan {
+            dim: self.dim(),
+            fresh,
+            graphs,
+            removed: removed.clone(),
+        }
+    }
+
+    /// Installs a finished build: its graph replaces the graphs it folded in, and its fresh
+    /// documents leave the exact part.
+    pub(crate) fn install(&mut self, plan: &SealPlan, graph: HnswIndex) {
+        for (doc, _) in &plan.fresh {
+            self.fresh.remove(*doc);
+        }
+        self.graphs
+            .retain(|g| !plan.graphs.iter().any(|p| Arc::ptr_eq(g, p)));
+        if !graph.is_empty() {
+            self.graphs.push(Arc::new(graph));
+        }
+        self.building = false;
+    }
+
+    /// A build failed: everything stays in the exact part, and sealing may be tried again.
+    pub(crate) fn abandon(&mut self) {
+        self.building = false;
+    }
+
+    /// The best `k` documents that `accept` lets through, over the exact part and every graph.
+    /// `accepted` is how many documents `accept` admits, when known (it picks a graph's path).
+    pub(crate) fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        accept: &dyn Fn(DocId) -> bool,
+        accepted: Option<usize>,
+    ) -> Result<Vec<(DocId, f32)>, VectorError> {
+        let mut hits = self.fresh.search(query, k, accept)?;
+        for g in &self.graphs {
+            hits.extend(g.search_filtered(query, k, accept, accepted)?);
+        }
+        hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        hits.truncate(k);
+        Ok(hits)
+    }
+}

@@ -1,0 +1,24 @@
+//! Retrieval: the query side of DASH (`shared/architecture.md` §2).
+//!
+//! [`Store::retrieve`](crate::Store::retrieve) takes a [`Query`] and returns a
+//! [`RetrieveResponse`]: claims ranked by relevance (BM25 and dense cosine, fused) *and* by their
+//! evidence, each with its supporting and contradicting evidence, citations and conflicting
+//! claims, as of any valid and recorded time, strictly within one tenant. `docs/retrieval.md`
+//! describes the pipeline and its semantics.
+
+mod answer;
+mod assemble;
+pub(crate) mod catalog;
+mod dense;
+mod planner;
+mod query;
+mod rank;
+
+pub use answer::{
+    Citation, Conflict, Explain, Graph, GraphEdge, GraphNode, RetrieveResponse, RetrievedClaim,
+    ScoreBreakdown, Stage,
+};
+pub use assemble::{MAX_CONFLICTS, MAX_DEGREE, MAX_GRAPH_NODES};
+pub(crate) use catalog::Catalog;
+pub(crate) use planner::run;
+pub use query::{Fusion, Query, StanceMode, MAX_FILTER_CONDITIONS, MAX_GRAPH_DEPTH, MAX_TOP_K};

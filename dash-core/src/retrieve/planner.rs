@@ -1,0 +1,168 @@
+//! The query planner: filter bitmap → lexical and dense candidates (visibility checked inside
+//! each index's search) → fusion → composite ranking → answer assembly.
+
+use std::time::Instant;
+
+use roaring::RoaringBitmap;
+
+use super::answer::{Explain, RetrieveResponse, ScoreBreakdown, Stage};
+use super::assemble::{assemble, build_graph};
+use super::catalog::{valid_at, TenantIndex, TimeView};
+use super::query::{Query, StanceMode};
+use super::rank::{composite, evidence_weight, fuse};
+use crate::index::DocId;
+use crate::model::Timestamp;
+
+/// Temporal factor of a claim that is not valid at the current instant, for queries without
+/// `as_of` (such claims are history: kept, ranked a little lower).
+const NOT_VALID_NOW: f32 = 0.8;
+
+/// Candidates each index contributes for `top_k` results: enough that ranking by evidence can
+/// reorder the head, bounded so a large `top_k` stays affordable.
+fn pool_size(top_k: usize) -> usize {
+    (top_k * 2).clamp(100, 2000)
+}
+
+/// Times stages for `explain`.
+struct Trace {
+    on: bool,
+    stages: Vec<Stage>,
+    last: Instant,
+}
+
+impl Trace {
+    fn new(on: bool) -> Self {
+        Self {
+            on,
+            stages: Vec::new(),
+            last: Instant::now(),
+        }
+    }
+
+    fn stage(&mut self, name: &'static str, candidates: usize) {
+        if self.on {
+            let now = Instant::now();
+            let micros =
+                u64::try_from(now.duration_since(self.last).as_micros()).unwrap_or(u64::MAX);
+            self.stages.push(Stage {
+                name,
+                candidates,
+                micros,
+            });
+            self.last = now;
+        }
+    }
+}
+
+/// Answers `q` from one tenant's indexes (`None`: the tenant has no data).
+pub(crate) fn run(index: Option<&TenantIndex>, q: &Query) -> RetrieveResponse {
+    let started = Instant::now();
+    let mut trace = Trace::new(q.explain);
+    let mut explain = Explain::default();
+    let mut results = Vec::new();
+    let mut graph = None;
+    if let Some(index) = index {
+        let view = TimeView {
+            as_of: q.as_of,
+            recorded_as_of: q.recorded_as_of,
+        };
+        // Filters first, as one bitmap: entity/metadata/source conditions, and (for queries at
+        // the current recorded time) the current-version bitmap.
+        let allowed: Option<RoaringBitmap> = (!q.filter.is_empty()).then(|| {
+            let mut b = index.filters.matching(&q.filter);
+            if q.recorded_as_of.is_none() {
+                b &= &index.current;
+            }
+            b
+        });
+        if let Some(b) = &allowed {
+            explain.prefiltered = true;
+            explain.filter_matches = Some(b.len());
+            trace.stage("filter", usize::try_from(b.len()).unwrap_or(usize::MAX));
+        }
+        let accept =
+            |d: DocId| allowed.as_ref().is_none_or(|b| b.contains(d)) && index.visible(d, &view);
+        let pool = pool_size(q.top_k);
+
+        let lexical = match q.search_text() {
+            Some(text) => index.lexical.search(text, pool, accept),
+            None => Vec::new(),
+        };
+        trace.stage("lexical", lexical.len());
+
+        let dense = match (&q.embedding, &index.dense) {
+            (Some(e), Some(d)) => {
+                let (graph_docs, exact_docs) = d.sizes();
+                explain.dense_graph_docs = graph_docs;
+                explain.dense_exact_docs = exact_docs;
+                let count = allowed
+                    .as_ref()
+                    .map(|b| usize::try_from(b.len()).unwrap_or(usize::MAX));
+                // The query was validated against the store's dimension; a tenant whose index
+                // has another (impossible by construction) simply has no dense candidates.
+                d.search(e, pool, &accept, count).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+        trace.stage("dense", dense.len());
+
+        let fused = fuse(&lexical, &dense, q.fusion);
+        trace.stage("fuse", fused.len());
+
+        let now = Timestamp::now();
+        let mut ranked = Vec::with_capacity(fused.len());
+        for f in fused {
+            let Some(item) = index.item(f.doc) else {
+                continue;
+            };
+            let w = evidence_weight(item);
+            if q.stance_mode == StanceMode::SupportOnly && w.net_contradicting {
+                continue;
+            }
+            let temporal = match q.as_of {
+                Some(_) => 1.0,
+                None if valid_at(item, now) => 1.0,
+                None => NOT_VALID_NOW,
+            };
+            let confidence = item.claim.confidence;
+            let breakdown = ScoreBreakdown {
+                relevance: f.relevance,
+                lexical: f.lexical,
+                dense: f.dense,
+                support: w.support,
+                contradiction: w.contradiction,
+                confidence,
+                temporal,
+            };
+            let score = composite(f.relevance, w, confidence, temporal);
+            ranked.push((f.doc, score, breakdown));
+        }
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked.truncate(q.top_k);
+        trace.stage("rank", ranked.len());
+
+        results = ranked
+            .iter()
+            .filter_map(|&(doc, score, breakdown)| {
+                assemble(index, doc, score, breakdown, q.stance_mode, &view)
+            })
+            .collect();
+        if let Some(depth) = q.graph_depth {
+            let seeds: Vec<DocId> = ranked.iter().map(|r| r.0).collect();
+            graph = Some(build_graph(index, &seeds, depth, &view));
+        }
+        trace.stage("assemble", results.len());
+    }
+    let took_ms = started.elapsed().as_secs_f64() * 1e3;
+    RetrieveResponse {
+        tenant_id: q.tenant.clone(),
+        query: q.text.clone(),
+        took_ms,
+        results,
+        graph: graph.or_else(|| q.graph_depth.map(|_| Default::default())),
+        explain: q.explain.then_some(Explain {
+            stages: trace.stages,
+            ..explain
+        }),
+    }
+}
