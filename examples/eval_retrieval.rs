@@ -221,7 +221,7 @@ fn evidence_retrieval(data: &Path, scratch: &Path) -> Res<()> {
                 .iter()
                 .map(|r| r.claim_id.to_string())
                 .collect();
-            if n % 2 == 0 {
+            if n.is_multiple_of(2) {
                 score.0.add(&ranked, &gold);
             } else {
                 score.1.add(&ranked, &gold);

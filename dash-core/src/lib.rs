@@ -73,7 +73,7 @@ pub use model::{
     Claim, ClaimId, ClaimRecord, ClaimVersion, Edge, Evidence, IngestItem, Lsn, Relation, Stance,
     TenantId, Timestamp, VersionBody, VersionInfo,
 };
-pub use retrieve::{Fusion, Query, RetrieveResponse, RetrievedClaim, StanceMode};
+pub use retrieve::{Fusion, Query, Ranking, RetrieveResponse, RetrievedClaim, StanceMode};
 pub use storage::{FileStorage, MemStorage, Storage, StorageFile};
 pub use store::{
     BatchReceipt, CheckpointReport, CommitStatus, Durability, ForgetReceipt, IngestReceipt,

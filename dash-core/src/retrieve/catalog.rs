@@ -13,6 +13,7 @@ use std::sync::Arc;
 use roaring::RoaringBitmap;
 
 use super::dense::{DenseIndex, SealPlan};
+use super::rank::evidence_weight;
 use crate::index::{Analyzer, Bm25Index, DocId, Facets, FilterIndex, HnswIndex};
 use crate::model::{ClaimId, IngestItem, Relation, TenantId, Timestamp};
 
@@ -63,6 +64,9 @@ pub(crate) struct TenantIndex {
     pub(crate) current: RoaringBitmap,
     /// Documents dropped by retention.
     pub(crate) removed: RoaringBitmap,
+    /// Documents whose contradicting evidence outweighs their supporting evidence (excluded
+    /// inside the index searches of `SupportOnly` queries).
+    pub(crate) net_contradicting: RoaringBitmap,
     pub(crate) lexical: Bm25Index,
     pub(crate) filters: FilterIndex,
     pub(crate) dense: Option<DenseIndex>,
@@ -103,6 +107,7 @@ impl TenantIndex {
             claims: Vec::new(),
             current: RoaringBitmap::new(),
             removed: RoaringBitmap::new(),
+            net_contradicting: RoaringBitmap::new(),
             lexical: Bm25Index::new(Analyzer::english()),
             filters: FilterIndex::default(),
             dense: None,
@@ -159,6 +164,9 @@ impl TenantIndex {
             slot.docs.push(doc);
         }
         self.current.insert(doc);
+        if evidence_weight(item).net_contradicting {
+            self.net_contradicting.insert(doc);
+        }
         self.lexical.insert(doc, &indexed_text(item));
         let sources: Vec<&str> = item.evidence.iter().map(|e| e.source_id.as_str()).collect();
         self.filters.insert(
@@ -271,14 +279,14 @@ impl TenantIndex {
         })
     }
 
-    /// The claim's document visible at `view` (without the `supersedes` check), if any.
+    /// The claim's document visible at `view` ([`Self::visible`]), if any.
     pub(crate) fn visible_doc_of_claim(&self, claim: u32, view: &TimeView) -> Option<DocId> {
         let slot = self.claims.get(claim as usize)?;
         slot.docs
             .iter()
             .rev()
             .copied()
-            .find(|&d| self.visible_in_time(d, view))
+            .find(|&d| self.visible(d, view))
     }
 
     /// The index of a claim id, if the tenant has seen it.

@@ -8,7 +8,7 @@ use roaring::RoaringBitmap;
 use super::answer::{Explain, RetrieveResponse, ScoreBreakdown, Stage};
 use super::assemble::{assemble, build_graph};
 use super::catalog::{valid_at, TenantIndex, TimeView};
-use super::query::{Query, StanceMode};
+use super::query::{Query, Ranking, StanceMode};
 use super::rank::{composite, evidence_weight, fuse};
 use crate::index::DocId;
 use crate::model::Timestamp;
@@ -80,8 +80,14 @@ pub(crate) fn run(index: Option<&TenantIndex>, q: &Query) -> RetrieveResponse {
             explain.filter_matches = Some(b.len());
             trace.stage("filter", usize::try_from(b.len()).unwrap_or(usize::MAX));
         }
-        let accept =
-            |d: DocId| allowed.as_ref().is_none_or(|b| b.contains(d)) && index.visible(d, &view);
+        // Everything that decides whether a document may be returned is checked inside the
+        // index searches, so a selective condition never starves the candidate pool.
+        let support_only = q.stance_mode == StanceMode::SupportOnly;
+        let accept = |d: DocId| {
+            allowed.as_ref().is_none_or(|b| b.contains(d))
+                && !(support_only && index.net_contradicting.contains(d))
+                && index.visible(d, &view)
+        };
         let pool = pool_size(q.top_k);
 
         let lexical = match q.search_text() {
@@ -116,9 +122,6 @@ pub(crate) fn run(index: Option<&TenantIndex>, q: &Query) -> RetrieveResponse {
                 continue;
             };
             let w = evidence_weight(item);
-            if q.stance_mode == StanceMode::SupportOnly && w.net_contradicting {
-                continue;
-            }
             let temporal = match q.as_of {
                 Some(_) => 1.0,
                 None if valid_at(item, now) => 1.0,
@@ -134,10 +137,20 @@ pub(crate) fn run(index: Option<&TenantIndex>, q: &Query) -> RetrieveResponse {
                 confidence,
                 temporal,
             };
-            let score = composite(f.relevance, w, confidence, temporal);
+            let score = match q.ranking {
+                Ranking::Composite => composite(f.relevance, w, confidence, temporal),
+                Ranking::Relevance => f.relevance,
+            };
             ranked.push((f.doc, score, breakdown));
         }
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        // Ties go to the earlier-recorded version, then the smaller claim id: both are stored,
+        // so the order survives a reopen (document ids are assigned in load order).
+        let key = |d: DocId| {
+            let doc = index.docs.get(d as usize);
+            let claim = doc.and_then(|x| index.claims.get(x.claim as usize));
+            (doc.map(|x| x.recorded_at), claim.map(|c| &c.id))
+        };
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| key(a.0).cmp(&key(b.0))));
         ranked.truncate(q.top_k);
         trace.stage("rank", ranked.len());
 

@@ -25,6 +25,18 @@ pub enum StanceMode {
     SupportOnly,
 }
 
+/// How fused candidates are ordered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ranking {
+    /// Relevance weighted by evidence, confidence and time (see `docs/retrieval.md`).
+    #[default]
+    Composite,
+    /// Fused relevance alone: for corpora without evidence, for debugging, and for measuring
+    /// the indexes themselves (a dense-only query then lists its nearest neighbours in order).
+    Relevance,
+}
+
 /// How lexical and dense candidate lists are combined into one relevance score.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "method")]
@@ -76,6 +88,7 @@ pub struct Query {
     pub(crate) graph_depth: Option<u8>,
     pub(crate) explain: bool,
     pub(crate) fusion: Fusion,
+    pub(crate) ranking: Ranking,
 }
 
 impl Query {
@@ -95,6 +108,7 @@ impl Query {
             graph_depth: None,
             explain: false,
             fusion: Fusion::default(),
+            ranking: Ranking::default(),
         }
     }
 
@@ -180,6 +194,13 @@ impl Query {
     #[must_use]
     pub fn fusion(mut self, fusion: Fusion) -> Self {
         self.fusion = fusion;
+        self
+    }
+
+    /// How results are ordered (default: [`Ranking::Composite`]).
+    #[must_use]
+    pub fn ranking(mut self, ranking: Ranking) -> Self {
+        self.ranking = ranking;
         self
     }
 

@@ -150,7 +150,8 @@ pub struct StoreStats {
     pub last_checkpoint_error: Option<String>,
     /// HNSW graphs built by the background indexer since open.
     pub index_builds: u64,
-    /// Dense documents (all tenants, all kept versions) in sealed HNSW graphs.
+    /// Dense documents (all tenants, all kept versions) in sealed HNSW graphs; versions dropped
+    /// by retention count until the next seal rebuilds their graph.
     pub dense_graph_docs: u64,
     /// Dense documents searched by exact scan (not sealed yet).
     pub dense_exact_docs: u64,
