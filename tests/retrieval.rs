@@ -1578,3 +1578,50 @@ fn responses_serialise_with_the_contract_field_names() {
         serde_json::to_value(store.retrieve(&Query::new("a").text("glacier")).unwrap()).unwrap();
     assert!(plain.get("graph").is_none() && plain.get("explain").is_none());
 }
+
+/// After open the segments' indexes are built in the background while writes go on: changes
+/// committed meanwhile are queued and applied on top, and queries wait for the result.
+#[test]
+fn writes_during_the_background_index_build_after_open_are_not_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::builder(dir.path()).open().unwrap();
+        let items: Vec<IngestItem> = (0..3000)
+            .map(|i| {
+                item(
+                    "t",
+                    &format!("c{i}"),
+                    &format!("harbour crane number {i} moved cargo"),
+                )
+            })
+            .collect();
+        store.ingest_batch("load", items).unwrap();
+        store.checkpoint().unwrap();
+        store.close().unwrap();
+    }
+    let store = Store::builder(dir.path()).open().unwrap();
+    // Most likely before the background build finished: queued, then applied on top.
+    store
+        .ingest(item("t", "c0", "the lighthouse keeper retired"))
+        .unwrap();
+    store.forget(&t("t"), &c("c1")).unwrap();
+    let q = |text: &str| Query::new("t").text(text).top_k(1000);
+    let lighthouse = store.retrieve(&q("lighthouse keeper")).unwrap();
+    assert_eq!(ids(&lighthouse), ["c0"]);
+    assert_eq!(get(&lighthouse, "c0").version, 2);
+    let cranes = store.retrieve(&q("harbour crane cargo")).unwrap();
+    assert_eq!(cranes.results.len(), 1000);
+    let all = store
+        .retrieve(
+            &Query::new("t")
+                .text("harbour crane cargo")
+                .top_k(1000)
+                .entity("none"),
+        )
+        .unwrap();
+    assert!(all.results.is_empty());
+    let seen: BTreeSet<&str> = id_set(&cranes);
+    assert!(!seen.contains("c0") && !seen.contains("c1"));
+    store.wait_for_indexes();
+    assert!(!store.stats().index_building);
+}

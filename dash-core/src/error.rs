@@ -385,6 +385,9 @@ pub enum QueryError {
     /// Too many filter conditions, or one that is too long.
     #[error("filter is too large: {0}")]
     FilterTooLarge(&'static str),
+    /// The retrieval indexes could not be built at open (the store's data did not decode).
+    #[error("retrieval indexes unavailable: {0}")]
+    IndexUnavailable(String),
     /// The fusion parameters are out of range.
     #[error("bad fusion parameters: {0}")]
     BadFusion(&'static str),

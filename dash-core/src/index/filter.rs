@@ -37,14 +37,25 @@ impl Filter {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-enum Key {
-    Entity(String),
-    Meta(String, String),
-    Source(String),
+/// Writes the key of one facet into `buf`: a kind letter, then the parts; a metadata pair carries
+/// its key's length, so no two pairs encode alike.
+fn encode(buf: &mut String, kind: char, a: &str, b: Option<&str>) {
+    buf.clear();
+    buf.push(kind);
+    if let Some(b) = b {
+        buf.push_str(&a.len().to_string());
+        buf.push(':');
+        buf.push_str(a);
+        buf.push_str(b);
+    } else {
+        buf.push_str(a);
+    }
 }
 
 /// Bitmaps from facet to documents, for one tenant.
+///
+/// Facet keys are interned (one string per distinct key, one id per string), so indexing a
+/// document allocates only its list of key ids.
 ///
 /// ```
 /// use std::collections::BTreeMap;
@@ -58,48 +69,89 @@ enum Key {
 /// ```
 #[derive(Debug, Default)]
 pub struct FilterIndex {
-    bitmaps: HashMap<Key, RoaringBitmap>,
-    /// The keys each document was indexed under, so removal is exact.
-    keys: HashMap<DocId, Vec<Key>>,
+    key_ids: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
+    /// Per key id: its string (to unintern it) and its documents.
+    keys: Vec<(Box<str>, RoaringBitmap)>,
+    /// Key ids whose bitmap emptied, for reuse.
+    free: Vec<u32>,
+    /// Per document: the key ids it was indexed under, so removal is exact.
+    doc_keys: Vec<Box<[u32]>>,
     live: RoaringBitmap,
 }
 
 impl FilterIndex {
+    /// Adds `doc` to the bitmap of `key` (interning it) and its id to `out`.
+    fn intern(&mut self, key: &str, doc: DocId, out: &mut Vec<u32>) {
+        if let Some(&id) = self.key_ids.get(key) {
+            out.push(id);
+            if let Some(k) = self.keys.get_mut(id as usize) {
+                k.1.insert(doc);
+            }
+            return;
+        }
+        let name: Box<str> = key.into();
+        let mut bitmap = RoaringBitmap::new();
+        bitmap.insert(doc);
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.keys[id as usize] = (name.clone(), bitmap);
+                id
+            }
+            None => {
+                let Ok(id) = u32::try_from(self.keys.len()) else {
+                    return; // 4 billion distinct facets: the rest are not filterable
+                };
+                self.keys.push((name.clone(), bitmap));
+                id
+            }
+        };
+        self.key_ids.insert(name, id);
+        out.push(id);
+    }
+
     /// Indexes `doc` (replacing what it had).
     pub fn insert(&mut self, doc: DocId, facets: Facets<'_>) {
         self.remove(doc);
-        let mut keys: Vec<Key> = facets
-            .entities
-            .iter()
-            .map(|e| Key::Entity(e.clone()))
-            .chain(
-                facets
-                    .metadata
-                    .iter()
-                    .map(|(k, v)| Key::Meta(k.clone(), v.clone())),
-            )
-            .chain(facets.sources.iter().map(|s| Key::Source((*s).to_owned())))
-            .collect();
-        keys.sort_unstable();
-        keys.dedup();
-        for key in &keys {
-            self.bitmaps.entry(key.clone()).or_default().insert(doc);
+        let mut ids = Vec::with_capacity(
+            facets.entities.len() + facets.metadata.len() + facets.sources.len(),
+        );
+        let mut buf = String::new();
+        for e in facets.entities {
+            encode(&mut buf, 'e', e, None);
+            self.intern(&buf, doc, &mut ids);
         }
-        self.keys.insert(doc, keys);
+        for (k, v) in facets.metadata {
+            encode(&mut buf, 'm', k, Some(v));
+            self.intern(&buf, doc, &mut ids);
+        }
+        for s in facets.sources {
+            encode(&mut buf, 's', s, None);
+            self.intern(&buf, doc, &mut ids);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let slot = doc as usize;
+        if self.doc_keys.len() <= slot {
+            self.doc_keys.resize_with(slot + 1, Box::default);
+        }
+        self.doc_keys[slot] = ids.into_boxed_slice();
         self.live.insert(doc);
     }
 
     /// Removes `doc` from every bitmap.
     pub fn remove(&mut self, doc: DocId) {
-        let Some(keys) = self.keys.remove(&doc) else {
+        let Some(ids) = self.doc_keys.get_mut(doc as usize).map(std::mem::take) else {
             return;
         };
-        for key in keys {
-            if let Some(bitmap) = self.bitmaps.get_mut(&key) {
-                bitmap.remove(doc);
-                if bitmap.is_empty() {
-                    self.bitmaps.remove(&key);
-                }
+        for id in ids.iter() {
+            let Some((name, bitmap)) = self.keys.get_mut(*id as usize) else {
+                continue;
+            };
+            bitmap.remove(doc);
+            if bitmap.is_empty() && !name.is_empty() {
+                self.key_ids.remove(&**name);
+                *name = Box::default();
+                self.free.push(*id);
             }
         }
         self.live.remove(doc);
@@ -111,22 +163,28 @@ impl FilterIndex {
         &self.live
     }
 
+    fn bitmap(&self, kind: char, a: &str, b: Option<&str>) -> Option<&RoaringBitmap> {
+        let mut key = String::new();
+        encode(&mut key, kind, a, b);
+        let id = self.key_ids.get(key.as_str())?;
+        self.keys.get(*id as usize).map(|k| &k.1)
+    }
+
     /// The live documents that pass `filter`.
     #[must_use]
     pub fn matching(&self, filter: &Filter) -> RoaringBitmap {
         let mut out = self.live.clone();
         let empty = RoaringBitmap::new();
-        let get = |key: &Key| self.bitmaps.get(key).unwrap_or(&empty);
         for e in &filter.entities {
-            out &= get(&Key::Entity(e.clone()));
+            out &= self.bitmap('e', e, None).unwrap_or(&empty);
         }
         for (k, v) in &filter.metadata {
-            out &= get(&Key::Meta(k.clone(), v.clone()));
+            out &= self.bitmap('m', k, Some(v)).unwrap_or(&empty);
         }
         if !filter.sources.is_empty() {
             let mut any = RoaringBitmap::new();
             for s in &filter.sources {
-                any |= get(&Key::Source(s.clone()));
+                any |= self.bitmap('s', s, None).unwrap_or(&empty);
             }
             out &= any;
         }
@@ -197,6 +255,9 @@ mod tests {
         assert!(idx.matching(&only("b")).contains(1));
         idx.remove(1);
         assert!(idx.matching(&Filter::default()).is_empty());
-        assert!(idx.bitmaps.is_empty(), "no empty bitmaps left behind");
+        assert!(idx.key_ids.is_empty(), "no empty bitmaps left behind");
+        add(&mut idx, 2, &["c"], &[], &[]);
+        assert_eq!(idx.keys.len(), 1, "freed key ids are reused");
+        assert!(idx.matching(&only("c")).contains(2));
     }
 }

@@ -60,7 +60,7 @@ struct Doc {
 pub struct Bm25Index {
     analyzer: Analyzer,
     params: Bm25Params,
-    term_ids: HashMap<String, u32>,
+    term_ids: HashMap<String, u32, foldhash::fast::RandomState>,
     /// Per term id: (doc, tf) in insertion order; entries of removed docs are skipped and
     /// compacted away lazily.
     postings: Vec<Vec<(DocId, u32)>>,
@@ -86,7 +86,7 @@ impl Bm25Index {
         Self {
             analyzer,
             params,
-            term_ids: HashMap::new(),
+            term_ids: HashMap::default(),
             postings: Vec::new(),
             df: Vec::new(),
             docs: Vec::new(),
@@ -125,21 +125,31 @@ impl Bm25Index {
     pub fn insert(&mut self, doc: DocId, text: &str) {
         self.remove(doc);
         self.purge_dead(doc);
-        let mut counts: HashMap<u32, u32> = HashMap::new();
-        let mut len = 0u32;
+        let mut ids: Vec<u32> = Vec::new();
         let (term_ids, postings, df) = (&mut self.term_ids, &mut self.postings, &mut self.df);
         self.analyzer.for_each_term(text, |term| {
-            let next = u32::try_from(term_ids.len()).unwrap_or(u32::MAX);
-            let id = *term_ids.entry(term.to_owned()).or_insert_with(|| {
-                postings.push(Vec::new());
-                df.push(0);
-                next
-            });
-            *counts.entry(id).or_default() += 1;
-            len = len.saturating_add(1);
+            // Look up before inserting: allocating the key only for new terms.
+            let id = match term_ids.get(term) {
+                Some(&id) => id,
+                None => {
+                    let id = u32::try_from(postings.len()).unwrap_or(u32::MAX);
+                    term_ids.insert(term.to_owned(), id);
+                    postings.push(Vec::new());
+                    df.push(0);
+                    id
+                }
+            };
+            ids.push(id);
         });
-        let mut terms: Vec<(u32, u32)> = counts.into_iter().collect();
-        terms.sort_unstable();
+        let len = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        ids.sort_unstable();
+        let mut terms: Vec<(u32, u32)> = Vec::with_capacity(ids.len());
+        for id in ids {
+            match terms.last_mut() {
+                Some((last, tf)) if *last == id => *tf += 1,
+                _ => terms.push((id, 1)),
+            }
+        }
         for &(term, tf) in &terms {
             self.postings[term as usize].push((doc, tf));
             self.df[term as usize] += 1;
@@ -219,7 +229,7 @@ impl Bm25Index {
         let n = self.live_docs as f32;
         let avgdl = self.live_len as f32 / n;
         let Bm25Params { k1, b } = self.params;
-        let mut scores: HashMap<DocId, f32> = HashMap::new();
+        let mut scores: HashMap<DocId, f32, foldhash::fast::RandomState> = HashMap::default();
         self.analyzer.for_each_term(query, |term| {
             let Some(&id) = self.term_ids.get(term) else {
                 return;

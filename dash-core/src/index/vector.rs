@@ -1,5 +1,5 @@
 //! Dense-vector search by cosine similarity: [`ExactIndex`] (a flat scan, mutable, exact) and
-//! [`HnswIndex`] (an HNSW graph from `hnsw_rs`, built once, approximate).
+//! [`HnswIndex`] (an HNSW graph from `usearch`, built once, approximate).
 //!
 //! Both store every vector L2-normalised, so the cosine similarity of a query and a document is
 //! the dot product of their unit vectors, and both return that same number: scores of the two
@@ -13,9 +13,6 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::fmt;
-
-use hnsw_rs::anndists::dist::Distance;
-use hnsw_rs::prelude::{FilterT, Hnsw};
 
 use super::DocId;
 
@@ -45,6 +42,9 @@ pub enum VectorError {
     /// An [`HnswParams`] value is out of range.
     #[error("invalid HNSW parameters: {0}")]
     InvalidParams(&'static str),
+    /// The HNSW library refused an operation (out of memory, for instance).
+    #[error("HNSW backend: {0}")]
+    Backend(String),
 }
 
 /// Checks `v` against `dim` and returns `1 / ‖v‖` (computed in f64: no overflow for any finite
@@ -386,15 +386,14 @@ impl ExactIndex {
 
 /// The HNSW graph's parameters.
 ///
-/// The defaults (M = 16, ef_construction = 200, ef_search = 100) give recall@10 0.997 against
+/// The defaults (M = 16, ef_construction = 200, ef_search = 200) give recall@10 0.993 against
 /// [`ExactIndex`] on this module's clustered 64-dimensional test set of 20,000 vectors (the
-/// release-only test asserts ≥ 0.98). Recall falls as the set grows: 0.955 on 100,000 vectors of
-/// the same kind, where `ef_search = 200` gives 0.994. Raise `ef_search` for more recall at more
-/// cost per query, `max_nb_connection` for harder data.
+/// release-only test asserts ≥ 0.98; `ef_search = 100` gives 0.969 there). Raise `ef_search`
+/// for more recall at more cost per query, `max_nb_connection` for harder data.
 ///
 /// ```
 /// let p = dash_core::index::HnswParams::default();
-/// assert_eq!((p.max_nb_connection, p.ef_construction, p.ef_search), (16, 200, 100));
+/// assert_eq!((p.max_nb_connection, p.ef_construction, p.ef_search), (16, 200, 200));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HnswParams {
@@ -403,7 +402,7 @@ pub struct HnswParams {
     /// Candidate list size while building. At least 1. Default: 200.
     pub ef_construction: usize,
     /// Candidate list size while searching (`max(ef_search, k)` is used). At least 1.
-    /// Default: 100.
+    /// Default: 200.
     pub ef_search: usize,
 }
 
@@ -412,14 +411,14 @@ impl Default for HnswParams {
         Self {
             max_nb_connection: 16,
             ef_construction: 200,
-            ef_search: 100,
+            ef_search: 200,
         }
     }
 }
 
 impl HnswParams {
     fn check(&self) -> Result<(), VectorError> {
-        // hnsw_rs exits the process above 256 and stores M as a u8, so 256 itself wraps to 0.
+        // A bound that keeps a graph's memory predictable (layer 0 keeps 2·M links per node).
         if !(2..=255).contains(&self.max_nb_connection) {
             return Err(VectorError::InvalidParams(
                 "max_nb_connection must be in 2..=255",
@@ -434,51 +433,31 @@ impl HnswParams {
     }
 }
 
-/// hnsw_rs's distance for unit vectors: `1 - a·b`, clamped at 0. (anndists' `DistDot` asserts
-/// `1 - a·b >= 0`, which rounding can break for two (nearly) identical unit vectors, and hnsw_rs
-/// asserts non-negative distances; `DistCosine` is safe but recomputes both norms in f64 at every
-/// evaluation.)
-#[derive(Debug, Clone, Copy, Default)]
-struct UnitDot;
-
-impl Distance<f32> for UnitDot {
-    fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
-        (1.0 - dot(a, b)).max(0.0)
-    }
-}
-
-/// Layers of the graph (hnsw_rs's maximum). With M ≥ 2 a node reaches layer `l` with probability
-/// `M^-l`, so the top layers stay empty in practice.
-const MAX_LAYERS: usize = 16;
-
-/// Vectors inserted one by one before the parallel insert: hnsw_rs links a point only if an entry
-/// point exists when its insert starts, so points racing the very first one would stay unlinked.
-const SERIAL_PREFIX: usize = 64;
+/// Concurrent searches one graph serves (usearch keeps a search context per slot). A search that
+/// finds every slot busy falls back to the exact scan, so this bounds memory, never correctness.
+const SEARCH_SLOTS: usize = 64;
 
 /// Docs tested against `accept` to estimate its selectivity when the caller gives no count.
 const SELECTIVITY_SAMPLE: usize = 1024;
 
-/// Approximate cosine search over an immutable set of vectors: an HNSW graph (`hnsw_rs`), built
-/// once with a parallel insert.
+/// Approximate cosine search over an immutable set of vectors: an HNSW graph (`usearch`), built
+/// once with a parallel insert on rayon's pool.
 ///
-/// Filters are applied *during* the graph search (hnsw_rs's filtered search only admits accepted
+/// Filters are applied *during* the graph search (usearch's filtered search only admits accepted
 /// docs into the result list while still walking through rejected ones), and a filter that keeps
 /// few documents switches to an exact scan of the accepted set, see [`Self::search_filtered`].
 ///
-/// hnsw_rs cannot delete a point. A document deleted after the build stays in the graph (and
-/// keeps routing searches); callers exclude it through `accept`, and rebuild the index (e.g. at
-/// the next segment merge) when deletions pile up.
+/// The graph is never changed after the build. A document deleted afterwards stays in it (and
+/// keeps routing searches); callers exclude it through `accept`, and rebuild the index when
+/// deletions pile up.
 ///
 /// Scores are cosine similarities, recomputed from the index's own unit vectors with the dot
 /// product [`ExactIndex`] uses, so they equal an `ExactIndex`'s scores for the same vectors.
 /// Memory: the graph holds one copy of the vectors and the exact-scan path another.
 ///
-/// Cost (measured, release build, 2 cores, see `docs/decisions.md` D12): hnsw_rs's search
-/// allocates and hashes per visited node, and its filtered search (used for every graph query
-/// here, `accept` being always passed in) does not stop early, so up to at least 100,000
-/// 64-dimensional vectors a query is *slower* than an [`ExactIndex`] scan (7.3 ms against 2.0
-/// ms at 100,000); the graph can only pay off on larger sets (not measured yet). A planner can
-/// pick the path itself with [`Self::search_exact`].
+/// Cost (measured, release build, 2 cores, 1,000,000 clustered 128-d vectors, see
+/// `docs/decisions.md` D13): build 239 s on 2 threads; a top-10 query at `ef_search` 200 takes
+/// 0.36 ms (p50) with recall@10 0.992.
 ///
 /// ```
 /// use dash_core::index::{HnswIndex, HnswParams};
@@ -492,7 +471,8 @@ const SELECTIVITY_SAMPLE: usize = 1024;
 /// ```
 pub struct HnswIndex {
     params: HnswParams,
-    graph: Hnsw<'static, f32, UnitDot>,
+    /// `None` for an empty index (usearch needs a non-zero dimension and capacity).
+    graph: Option<usearch::Index>,
     /// The same unit vectors, for rescoring graph hits and for exact scans.
     exact: ExactIndex,
     /// Every doc, ascending (for the selectivity sample).
@@ -548,25 +528,11 @@ impl HnswIndex {
             exact.insert(doc, vector.as_ref())?;
             ids.push(doc);
         }
-        let graph = Hnsw::new(
-            params.max_nb_connection,
-            ids.len(),
-            MAX_LAYERS,
-            params.ef_construction,
-            UnitDot,
-        );
-        let mut points: Vec<(&[f32], usize)> = Vec::with_capacity(ids.len());
-        for &doc in &ids {
-            if let Some(row) = exact.row(doc) {
-                points.push((row, doc as usize));
-            }
-        }
-        let split = points.len().min(SERIAL_PREFIX);
-        for &point in &points[..split] {
-            graph.insert_slice(point);
-        }
-        let rest = points.split_off(split);
-        graph.parallel_insert_slice(&rest);
+        let graph = if ids.is_empty() {
+            None
+        } else {
+            Some(build_graph(&exact, &ids, params)?)
+        };
         ids.sort_unstable();
         Ok(Self {
             params,
@@ -679,9 +645,9 @@ impl HnswIndex {
     ///   `max(EXACT_SCAN_FRACTION · len, ef)` are accepted (`ef = max(ef_search, k)`), i.e. below
     ///   2 % of the index or below the candidate list size: such a filter would make the graph
     ///   search walk most of the graph to fill its candidate list, and a scan is exact and cheaper;
-    /// - otherwise the **graph search**, with `accept` applied inside hnsw_rs's search (only
+    /// - otherwise the **graph search**, with `accept` applied inside usearch's search (only
     ///   accepted docs enter the candidate list; rejected ones are still walked through). Its
-    ///   cost grows as the filter tightens: hnsw_rs walks on until `ef` accepted docs are found.
+    ///   cost grows as the filter tightens: the search walks on until `ef` accepted docs are found.
     ///
     /// A wrong `accepted_count` only changes the path taken, never which documents may be
     /// returned.
@@ -783,23 +749,25 @@ impl HnswIndex {
         hits * n / sample
     }
 
-    /// The graph path: hnsw_rs's filtered search, rescored from the unit vectors.
+    /// The graph path: usearch's filtered search, rescored from the unit vectors. Should the
+    /// graph refuse the search (every search slot busy), the exact scan answers instead.
     fn graph_search(
         &self,
         query: &[f32],
         k: usize,
         accept: impl Fn(DocId) -> bool,
     ) -> Vec<(DocId, f32)> {
-        let ef = self.ef(k);
-        let filter = |id: &usize| DocId::try_from(*id).is_ok_and(&accept);
-        // Ask for all `ef` candidates: hnsw_rs cuts its list to `knbn` *before* dropping rejected
-        // entries (its entry point may be one), which could leave fewer than `k`.
-        let found = self
-            .graph
-            .search_filter(query, ef, ef, Some(&filter as &dyn FilterT));
+        let Some(graph) = &self.graph else {
+            return Vec::new();
+        };
+        // usearch searches with a candidate list of `max(expansion_search, k)`.
+        let filter = |key: u64| DocId::try_from(key).is_ok_and(&accept);
+        let Ok(found) = graph.filtered_search(query, k, filter) else {
+            return self.exact.search_unit(query, k, accept);
+        };
         let mut top = TopK::new(k);
-        for n in found {
-            let Ok(doc) = DocId::try_from(n.d_id) else {
+        for key in found.keys {
+            let Ok(doc) = DocId::try_from(key) else {
                 continue;
             };
             match self.exact.row(doc) {
@@ -809,6 +777,37 @@ impl HnswIndex {
         }
         top.into_sorted()
     }
+}
+
+/// Builds the usearch graph over `ids` (their unit vectors in `exact`), inserting in parallel.
+fn build_graph(
+    exact: &ExactIndex,
+    ids: &[DocId],
+    params: HnswParams,
+) -> Result<usearch::Index, VectorError> {
+    use rayon::prelude::*;
+    fn backend(e: impl fmt::Display) -> VectorError {
+        VectorError::Backend(e.to_string())
+    }
+    let options = usearch::IndexOptions {
+        dimensions: exact.dim(),
+        metric: usearch::MetricKind::IP,
+        quantization: usearch::ScalarKind::F32,
+        connectivity: params.max_nb_connection,
+        expansion_add: params.ef_construction,
+        expansion_search: params.ef_search,
+        multi: false,
+    };
+    let graph = usearch::Index::new(&options).map_err(backend)?;
+    let threads = rayon::current_num_threads().max(SEARCH_SLOTS);
+    graph
+        .reserve_capacity_and_threads(ids.len(), threads)
+        .map_err(backend)?;
+    ids.par_iter().try_for_each(|&doc| match exact.row(doc) {
+        Some(row) => graph.add(u64::from(doc), row).map_err(backend),
+        None => Ok(()),
+    })?;
+    Ok(graph)
 }
 
 #[cfg(test)]

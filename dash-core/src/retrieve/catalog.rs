@@ -14,13 +14,29 @@ use roaring::RoaringBitmap;
 
 use super::dense::{DenseIndex, SealPlan};
 use super::rank::evidence_weight;
+use crate::error::Corruption;
 use crate::index::{Analyzer, Bm25Index, DocId, Facets, FilterIndex, HnswIndex};
-use crate::model::{ClaimId, IngestItem, Relation, TenantId, Timestamp};
+use crate::model::{ClaimId, IngestItem, Relation, TenantId, Timestamp, VersionBody};
+use crate::segment::Segment;
 
 /// Every tenant's retrieval indexes.
+///
+/// At open the catalog starts *deferred*: the store is usable at once, changes are queued, and
+/// the indexer thread builds the indexes of the sealed segments off the lock, then replays the
+/// queue into them ([`Catalog::absorb`]) and swaps them in.
 #[derive(Debug, Default)]
 pub(crate) struct Catalog {
     tenants: HashMap<TenantId, TenantIndex>,
+    /// `Some` while the segments' indexes are being built: the changes to apply afterwards.
+    deferred: Option<Vec<Change>>,
+}
+
+/// A change queued while the catalog is deferred.
+#[derive(Debug)]
+enum Change {
+    Version(TenantId, Arc<IngestItem>, u32, Timestamp),
+    Tombstone(TenantId, ClaimId, Timestamp),
+    Drop(TenantId, ClaimId, Vec<u32>),
 }
 
 /// One indexed version of a claim.
@@ -58,7 +74,7 @@ pub(crate) struct TimeView {
 #[derive(Debug)]
 pub(crate) struct TenantIndex {
     pub(crate) docs: Vec<Doc>,
-    claim_ix: HashMap<ClaimId, u32>,
+    claim_ix: HashMap<ClaimId, u32, foldhash::fast::RandomState>,
     pub(crate) claims: Vec<ClaimSlot>,
     /// Documents that are their claim's current version (not replaced, not forgotten).
     pub(crate) current: RoaringBitmap,
@@ -71,7 +87,7 @@ pub(crate) struct TenantIndex {
     pub(crate) filters: FilterIndex,
     pub(crate) dense: Option<DenseIndex>,
     /// For each claim, the documents that have an edge pointing at it.
-    incoming: HashMap<u32, Vec<DocId>>,
+    incoming: HashMap<u32, Vec<DocId>, foldhash::fast::RandomState>,
     /// Claims some document says it supersedes.
     superseded_targets: RoaringBitmap,
 }
@@ -103,7 +119,7 @@ impl TenantIndex {
     fn new() -> Self {
         Self {
             docs: Vec::new(),
-            claim_ix: HashMap::new(),
+            claim_ix: HashMap::default(),
             claims: Vec::new(),
             current: RoaringBitmap::new(),
             removed: RoaringBitmap::new(),
@@ -111,7 +127,7 @@ impl TenantIndex {
             lexical: Bm25Index::new(Analyzer::english()),
             filters: FilterIndex::default(),
             dense: None,
-            incoming: HashMap::new(),
+            incoming: HashMap::default(),
             superseded_targets: RoaringBitmap::new(),
         }
     }
@@ -301,6 +317,53 @@ impl TenantIndex {
 }
 
 impl Catalog {
+    /// A catalog that queues changes until [`Catalog::absorb`] hands them to a built one.
+    pub(crate) fn deferred() -> Self {
+        Self {
+            tenants: HashMap::new(),
+            deferred: Some(Vec::new()),
+        }
+    }
+
+    /// False while the segments' indexes are being built.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.deferred.is_none()
+    }
+
+    /// Indexes every version held in `segments` (oldest first), into a new, ready catalog.
+    pub(crate) fn from_segments(segments: &[Arc<Segment>]) -> Result<Self, Corruption> {
+        let mut catalog = Catalog::default();
+        for seg in segments {
+            for i in 0..seg.entry_count() {
+                let (tenant, claim) = seg.key(i)?;
+                let tenant = TenantId::new(tenant);
+                let claim = ClaimId::new(claim);
+                for v in seg.versions(i)? {
+                    match &v.body {
+                        VersionBody::Live(item) => {
+                            catalog.add_version(&tenant, item, v.version, v.recorded_at);
+                        }
+                        VersionBody::Tombstone => {
+                            catalog.add_tombstone(&tenant, &claim, v.recorded_at);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(catalog)
+    }
+
+    /// Applies the changes `queued` deferred, in order; `queued` becomes empty and ready.
+    pub(crate) fn absorb(&mut self, queued: &mut Catalog) {
+        for change in queued.deferred.take().unwrap_or_default() {
+            match change {
+                Change::Version(t, item, version, at) => self.add_version(&t, &item, version, at),
+                Change::Tombstone(t, claim, at) => self.add_tombstone(&t, &claim, at),
+                Change::Drop(t, claim, versions) => self.drop_versions(&t, &claim, &versions),
+            }
+        }
+    }
+
     /// Indexes a committed version.
     pub(crate) fn add_version(
         &mut self,
@@ -309,6 +372,15 @@ impl Catalog {
         version: u32,
         recorded_at: Timestamp,
     ) {
+        if let Some(queue) = &mut self.deferred {
+            queue.push(Change::Version(
+                tenant.clone(),
+                Arc::clone(item),
+                version,
+                recorded_at,
+            ));
+            return;
+        }
         let index = match self.tenants.get_mut(tenant) {
             Some(t) => t,
             None => self
@@ -321,6 +393,10 @@ impl Catalog {
 
     /// Applies a tombstone.
     pub(crate) fn add_tombstone(&mut self, tenant: &TenantId, claim: &ClaimId, at: Timestamp) {
+        if let Some(queue) = &mut self.deferred {
+            queue.push(Change::Tombstone(tenant.clone(), claim.clone(), at));
+            return;
+        }
         if let Some(t) = self.tenants.get_mut(tenant) {
             t.add_tombstone(claim, at);
         }
@@ -328,6 +404,14 @@ impl Catalog {
 
     /// Removes versions that retention dropped.
     pub(crate) fn drop_versions(&mut self, tenant: &TenantId, claim: &ClaimId, versions: &[u32]) {
+        if let Some(queue) = &mut self.deferred {
+            queue.push(Change::Drop(
+                tenant.clone(),
+                claim.clone(),
+                versions.to_vec(),
+            ));
+            return;
+        }
         if let Some(t) = self.tenants.get_mut(tenant) {
             t.drop_versions(claim, versions);
         }

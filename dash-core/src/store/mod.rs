@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{
-    Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak,
+    Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak,
 };
 use std::thread::JoinHandle;
 
@@ -16,7 +16,8 @@ use crate::error::{
     CheckpointError, CloseError, QueryError, ReadError, ValidationError, WriteError,
 };
 use crate::model::{ClaimId, ClaimRecord, ClaimVersion, IngestItem, Lsn, TenantId, Timestamp};
-use crate::retrieve::{Query, RetrieveResponse};
+use crate::retrieve::{Catalog, Query, RetrieveResponse};
+use crate::segment::Segment;
 use crate::storage::Storage;
 use crate::validate::{
     validate_claim_id, validate_commit_id, validate_item, validate_tenant_id, MAX_BATCH_ITEMS,
@@ -155,7 +156,8 @@ pub struct StoreStats {
     pub dense_graph_docs: u64,
     /// Dense documents searched by exact scan (not sealed yet).
     pub dense_exact_docs: u64,
-    /// True while the background indexer has work due or running.
+    /// True while the background indexer has work due or running (including the build of the
+    /// segments' indexes after open).
     pub index_building: bool,
     /// The last background index build failure, if any.
     pub last_index_error: Option<String>,
@@ -189,6 +191,8 @@ pub(crate) struct Shared {
     pub(crate) indexer: Mutex<Option<Sender<()>>>,
     /// The last background index build failure, if any.
     pub(crate) last_index_error: Mutex<Option<String>>,
+    /// `None` while the segments' retrieval indexes are built at open, then the outcome.
+    pub(crate) index_ready: (Mutex<Option<Result<(), String>>>, Condvar),
     _lock: Box<dyn Debug + Send + Sync>,
 }
 
@@ -224,6 +228,30 @@ impl Shared {
         lock(&self.wal_files)
     }
 
+    /// Records whether the segments' retrieval indexes are built, and wakes waiting queries.
+    fn set_index_readiness(&self, readiness: Result<(), String>) {
+        let (state, ready) = &self.index_ready;
+        *lock(state) = Some(readiness);
+        ready.notify_all();
+    }
+
+    /// Waits until the segments' retrieval indexes are built.
+    fn wait_index_ready(&self) -> Result<(), QueryError> {
+        let (state, ready) = &self.index_ready;
+        let mut guard = lock(state);
+        loop {
+            match &*guard {
+                Some(Ok(())) => return Ok(()),
+                Some(Err(e)) => return Err(QueryError::IndexUnavailable(e.clone())),
+                None => {
+                    guard = ready
+                        .wait(guard)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+            }
+        }
+    }
+
     /// Asks the background indexer to seal whatever is due.
     pub(crate) fn wake_indexer(&self) {
         if let Some(tx) = lock(&self.indexer).as_ref() {
@@ -236,7 +264,25 @@ impl Shared {
 /// The background dense indexer: plans a seal under the state lock, builds the HNSW graph with
 /// no lock held, installs it under the lock. It holds the store weakly, so closing the store
 /// never waits for a build (an unfinished build is dropped).
-fn run_indexer(shared: Weak<Shared>, rx: mpsc::Receiver<()>) {
+fn run_indexer(shared: Weak<Shared>, rx: mpsc::Receiver<()>, segments: Vec<Arc<Segment>>) {
+    // First the sealed segments' indexes (queries wait for them), then seals on demand.
+    let built = Catalog::from_segments(&segments);
+    drop(segments);
+    let Some(s) = shared.upgrade() else {
+        return;
+    };
+    let readiness = match built {
+        Ok(mut catalog) => {
+            let mut st = s.write_state();
+            catalog.absorb(&mut st.catalog);
+            st.catalog = catalog;
+            st.seal_wanted = !st.catalog.seal_candidates(st.seal_threshold).is_empty();
+            Ok(())
+        }
+        Err(e) => Err(format!("indexing the segments failed: {e}")),
+    };
+    s.set_index_readiness(readiness);
+    drop(s);
     while rx.recv().is_ok() {
         loop {
             let Some(s) = shared.upgrade() else {
@@ -353,9 +399,10 @@ impl Store {
         }
         let (ix_tx, ix_rx) = mpsc::channel::<()>();
         let weak = Arc::downgrade(&shared);
+        let segments = shared.read_state().segments.clone();
         std::thread::Builder::new()
             .name("dash-indexer".into())
-            .spawn(move || run_indexer(weak, ix_rx))
+            .spawn(move || run_indexer(weak, ix_rx, segments))
             .map_err(|source| crate::error::OpenError::Io {
                 path: PathBuf::new(),
                 source,
@@ -610,6 +657,10 @@ impl Store {
     /// Answers a query: the tenant's claims ranked by relevance and evidence, with citations,
     /// evidence on both sides and conflicts, at the query's valid and recorded time.
     ///
+    /// Right after open, the first queries wait while the background indexer builds the sealed
+    /// segments' indexes (about 2.5 s per 100,000 claims on the reference machine, see
+    /// `docs/benchmarks.md`); writes and reads by key do not wait.
+    ///
     /// Every committed write is visible to the query (lexical and dense) as soon as its
     /// `ingest` returned. See `docs/retrieval.md` for the pipeline and the score.
     ///
@@ -636,6 +687,7 @@ impl Store {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn retrieve(&self, query: &Query) -> Result<RetrieveResponse, QueryError> {
+        self.shared.wait_index_ready()?;
         let st = self.shared.read_state();
         query.validate(st.embedding_dim)?;
         Ok(crate::retrieve::run(
@@ -647,6 +699,9 @@ impl Store {
     /// Blocks until the background indexer has sealed every dense part that is due (benches and
     /// tests use it to measure or check the graph path; queries never need it).
     pub fn wait_for_indexes(&self) {
+        if self.shared.wait_index_ready().is_err() {
+            return; // nothing more will be built; `stats().last_index_error` says why
+        }
         loop {
             {
                 let st = self.shared.read_state();
@@ -689,7 +744,8 @@ impl Store {
         let (dense_graph_docs, dense_exact_docs, index_building) = {
             let st = self.shared.read_state();
             let (g, e) = st.catalog.dense_sizes();
-            (g, e, st.catalog.building() || st.seal_wanted)
+            let busy = st.catalog.building() || st.seal_wanted || !st.catalog.is_ready();
+            (g, e, busy)
         };
         let (checkpoint_lsn, manifest_generation) = {
             let ck = lock(&self.shared.checkpoint);

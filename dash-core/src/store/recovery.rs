@@ -270,7 +270,8 @@ pub(crate) fn recover(storage: Arc<dyn Storage>, config: Config) -> Result<Recov
         }
     }
     state.segments = segments;
-    state.index_segments()?;
+    // The segments' retrieval indexes are built in the background once the store is open.
+    state.catalog = crate::retrieve::Catalog::deferred();
 
     let (wal, wal_files) = replay(
         &storage,
@@ -306,6 +307,7 @@ pub(crate) fn recover(storage: Arc<dyn Storage>, config: Config) -> Result<Recov
         metrics: Metrics::default(),
         indexer: Mutex::new(None),
         last_index_error: Mutex::new(None),
+        index_ready: (Mutex::new(None), std::sync::Condvar::new()),
         recovery: report,
         _lock: guard,
     };

@@ -100,29 +100,6 @@ impl State {
         Ok(out)
     }
 
-    /// Indexes every version held in the sealed segments (at open, before WAL replay).
-    pub(crate) fn index_segments(&mut self) -> Result<(), Corruption> {
-        for seg in &self.segments {
-            for i in 0..seg.entry_count() {
-                let tenant = TenantId::new(seg.key(i)?.0);
-                for v in seg.versions(i)? {
-                    match &v.body {
-                        VersionBody::Live(item) => {
-                            self.catalog
-                                .add_version(&tenant, item, v.version, v.recorded_at);
-                        }
-                        VersionBody::Tombstone => {
-                            let claim = ClaimId::new(seg.key(i)?.1);
-                            self.catalog.add_tombstone(&tenant, &claim, v.recorded_at);
-                        }
-                    }
-                }
-            }
-        }
-        self.seal_wanted = !self.catalog.seal_candidates(self.seal_threshold).is_empty();
-        Ok(())
-    }
-
     pub(crate) fn commit(&self, tenant: &TenantId, commit_id: &str) -> Option<&CommitMeta> {
         self.commits.get(tenant)?.get(commit_id)
     }
