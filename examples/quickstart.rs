@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use dash::{
-    Claim, ClaimId, Evidence, IngestItem, Stance, Store, TenantId, Timestamp, ValidationError,
+    Claim, ClaimId, Evidence, IngestItem, Query, Stance, Store, TenantId, Timestamp,
+    ValidationError,
 };
 use serde_json::Value;
 
@@ -251,6 +252,49 @@ fn main() -> Result<(), Box<dyn Error>> {
                     c.predicate.as_deref().unwrap_or("?"),
                     c.object.as_deref().unwrap_or("?"),
                     cite.unwrap_or_else(|| "-".into())
+                );
+            }
+        }
+    }
+
+    // Retrieval: a question in plain text, ranked by relevance and evidence, both sides shown.
+    if let Some(row) = rows
+        .iter()
+        .find(|r| str_field(r, "label") == Some("DISPUTED"))
+    {
+        let question = str_field(row, "text").unwrap_or_default();
+        let started = Instant::now();
+        let answer = store.retrieve(&Query::new("climate-fever").text(question).top_k(3))?;
+        println!(
+            "\nretrieve {question:?} (first query after open: waits for the indexes; {:.2?}):",
+            started.elapsed()
+        );
+        for r in &answer.results {
+            println!(
+                "  {:.3} {} — {} supporting, {} contradicting, {} conflict(s); cites {}",
+                r.score,
+                r.canonical_text,
+                r.supporting_evidence.len(),
+                r.contradicting_evidence.len(),
+                r.conflicts.len(),
+                r.citations
+                    .first()
+                    .map_or("-".into(), |c| format!("{} {:?}", c.source_id, c.chunk_id))
+            );
+        }
+    }
+    // As of a year: the fact valid then ranks, the others are not valid at that instant.
+    if let Some(row) = facts.iter().find(|r| str_field(r, "object").is_some()) {
+        let question = str_field(row, "question").unwrap_or_default();
+        let year = str_field(row, "valid_from").and_then(|y| y.get(..4)?.parse().ok());
+        if let Some(at) = year.and_then(Timestamp::from_year) {
+            let answer = store.retrieve(&Query::new("timeqa").text(question).as_of(at).top_k(1))?;
+            if let Some(top) = answer.results.first() {
+                println!(
+                    "\n{question:?} as of {}: {} (took {:.2} ms)",
+                    &at.to_rfc3339()[..4],
+                    top.canonical_text,
+                    answer.took_ms
                 );
             }
         }

@@ -1625,3 +1625,39 @@ fn writes_during_the_background_index_build_after_open_are_not_lost() {
     store.wait_for_indexes();
     assert!(!store.stats().index_building);
 }
+
+/// Regression: the directory lock lived in state the background indexer holds for a moment, so
+/// a store reopened right after being dropped could be refused as `Locked`. The lock now belongs
+/// to the `Store` itself, and a closed store's background builds stop.
+#[test]
+fn a_store_reopens_at_once_while_its_indexer_is_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = SplitMix(11);
+    {
+        let store = Store::builder(dir.path())
+            .dense_seal_threshold(64)
+            .open()
+            .unwrap();
+        let items: Vec<IngestItem> = (0..2000)
+            .map(|i| {
+                with_embedding(
+                    item("t", &format!("c{i}"), &text(&mut rng)),
+                    &vector(&mut rng),
+                )
+            })
+            .collect();
+        store.ingest_batch("load", items).unwrap();
+        store.checkpoint().unwrap();
+    }
+    for round in 0..5 {
+        let store = Store::builder(dir.path())
+            .dense_seal_threshold(64)
+            .open()
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        if round % 2 == 1 {
+            let answer = store.retrieve(&Query::new("t").text("arctic ice")).unwrap();
+            assert!(!answer.results.is_empty());
+        }
+        drop(store);
+    }
+}

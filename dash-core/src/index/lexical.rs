@@ -13,7 +13,7 @@
 //! `N`, `df` and `avgdl` at once, so scores are always those of the live set alone. A query term
 //! given twice counts twice (as in a Lucene boolean query).
 
-use std::collections::HashMap;
+use std::collections::{BinaryHeap, HashMap};
 
 use super::Analyzer;
 
@@ -229,7 +229,36 @@ impl Bm25Index {
         let n = self.live_docs as f32;
         let avgdl = self.live_len as f32 / n;
         let Bm25Params { k1, b } = self.params;
-        let mut scores: HashMap<DocId, f32, foldhash::fast::RandomState> = HashMap::default();
+        SCRATCH.with(|cell| {
+            let Ok(mut scratch) = cell.try_borrow_mut() else {
+                // Re-entered from `accept` (no caller does that): use a fresh accumulator.
+                return self.score(
+                    query,
+                    k,
+                    &accept,
+                    &mut Scratch::default(),
+                    (n, avgdl, k1, b),
+                );
+            };
+            self.score(query, k, &accept, &mut scratch, (n, avgdl, k1, b))
+        })
+    }
+
+    /// Term-at-a-time scoring into a dense accumulator, then a bounded top-`k` selection that
+    /// asks `accept` only about documents that would enter the top `k` (a filter is evaluated
+    /// for a few hundred documents, not for every posting).
+    fn score(
+        &self,
+        query: &str,
+        k: usize,
+        accept: &impl Fn(DocId) -> bool,
+        scratch: &mut Scratch,
+        (n, avgdl, k1, b): (f32, f32, f32, f32),
+    ) -> Vec<(DocId, f32)> {
+        let Scratch { scores, touched } = scratch;
+        if scores.len() < self.docs.len() {
+            scores.resize(self.docs.len(), 0.0);
+        }
         self.analyzer.for_each_term(query, |term| {
             let Some(&id) = self.term_ids.get(term) else {
                 return;
@@ -241,23 +270,78 @@ impl Bm25Index {
             let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
             for &(doc, tf) in &self.postings[id as usize] {
                 let d = &self.docs[doc as usize];
-                if !d.live || !accept(doc) {
+                if !d.live {
                     continue;
                 }
                 let tf = tf as f32;
                 let norm = k1 * (1.0 - b + b * d.len as f32 / avgdl);
-                *scores.entry(doc).or_default() += idf * tf * (k1 + 1.0) / (tf + norm);
+                let slot = &mut scores[doc as usize];
+                // Every term's contribution is > 0, so 0 marks an untouched document.
+                if *slot == 0.0 {
+                    touched.push(doc);
+                }
+                *slot += idf * tf * (k1 + 1.0) / (tf + norm);
             }
         });
-        let mut hits: Vec<(DocId, f32)> = scores.into_iter().collect();
-        let order = |a: &(DocId, f32), b: &(DocId, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-        if hits.len() > k {
-            hits.select_nth_unstable_by(k - 1, order);
-            hits.truncate(k);
+        // `worst` is the heap's top: the lowest score, then the highest doc id.
+        let mut worst: BinaryHeap<Ranked> = BinaryHeap::with_capacity(k + 1);
+        for &doc in touched.iter() {
+            let hit = Ranked(scores[doc as usize], doc);
+            let enters = worst.len() < k || worst.peek().is_some_and(|w| hit < *w);
+            if enters && accept(doc) {
+                worst.push(hit);
+                if worst.len() > k {
+                    worst.pop();
+                }
+            }
         }
-        hits.sort_unstable_by(order);
-        hits
+        for &doc in touched.iter() {
+            scores[doc as usize] = 0.0;
+        }
+        touched.clear();
+        worst
+            .into_sorted_vec()
+            .into_iter()
+            .map(|Ranked(score, doc)| (doc, score))
+            .collect()
     }
+}
+
+/// A scored document ordered best first: `a < b` when `a` ranks before `b` (higher score, then
+/// lower doc id), so a max-heap keeps the worst on top.
+#[derive(Debug, Clone, Copy)]
+struct Ranked(f32, DocId);
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.0.total_cmp(&self.0).then(self.1.cmp(&other.1))
+    }
+}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Ranked {}
+
+/// Per-thread score accumulator, as long as the largest index searched on the thread (4 bytes a
+/// document), reused so a query allocates nothing of the index's size.
+#[derive(Debug, Default)]
+struct Scratch {
+    scores: Vec<f32>,
+    touched: Vec<DocId>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
 #[cfg(test)]

@@ -42,6 +42,9 @@ pub enum VectorError {
     /// An [`HnswParams`] value is out of range.
     #[error("invalid HNSW parameters: {0}")]
     InvalidParams(&'static str),
+    /// A background build was given up (its store closed).
+    #[error("build cancelled")]
+    Cancelled,
     /// The HNSW library refused an operation (out of memory, for instance).
     #[error("HNSW backend: {0}")]
     Backend(String),
@@ -518,6 +521,17 @@ impl HnswIndex {
         docs: impl IntoIterator<Item = (DocId, V)>,
         params: HnswParams,
     ) -> Result<Self, VectorError> {
+        Self::build_cancellable(dim, docs, params, &|| false)
+    }
+
+    /// [`Self::build`], giving up with [`VectorError::Cancelled`] soon after `cancelled`
+    /// returns true (it is polled between inserts).
+    pub(crate) fn build_cancellable<V: AsRef<[f32]>>(
+        dim: usize,
+        docs: impl IntoIterator<Item = (DocId, V)>,
+        params: HnswParams,
+        cancelled: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Self, VectorError> {
         params.check()?;
         let mut exact = ExactIndex::new(dim);
         let mut ids = Vec::new();
@@ -531,7 +545,7 @@ impl HnswIndex {
         let graph = if ids.is_empty() {
             None
         } else {
-            Some(build_graph(&exact, &ids, params)?)
+            Some(build_graph(&exact, &ids, params, cancelled)?)
         };
         ids.sort_unstable();
         Ok(Self {
@@ -784,6 +798,7 @@ fn build_graph(
     exact: &ExactIndex,
     ids: &[DocId],
     params: HnswParams,
+    cancelled: &(dyn Fn() -> bool + Sync),
 ) -> Result<usearch::Index, VectorError> {
     use rayon::prelude::*;
     fn backend(e: impl fmt::Display) -> VectorError {
@@ -803,9 +818,14 @@ fn build_graph(
     graph
         .reserve_capacity_and_threads(ids.len(), threads)
         .map_err(backend)?;
-    ids.par_iter().try_for_each(|&doc| match exact.row(doc) {
-        Some(row) => graph.add(u64::from(doc), row).map_err(backend),
-        None => Ok(()),
+    ids.par_iter().try_for_each(|&doc| {
+        if cancelled() {
+            return Err(VectorError::Cancelled);
+        }
+        match exact.row(doc) {
+            Some(row) => graph.add(u64::from(doc), row).map_err(backend),
+            None => Ok(()),
+        }
     })?;
     Ok(graph)
 }

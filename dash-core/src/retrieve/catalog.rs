@@ -330,11 +330,18 @@ impl Catalog {
         self.deferred.is_none()
     }
 
-    /// Indexes every version held in `segments` (oldest first), into a new, ready catalog.
-    pub(crate) fn from_segments(segments: &[Arc<Segment>]) -> Result<Self, Corruption> {
+    /// Indexes every version held in `segments` (oldest first), into a new, ready catalog;
+    /// `None` when `cancelled` turned true on the way.
+    pub(crate) fn from_segments(
+        segments: &[Arc<Segment>],
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Option<Self>, Corruption> {
         let mut catalog = Catalog::default();
         for seg in segments {
             for i in 0..seg.entry_count() {
+                if i % 4096 == 0 && cancelled() {
+                    return Ok(None);
+                }
                 let (tenant, claim) = seg.key(i)?;
                 let tenant = TenantId::new(tenant);
                 let claim = ClaimId::new(claim);
@@ -350,7 +357,7 @@ impl Catalog {
                 }
             }
         }
-        Ok(catalog)
+        Ok(Some(catalog))
     }
 
     /// Applies the changes `queued` deferred, in order; `queued` becomes empty and ready.

@@ -21,6 +21,8 @@ pub(crate) struct DenseIndex {
     fresh: ExactIndex,
     graphs: Vec<Arc<HnswIndex>>,
     building: bool,
+    /// After a failed build: do not retry before the exact part has this many documents.
+    retry_at: usize,
 }
 
 /// What a background build takes: the exact part's documents at planning time and the graphs
@@ -35,8 +37,12 @@ pub(crate) struct SealPlan {
 }
 
 impl SealPlan {
-    /// Builds the graph (slow: run it off every lock).
-    pub(crate) fn build(&self, params: HnswParams) -> Result<HnswIndex, VectorError> {
+    /// Builds the graph (slow: run it off every lock); gives up when `cancelled` turns true.
+    pub(crate) fn build(
+        &self,
+        params: HnswParams,
+        cancelled: &(dyn Fn() -> bool + Sync),
+    ) -> Result<HnswIndex, VectorError> {
         let from_fresh = self.fresh.iter().filter_map(|(doc, item)| {
             let v = item.claim.embedding.as_deref()?;
             Some((*doc, v))
@@ -47,7 +53,7 @@ impl SealPlan {
                 .filter(|d| !self.removed.contains(**d))
                 .filter_map(|d| Some((*d, g.row(*d)?)))
         });
-        HnswIndex::build(self.dim, from_fresh.chain(from_graphs), params)
+        HnswIndex::build_cancellable(self.dim, from_fresh.chain(from_graphs), params, cancelled)
     }
 }
 
@@ -57,6 +63,7 @@ impl DenseIndex {
             fresh: ExactIndex::new(dim),
             graphs: Vec::new(),
             building: false,
+            retry_at: 0,
         }
     }
 
@@ -76,7 +83,8 @@ impl DenseIndex {
 
     /// True when the exact part is due for sealing and no build is running.
     pub(crate) fn wants_seal(&self, threshold: usize) -> bool {
-        !self.building && self.fresh.len() as usize >= threshold.max(1)
+        let len = self.fresh.len() as usize;
+        !self.building && len >= threshold.max(1) && len >= self.retry_at
     }
 
     /// True while a background build runs.
@@ -135,9 +143,11 @@ impl DenseIndex {
         self.building = false;
     }
 
-    /// A build failed: everything stays in the exact part, and sealing may be tried again.
+    /// A build failed: everything stays in the exact part (searched exactly, so answers stay
+    /// right); sealing is tried again once the exact part has doubled.
     pub(crate) fn abandon(&mut self) {
         self.building = false;
+        self.retry_at = (self.fresh.len() as usize).saturating_mul(2);
     }
 
     /// The best `k` documents that `accept` lets through, over the exact part and every graph.

@@ -193,7 +193,6 @@ pub(crate) struct Shared {
     pub(crate) last_index_error: Mutex<Option<String>>,
     /// `None` while the segments' retrieval indexes are built at open, then the outcome.
     pub(crate) index_ready: (Mutex<Option<Result<(), String>>>, Condvar),
-    _lock: Box<dyn Debug + Send + Sync>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -266,13 +265,16 @@ impl Shared {
 /// never waits for a build (an unfinished build is dropped).
 fn run_indexer(shared: Weak<Shared>, rx: mpsc::Receiver<()>, segments: Vec<Arc<Segment>>) {
     // First the sealed segments' indexes (queries wait for them), then seals on demand.
-    let built = Catalog::from_segments(&segments);
+    // A closed store (no strong reference left) cancels the builds.
+    let closed = || shared.strong_count() == 0;
+    let built = Catalog::from_segments(&segments, &closed);
     drop(segments);
     let Some(s) = shared.upgrade() else {
         return;
     };
     let readiness = match built {
-        Ok(mut catalog) => {
+        Ok(None) => return,
+        Ok(Some(mut catalog)) => {
             let mut st = s.write_state();
             catalog.absorb(&mut st.catalog);
             st.catalog = catalog;
@@ -300,7 +302,7 @@ fn run_indexer(shared: Weak<Shared>, rx: mpsc::Receiver<()>, segments: Vec<Arc<S
             let Some((tenant, plan)) = job else {
                 break;
             };
-            let built = plan.build(params);
+            let built = plan.build(params, &|| shared.strong_count() == 0);
             let Some(s) = shared.upgrade() else {
                 return;
             };
@@ -309,6 +311,7 @@ fn run_indexer(shared: Weak<Shared>, rx: mpsc::Receiver<()>, segments: Vec<Arc<S
                     s.write_state().catalog.install(&tenant, &plan, Some(graph));
                     s.metrics.index_builds.fetch_add(1, Ordering::Relaxed);
                 }
+                Err(crate::index::VectorError::Cancelled) => return,
                 Err(e) => {
                     s.write_state().catalog.install(&tenant, &plan, None);
                     *lock(&s.last_index_error) = Some(format!("tenant {tenant}: {e}"));
@@ -352,6 +355,9 @@ pub struct Store {
     shared: Arc<Shared>,
     tx: Sender<Request>,
     threads: Mutex<Threads>,
+    /// The directory lock, released last (fields drop in order, after `Drop::drop` joined the
+    /// writer and the checkpointer).
+    _lock: Box<dyn Debug + Send + Sync>,
 }
 
 impl Store {
@@ -370,6 +376,7 @@ impl Store {
         config: Config,
     ) -> Result<Self, crate::error::OpenError> {
         let recovered = recovery::recover(storage, config)?;
+        let recovered_lock = recovered.lock;
         let shared = Arc::new(recovered.shared);
         let (tx, rx) = mpsc::channel();
         let mut threads = Threads::default();
@@ -429,6 +436,7 @@ impl Store {
             shared,
             tx,
             threads: Mutex::new(threads),
+            _lock: recovered_lock,
         })
     }
 

@@ -23,6 +23,9 @@ use super::{Metrics, RecoveryReport, Shared};
 pub(crate) struct Recovered {
     pub(crate) shared: Shared,
     pub(crate) wal: WalWriter,
+    /// The directory lock: held by the `Store`, not by `Shared`, so that a background thread
+    /// still holding `Shared` for a moment never keeps the directory locked after close.
+    pub(crate) lock: Box<dyn std::fmt::Debug + Send + Sync>,
 }
 
 fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> OpenError {
@@ -309,7 +312,10 @@ pub(crate) fn recover(storage: Arc<dyn Storage>, config: Config) -> Result<Recov
         last_index_error: Mutex::new(None),
         index_ready: (Mutex::new(None), std::sync::Condvar::new()),
         recovery: report,
-        _lock: guard,
     };
-    Ok(Recovered { shared, wal })
+    Ok(Recovered {
+        shared,
+        wal,
+        lock: guard,
+    })
 }
