@@ -17,6 +17,9 @@
 //!    with a filter that keeps 1 % of the claims;
 //! 6. recall@100 on the real MiniLM embeddings of `--real` (default `../shared/data`);
 //! 7. resident memory per claim.
+//!
+//! `--reuse` keeps the store of the previous run (same sizes) and skips step 1, so that the
+//! memory figure is not inflated by what the load phase left in the allocator.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -47,6 +50,7 @@ struct Args {
     sealed: usize,
     mutable: usize,
     passes: usize,
+    reuse: bool,
 }
 
 fn args() -> Res<Args> {
@@ -56,6 +60,7 @@ fn args() -> Res<Args> {
         sealed: 1_000_000,
         mutable: 10_000,
         passes: 3,
+        reuse: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -66,6 +71,7 @@ fn args() -> Res<Args> {
             "--sealed" => a.sealed = value()?.parse()?,
             "--mutable" => a.mutable = value()?.parse()?,
             "--passes" => a.passes = value()?.parse()?,
+            "--reuse" => a.reuse = true,
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -283,12 +289,15 @@ fn main() -> Res<()> {
         .collect::<Result<_, _>>()?;
 
     let dir = support::target_dir("bench_retrieve");
-    let _ = std::fs::remove_dir_all(&dir);
+    let reuse = a.reuse && dir.exists();
+    if !reuse {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     let batched = Durability::Batched {
         max_records: dash::SAFE_BATCH_RECORDS,
         max_delay: dash::SAFE_BATCH_DELAY,
     };
-    {
+    if !reuse {
         let store = Store::builder(&dir)
             .durability(batched)
             .dense_seal_threshold(usize::MAX) // bulk load: one graph build at reopen
@@ -311,6 +320,10 @@ fn main() -> Res<()> {
         "reopen (manifest, verify segments, WAL): {:.2} s",
         start.elapsed().as_secs_f64()
     );
+    let claims = store.stats().claims;
+    if reuse && claims < a.sealed as u64 {
+        return Err(format!("--reuse: the store holds {claims} claims, not {}", a.sealed).into());
+    }
     store.retrieve(&Query::new(support::TENANT).text("first"))?;
     println!(
         "first query answered (it waits for the background indexing of {} claims): {:.2} s after open",

@@ -1,18 +1,51 @@
 //! [`Analyzer`]: text → search terms (Unicode word segmentation, case folding, optional English
 //! stopwords, Snowball English stemming).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use rust_stemmers::{Algorithm, Stemmer};
 use unicode_segmentation::UnicodeSegmentation;
 
 /// English function words dropped by [`Analyzer::english`]: Lucene's classic English list minus
-/// `no` and `not`, which a contradiction-aware engine must keep ("X is not Y" vs "X is Y").
-const ENGLISH_STOPWORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it",
-    "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this",
-    "to", "was", "will", "with",
-];
+/// `no` and `not`, which a contradiction-aware engine must keep ("X is not Y" vs "X is Y"). A
+/// `match` compiles to a length switch and a few byte comparisons, cheaper than a search over a
+/// list for every word analysed.
+fn is_stopword(word: &str) -> bool {
+    matches!(
+        word,
+        "a" | "an"
+            | "and"
+            | "are"
+            | "as"
+            | "at"
+            | "be"
+            | "but"
+            | "by"
+            | "for"
+            | "if"
+            | "in"
+            | "into"
+            | "is"
+            | "it"
+            | "of"
+            | "on"
+            | "or"
+            | "such"
+            | "that"
+            | "the"
+            | "their"
+            | "then"
+            | "there"
+            | "these"
+            | "they"
+            | "this"
+            | "to"
+            | "was"
+            | "will"
+            | "with"
+    )
+}
 
 /// Turns text into the terms the lexical index stores and queries: words by Unicode word
 /// boundaries (UAX #29), lower-cased, optionally without English stopwords, optionally stemmed
@@ -63,15 +96,32 @@ impl Analyzer {
 
     /// Calls `f` with each term of `text`, in order.
     pub fn for_each_term(&self, text: &str, mut f: impl FnMut(&str)) {
+        self.for_each_word(text, |word| f(&self.stem(word)));
+    }
+
+    /// Calls `f` with each word of `text` that becomes a term, lower-cased, not yet stemmed (an
+    /// index can cache word → term, since stemming a word always gives the same term).
+    pub(crate) fn for_each_word(&self, text: &str, mut f: impl FnMut(&str)) {
         for word in text.unicode_words() {
-            let lower = word.to_lowercase();
-            if self.stopwords && ENGLISH_STOPWORDS.binary_search(&lower.as_str()).is_ok() {
+            // Most words are ASCII lower case already: fold (and allocate) only when needed.
+            let lower: Cow<'_, str> =
+                if word.is_ascii() && !word.bytes().any(|b| b.is_ascii_uppercase()) {
+                    Cow::Borrowed(word)
+                } else {
+                    Cow::Owned(word.to_lowercase())
+                };
+            if self.stopwords && is_stopword(&lower) {
                 continue;
             }
-            match &self.stemmer {
-                Some(stemmer) => f(&stemmer.stem(&lower)),
-                None => f(&lower),
-            }
+            f(&lower);
+        }
+    }
+
+    /// The term of a word given by [`Self::for_each_word`].
+    pub(crate) fn stem<'a>(&self, word: &'a str) -> Cow<'a, str> {
+        match &self.stemmer {
+            Some(stemmer) => stemmer.stem(word),
+            None => Cow::Borrowed(word),
         }
     }
 
@@ -88,9 +138,20 @@ impl Analyzer {
 mod tests {
     use super::*;
 
+    /// Lucene's classic English stopwords minus `no` and `not`.
+    const ENGLISH_STOPWORDS: &[&str] = &[
+        "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is",
+        "it", "of", "on", "or", "such", "that", "the", "their", "then", "there", "these", "they",
+        "this", "to", "was", "will", "with",
+    ];
+
     #[test]
-    fn stopword_list_is_sorted_for_binary_search() {
-        assert!(ENGLISH_STOPWORDS.windows(2).all(|w| w[0] < w[1]));
+    fn stopword_match_is_exactly_the_list() {
+        assert!(ENGLISH_STOPWORDS.iter().all(|w| is_stopword(w)));
+        for w in ["no", "not", "nor", "the_", "", "A", "thes", "withs"] {
+            assert!(!is_stopword(w), "{w}");
+        }
+        assert_eq!(ENGLISH_STOPWORDS.len(), 31);
     }
 
     #[test]

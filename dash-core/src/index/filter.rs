@@ -2,6 +2,7 @@
 //! evidence source, so a query's filters become bitmap intersections before any scoring.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
@@ -52,6 +53,71 @@ fn encode(buf: &mut String, kind: char, a: &str, b: Option<&str>) {
     }
 }
 
+/// A facet with at most this many documents keeps them in a sorted vector (high-cardinality
+/// facets such as source ids mostly do: one small allocation instead of a bitmap's two).
+const SMALL_MAX: usize = 64;
+
+/// The documents of one facet: a sorted vector while small, a roaring bitmap once large.
+#[derive(Debug)]
+enum Postings {
+    Small(Vec<DocId>),
+    Large(RoaringBitmap),
+}
+
+impl Postings {
+    fn single(doc: DocId) -> Self {
+        Postings::Small(vec![doc])
+    }
+
+    fn insert(&mut self, doc: DocId) {
+        match self {
+            Postings::Small(v) => {
+                match v.last() {
+                    Some(&last) if last >= doc => {
+                        if let Err(i) = v.binary_search(&doc) {
+                            v.insert(i, doc);
+                        }
+                    }
+                    _ => v.push(doc), // ids mostly arrive in increasing order
+                }
+                if v.len() > SMALL_MAX {
+                    *self = Postings::Large(v.iter().copied().collect());
+                }
+            }
+            Postings::Large(b) => {
+                b.insert(doc);
+            }
+        }
+    }
+
+    fn remove(&mut self, doc: DocId) {
+        match self {
+            Postings::Small(v) => {
+                if let Ok(i) = v.binary_search(&doc) {
+                    v.remove(i);
+                }
+            }
+            Postings::Large(b) => {
+                b.remove(doc);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Postings::Small(v) => v.is_empty(),
+            Postings::Large(b) => b.is_empty(),
+        }
+    }
+
+    fn bitmap(&self) -> std::borrow::Cow<'_, RoaringBitmap> {
+        match self {
+            Postings::Small(v) => std::borrow::Cow::Owned(v.iter().copied().collect()),
+            Postings::Large(b) => std::borrow::Cow::Borrowed(b),
+        }
+    }
+}
+
 /// Bitmaps from facet to documents, for one tenant.
 ///
 /// Facet keys are interned (one string per distinct key, one id per string), so indexing a
@@ -69,9 +135,10 @@ fn encode(buf: &mut String, kind: char, a: &str, b: Option<&str>) {
 /// ```
 #[derive(Debug, Default)]
 pub struct FilterIndex {
-    key_ids: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
+    key_ids: HashMap<Arc<str>, u32, foldhash::fast::RandomState>,
     /// Per key id: its string (to unintern it) and its documents.
-    keys: Vec<(Box<str>, RoaringBitmap)>,
+    /// (The string is shared with `key_ids`: one allocation per distinct key.)
+    keys: Vec<(Option<Arc<str>>, Postings)>,
     /// Key ids whose bitmap emptied, for reuse.
     free: Vec<u32>,
     /// Per document: the key ids it was indexed under, so removal is exact.
@@ -89,19 +156,18 @@ impl FilterIndex {
             }
             return;
         }
-        let name: Box<str> = key.into();
-        let mut bitmap = RoaringBitmap::new();
-        bitmap.insert(doc);
+        let name: Arc<str> = key.into();
+        let bitmap = Postings::single(doc);
         let id = match self.free.pop() {
             Some(id) => {
-                self.keys[id as usize] = (name.clone(), bitmap);
+                self.keys[id as usize] = (Some(Arc::clone(&name)), bitmap);
                 id
             }
             None => {
                 let Ok(id) = u32::try_from(self.keys.len()) else {
                     return; // 4 billion distinct facets: the rest are not filterable
                 };
-                self.keys.push((name.clone(), bitmap));
+                self.keys.push((Some(Arc::clone(&name)), bitmap));
                 id
             }
         };
@@ -148,10 +214,11 @@ impl FilterIndex {
                 continue;
             };
             bitmap.remove(doc);
-            if bitmap.is_empty() && !name.is_empty() {
-                self.key_ids.remove(&**name);
-                *name = Box::default();
-                self.free.push(*id);
+            if bitmap.is_empty() {
+                if let Some(name) = name.take() {
+                    self.key_ids.remove(&name);
+                    self.free.push(*id);
+                }
             }
         }
         self.live.remove(doc);
@@ -163,28 +230,40 @@ impl FilterIndex {
         &self.live
     }
 
-    fn bitmap(&self, kind: char, a: &str, b: Option<&str>) -> Option<&RoaringBitmap> {
+    fn bitmap(
+        &self,
+        kind: char,
+        a: &str,
+        b: Option<&str>,
+    ) -> Option<std::borrow::Cow<'_, RoaringBitmap>> {
         let mut key = String::new();
         encode(&mut key, kind, a, b);
         let id = self.key_ids.get(key.as_str())?;
-        self.keys.get(*id as usize).map(|k| &k.1)
+        self.keys.get(*id as usize).map(|k| k.1.bitmap())
     }
 
     /// The live documents that pass `filter`.
     #[must_use]
     pub fn matching(&self, filter: &Filter) -> RoaringBitmap {
         let mut out = self.live.clone();
-        let empty = RoaringBitmap::new();
         for e in &filter.entities {
-            out &= self.bitmap('e', e, None).unwrap_or(&empty);
+            match self.bitmap('e', e, None) {
+                Some(b) => out &= b.as_ref(),
+                None => out.clear(),
+            }
         }
         for (k, v) in &filter.metadata {
-            out &= self.bitmap('m', k, Some(v)).unwrap_or(&empty);
+            match self.bitmap('m', k, Some(v)) {
+                Some(b) => out &= b.as_ref(),
+                None => out.clear(),
+            }
         }
         if !filter.sources.is_empty() {
             let mut any = RoaringBitmap::new();
             for s in &filter.sources {
-                any |= self.bitmap('s', s, None).unwrap_or(&empty);
+                if let Some(b) = self.bitmap('s', s, None) {
+                    any |= b.as_ref();
+                }
             }
             out &= any;
         }
@@ -259,5 +338,32 @@ mod tests {
         add(&mut idx, 2, &["c"], &[], &[]);
         assert_eq!(idx.keys.len(), 1, "freed key ids are reused");
         assert!(idx.matching(&only("c")).contains(2));
+    }
+
+    #[test]
+    fn small_and_large_postings_agree_with_a_model() {
+        // Out-of-order inserts, growth past the small-vector limit, removals on both sides.
+        let mut idx = FilterIndex::default();
+        let mut model = std::collections::BTreeSet::new();
+        let docs: Vec<DocId> = (0..300u32).map(|i| (i * 7919) % 300).collect();
+        for (n, &d) in docs.iter().enumerate() {
+            add(&mut idx, d, &["x"], &[], &[]);
+            model.insert(d);
+            if n % 5 == 4 {
+                let gone = docs[n / 2];
+                idx.remove(gone);
+                model.remove(&gone);
+            }
+            if n == 40 || n == 299 {
+                let got: Vec<DocId> = idx
+                    .matching(&Filter {
+                        entities: vec!["x".into()],
+                        ..Filter::default()
+                    })
+                    .iter()
+                    .collect();
+                assert_eq!(got, model.iter().copied().collect::<Vec<_>>(), "after {n}");
+            }
+        }
     }
 }

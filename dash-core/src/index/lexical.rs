@@ -35,6 +35,10 @@ impl Default for Bm25Params {
     }
 }
 
+/// Distinct words the word → term cache holds at most (about 40 MB at 1M words); words beyond
+/// it are stemmed every time, so hostile input cannot grow it without bound.
+const WORD_CACHE_MAX: usize = 1 << 20;
+
 #[derive(Debug, Default)]
 struct Doc {
     len: u32,
@@ -61,6 +65,8 @@ pub struct Bm25Index {
     analyzer: Analyzer,
     params: Bm25Params,
     term_ids: HashMap<String, u32, foldhash::fast::RandomState>,
+    /// Word (lower-cased, before stemming) → term id, for words seen before; bounded.
+    word_terms: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
     /// Per term id: (doc, tf) in insertion order; entries of removed docs are skipped and
     /// compacted away lazily.
     postings: Vec<Vec<(DocId, u32)>>,
@@ -87,6 +93,7 @@ impl Bm25Index {
             analyzer,
             params,
             term_ids: HashMap::default(),
+            word_terms: HashMap::default(),
             postings: Vec::new(),
             df: Vec::new(),
             docs: Vec::new(),
@@ -127,18 +134,28 @@ impl Bm25Index {
         self.purge_dead(doc);
         let mut ids: Vec<u32> = Vec::new();
         let (term_ids, postings, df) = (&mut self.term_ids, &mut self.postings, &mut self.df);
-        self.analyzer.for_each_term(text, |term| {
+        let (analyzer, word_terms) = (&self.analyzer, &mut self.word_terms);
+        analyzer.for_each_word(text, |word| {
+            // Stemming costs more than a lookup: words seen before map straight to their term.
+            if let Some(&id) = word_terms.get(word) {
+                ids.push(id);
+                return;
+            }
+            let term = analyzer.stem(word);
             // Look up before inserting: allocating the key only for new terms.
-            let id = match term_ids.get(term) {
+            let id = match term_ids.get(term.as_ref()) {
                 Some(&id) => id,
                 None => {
                     let id = u32::try_from(postings.len()).unwrap_or(u32::MAX);
-                    term_ids.insert(term.to_owned(), id);
+                    term_ids.insert(term.into_owned(), id);
                     postings.push(Vec::new());
                     df.push(0);
                     id
                 }
             };
+            if word_terms.len() < WORD_CACHE_MAX {
+                word_terms.insert(word.into(), id);
+            }
             ids.push(id);
         });
         let len = u32::try_from(ids.len()).unwrap_or(u32::MAX);
