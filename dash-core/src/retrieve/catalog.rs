@@ -325,6 +325,11 @@ impl Catalog {
         }
     }
 
+    /// Changes queued while deferred.
+    pub(crate) fn pending(&self) -> usize {
+        self.deferred.as_ref().map_or(0, Vec::len)
+    }
+
     /// False while the segments' indexes are being built.
     pub(crate) fn is_ready(&self) -> bool {
         self.deferred.is_none()
@@ -360,9 +365,27 @@ impl Catalog {
         Ok(Some(catalog))
     }
 
-    /// Applies the changes `queued` deferred, in order; `queued` becomes empty and ready.
+    /// Applies the changes `queued` has deferred so far, in order, leaving it deferred (and
+    /// empty); returns how many there were. Call it off the state lock while the count is large,
+    /// then [`Catalog::absorb`] under the lock for the rest.
+    pub(crate) fn absorb_some(&mut self, queued: &mut Catalog) -> usize {
+        let changes = match &mut queued.deferred {
+            Some(q) => std::mem::take(q),
+            None => Vec::new(),
+        };
+        let n = changes.len();
+        self.apply_changes(changes);
+        n
+    }
+
+    /// Applies every change `queued` deferred, in order; `queued` becomes empty and ready.
     pub(crate) fn absorb(&mut self, queued: &mut Catalog) {
-        for change in queued.deferred.take().unwrap_or_default() {
+        let changes = queued.deferred.take().unwrap_or_default();
+        self.apply_changes(changes);
+    }
+
+    fn apply_changes(&mut self, changes: Vec<Change>) {
+        for change in changes {
             match change {
                 Change::Version(t, item, version, at) => self.add_version(&t, &item, version, at),
                 Change::Tombstone(t, claim, at) => self.add_tombstone(&t, &claim, at),

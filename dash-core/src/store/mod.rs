@@ -260,6 +260,10 @@ impl Shared {
     }
 }
 
+/// At most this many queued catalog changes are indexed under the state lock when the indexer
+/// swaps in the catalog it built at open.
+const ABSORB_UNDER_LOCK: usize = 4096;
+
 /// The background dense indexer: plans a seal under the state lock, builds the HNSW graph with
 /// no lock held, installs it under the lock. It holds the store weakly, so closing the store
 /// never waits for a build (an unfinished build is dropped).
@@ -275,10 +279,24 @@ fn run_indexer(shared: Weak<Shared>, rx: mpsc::Receiver<()>, segments: Vec<Arc<S
     let readiness = match built {
         Ok(None) => return,
         Ok(Some(mut catalog)) => {
-            let mut st = s.write_state();
-            catalog.absorb(&mut st.catalog);
-            st.catalog = catalog;
-            st.seal_wanted = !st.catalog.seal_candidates(st.seal_threshold).is_empty();
+            // Changes queued meanwhile (WAL replay, new writes) are applied in chunks taken under
+            // the lock and indexed outside it; only the last small chunk is indexed under it.
+            loop {
+                let mut st = s.write_state();
+                if st.catalog.pending() <= ABSORB_UNDER_LOCK {
+                    catalog.absorb(&mut st.catalog);
+                    st.catalog = catalog;
+                    st.seal_wanted = !st.catalog.seal_candidates(st.seal_threshold).is_empty();
+                    break;
+                }
+                let mut queued = std::mem::take(&mut st.catalog);
+                st.catalog = Catalog::deferred();
+                drop(st);
+                catalog.absorb_some(&mut queued);
+                if shared.strong_count() == 1 {
+                    return; // only this thread still holds the store: it was closed
+                }
+            }
             Ok(())
         }
         Err(e) => Err(format!("indexing the segments failed: {e}")),
@@ -666,7 +684,7 @@ impl Store {
     /// evidence on both sides and conflicts, at the query's valid and recorded time.
     ///
     /// Right after open, the first queries wait while the background indexer builds the sealed
-    /// segments' indexes (about 2.5 s per 100,000 claims on the reference machine, see
+    /// segments' indexes (about 3 s per 100,000 claims on the reference machine, see
     /// `docs/benchmarks.md`); writes and reads by key do not wait.
     ///
     /// Every committed write is visible to the query (lexical and dense) as soon as its
