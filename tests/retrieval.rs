@@ -1661,3 +1661,56 @@ fn a_store_reopens_at_once_while_its_indexer_is_busy() {
         drop(store);
     }
 }
+
+/// A filter admitting under 2 % of the dense documents is answered by scoring exactly those
+/// documents (sealed or not): the result is the brute-force top-k of the admitted set.
+#[test]
+fn selective_dense_filters_score_exactly_the_admitted_documents() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::builder(dir.path())
+        .dense_seal_threshold(128)
+        .open()
+        .unwrap();
+    let mut rng = SplitMix(5);
+    let mut vectors = Vec::new();
+    for i in 0..600 {
+        let v = vector(&mut rng);
+        let mut it = with_embedding(item("t", &format!("c{i}"), &text(&mut rng)), &v);
+        it.claim
+            .metadata
+            .insert("bucket".into(), (i % 100).to_string());
+        store.ingest(it).unwrap();
+        vectors.push(v);
+    }
+    store.wait_for_indexes();
+    assert!(
+        store.stats().dense_graph_docs > 0,
+        "part of the set is in graphs"
+    );
+    let q = vector(&mut rng);
+    let cos = |v: &[f32]| {
+        let dot: f32 = v.iter().zip(&q).map(|(a, b)| a * b).sum();
+        let n = |x: &[f32]| x.iter().map(|a| a * a).sum::<f32>().sqrt();
+        dot / (n(v) * n(&q))
+    };
+    let mut expected: Vec<(String, f32)> = (0..600)
+        .filter(|i| i % 100 == 7)
+        .map(|i| (format!("c{i}"), cos(&vectors[i])))
+        .collect();
+    expected.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let answer = store
+        .retrieve(
+            &Query::new("t")
+                .embedding(q.clone())
+                .metadata("bucket", "7")
+                .top_k(10)
+                .ranking(dash::Ranking::Relevance),
+        )
+        .unwrap();
+    let got: Vec<&str> = ids(&answer);
+    let want: Vec<&str> = expected.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(got, want);
+    for (r, (_, c)) in answer.results.iter().zip(&expected) {
+        assert!((r.score_breakdown.dense - c.max(0.0)).abs() < 1e-4);
+    }
+}

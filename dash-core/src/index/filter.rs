@@ -242,20 +242,30 @@ impl FilterIndex {
         self.keys.get(*id as usize).map(|k| k.1.bitmap())
     }
 
-    /// The live documents that pass `filter`.
+    /// The live documents that pass `filter`. Starts from the first condition's documents
+    /// (facet postings only hold live documents), so a selective filter never copies the set of
+    /// all live documents.
     #[must_use]
     pub fn matching(&self, filter: &Filter) -> RoaringBitmap {
-        let mut out = self.live.clone();
-        for e in &filter.entities {
-            match self.bitmap('e', e, None) {
-                Some(b) => out &= b.as_ref(),
-                None => out.clear(),
-            }
-        }
-        for (k, v) in &filter.metadata {
-            match self.bitmap('m', k, Some(v)) {
-                Some(b) => out &= b.as_ref(),
-                None => out.clear(),
+        let mut out: Option<RoaringBitmap> = None;
+        let mut and = |b: &RoaringBitmap| match &mut out {
+            Some(o) => *o &= b,
+            None => out = Some(b.clone()),
+        };
+        let conditions = filter
+            .entities
+            .iter()
+            .map(|e| ('e', e.as_str(), None))
+            .chain(
+                filter
+                    .metadata
+                    .iter()
+                    .map(|(k, v)| ('m', k.as_str(), Some(v.as_str()))),
+            );
+        for (kind, a, b) in conditions {
+            match self.bitmap(kind, a, b) {
+                Some(bitmap) => and(bitmap.as_ref()),
+                None => return RoaringBitmap::new(),
             }
         }
         if !filter.sources.is_empty() {
@@ -265,9 +275,9 @@ impl FilterIndex {
                     any |= b.as_ref();
                 }
             }
-            out &= any;
+            and(&any);
         }
-        out
+        out.unwrap_or_else(|| self.live.clone())
     }
 }
 

@@ -14,4 +14,5 @@ mod vector;
 pub use analyzer::Analyzer;
 pub use filter::{Facets, Filter, FilterIndex};
 pub use lexical::{Bm25Index, Bm25Params, DocId};
+pub(crate) use vector::{dot, unit};
 pub use vector::{ExactIndex, HnswIndex, HnswParams, VectorError};

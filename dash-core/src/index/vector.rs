@@ -75,7 +75,7 @@ fn inverse_norm(v: &[f32], dim: usize) -> Result<f64, VectorError> {
 }
 
 /// `v / ‖v‖`, after the checks of [`inverse_norm`].
-fn unit(v: &[f32], dim: usize) -> Result<Vec<f32>, VectorError> {
+pub(crate) fn unit(v: &[f32], dim: usize) -> Result<Vec<f32>, VectorError> {
     let inv = inverse_norm(v, dim)?;
     Ok(v.iter().map(|&x| (f64::from(x) * inv) as f32).collect())
 }
@@ -85,7 +85,7 @@ fn unit(v: &[f32], dim: usize) -> Result<Vec<f32>, VectorError> {
 const LANES: usize = 8;
 
 /// The dot product of two equally long slices.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let (a_chunks, a_rest) = a.as_chunks::<LANES>();
     let (b_chunks, b_rest) = b.as_chunks::<LANES>();
     let mut acc = [0.0f32; LANES];

@@ -12,8 +12,12 @@ use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
-use crate::index::{DocId, ExactIndex, HnswIndex, HnswParams, VectorError};
+use crate::index::{dot, unit, DocId, ExactIndex, HnswIndex, HnswParams, VectorError};
 use crate::model::IngestItem;
+
+/// Filters admitting fewer than this fraction of a tenant's dense documents are answered by
+/// scoring the admitted documents directly: 2 %, the graphs' own exact-scan threshold.
+const DIRECT_SCAN_FRACTION: f64 = HnswIndex::EXACT_SCAN_FRACTION;
 
 /// The dense index of one tenant.
 #[derive(Debug)]
@@ -152,17 +156,54 @@ impl DenseIndex {
 
     /// The best `k` documents that `accept` lets through, over the exact part and every graph.
     /// `accepted` is how many documents `accept` admits, when known (it picks a graph's path).
+    ///
+    /// `allowed` is the filter bitmap, when the query has filters: when it admits fewer than
+    /// [`DIRECT_SCAN_FRACTION`] of the tenant's dense documents, just those documents are scored
+    /// (exact, and cheaper than walking graphs or scanning every row).
     pub(crate) fn search(
         &self,
         query: &[f32],
         k: usize,
         accept: &dyn Fn(DocId) -> bool,
-        accepted: Option<usize>,
+        allowed: Option<&RoaringBitmap>,
     ) -> Result<Vec<(DocId, f32)>, VectorError> {
+        let (graph_docs, exact_docs) = self.sizes();
+        let total = (graph_docs + exact_docs) as f64;
+        if let Some(b) = allowed {
+            if (b.len() as f64) < DIRECT_SCAN_FRACTION * total {
+                return self.scan_allowed(query, k, accept, b);
+            }
+        }
+        let accepted = allowed.map(|b| usize::try_from(b.len()).unwrap_or(usize::MAX));
         let mut hits = self.fresh.search(query, k, accept)?;
         for g in &self.graphs {
             hits.extend(g.search_filtered(query, k, accept, accepted)?);
         }
+        hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        hits.truncate(k);
+        Ok(hits)
+    }
+
+    /// Scores exactly the documents of `allowed` that `accept` admits.
+    fn scan_allowed(
+        &self,
+        query: &[f32],
+        k: usize,
+        accept: &dyn Fn(DocId) -> bool,
+        allowed: &RoaringBitmap,
+    ) -> Result<Vec<(DocId, f32)>, VectorError> {
+        let query = unit(query, self.dim())?;
+        let mut hits: Vec<(DocId, f32)> = allowed
+            .iter()
+            .filter(|&doc| accept(doc))
+            .filter_map(|doc| {
+                let row = self
+                    .fresh
+                    .row(doc)
+                    .or_else(|| self.graphs.iter().find_map(|g| g.row(doc)))?;
+                Some((doc, dot(&query, row)))
+            })
+            .collect();
         hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         hits.truncate(k);
         Ok(hits)

@@ -101,12 +101,10 @@ pub(crate) fn run(index: Option<&TenantIndex>, q: &Query) -> RetrieveResponse {
                 let (graph_docs, exact_docs) = d.sizes();
                 explain.dense_graph_docs = graph_docs;
                 explain.dense_exact_docs = exact_docs;
-                let count = allowed
-                    .as_ref()
-                    .map(|b| usize::try_from(b.len()).unwrap_or(usize::MAX));
                 // The query was validated against the store's dimension; a tenant whose index
                 // has another (impossible by construction) simply has no dense candidates.
-                d.search(e, pool, &accept, count).unwrap_or_default()
+                d.search(e, pool, &accept, allowed.as_ref())
+                    .unwrap_or_default()
             }
             _ => Vec::new(),
         };
