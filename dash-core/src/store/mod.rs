@@ -269,6 +269,9 @@ const ABSORB_UNDER_LOCK: usize = 4096;
 /// never waits for a build (an unfinished build is dropped).
 fn run_indexer(shared: Weak<Shared>, rx: mpsc::Receiver<()>, segments: Vec<Arc<Segment>>) {
     // First the sealed segments' indexes (queries wait for them), then seals on demand.
+    // Should this thread stop before the indexes are in (a bug: a panic), waiting queries get
+    // `QueryError::IndexUnavailable` instead of waiting forever.
+    let mut guard = ReadyGuard(Some(shared.clone()));
     // A closed store (no strong reference left) cancels the builds.
     let closed = || shared.strong_count() == 0;
     let built = Catalog::from_segments(&segments, &closed);
@@ -302,6 +305,7 @@ fn run_indexer(shared: Weak<Shared>, rx: mpsc::Receiver<()>, segments: Vec<Arc<S
         Err(e) => Err(format!("indexing the segments failed: {e}")),
     };
     s.set_index_readiness(readiness);
+    guard.0 = None;
     drop(s);
     while rx.recv().is_ok() {
         loop {
@@ -320,7 +324,11 @@ fn run_indexer(shared: Weak<Shared>, rx: mpsc::Receiver<()>, segments: Vec<Arc<S
             let Some((tenant, plan)) = job else {
                 break;
             };
-            let built = plan.build(params, &|| shared.strong_count() == 0);
+            // A panic in a build must not end the indexer: it counts as a failed build.
+            let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                plan.build(params, &|| shared.strong_count() == 0)
+            }))
+            .unwrap_or_else(|_| Err(crate::index::VectorError::Backend("build panicked".into())));
             let Some(s) = shared.upgrade() else {
                 return;
             };
@@ -334,6 +342,22 @@ fn run_indexer(shared: Weak<Shared>, rx: mpsc::Receiver<()>, segments: Vec<Arc<S
                     s.write_state().catalog.install(&tenant, &plan, None);
                     *lock(&s.last_index_error) = Some(format!("tenant {tenant}: {e}"));
                 }
+            }
+        }
+    }
+}
+
+/// Marks the open-time indexes as unavailable if the indexer stops before they are in.
+struct ReadyGuard(Option<Weak<Shared>>);
+
+impl Drop for ReadyGuard {
+    fn drop(&mut self) {
+        if let Some(s) = self.0.take().and_then(|w| w.upgrade()) {
+            let (state, _) = &s.index_ready;
+            if lock(state).is_none() {
+                s.set_index_readiness(Err(
+                    "the indexer stopped before the indexes were built".into()
+                ));
             }
         }
     }
