@@ -16,7 +16,7 @@ use super::dense::{DenseIndex, SealPlan};
 use super::rank::evidence_weight;
 use crate::error::Corruption;
 use crate::index::{Analyzer, Bm25Index, DocId, Facets, FilterIndex, HnswIndex};
-use crate::model::{ClaimId, IngestItem, Relation, TenantId, Timestamp, VersionBody};
+use crate::model::{ClaimId, ClaimVersion, IngestItem, Relation, TenantId, Timestamp, VersionBody};
 use crate::segment::Segment;
 
 /// Every tenant's retrieval indexes.
@@ -341,28 +341,50 @@ impl Catalog {
         segments: &[Arc<Segment>],
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Option<Self>, Corruption> {
+        /// Entries decoded ahead of the indexing, on the other core.
+        const CHUNK: usize = 4096;
+        type Entry = (TenantId, ClaimId, Vec<ClaimVersion>);
+        let decode = |seg: &Segment, from: usize| -> Result<Vec<Entry>, Corruption> {
+            (from..(from + CHUNK).min(seg.entry_count()))
+                .map(|i| {
+                    let (tenant, claim) = seg.key(i)?;
+                    Ok((TenantId::new(tenant), ClaimId::new(claim), seg.versions(i)?))
+                })
+                .collect()
+        };
         let mut catalog = Catalog::default();
         for seg in segments {
-            for i in 0..seg.entry_count() {
-                if i % 4096 == 0 && cancelled() {
+            // Decoding (allocation-heavy) runs beside the indexing of the previous chunk.
+            let mut next = decode(seg, 0)?;
+            let mut from = 0;
+            while from < seg.entry_count() {
+                if cancelled() {
                     return Ok(None);
                 }
-                let (tenant, claim) = seg.key(i)?;
-                let tenant = TenantId::new(tenant);
-                let claim = ClaimId::new(claim);
-                for v in seg.versions(i)? {
-                    match &v.body {
-                        VersionBody::Live(item) => {
-                            catalog.add_version(&tenant, item, v.version, v.recorded_at);
-                        }
-                        VersionBody::Tombstone => {
-                            catalog.add_tombstone(&tenant, &claim, v.recorded_at);
-                        }
-                    }
-                }
+                let current = std::mem::take(&mut next);
+                let ((), decoded) = rayon::join(
+                    || catalog.index_entries(current),
+                    || decode(seg, from + CHUNK),
+                );
+                next = decoded?;
+                from += CHUNK;
             }
         }
         Ok(Some(catalog))
+    }
+
+    /// Indexes decoded segment entries (a key and its versions, oldest first).
+    fn index_entries(&mut self, entries: Vec<(TenantId, ClaimId, Vec<ClaimVersion>)>) {
+        for (tenant, claim, versions) in entries {
+            for v in versions {
+                match &v.body {
+                    VersionBody::Live(item) => {
+                        self.add_version(&tenant, item, v.version, v.recorded_at);
+                    }
+                    VersionBody::Tombstone => self.add_tombstone(&tenant, &claim, v.recorded_at),
+                }
+            }
+        }
     }
 
     /// Applies the changes `queued` has deferred so far, in order, leaving it deferred (and
