@@ -13,8 +13,9 @@
 //! `N`, `df` and `avgdl` at once, so scores are always those of the live set alone. A query term
 //! given twice counts twice (as in a Lucene boolean query).
 
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 
+use super::topk::{Hit, TopK};
 use super::Analyzer;
 
 /// A document's number within one index (dense, assigned by the caller).
@@ -300,54 +301,20 @@ impl Bm25Index {
                 *slot += idf * tf * (k1 + 1.0) / (tf + norm);
             }
         });
-        // `worst` is the heap's top: the lowest score, then the highest doc id.
-        let mut worst: BinaryHeap<Ranked> = BinaryHeap::with_capacity(k + 1);
+        let mut top = TopK::new(k);
         for &doc in touched.iter() {
-            let hit = Ranked(scores[doc as usize], doc);
-            let enters = worst.len() < k || worst.peek().is_some_and(|w| hit < *w);
-            if enters && accept(doc) {
-                worst.push(hit);
-                if worst.len() > k {
-                    worst.pop();
-                }
+            let hit = Hit::new(doc, scores[doc as usize]);
+            if top.admits(&hit) && accept(doc) {
+                top.push(hit);
             }
         }
         for &doc in touched.iter() {
             scores[doc as usize] = 0.0;
         }
         touched.clear();
-        worst
-            .into_sorted_vec()
-            .into_iter()
-            .map(|Ranked(score, doc)| (doc, score))
-            .collect()
+        top.into_sorted()
     }
 }
-
-/// A scored document ordered best first: `a < b` when `a` ranks before `b` (higher score, then
-/// lower doc id), so a max-heap keeps the worst on top.
-#[derive(Debug, Clone, Copy)]
-struct Ranked(f32, DocId);
-
-impl Ord for Ranked {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        other.0.total_cmp(&self.0).then(self.1.cmp(&other.1))
-    }
-}
-
-impl PartialOrd for Ranked {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Ranked {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other).is_eq()
-    }
-}
-
-impl Eq for Ranked {}
 
 /// Per-thread score accumulator, as long as the largest index searched on the thread (4 bytes a
 /// document), reused so a query allocates nothing of the index's size.

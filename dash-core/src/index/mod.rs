@@ -9,6 +9,7 @@
 mod analyzer;
 mod filter;
 mod lexical;
+mod topk;
 mod vector;
 
 pub use analyzer::Analyzer;

@@ -10,10 +10,9 @@
 //! Vectors (documents and queries alike) must have the index's dimension, finite components and a
 //! non-zero norm; anything else is a typed [`VectorError`], never a panic or a NaN score.
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 use std::fmt;
 
+use super::topk::{Hit, TopK};
 use super::DocId;
 
 /// Why a vector (or a set of HNSW parameters) was refused.
@@ -97,80 +96,6 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let rest: f32 = a_rest.iter().zip(b_rest).map(|(x, y)| x * y).sum();
     let [s0, s1, s2, s3, s4, s5, s6, s7] = acc;
     ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)) + rest
-}
-
-/// A scored document. Its order is the rank order: `a < b` when `a` ranks before `b` (higher
-/// score, then lower doc id), so a max-heap of hits keeps the worst one on top.
-#[derive(Debug, Clone, Copy)]
-struct Hit {
-    score: f32,
-    doc: DocId,
-}
-
-impl Hit {
-    fn new(doc: DocId, score: f32) -> Self {
-        // `+ 0.0` turns -0.0 into 0.0, so that equal scores tie (and go to the lower id).
-        Self {
-            score: score + 0.0,
-            doc,
-        }
-    }
-}
-
-impl Ord for Hit {
-    fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .score
-            .total_cmp(&self.score)
-            .then(self.doc.cmp(&other.doc))
-    }
-}
-
-impl PartialOrd for Hit {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl PartialEq for Hit {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Hit {}
-
-/// The best `k` of a stream of hits, in a bounded heap.
-struct TopK {
-    k: usize,
-    heap: BinaryHeap<Hit>,
-}
-
-impl TopK {
-    fn new(k: usize) -> Self {
-        Self {
-            k,
-            heap: BinaryHeap::with_capacity(k.min(4096) + 1),
-        }
-    }
-
-    fn push(&mut self, hit: Hit) {
-        if self.heap.len() < self.k {
-            self.heap.push(hit);
-        } else if let Some(mut worst) = self.heap.peek_mut() {
-            if hit < *worst {
-                *worst = hit;
-            }
-        }
-    }
-
-    fn into_sorted(self) -> Vec<(DocId, f32)> {
-        self.heap
-            .into_sorted_vec()
-            .into_iter()
-            .map(|h| (h.doc, h.score))
-            .collect()
-    }
 }
 
 /// Exact cosine search over a mutable set of vectors: a scan of every live row.
