@@ -75,7 +75,9 @@ pub struct ScoreBreakdown {
     pub dense: f32,
     /// Evidence support: `1 - exp(-Σ quality of supporting evidence)`.
     pub support: f32,
-    /// Share of contradicting evidence: `Σ q(contradicts) / (Σ q(supports) + Σ q(contradicts))`.
+    /// Share of contradicting evidence by source quality:
+    /// `Σ q(contradicts) / (Σ q(supports) + Σ q(contradicts))`, each piece counting `q + 0.001`
+    /// (so quality-0 evidence is still a voice); 0 without either.
     pub contradiction: f32,
     /// The claim's confidence.
     pub confidence: f32,
