@@ -15,5 +15,6 @@ mod vector;
 pub use analyzer::Analyzer;
 pub use filter::{Facets, Filter, FilterIndex};
 pub use lexical::{Bm25Index, Bm25Params, DocId};
+pub(crate) use topk::{Hit, TopK};
 pub(crate) use vector::{dot, unit};
 pub use vector::{ExactIndex, HnswIndex, HnswParams, VectorError};

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
-use crate::index::{dot, unit, DocId, ExactIndex, HnswIndex, HnswParams, VectorError};
+use crate::index::{dot, unit, DocId, ExactIndex, Hit, HnswIndex, HnswParams, TopK, VectorError};
 use crate::model::IngestItem;
 
 /// Filters admitting fewer than this fraction of a tenant's dense documents are answered by
@@ -175,13 +175,18 @@ impl DenseIndex {
             }
         }
         let accepted = allowed.map(|b| usize::try_from(b.len()).unwrap_or(usize::MAX));
-        let mut hits = self.fresh.search(query, k, accept)?;
-        for g in &self.graphs {
-            hits.extend(g.search_filtered(query, k, accept, accepted)?);
+        let mut top = TopK::new(k);
+        let parts = std::iter::once(self.fresh.search(query, k, accept)).chain(
+            self.graphs
+                .iter()
+                .map(|g| g.search_filtered(query, k, accept, accepted)),
+        );
+        for part in parts {
+            for (doc, score) in part? {
+                top.push(Hit::new(doc, score));
+            }
         }
-        hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        hits.truncate(k);
-        Ok(hits)
+        Ok(top.into_sorted())
     }
 
     /// Scores exactly the documents of `allowed` that `accept` admits.
@@ -193,19 +198,16 @@ impl DenseIndex {
         allowed: &RoaringBitmap,
     ) -> Result<Vec<(DocId, f32)>, VectorError> {
         let query = unit(query, self.dim())?;
-        let mut hits: Vec<(DocId, f32)> = allowed
-            .iter()
-            .filter(|&doc| accept(doc))
-            .filter_map(|doc| {
-                let row = self
-                    .fresh
-                    .row(doc)
-                    .or_else(|| self.graphs.iter().find_map(|g| g.row(doc)))?;
-                Some((doc, dot(&query, row)))
-            })
-            .collect();
-        hits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        hits.truncate(k);
-        Ok(hits)
+        let mut top = TopK::new(k);
+        for doc in allowed.iter().filter(|&doc| accept(doc)) {
+            let row = self
+                .fresh
+                .row(doc)
+                .or_else(|| self.graphs.iter().find_map(|g| g.row(doc)));
+            if let Some(row) = row {
+                top.push(Hit::new(doc, dot(&query, row)));
+            }
+        }
+        Ok(top.into_sorted())
     }
 }

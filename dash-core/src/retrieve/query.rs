@@ -4,7 +4,7 @@
 use crate::error::QueryError;
 use crate::index::Filter;
 use crate::model::{TenantId, Timestamp};
-use crate::validate::{validate_tenant_id, MAX_ID_BYTES, MAX_TEXT_BYTES};
+use crate::validate::{validate_tenant_id, MAX_FIELD_BYTES, MAX_TEXT_BYTES};
 
 /// The largest `top_k`.
 pub const MAX_TOP_K: usize = 1000;
@@ -270,7 +270,7 @@ impl Query {
             .iter()
             .chain(&f.sources)
             .chain(f.metadata.iter().flat_map(|(k, v)| [k, v]))
-            .any(|s| s.len() > MAX_ID_BYTES.max(crate::validate::MAX_FIELD_BYTES));
+            .any(|s| s.len() > MAX_FIELD_BYTES);
         if too_long {
             return Err(QueryError::FilterTooLarge("a condition is too long"));
         }

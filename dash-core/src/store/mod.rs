@@ -779,24 +779,16 @@ impl Store {
     /// Sizes, LSNs and counters.
     #[must_use]
     pub fn stats(&self) -> StoreStats {
-        let (claims, last_lsn, memtable_versions, embedding_dimension, segment_bytes, segments) = {
-            let st = self.shared.read_state();
-            (
-                st.live_claims,
-                st.last_lsn,
-                st.active.version_count()
-                    + st.frozen.iter().map(|m| m.version_count()).sum::<usize>(),
-                st.embedding_dim,
-                st.segments.iter().map(|s| s.len()).sum(),
-                st.segments.len(),
-            )
-        };
-        let (dense_graph_docs, dense_exact_docs, index_building) = {
-            let st = self.shared.read_state();
-            let (g, e) = st.catalog.dense_sizes();
-            let busy = st.catalog.building() || st.seal_wanted || !st.catalog.is_ready();
-            (g, e, busy)
-        };
+        let st = self.shared.read_state();
+        let (dense_graph_docs, dense_exact_docs) = st.catalog.dense_sizes();
+        let index_building = st.catalog.building() || st.seal_wanted || !st.catalog.is_ready();
+        let (claims, last_lsn, embedding_dimension) =
+            (st.live_claims, st.last_lsn, st.embedding_dim);
+        let memtable_versions =
+            st.active.version_count() + st.frozen.iter().map(|m| m.version_count()).sum::<usize>();
+        let segment_bytes = st.segments.iter().map(|s| s.len()).sum();
+        let segments = st.segments.len();
+        drop(st);
         let (checkpoint_lsn, manifest_generation) = {
             let ck = lock(&self.shared.checkpoint);
             (ck.manifest.watermark, ck.manifest.generation)
