@@ -76,20 +76,20 @@ const WORDS: &[&str] = &[
     "law",
 ];
 
-/// SplitMix64: a small deterministic generator, so every run ingests the same claims.
-pub struct Rng(u64);
+/// The integration tests' helpers: the one SplitMix64 of the project lives there.
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+/// A small deterministic generator (SplitMix64), so every run ingests the same claims.
+pub struct Rng(common::SplitMix);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Self(seed ^ 0x5DEE_CE66_D1CE_4E5B)
+        Self(common::SplitMix(seed ^ 0x5DEE_CE66_D1CE_4E5B))
     }
 
     pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next()
     }
 
     pub fn below(&mut self, n: u64) -> u64 {
