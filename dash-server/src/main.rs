@@ -1,13 +1,136 @@
-//! `dash`: the HTTP server over `dash-core`.
+//! `dash`: the DASH server binary.
 //!
-//! Not built yet: the HTTP service is its own issue. Until then this binary says so and exits
-//! with a non-zero status rather than pretending to serve.
+//! `dash serve` runs the HTTP service; `dash audit verify FILE` checks an audit log's chain.
 
-fn main() -> std::process::ExitCode {
-    eprintln!(
-        "dash-server {}: the HTTP service is not implemented yet; embed dash-core directly \
-         (see README.md)",
-        env!("CARGO_PKG_VERSION")
-    );
-    std::process::ExitCode::from(2)
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use dash_server::audit::{verify, VerifyReport};
+use dash_server::{ServeArgs, ServeConfig, Server};
+
+#[derive(Parser)]
+#[command(
+    name = "dash",
+    version,
+    about = "DASH: evidence-first memory engine server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve(Box<ServeArgs>),
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify the hash chain of an audit log: prints "ok N records" or the first broken line.
+    Verify {
+        /// The audit log file.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Audit {
+            command: AuditCommand::Verify { file },
+        } => match verify(&file) {
+            Ok(VerifyReport::Ok { records }) => {
+                println!("ok {records} records");
+                ExitCode::SUCCESS
+            }
+            Ok(VerifyReport::Broken { line, reason }) => {
+                println!("broken at line {line}: {reason}");
+                ExitCode::from(1)
+            }
+            Err(err) => {
+                eprintln!("dash audit verify: {err}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Serve(args) => serve(*args),
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let config = match ServeConfig::from_args(args) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("dash serve: invalid configuration: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("dash-http")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("dash serve: cannot start the runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async move {
+        let server = Server::bind(config).await?;
+        // The one line on stdout: scripts and tests read the bound address from it.
+        println!("dash listening on {}", server.local_addr());
+        server.run(shutdown_signal()).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %err, "server stopped with an error");
+            eprintln!("dash serve: {err}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Structured JSON logs on stderr; `DASH_LOG` (or `RUST_LOG`) sets the filter.
+fn init_logging() {
+    let filter = std::env::var("DASH_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Resolves at SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
 }
