@@ -21,7 +21,7 @@ use warp::Reply;
 use crate::audit::{AuditEvent, AuditLog};
 use crate::auth::{Authenticator, Principal};
 use crate::config::ServeConfig;
-use crate::error::{from_json_error, ApiError};
+use crate::error::{from_json_error, ApiError, ErrorCode};
 use crate::limits::{Admission, RateInfo, RateLimiter};
 use crate::metrics::Metrics;
 use crate::signing::Verifier;
@@ -92,6 +92,22 @@ pub struct Request {
     /// Body, read only once the request has passed authentication.
     pub body: BodyStream,
 }
+
+/// Every route as `(method, template)`: the table `docs/http-api.md` is checked against.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("GET", "/metrics"),
+    ("POST", "/v1/ingest"),
+    ("POST", "/v1/ingest/batch"),
+    ("GET", "/v1/retrieve"),
+    ("POST", "/v1/retrieve"),
+    ("GET", "/v1/claims/{claim_id}"),
+    ("DELETE", "/v1/claims/{claim_id}"),
+    ("GET", "/debug/planner"),
+    ("GET", "/debug/storage"),
+    ("GET", "/v1/admin/read_only"),
+    ("POST", "/v1/admin/read_only"),
+];
 
 /// The routes of the contract.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,8 +198,7 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
 
 fn method_not_allowed(allow: &str) -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         format!("allowed methods: {allow}"),
     )
 }
@@ -235,8 +250,7 @@ pub async fn handle(state: Arc<AppState>, request: Request) -> warp::reply::Resp
                         Err(_) => {
                             state.metrics.reject("timeout");
                             Err(ApiError::new(
-                                StatusCode::SERVICE_UNAVAILABLE,
-                                "timeout",
+                                ErrorCode::Timeout,
                                 format!("the request took longer than {} ms", budget.as_millis()),
                             )
                             .retry_after(1))
@@ -441,8 +455,7 @@ fn tenant_param(query: &str) -> Result<String, ApiError> {
             "tenant_id" => tenant = Some(value.into_owned()),
             other => {
                 return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "unknown_field",
+                    ErrorCode::UnknownField,
                     format!(
                         "unknown query parameter `{}`",
                         other.chars().take(64).collect::<String>()
@@ -464,8 +477,7 @@ async fn read_body(state: &AppState, req: &mut Request) -> Result<Bytes, ApiErro
     let media = content_type.split(';').next().unwrap_or("").trim();
     if !media.eq_ignore_ascii_case("application/json") {
         return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "the body must be JSON (Content-Type: application/json)",
         ));
     }
@@ -473,8 +485,7 @@ async fn read_body(state: &AppState, req: &mut Request) -> Result<Bytes, ApiErro
     let too_large = || {
         state.metrics.reject("body_too_large");
         ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("the body exceeds {limit} bytes"),
         )
     };
@@ -512,18 +523,15 @@ async fn mutate(
         })?;
     } else {
         if state.shutting_down.load(Ordering::Acquire) {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                "the server is shutting down",
-            )
-            .retry_after(1));
+            return Err(
+                ApiError::new(ErrorCode::ShuttingDown, "the server is shutting down")
+                    .retry_after(1),
+            );
         }
         if state.read_only.load(Ordering::Acquire) {
             state.metrics.reject("read_only");
             return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "read_only",
+                ErrorCode::ReadOnly,
                 "the server is read-only; mutations are refused",
             ));
         }
@@ -869,4 +877,42 @@ pub async fn drain(state: &AppState, budget: Duration) -> bool {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_route_resolves_to_its_template() {
+        for (method, template) in ROUTES {
+            let method: Method = method.parse().unwrap();
+            let path = template.replace("{claim_id}", "c%201");
+            let route = route(&method, &path).unwrap();
+            assert_eq!(route.template(), *template);
+            if let Route::GetClaim(id) | Route::DeleteClaim(id) = route {
+                assert_eq!(id, "c 1");
+            }
+        }
+        assert_eq!(
+            route(&Method::GET, "/v1/nothing").unwrap_err().code,
+            "not_found"
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/claims/").unwrap_err().code,
+            "not_found"
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/claims/a/b").unwrap_err().code,
+            "not_found"
+        );
+        assert_eq!(
+            route(&Method::PUT, "/v1/ingest").unwrap_err().code,
+            "method_not_allowed"
+        );
+        assert_eq!(
+            route(&Method::PUT, "/v1/claims/x").unwrap_err().code,
+            "method_not_allowed"
+        );
+    }
 }

@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 use warp::http::HeaderMap;
 
 use crate::config::{AuthConfig, JwtConfig};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// The tenants a principal may touch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,8 +173,7 @@ impl Authenticator {
         if let Some(allow) = &self.allowlist {
             if !allow.contains(tenant) {
                 return Err(ApiError::new(
-                    warp::http::StatusCode::FORBIDDEN,
-                    "tenant_not_allowed",
+                    ErrorCode::TenantNotAllowed,
                     "this server does not serve that tenant",
                 ));
             }

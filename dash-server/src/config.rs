@@ -148,7 +148,9 @@ fn flag_of(var: &'static str) -> &'static str {
         .map_or("?", |(_, f)| *f)
 }
 
-const FLAGS: &[(&str, &str)] = &[
+/// Every setting as `(environment variable, flag)`: the table `docs/http-api.md` is checked
+/// against.
+pub const FLAGS: &[(&str, &str)] = &[
     ("DASH_DATA_DIR", "data-dir"),
     ("DASH_BIND", "bind"),
     ("DASH_DURABILITY", "durability"),

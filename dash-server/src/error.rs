@@ -10,7 +10,7 @@ pub struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
     /// Stable machine-readable code (documented in `docs/http-api.md`).
-    pub code: &'static str,
+    pub code: ErrorCode,
     /// Human-readable detail.
     pub message: String,
     /// Seconds for `Retry-After` (429 and some 503s).
@@ -18,10 +18,10 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// An error with the given status, code and message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An error with the given code (which decides the status) and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
+            status: code.status(),
             code,
             message: message.into(),
             retry_after: None,
@@ -37,47 +37,43 @@ impl ApiError {
 
     /// 400 `malformed_request`.
     pub fn malformed(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "malformed_request", message)
+        Self::new(ErrorCode::MalformedRequest, message)
     }
 
     /// 401 `unauthorized`.
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        Self::new(ErrorCode::Unauthorized, message)
     }
 
     /// 403 `forbidden`.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::new(ErrorCode::Forbidden, message)
     }
 
     /// 404 `not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::new(ErrorCode::NotFound, message)
     }
 
     /// 422 `invalid`: well-formed JSON that the model refuses.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+        Self::new(ErrorCode::Invalid, message)
     }
 
     /// 503 `unavailable`.
     pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+        Self::new(ErrorCode::Unavailable, message)
     }
 
     /// 500 `internal`: a bug or an unexpected failure; details go to the log, not the client.
     pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error; see the server log",
-        )
+        Self::new(ErrorCode::Internal, "internal error; see the server log")
     }
 
     /// The JSON body.
     #[must_use]
     pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({"error": {"code": self.code, "message": self.message}})
+        serde_json::json!({"error": {"code": self.code.as_str(), "message": self.message}})
     }
 }
 
@@ -86,14 +82,14 @@ impl ApiError {
 pub fn from_json_error(err: &serde_json::Error) -> ApiError {
     let text = err.to_string();
     if text.starts_with("unknown field") {
-        return ApiError::new(StatusCode::BAD_REQUEST, "unknown_field", text);
+        return ApiError::new(ErrorCode::UnknownField, text);
     }
     match err.classify() {
         // Well-formed JSON whose values have the wrong type or range (a string for a number,
         // a bad timestamp, an unknown stance) is still a malformed request: the body does not
         // fit the schema.
         serde_json::error::Category::Data => ApiError::malformed(text),
-        _ => ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", text),
+        _ => ApiError::new(ErrorCode::MalformedJson, text),
     }
 }
 
@@ -102,26 +98,18 @@ impl From<WriteError> for ApiError {
         match &err {
             WriteError::Invalid { .. } => ApiError::invalid(err.to_string()),
             WriteError::CommitConflict { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "commit_conflict", err.to_string())
+                ApiError::new(ErrorCode::CommitConflict, err.to_string())
             }
             WriteError::NotFound { .. } => ApiError::not_found(err.to_string()),
-            WriteError::TooLarge { .. } => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                err.to_string(),
-            ),
-            WriteError::Poisoned { .. } | WriteError::Closed => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
-                err.to_string(),
-            ),
+            WriteError::TooLarge { .. } => {
+                ApiError::new(ErrorCode::PayloadTooLarge, err.to_string())
+            }
+            WriteError::Poisoned { .. } | WriteError::Closed => {
+                ApiError::new(ErrorCode::StoreUnavailable, err.to_string())
+            }
             WriteError::Io(_) | WriteError::Corruption(_) => {
                 tracing::error!(error = %err, "write failed");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
-                    err.to_string(),
-                )
+                ApiError::new(ErrorCode::StoreUnavailable, err.to_string())
             }
             _ => {
                 tracing::error!(error = %err, "write failed");
@@ -134,11 +122,9 @@ impl From<WriteError> for ApiError {
 impl From<QueryError> for ApiError {
     fn from(err: QueryError) -> Self {
         match &err {
-            QueryError::IndexUnavailable(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "index_unavailable",
-                err.to_string(),
-            ),
+            QueryError::IndexUnavailable(_) => {
+                ApiError::new(ErrorCode::IndexUnavailable, err.to_string())
+            }
             _ => ApiError::invalid(err.to_string()),
         }
     }
@@ -150,12 +136,171 @@ impl From<ReadError> for ApiError {
             ReadError::Invalid(_) => ApiError::invalid(err.to_string()),
             _ => {
                 tracing::error!(error = %err, "read failed");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
-                    err.to_string(),
-                )
+                ApiError::new(ErrorCode::StoreUnavailable, err.to_string())
             }
         }
+    }
+}
+
+/// The stable error codes of the API, each with its one HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// `malformed_json` (bad request).
+    MalformedJson,
+    /// `malformed_request` (bad request).
+    MalformedRequest,
+    /// `unknown_field` (bad request).
+    UnknownField,
+    /// `unauthorized` (unauthorized).
+    Unauthorized,
+    /// `signature_required` (unauthorized).
+    SignatureRequired,
+    /// `bad_signature` (unauthorized).
+    BadSignature,
+    /// `stale_request` (unauthorized).
+    StaleRequest,
+    /// `replayed_request` (unauthorized).
+    ReplayedRequest,
+    /// `forbidden` (forbidden).
+    Forbidden,
+    /// `tenant_not_allowed` (forbidden).
+    TenantNotAllowed,
+    /// `not_found` (not found).
+    NotFound,
+    /// `method_not_allowed` (method not allowed).
+    MethodNotAllowed,
+    /// `commit_conflict` (conflict).
+    CommitConflict,
+    /// `payload_too_large` (payload too large).
+    PayloadTooLarge,
+    /// `unsupported_media_type` (unsupported media type).
+    UnsupportedMediaType,
+    /// `invalid` (unprocessable entity).
+    Invalid,
+    /// `rate_limited` (too many requests).
+    RateLimited,
+    /// `queue_full` (too many requests).
+    QueueFull,
+    /// `read_only` (service unavailable).
+    ReadOnly,
+    /// `shutting_down` (service unavailable).
+    ShuttingDown,
+    /// `timeout` (service unavailable).
+    Timeout,
+    /// `unavailable` (service unavailable).
+    Unavailable,
+    /// `store_unavailable` (service unavailable).
+    StoreUnavailable,
+    /// `index_unavailable` (service unavailable).
+    IndexUnavailable,
+    /// `internal` (internal server error).
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, for documentation checks.
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::MalformedJson,
+        ErrorCode::MalformedRequest,
+        ErrorCode::UnknownField,
+        ErrorCode::Unauthorized,
+        ErrorCode::SignatureRequired,
+        ErrorCode::BadSignature,
+        ErrorCode::StaleRequest,
+        ErrorCode::ReplayedRequest,
+        ErrorCode::Forbidden,
+        ErrorCode::TenantNotAllowed,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::CommitConflict,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::Invalid,
+        ErrorCode::RateLimited,
+        ErrorCode::QueueFull,
+        ErrorCode::ReadOnly,
+        ErrorCode::ShuttingDown,
+        ErrorCode::Timeout,
+        ErrorCode::Unavailable,
+        ErrorCode::StoreUnavailable,
+        ErrorCode::IndexUnavailable,
+        ErrorCode::Internal,
+    ];
+
+    /// The wire name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::MalformedJson => "malformed_json",
+            ErrorCode::MalformedRequest => "malformed_request",
+            ErrorCode::UnknownField => "unknown_field",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::SignatureRequired => "signature_required",
+            ErrorCode::BadSignature => "bad_signature",
+            ErrorCode::StaleRequest => "stale_request",
+            ErrorCode::ReplayedRequest => "replayed_request",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::TenantNotAllowed => "tenant_not_allowed",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::CommitConflict => "commit_conflict",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::Invalid => "invalid",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::QueueFull => "queue_full",
+            ErrorCode::ReadOnly => "read_only",
+            ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::StoreUnavailable => "store_unavailable",
+            ErrorCode::IndexUnavailable => "index_unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status that goes with the code.
+    #[must_use]
+    pub const fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::MalformedJson => StatusCode::BAD_REQUEST,
+            ErrorCode::MalformedRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::UnknownField => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::SignatureRequired => StatusCode::UNAUTHORIZED,
+            ErrorCode::BadSignature => StatusCode::UNAUTHORIZED,
+            ErrorCode::StaleRequest => StatusCode::UNAUTHORIZED,
+            ErrorCode::ReplayedRequest => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::TenantNotAllowed => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::CommitConflict => StatusCode::CONFLICT,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::QueueFull => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::ReadOnly => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::IndexUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }

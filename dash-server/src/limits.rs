@@ -7,10 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::sync::Semaphore;
-use warp::http::StatusCode;
 
 use crate::config::RateLimit;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
 
 /// Principals whose buckets are kept; past this, full (idle) buckets are dropped first.
@@ -72,8 +71,7 @@ impl RateLimiter {
         } else {
             let wait = ((1.0 - bucket.tokens) / rate).ceil() as u64;
             let err = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                ErrorCode::RateLimited,
                 "rate limit exceeded for these credentials",
             )
             .retry_after(wait);
@@ -134,8 +132,7 @@ impl Admission {
             self.admitted.fetch_sub(1, Ordering::AcqRel);
             self.metrics.reject("queue_full");
             return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "queue_full",
+                ErrorCode::QueueFull,
                 "the server is at capacity; retry shortly",
             )
             .retry_after(1));
@@ -181,7 +178,7 @@ mod tests {
             assert_eq!(rl.check("p").unwrap().remaining, left);
         }
         let (err, info) = rl.check("p").unwrap_err();
-        assert_eq!(err.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(err.status, warp::http::StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(err.retry_after, Some(1));
         assert_eq!(info.remaining, 0);
         // Another principal has its own bucket.

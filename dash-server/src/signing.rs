@@ -16,10 +16,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
-use warp::http::{HeaderMap, StatusCode};
+use warp::http::HeaderMap;
 
 use crate::config::SigningConfig;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -63,7 +63,7 @@ pub fn sign(
 }
 
 fn stale(message: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "stale_request", message)
+    ApiError::new(ErrorCode::StaleRequest, message)
 }
 
 impl Verifier {
@@ -98,8 +98,7 @@ impl Verifier {
         }
         let (Some(ts), Some(nonce), Some(sig)) = (ts, nonce, sig) else {
             return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "signature_required",
+                ErrorCode::SignatureRequired,
                 "signed writes need X-DASH-Timestamp, X-DASH-Nonce and X-DASH-Signature",
             ));
         };
@@ -109,8 +108,7 @@ impl Verifier {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
             return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "bad_signature",
+                ErrorCode::BadSignature,
                 format!("X-DASH-Nonce must be {MIN_NONCE_LEN}..={MAX_NONCE_LEN} of [A-Za-z0-9_-]"),
             ));
         }
@@ -130,8 +128,7 @@ impl Verifier {
             given.as_bytes(),
         )) {
             return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "bad_signature",
+                ErrorCode::BadSignature,
                 "X-DASH-Signature does not verify",
             ));
         }
@@ -177,8 +174,7 @@ impl NonceCache {
         }
         if self.by_nonce.contains_key(nonce) {
             return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "replayed_request",
+                ErrorCode::ReplayedRequest,
                 "X-DASH-Nonce was already used",
             ));
         }

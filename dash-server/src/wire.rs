@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use dash_core::{IngestItem, Query, StanceMode, Timestamp};
 use serde::{Deserialize, Deserializer};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// `POST /v1/ingest/batch`.
 #[derive(Debug, Deserialize)]
@@ -130,8 +130,7 @@ impl RetrieveRequest {
                 "explain" => req.explain = boolean(&key, &value)?,
                 other => {
                     return Err(ApiError::new(
-                        warp::http::StatusCode::BAD_REQUEST,
-                        "unknown_field",
+                        ErrorCode::UnknownField,
                         format!(
                             "unknown query parameter `{}`",
                             other.chars().take(64).collect::<String>()

@@ -1,0 +1,578 @@
+//! The HTTP contract end to end: real `dash serve` processes on loopback, real stores in temp
+//! dirs. Flow, error codes, strict bodies, idempotent batches, overload, read-only mode,
+//! restarts and shutdown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+#[test]
+fn ingest_retrieve_get_forget_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("d"), &[("DASH_API_KEYS", KEY_A)]);
+    let auth = Auth::Key(KEY_A);
+
+    let r = post(
+        &server.url("/v1/ingest"),
+        auth,
+        &claim("t1", "c1", "The sky is blue"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    for field in ["claim_id", "tenant_id", "lsn", "recorded_at", "version"] {
+        assert!(
+            !r.json[field].is_null(),
+            "ingest answer lacks {field}: {}",
+            r.text
+        );
+    }
+    assert_eq!(r.json["version"], 1);
+    let mut other = claim("t1", "c2", "Grass is green");
+    other["edges"] = json!([{"from_claim_id": "c2", "to_claim_id": "c1", "relation": "contradicts", "strength": 0.7}]);
+    assert_eq!(post(&server.url("/v1/ingest"), auth, &other).status, 200);
+
+    // GET retrieve, visible at once.
+    let r = get(
+        &server.url("/v1/retrieve?tenant_id=t1&query=sky&top_k=5"),
+        auth,
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(result_ids(&r), ["c1"]);
+    let top = &r.json["results"][0];
+    for field in [
+        "claim_id",
+        "canonical_text",
+        "score",
+        "score_breakdown",
+        "confidence",
+        "valid_from",
+        "valid_to",
+        "recorded_at",
+        "version",
+        "supporting_evidence",
+        "contradicting_evidence",
+        "conflicts",
+        "citations",
+    ] {
+        assert!(top.get(field).is_some(), "result lacks {field}: {top}");
+    }
+    assert_eq!(top["citations"][0]["evidence_id"], "c1-e1");
+    assert_eq!(top["conflicts"][0]["claim_id"], "c2");
+    assert!(r.json["took_ms"].as_f64().is_some());
+
+    // POST retrieve with the JSON form and a graph.
+    let r = post(
+        &server.url("/v1/retrieve"),
+        auth,
+        &json!({"tenant_id": "t1", "query": "grass green", "entity": ["Earth"], "include_graph": true}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(result_ids(&r)[0], "c2");
+    assert!(
+        r.json["graph"]["edges"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty()),
+        "{}",
+        r.text
+    );
+
+    // GET claim: current version, evidence, edges, history.
+    let r = get(&server.url("/v1/claims/c2?tenant_id=t1"), auth);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["claim"]["canonical_text"], "Grass is green");
+    assert_eq!(r.json["evidence"][0]["evidence_id"], "c2-e1");
+    assert_eq!(r.json["edges"][0]["to_claim_id"], "c1");
+    assert_eq!(r.json["history"].as_array().unwrap().len(), 1);
+
+    // Re-ingest makes version 2, history grows.
+    let r = post(
+        &server.url("/v1/ingest"),
+        auth,
+        &claim("t1", "c2", "Grass is very green"),
+    );
+    assert_eq!(r.json["version"], 2);
+    let r = get(&server.url("/v1/claims/c2?tenant_id=t1"), auth);
+    assert_eq!(r.json["version"], 2);
+    assert_eq!(r.json["history"].as_array().unwrap().len(), 2);
+
+    // Forget: gone from get and retrieve.
+    let r = delete(&server.url("/v1/claims/c1?tenant_id=t1"), auth);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        get(&server.url("/v1/claims/c1?tenant_id=t1"), auth).status,
+        404
+    );
+    let r = get(&server.url("/v1/retrieve?tenant_id=t1&query=sky"), auth);
+    assert!(result_ids(&r).is_empty(), "{}", r.text);
+    // Forgetting an unknown claim is a 404.
+    let r = delete(&server.url("/v1/claims/nope?tenant_id=t1"), auth);
+    assert_eq!((r.status, r.code()), (404, "not_found"));
+
+    // Health and metrics.
+    let r = get(&server.url("/health"), Auth::None);
+    assert_eq!(r.status, 200);
+    for field in [
+        "status",
+        "version",
+        "uptime_seconds",
+        "claims",
+        "wal_bytes",
+        "segments",
+    ] {
+        assert!(r.json.get(field).is_some(), "health lacks {field}");
+    }
+    assert_eq!(r.json["claims"], 1);
+    let m = get(&server.url("/metrics"), auth);
+    assert_eq!(m.status, 200);
+    assert!(m.text.contains("dash_http_requests_total{"), "{}", m.text);
+    assert!(m.text.contains("route=\"/v1/ingest\""));
+    assert!(m.text.contains("dash_http_request_duration_seconds_bucket"));
+    assert!(m.text.contains("dash_ingest_claims_total 3"), "{}", m.text);
+    assert_eq!(get(&server.url("/metrics"), Auth::None).status, 401);
+    assert!(server.stop().success());
+}
+
+#[test]
+fn error_codes_of_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(
+        &dir.path().join("d"),
+        &[
+            ("DASH_API_KEYS", &format!("{KEY_A},{KEY_B}")),
+            ("DASH_API_KEY_SCOPES", &format!("{KEY_B}:t2")),
+            ("DASH_BODY_LIMIT_BYTES", "4096"),
+        ],
+    );
+    let auth = Auth::Key(KEY_A);
+    let ingest = server.url("/v1/ingest");
+
+    // 400: malformed JSON, unknown fields (named), wrong types, unknown query parameters.
+    let r = post_raw(&ingest, auth, "application/json", b"{\"claim\": ", &[]);
+    assert_eq!((r.status, r.code()), (400, "malformed_json"), "{}", r.text);
+    let mut body = claim("t1", "c1", "x");
+    body["claim"]["colour"] = json!("blue");
+    let r = post(&ingest, auth, &body);
+    assert_eq!((r.status, r.code()), (400, "unknown_field"), "{}", r.text);
+    assert!(r.json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("colour"));
+    let mut body = claim("t1", "c1", "x");
+    body["surprise"] = json!(1);
+    let r = post(&ingest, auth, &body);
+    assert_eq!((r.status, r.code()), (400, "unknown_field"));
+    let mut body = claim("t1", "c1", "x");
+    body["claim"]["confidence"] = json!("high");
+    assert_eq!(post(&ingest, auth, &body).status, 400);
+    let r = get(
+        &server.url("/v1/retrieve?tenant_id=t1&query=x&topk=3"),
+        auth,
+    );
+    assert_eq!((r.status, r.code()), (400, "unknown_field"));
+    let r = get(&server.url("/v1/retrieve?query=x"), auth);
+    assert_eq!(r.status, 400);
+
+    // 401: no or bad credentials; 403: another tenant.
+    let r = post(&ingest, Auth::None, &claim("t1", "c1", "x"));
+    assert_eq!((r.status, r.code()), (401, "unauthorized"));
+    assert_eq!(
+        post(
+            &ingest,
+            Auth::Key("wrong-key-0123456789"),
+            &claim("t1", "c1", "x")
+        )
+        .status,
+        401
+    );
+    let r = post(&ingest, Auth::Key(KEY_B), &claim("t1", "c1", "x"));
+    assert_eq!((r.status, r.code()), (403, "forbidden"));
+
+    // 404: unknown route and unknown claim; 405: wrong method.
+    assert_eq!(get(&server.url("/v2/nothing"), auth).status, 404);
+    assert_eq!(
+        get(&server.url("/v1/claims/none?tenant_id=t1"), auth).code(),
+        "not_found"
+    );
+    let r = get(&server.url("/v1/ingest"), auth);
+    assert_eq!((r.status, r.code()), (405, "method_not_allowed"));
+
+    // 413: body too large (declared and chunked).
+    let big = "x".repeat(5000);
+    let r = post(&ingest, auth, &claim("t1", "c1", &big));
+    assert_eq!((r.status, r.code()), (413, "payload_too_large"));
+    let chunked = format!(
+        "POST /v1/ingest HTTP/1.1\r\nHost: x\r\nX-API-Key: {KEY_A}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{}\r\n0\r\n\r\n",
+        6000,
+        "y".repeat(6000)
+    );
+    let raw = raw_http(server.addr, chunked.as_bytes());
+    assert!(raw.starts_with("HTTP/1.1 413"), "{raw}");
+
+    // 415: not JSON.
+    let r = post_raw(&ingest, auth, "text/plain", b"{}", &[]);
+    assert_eq!((r.status, r.code()), (415, "unsupported_media_type"));
+
+    // 422: well-formed but invalid (span reversed, confidence out of range, top_k too big).
+    let mut body = claim("t1", "c1", "x");
+    body["evidence"][0]["span_start"] = json!(50);
+    let r = post(&ingest, auth, &body);
+    assert_eq!((r.status, r.code()), (422, "invalid"), "{}", r.text);
+    let mut body = claim("t1", "c1", "x");
+    body["claim"]["confidence"] = json!(1.5);
+    assert_eq!(post(&ingest, auth, &body).status, 422);
+    let r = get(
+        &server.url("/v1/retrieve?tenant_id=t1&query=x&top_k=1001"),
+        auth,
+    );
+    assert_eq!((r.status, r.code()), (422, "invalid"));
+    let r = get(&server.url("/v1/retrieve?tenant_id=t1"), auth);
+    assert_eq!(
+        r.status, 422,
+        "a query needs text or an embedding: {}",
+        r.text
+    );
+
+    // Nothing of the refused writes landed.
+    assert_eq!(
+        get(&server.url("/v1/claims/c1?tenant_id=t1"), auth).status,
+        404
+    );
+    let h = get(&server.url("/health"), Auth::None);
+    assert_eq!(h.json["claims"], 0);
+    server.kill9();
+}
+
+#[test]
+fn batches_are_atomic_and_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("d"), &[("DASH_API_KEYS", KEY_A)]);
+    let auth = Auth::Key(KEY_A);
+    let url = server.url("/v1/ingest/batch");
+    let batch =
+        json!({"commit_id": "b-1", "items": [claim("t1", "a", "alpha"), claim("t1", "b", "beta")]});
+    let r = post(&url, auth, &batch);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["status"], "committed");
+    assert_eq!(r.json["items"].as_array().unwrap().len(), 2);
+    let lsn = r.json["lsn"].clone();
+
+    let r = post(&url, auth, &batch);
+    assert_eq!(
+        (r.status, r.json["status"].as_str()),
+        (200, Some("replayed"))
+    );
+    assert_eq!(r.json["lsn"], lsn);
+
+    let other = json!({"commit_id": "b-1", "items": [claim("t1", "a", "ALPHA")]});
+    let r = post(&url, auth, &other);
+    assert_eq!((r.status, r.code()), (409, "commit_conflict"));
+
+    // One invalid item: nothing of the batch is written.
+    let mut bad = claim("t1", "d", "delta");
+    bad["claim"]["confidence"] = json!(7);
+    let r = post(
+        &url,
+        auth,
+        &json!({"commit_id": "b-2", "items": [claim("t1", "c", "gamma"), bad]}),
+    );
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        get(&server.url("/v1/claims/c?tenant_id=t1"), auth).status,
+        404
+    );
+    // Mixed tenants are refused as a whole.
+    let r = post(
+        &url,
+        auth,
+        &json!({"commit_id": "b-3", "items": [claim("t1", "e", "x"), claim("t2", "f", "y")]}),
+    );
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(
+        get(&server.url("/v1/claims/e?tenant_id=t1"), auth).status,
+        404
+    );
+    // After a restart the commit id is still remembered.
+    assert!(server.stop().success());
+    let server = TestServer::start(&dir.path().join("d"), &[("DASH_API_KEYS", KEY_A)]);
+    let r = post(&server.url("/v1/ingest/batch"), auth, &batch);
+    assert_eq!(r.json["status"], "replayed", "{}", r.text);
+    let r = post(&server.url("/v1/ingest/batch"), auth, &other);
+    assert_eq!(r.status, 409);
+}
+
+#[test]
+fn restart_keeps_every_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    for (round, durability) in ["strict", "batched"].iter().enumerate() {
+        let env = [("DASH_API_KEYS", KEY_A), ("DASH_DURABILITY", durability)];
+        let server = TestServer::start(&data, &env);
+        let auth = Auth::Key(KEY_A);
+        let mut acked = Vec::new();
+        for i in 0..40 {
+            let id = format!("r{round}-{i}");
+            let r = post(
+                &server.url("/v1/ingest"),
+                auth,
+                &claim("t1", &id, &format!("claim number {i}")),
+            );
+            assert_eq!(r.status, 200);
+            acked.push(id);
+        }
+        // Strict: acknowledged means durable even across SIGKILL. Batched: acknowledged
+        // writes are flushed by a graceful SIGTERM.
+        if *durability == "strict" {
+            server.kill9();
+        } else {
+            assert!(server.stop().success());
+        }
+        let server = TestServer::start(&data, &env);
+        for id in &acked {
+            let r = get(&server.url(&format!("/v1/claims/{id}?tenant_id=t1")), auth);
+            assert_eq!(r.status, 200, "{durability}: lost {id}");
+        }
+        assert!(server.stop().success());
+    }
+}
+
+#[test]
+fn read_only_switch_refuses_mutations_and_keeps_serving_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("DASH_API_KEYS", KEY_A), ("DASH_ADMIN_API_KEYS", KEY_ADMIN)];
+    let server = TestServer::start(&dir.path().join("d"), &env);
+    let (auth, admin) = (Auth::Key(KEY_A), Auth::Key(KEY_ADMIN));
+    assert_eq!(
+        post(
+            &server.url("/v1/ingest"),
+            auth,
+            &claim("t1", "c1", "blue sky")
+        )
+        .status,
+        200
+    );
+
+    // A non-admin may not flip the switch.
+    let r = post(
+        &server.url("/v1/admin/read_only"),
+        auth,
+        &json!({"read_only": true}),
+    );
+    assert_eq!(r.status, 403);
+    let r = post(
+        &server.url("/v1/admin/read_only"),
+        admin,
+        &json!({"read_only": true}),
+    );
+    assert_eq!((r.status, &r.json["read_only"]), (200, &Value::Bool(true)));
+
+    let r = post(&server.url("/v1/ingest"), auth, &claim("t1", "c2", "x"));
+    assert_eq!((r.status, r.code()), (503, "read_only"));
+    let r = post(
+        &server.url("/v1/ingest/batch"),
+        auth,
+        &json!({"commit_id": "x", "items": [claim("t1", "c3", "x")]}),
+    );
+    assert_eq!(r.code(), "read_only");
+    assert_eq!(
+        delete(&server.url("/v1/claims/c1?tenant_id=t1"), auth).code(),
+        "read_only"
+    );
+    assert_eq!(
+        result_ids(&get(
+            &server.url("/v1/retrieve?tenant_id=t1&query=sky"),
+            auth
+        )),
+        ["c1"]
+    );
+    assert_eq!(
+        get(&server.url("/v1/claims/c1?tenant_id=t1"), auth).status,
+        200
+    );
+    assert_eq!(
+        get(&server.url("/v1/admin/read_only"), auth).json["read_only"],
+        true
+    );
+
+    let r = post(
+        &server.url("/v1/admin/read_only"),
+        admin,
+        &json!({"read_only": false}),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        post(&server.url("/v1/ingest"), auth, &claim("t1", "c2", "x")).status,
+        200
+    );
+    drop(server);
+
+    // The environment switch starts the server read-only.
+    let env = [("DASH_API_KEYS", KEY_A), ("DASH_READ_ONLY", "true")];
+    let server = TestServer::start(&dir.path().join("d"), &env);
+    assert_eq!(
+        post(&server.url("/v1/ingest"), auth, &claim("t1", "c4", "x")).code(),
+        "read_only"
+    );
+    assert_eq!(
+        get(&server.url("/v1/claims/c2?tenant_id=t1"), auth).status,
+        200
+    );
+}
+
+#[test]
+fn a_full_queue_answers_429_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    // One worker, no queue: while one slow request holds the worker, others are refused.
+    let env = [
+        ("DASH_API_KEYS", KEY_A),
+        ("DASH_WORKERS", "1"),
+        ("DASH_QUEUE_CAPACITY", "0"),
+        ("DASH_RATE_LIMIT_RPS", "0"),
+    ];
+    let server = TestServer::start(&dir.path().join("d"), &env);
+    let auth = Auth::Key(KEY_A);
+    // A batch of many items keeps the single worker busy for a while.
+    let items: Vec<Value> = (0..20_000)
+        .map(|i| claim("t1", &format!("c{i}"), &format!("claim {i} about things")))
+        .collect();
+    let body = json!({"commit_id": "big", "items": items});
+    let url = server.url("/v1/ingest/batch");
+    let slow = std::thread::spawn(move || post(&url, Auth::Key(KEY_A), &body));
+    let mut saw_429 = None;
+    for _ in 0..2000 {
+        let r = get(&server.url("/v1/claims/c1?tenant_id=t1"), auth);
+        if r.status == 429 {
+            saw_429 = Some(r);
+            break;
+        }
+        if slow.is_finished() {
+            break;
+        }
+    }
+    let r = saw_429.expect("no 429 while the only worker was busy");
+    assert_eq!(r.code(), "queue_full");
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(slow.join().unwrap().status, 200);
+    let m = get(&server.url("/metrics"), auth);
+    assert!(
+        m.text.contains("dash_rejects_total{reason=\"queue_full\"}"),
+        "{}",
+        m.text
+    );
+}
+
+#[test]
+fn rate_limits_send_headers_and_429() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("DASH_API_KEYS", &*format!("{KEY_A},{KEY_B}")),
+        ("DASH_RATE_LIMIT_RPS", "1"),
+        ("DASH_RATE_LIMIT_BURST", "3"),
+    ];
+    let server = TestServer::start(&dir.path().join("d"), &env);
+    let url = server.url("/v1/retrieve?tenant_id=t1&query=x");
+    let first = get(&url, Auth::Key(KEY_A));
+    assert_eq!(first.header("x-ratelimit-limit"), Some("3"));
+    assert_eq!(first.header("x-ratelimit-remaining"), Some("2"));
+    assert!(first.header("x-ratelimit-reset").is_some());
+    get(&url, Auth::Key(KEY_A));
+    get(&url, Auth::Key(KEY_A));
+    let r = get(&url, Auth::Key(KEY_A));
+    assert_eq!((r.status, r.code()), (429, "rate_limited"));
+    assert!(r.header("retry-after").is_some());
+    // Per principal: the other key still has its burst.
+    assert_eq!(get(&url, Auth::Key(KEY_B)).status, 200);
+}
+
+#[test]
+fn invalid_configuration_stops_before_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    for (env, var) in [
+        (vec![("DASH_WORKERS", "0")], "DASH_WORKERS"),
+        (
+            vec![("DASH_BIND", "0.0.0.0:0")],
+            "DASH_ALLOW_UNAUTHENTICATED",
+        ),
+        (vec![("DASH_DURABILITY", "eventually")], "DASH_DURABILITY"),
+        (vec![("DASH_API_KEYS", "short")], "DASH_API_KEYS"),
+        (
+            vec![("DASH_REQUIRE_SIGNED_WRITES", "true")],
+            "DASH_REQUIRE_SIGNED_WRITES",
+        ),
+        (
+            vec![("DASH_BODY_LIMIT_BYTES", "lots")],
+            "DASH_BODY_LIMIT_BYTES",
+        ),
+    ] {
+        let err = match TestServer::try_start(&data, &env) {
+            Ok(_) => panic!("started with {env:?}"),
+            Err(stderr) => stderr,
+        };
+        assert!(err.contains(var), "{env:?}: {err}");
+        assert!(err.contains("accepted"), "{env:?}: {err}");
+    }
+    // Off loopback, the explicit override lets an open server start.
+    let server = TestServer::try_start(
+        &data,
+        &[
+            ("DASH_BIND", "0.0.0.0:0"),
+            ("DASH_ALLOW_UNAUTHENTICATED", "true"),
+        ],
+    );
+    assert!(server.is_ok());
+}
+
+#[test]
+fn open_mode_on_loopback_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("d"), &[]);
+    assert_eq!(
+        post(
+            &server.url("/v1/ingest"),
+            Auth::None,
+            &claim("t1", "c1", "x")
+        )
+        .status,
+        200
+    );
+    assert!(
+        server.stderr().contains("NO AUTHENTICATION"),
+        "{}",
+        server.stderr()
+    );
+}
+
+#[test]
+fn debug_endpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("DASH_API_KEYS", KEY_A), ("DASH_ADMIN_API_KEYS", KEY_ADMIN)];
+    let server = TestServer::start(&dir.path().join("d"), &env);
+    post(
+        &server.url("/v1/ingest"),
+        Auth::Key(KEY_A),
+        &claim("t1", "c1", "blue sky"),
+    );
+    let r = get(
+        &server.url("/debug/planner?tenant_id=t1&query=sky"),
+        Auth::Key(KEY_A),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let stages: Vec<&str> = r.json["explain"]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(stages.contains(&"lexical"), "{}", r.text);
+    assert_eq!(r.json["results"], 1);
+    assert_eq!(
+        get(&server.url("/debug/storage"), Auth::Key(KEY_A)).status,
+        403
+    );
+    let r = get(&server.url("/debug/storage"), Auth::Key(KEY_ADMIN));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json["wal"]["last_lsn"], 1);
+    assert!(r.json["warnings"].as_array().unwrap().is_empty());
+    assert!(r.json.get("manifest_generation").is_some());
+}
