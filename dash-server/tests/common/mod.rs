@@ -171,7 +171,11 @@ fn agent() -> ureq::Agent {
 }
 
 fn answer(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
-    let mut resp = resp.unwrap();
+    try_answer(resp).expect("request failed")
+}
+
+fn try_answer(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Option<Answer> {
+    let mut resp = resp.ok()?;
     let status = resp.status().as_u16();
     let headers = resp
         .headers()
@@ -180,12 +184,12 @@ fn answer(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer
         .collect();
     let text = resp.body_mut().read_to_string().unwrap_or_default();
     let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Answer {
+    Some(Answer {
         status,
         headers,
         text,
         json,
-    }
+    })
 }
 
 /// Credentials for a request.
@@ -226,6 +230,12 @@ pub fn post(url: &str, auth: Auth<'_>, body: &Value) -> Answer {
         body.to_string().as_bytes(),
         &[],
     )
+}
+
+/// POST a JSON value; `None` when the connection fails (server gone).
+pub fn try_post(url: &str, auth: Auth<'_>, body: &Value) -> Option<Answer> {
+    let req = with_auth(agent().post(url), auth).header("Content-Type", "application/json");
+    try_answer(req.send(body.to_string().as_bytes()))
 }
 
 /// POST raw bytes with a content type and extra headers.
