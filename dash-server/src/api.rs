@@ -89,6 +89,8 @@ pub struct Request {
     pub query: String,
     /// Headers.
     pub headers: HeaderMap,
+    /// The peer's address, when known.
+    pub remote: Option<std::net::SocketAddr>,
     /// Body, read only once the request has passed authentication.
     pub body: BodyStream,
 }
@@ -333,6 +335,15 @@ async fn dispatch(
         Ok(p) => p,
         Err(err) => {
             state.metrics.auth_failure("unauthenticated");
+            // Failed authentications spend the peer address's bucket, so a client without
+            // credentials cannot grow the audit log (or burn CPU on JWT checks) without bound.
+            if let (Some(limiter), Some(addr)) = (&state.rate, req.remote) {
+                if let Err((limited, info)) = limiter.check(&format!("ip:{}", addr.ip())) {
+                    ctx.rate = Some(info);
+                    state.metrics.reject("rate_limited");
+                    return Err(limited);
+                }
+            }
             audit(state, "-", None, route.action(), &[], &denied(&err));
             return Err(err);
         }

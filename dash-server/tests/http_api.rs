@@ -673,3 +673,25 @@ fn sigterm_during_writes_loses_no_acknowledged_write_and_half_applies_no_batch()
         );
     }
 }
+
+#[test]
+fn failed_authentication_is_rate_limited_per_peer_so_the_audit_log_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("DASH_API_KEYS", KEY_A),
+        ("DASH_RATE_LIMIT_RPS", "1"),
+        ("DASH_RATE_LIMIT_BURST", "2"),
+    ];
+    let server = TestServer::start(&dir.path().join("d"), &env);
+    let url = server.url("/v1/retrieve?tenant_id=t1&query=x");
+    let statuses: Vec<u16> = (0..6)
+        .map(|_| get(&url, Auth::Key("guess-0123456789abcdef")).status)
+        .collect();
+    assert_eq!(&statuses[..2], &[401, 401]);
+    assert!(statuses[2..].iter().all(|s| *s == 429), "{statuses:?}");
+    // A valid key has its own bucket.
+    assert_eq!(get(&url, Auth::Key(KEY_A)).status, 200);
+    assert!(server.stop().success());
+    let audit = std::fs::read_to_string(dir.path().join("d/audit/audit.jsonl")).unwrap();
+    assert_eq!(audit.lines().count(), 2, "{audit}");
+}
