@@ -1,0 +1,312 @@
+//! Contradiction and succession detection over a tenant's documents (the rules are in
+//! [`crate::graph`]; this is where they meet the catalog).
+//!
+//! A new document is compared with the documents that were current when it was recorded —
+//! `recorded_at(p) ≤ recorded_at(n) < superseded_at(p)` — so detection over the stored history
+//! (at open, or [`TenantIndex::rebuild_edges`]) finds the same pairs the incremental path found
+//! on ingest, and running it twice gives the same edges.
+
+use std::sync::Arc;
+
+use roaring::RoaringBitmap;
+
+use super::catalog::TenantIndex;
+use crate::graph::edges::DetectedEdge;
+use crate::graph::{normalize, DetectionConfig};
+use crate::index::DocId;
+use crate::model::{Claim, Edge, IngestItem, Relation, TenantId, Timestamp};
+
+/// Confidence of a structured contradiction or succession: the rule is exact, but object
+/// aliases ("NYC" / "New York City") can still make a false one.
+const STRUCTURED_CONFIDENCE: f32 = 0.9;
+
+/// The structured form, when all three parts are given.
+fn triple(claim: &Claim) -> Option<(&str, &str, &str)> {
+    let (s, p, o) = (
+        claim.subject.as_deref()?,
+        claim.predicate.as_deref()?,
+        claim.object.as_deref()?,
+    );
+    (!s.trim().is_empty() && !p.trim().is_empty() && !o.trim().is_empty()).then_some((s, p, o))
+}
+
+/// True when `[from, to)` intervals (open ends unbounded) share an instant.
+fn overlaps(a: &Claim, b: &Claim) -> bool {
+    let starts_before_end = |from: Option<Timestamp>, to: Option<Timestamp>| match (from, to) {
+        (Some(f), Some(t)) => f < t,
+        _ => true,
+    };
+    starts_before_end(a.valid_from, b.valid_to) && starts_before_end(b.valid_from, a.valid_to)
+}
+
+/// Share of the smaller sorted set found in the other.
+fn overlap_coefficient(a: &[u32], b: &[u32]) -> f32 {
+    let smaller = a.len().min(b.len());
+    if smaller == 0 {
+        return 0.0;
+    }
+    let (mut i, mut j, mut shared) = (0, 0, 0usize);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                shared += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    shared as f32 / smaller as f32
+}
+
+fn detected(from: &Claim, to: &Claim, relation: Relation, strength: f32, reason: String) -> Edge {
+    let mut edge = Edge::new(from.claim_id.clone(), to.claim_id.clone(), relation);
+    edge.strength = strength;
+    edge.detected = true;
+    edge.reason = Some(reason);
+    edge
+}
+
+impl TenantIndex {
+    /// True when `p` may pair with `n`: another claim's document, still holding content, that
+    /// was current when `n` was recorded (and, during a rebuild, already processed).
+    fn eligible(&self, n: DocId, p: DocId, processed: Option<&RoaringBitmap>) -> bool {
+        let (Some(nd), Some(pd)) = (self.docs.get(n as usize), self.docs.get(p as usize)) else {
+            return false;
+        };
+        p != n
+            && pd.claim != nd.claim
+            && pd.item.is_some()
+            && pd.recorded_at <= nd.recorded_at
+            && nd.recorded_at < pd.superseded_at
+            && processed.is_none_or(|b| b.contains(p))
+    }
+
+    /// Detects the edges of the new document `n` and adds them.
+    pub(crate) fn detect(
+        &mut self,
+        n: DocId,
+        tenant: &TenantId,
+        config: &DetectionConfig,
+        processed: Option<&RoaringBitmap>,
+    ) {
+        let Some(item) = self.item(n).map(Arc::clone) else {
+            return;
+        };
+        let proposals = match triple(&item.claim) {
+            Some(t) => self.detect_structured(n, &item, t, tenant, config, processed),
+            None if !item.claim.entities.is_empty() => {
+                self.detect_free_text(n, &item, config, processed)
+            }
+            None => Vec::new(),
+        };
+        self.detected.add(proposals, config.max_degree);
+    }
+
+    fn detect_structured(
+        &mut self,
+        n: DocId,
+        item: &IngestItem,
+        (subject, predicate, object): (&str, &str, &str),
+        tenant: &TenantId,
+        config: &DetectionConfig,
+        processed: Option<&RoaringBitmap>,
+    ) -> Vec<DetectedEdge> {
+        let predicate_n = normalize(predicate);
+        if config.is_multi_valued(tenant, &predicate_n) {
+            return Vec::new();
+        }
+        let key = (
+            normalize(subject).into_boxed_str(),
+            predicate_n.into_boxed_str(),
+        );
+        let object_n = normalize(object);
+        let mut out = Vec::new();
+        if let Some(group) = self.detected.groups.get(&key) {
+            for &p in group.iter().rev().take(config.max_group_scan) {
+                if !self.eligible(n, p, processed) {
+                    continue;
+                }
+                let (Some(other), Some(other_object)) =
+                    (self.item(p), self.detected.objects.get(&p))
+                else {
+                    continue;
+                };
+                if **other_object == *object_n {
+                    continue;
+                }
+                let (a, b) = (&item.claim, &other.claim);
+                let shown = |c: &Claim| c.object.clone().unwrap_or_default();
+                if overlaps(a, b) {
+                    let reason = format!(
+                        "same subject and predicate ({subject} / {predicate}), different objects \
+                         ({} / {}), overlapping validity",
+                        shown(a),
+                        shown(b)
+                    );
+                    out.push(DetectedEdge {
+                        from: n,
+                        to: p,
+                        edge: detected(a, b, Relation::Contradicts, STRUCTURED_CONFIDENCE, reason),
+                        live: true,
+                    });
+                } else {
+                    // Disjoint: the one valid later supersedes the other.
+                    let a_later = match (a.valid_from, b.valid_to) {
+                        (Some(f), Some(t)) => f >= t,
+                        _ => false,
+                    };
+                    let (from, to, fc, tc) = if a_later { (n, p, a, b) } else { (p, n, b, a) };
+                    let reason = format!(
+                        "succession: {} follows {} for {subject} / {predicate}",
+                        shown(fc),
+                        shown(tc)
+                    );
+                    out.push(DetectedEdge {
+                        from,
+                        to,
+                        edge: detected(fc, tc, Relation::Supersedes, STRUCTURED_CONFIDENCE, reason),
+                        live: true,
+                    });
+                }
+            }
+        }
+        self.detected.groups.entry(key).or_default().push(n);
+        self.detected.objects.insert(n, object_n.into_boxed_str());
+        out
+    }
+
+    fn detect_free_text(
+        &mut self,
+        n: DocId,
+        item: &IngestItem,
+        config: &DetectionConfig,
+        processed: Option<&RoaringBitmap>,
+    ) -> Vec<DetectedEdge> {
+        // Candidates: the newest documents sharing an entity, across the claim's entities.
+        let mut candidates: Vec<DocId> = Vec::new();
+        for entity in &item.claim.entities {
+            if candidates.len() >= config.max_candidates {
+                break;
+            }
+            // Ask for more than needed: some are older versions or the claim itself.
+            for p in self
+                .filters
+                .entity_docs_newest(entity, config.max_candidates * 2)
+            {
+                if candidates.len() >= config.max_candidates {
+                    break;
+                }
+                if !candidates.contains(&p) && self.eligible(n, p, processed) {
+                    candidates.push(p);
+                }
+            }
+        }
+        if candidates.is_empty() {
+            return Vec::new();
+        }
+        let mine: Vec<u32> = self.lexical.doc_terms(n).collect();
+        let mut close: Vec<(f32, DocId)> = candidates
+            .into_iter()
+            .map(|p| {
+                let theirs: Vec<u32> = self.lexical.doc_terms(p).collect();
+                (overlap_coefficient(&mine, &theirs), p)
+            })
+            .filter(|(o, _)| *o >= config.min_term_overlap)
+            .collect();
+        close.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        close.truncate(config.max_judged);
+        let mut out = Vec::new();
+        let (mut judged, mut below_floor) = (0, 0);
+        for (_, p) in close {
+            let Some(other) = self.item(p) else { continue };
+            judged += 1;
+            let Some(j) = config
+                .detector
+                .judge(&item.claim.canonical_text, &other.claim.canonical_text)
+            else {
+                continue;
+            };
+            // A NaN confidence is below every floor.
+            if j.confidence.is_nan() || j.confidence < config.confidence_floor {
+                below_floor += 1;
+                continue;
+            }
+            out.push(DetectedEdge {
+                from: n,
+                to: p,
+                edge: detected(
+                    &item.claim,
+                    &other.claim,
+                    Relation::Contradicts,
+                    j.confidence.clamp(0.0, 1.0),
+                    j.reason,
+                ),
+                live: true,
+            });
+        }
+        self.detected.stats.judged += judged;
+        self.detected.stats.dropped_floor += below_floor;
+        out
+    }
+
+    /// Recomputes every detected edge of the tenant from its documents, in recorded order;
+    /// returns how many live edges result.
+    pub(crate) fn rebuild_edges(&mut self, tenant: &TenantId, config: &DetectionConfig) -> u64 {
+        self.detected.clear();
+        if !config.is_enabled() {
+            return 0;
+        }
+        let mut order: Vec<(Timestamp, DocId)> = self
+            .docs
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.item.is_some())
+            .filter_map(|(i, d)| Some((d.recorded_at, DocId::try_from(i).ok()?)))
+            .collect();
+        order.sort_unstable();
+        let mut processed = RoaringBitmap::new();
+        for (_, doc) in order {
+            self.detect(doc, tenant, config, Some(&processed));
+            processed.insert(doc);
+        }
+        self.detected.live_edges()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(from: Option<i32>, to: Option<i32>) -> Claim {
+        let mut c = Claim::new("t", "c", "x");
+        c.valid_from = from.and_then(Timestamp::from_year);
+        c.valid_to = to.and_then(Timestamp::from_year);
+        c
+    }
+
+    #[test]
+    fn interval_overlap_treats_open_ends_as_unbounded_and_ends_as_exclusive() {
+        assert!(overlaps(
+            &claim(Some(2000), Some(2005)),
+            &claim(Some(2004), None)
+        ));
+        assert!(!overlaps(
+            &claim(Some(2000), Some(2005)),
+            &claim(Some(2005), None)
+        ));
+        assert!(overlaps(&claim(None, None), &claim(Some(1990), Some(1991))));
+        assert!(!overlaps(
+            &claim(None, Some(1990)),
+            &claim(Some(1990), None)
+        ));
+    }
+
+    #[test]
+    fn overlap_coefficient_of_sorted_sets() {
+        assert_eq!(overlap_coefficient(&[1, 2, 3], &[2, 3, 4, 5]), 2.0 / 3.0);
+        assert_eq!(overlap_coefficient(&[], &[1]), 0.0);
+        assert_eq!(overlap_coefficient(&[7], &[7]), 1.0);
+    }
+}
