@@ -1,7 +1,7 @@
 //! A tenant's detected edges: between claim *versions* (documents), with per-version degree
 //! caps and counters.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use roaring::RoaringBitmap;
 
@@ -54,6 +54,9 @@ pub(crate) struct DetectedGraph {
     pub(crate) groups: Map<(Box<str>, Box<str>), Vec<DocId>>,
     /// Normalised object of each structured document.
     pub(crate) objects: Map<DocId, Box<str>>,
+    /// Per entity, the documents detection processed most recently (the free-text candidate
+    /// source; bounded).
+    pub(crate) recent: Map<Box<str>, VecDeque<DocId>>,
     pub(crate) stats: DetectionStats,
     live: u64,
 }
@@ -69,13 +72,26 @@ impl DetectedGraph {
             .filter(|e| e.live)
     }
 
-    fn degree(&self, doc: DocId) -> usize {
-        self.by_doc.get(&doc).map_or(0, Vec::len)
+    /// Every live edge, in the order built.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &DetectedEdge> + '_ {
+        self.edges.iter().filter(|e| e.live)
+    }
+
+    /// Edges of `doc` whose other end is `alive`.
+    fn degree(&self, doc: DocId, alive: &impl Fn(DocId) -> bool) -> usize {
+        self.edges_of(doc)
+            .filter(|e| alive(if e.from == doc { e.to } else { e.from }))
+            .count()
     }
 
     /// Adds the proposed edges of one new document, strongest first, skipping those whose
-    /// endpoints have reached `max_degree` (counted as dropped).
-    pub(crate) fn add(&mut self, mut proposals: Vec<DetectedEdge>, max_degree: usize) {
+    /// endpoints have reached `max_degree` edges to `alive` documents (counted as dropped).
+    pub(crate) fn add(
+        &mut self,
+        mut proposals: Vec<DetectedEdge>,
+        max_degree: usize,
+        alive: impl Fn(DocId) -> bool,
+    ) {
         proposals.sort_by(|a, b| {
             b.edge
                 .strength
@@ -83,7 +99,8 @@ impl DetectedGraph {
                 .then_with(|| (a.from, a.to).cmp(&(b.from, b.to)))
         });
         for p in proposals {
-            if self.degree(p.from) >= max_degree || self.degree(p.to) >= max_degree {
+            if self.degree(p.from, &alive) >= max_degree || self.degree(p.to, &alive) >= max_degree
+            {
                 self.stats.dropped_degree += 1;
                 continue;
             }
@@ -122,9 +139,8 @@ impl DetectedGraph {
         }
         self.superseded.remove(doc);
         self.objects.remove(&doc);
-        for docs in self.groups.values_mut() {
-            docs.retain(|&d| d != doc);
-        }
+        // The structured groups and the recent lists may still name `doc`: detection skips
+        // documents without content, and the recent lists drop them on their next scan.
     }
 
     /// Drops every edge and group (before a rebuild); the counters stay.
@@ -159,13 +175,17 @@ mod tests {
     #[test]
     fn degree_cap_keeps_the_strongest_and_counts_the_rest() {
         let mut g = DetectedGraph::default();
-        g.add(vec![edge(9, 1, 0.7), edge(9, 2, 0.9), edge(9, 3, 0.8)], 2);
+        g.add(
+            vec![edge(9, 1, 0.7), edge(9, 2, 0.9), edge(9, 3, 0.8)],
+            2,
+            |_| true,
+        );
         let kept: Vec<DocId> = g.edges_of(9).map(|e| e.to).collect();
         assert_eq!(kept, [2, 3]);
         assert_eq!(g.stats.built, 2);
         assert_eq!(g.stats.dropped_degree, 1);
         // Doc 2 has degree 1; doc 9 is full, so nothing more attaches to it.
-        g.add(vec![edge(10, 9, 1.0), edge(10, 2, 1.0)], 2);
+        g.add(vec![edge(10, 9, 1.0), edge(10, 2, 1.0)], 2, |_| true);
         assert_eq!(g.edges_of(10).count(), 1);
         assert_eq!(g.stats.dropped_degree, 2);
     }
@@ -173,7 +193,7 @@ mod tests {
     #[test]
     fn removing_a_doc_retires_its_edges_both_ways() {
         let mut g = DetectedGraph::default();
-        g.add(vec![edge(5, 1, 0.9), edge(5, 2, 0.9)], 16);
+        g.add(vec![edge(5, 1, 0.9), edge(5, 2, 0.9)], 16, |_| true);
         g.remove_doc(1);
         assert_eq!(g.edges_of(5).count(), 1);
         assert_eq!(g.edges_of(1).count(), 0);

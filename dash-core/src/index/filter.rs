@@ -224,27 +224,6 @@ impl FilterIndex {
         self.live.remove(doc);
     }
 
-    /// Up to `limit` live documents that carry `entity`, newest (highest id) first: the
-    /// candidate source of contradiction detection.
-    #[must_use]
-    pub fn entity_docs_newest(&self, entity: &str, limit: usize) -> Vec<DocId> {
-        let mut key = String::new();
-        encode(&mut key, 'e', entity, None);
-        let Some(postings) = self
-            .key_ids
-            .get(key.as_str())
-            .and_then(|id| self.keys.get(*id as usize))
-            .map(|k| &k.1)
-        else {
-            return Vec::new();
-        };
-        match postings {
-            // Both forms are sorted by id.
-            Postings::Small(v) => v.iter().rev().take(limit).copied().collect(),
-            Postings::Large(b) => b.iter().rev().take(limit).collect(),
-        }
-    }
-
     /// Live documents.
     #[must_use]
     pub fn live(&self) -> &RoaringBitmap {

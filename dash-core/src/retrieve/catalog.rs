@@ -97,6 +97,8 @@ pub(crate) struct TenantIndex {
     superseded_targets: RoaringBitmap,
     /// Edges the engine detected (between documents).
     pub(crate) detected: DetectedGraph,
+    /// Documents of the commit being applied, not yet through detection.
+    pending_detection: Vec<DocId>,
 }
 
 /// True when `t` lies in `[from, to)`, open ends unbounded.
@@ -137,6 +139,7 @@ impl TenantIndex {
             incoming: HashMap::default(),
             superseded_targets: RoaringBitmap::new(),
             detected: DetectedGraph::default(),
+            pending_detection: Vec::new(),
         }
     }
 
@@ -450,13 +453,23 @@ impl Catalog {
     }
 
     fn apply_changes(&mut self, changes: Vec<Change>) {
+        // One commit's versions share a recorded time: detection runs when the next commit
+        // starts (and at the end), as it does live after each commit.
+        let mut last_commit = None;
         for change in changes {
+            if let Change::Version(_, _, _, at) = &change {
+                if last_commit.is_some_and(|t| t != *at) {
+                    self.flush_detection();
+                }
+                last_commit = Some(*at);
+            }
             match change {
                 Change::Version(t, item, version, at) => self.add_version(&t, &item, version, at),
                 Change::Tombstone(t, claim, at) => self.add_tombstone(&t, &claim, at),
                 Change::Drop(t, claim, versions) => self.drop_versions(&t, &claim, &versions),
             }
         }
+        self.flush_detection();
     }
 
     /// Indexes a committed version.
@@ -486,7 +499,22 @@ impl Catalog {
         let doc = index.add_version(item, version, recorded_at);
         if let (Some(doc), Some(config)) = (doc, &self.detection) {
             if config.is_enabled() {
-                index.detect(doc, tenant, config, None);
+                // Detection waits for the rest of the commit: its items are then processed in
+                // detection order (claim id), as a rebuild processes them.
+                index.pending_detection.push(doc);
+            }
+        }
+    }
+
+    /// Runs detection for the documents of the commit just applied (call after each commit).
+    pub(crate) fn flush_detection(&mut self) {
+        let Some(config) = self.detection.clone() else {
+            return;
+        };
+        for (tenant, index) in &mut self.tenants {
+            if !index.pending_detection.is_empty() {
+                let docs = std::mem::take(&mut index.pending_detection);
+                index.detect_all(docs, tenant, &config);
             }
         }
     }
@@ -500,6 +528,18 @@ impl Catalog {
                 .get_mut(tenant)
                 .map_or(0, |t| t.rebuild_edges(tenant, &config)),
         )
+    }
+
+    /// The tenant's detected edges whose two ends are current versions.
+    pub(crate) fn detected_edges(&self, tenant: &TenantId) -> Vec<crate::model::Edge> {
+        let Some(t) = self.tenants.get(tenant) else {
+            return Vec::new();
+        };
+        t.detected
+            .all()
+            .filter(|e| t.current.contains(e.from) && t.current.contains(e.to))
+            .map(|e| e.edge.clone())
+            .collect()
     }
 
     /// Detection counters summed over tenants, and the live detected edges.
@@ -519,6 +559,7 @@ impl Catalog {
             queue.push(Change::Tombstone(tenant.clone(), claim.clone(), at));
             return;
         }
+        self.flush_detection();
         if let Some(t) = self.tenants.get_mut(tenant) {
             t.add_tombstone(claim, at);
         }
@@ -534,6 +575,7 @@ impl Catalog {
             ));
             return;
         }
+        self.flush_detection();
         if let Some(t) = self.tenants.get_mut(tenant) {
             t.drop_versions(claim, versions);
         }

@@ -70,8 +70,8 @@ fn detected(from: &Claim, to: &Claim, relation: Relation, strength: f32, reason:
 
 impl TenantIndex {
     /// True when `p` may pair with `n`: another claim's document, still holding content, that
-    /// was current when `n` was recorded (and, during a rebuild, already processed).
-    fn eligible(&self, n: DocId, p: DocId, processed: Option<&RoaringBitmap>) -> bool {
+    /// was current when `n` was recorded and has been through detection itself.
+    fn eligible(&self, n: DocId, p: DocId, unprocessed: &RoaringBitmap) -> bool {
         let (Some(nd), Some(pd)) = (self.docs.get(n as usize), self.docs.get(p as usize)) else {
             return false;
         };
@@ -80,7 +80,7 @@ impl TenantIndex {
             && pd.item.is_some()
             && pd.recorded_at <= nd.recorded_at
             && nd.recorded_at < pd.superseded_at
-            && processed.is_none_or(|b| b.contains(p))
+            && !unprocessed.contains(p)
     }
 
     /// Detects the edges of the new document `n` and adds them.
@@ -89,19 +89,42 @@ impl TenantIndex {
         n: DocId,
         tenant: &TenantId,
         config: &DetectionConfig,
-        processed: Option<&RoaringBitmap>,
+        unprocessed: &RoaringBitmap,
     ) {
         let Some(item) = self.item(n).map(Arc::clone) else {
             return;
         };
         let proposals = match triple(&item.claim) {
-            Some(t) => self.detect_structured(n, &item, t, tenant, config, processed),
+            Some(t) => self.detect_structured(n, &item, t, tenant, config, unprocessed),
             None if !item.claim.entities.is_empty() => {
-                self.detect_free_text(n, &item, config, processed)
+                self.detect_free_text(n, &item, config, unprocessed)
             }
             None => Vec::new(),
         };
-        self.detected.add(proposals, config.max_degree);
+        // Degrees count only edges to versions still current when `n` was recorded, so a
+        // re-ingested claim does not fill its partner's cap with retired edges.
+        let at = self
+            .docs
+            .get(n as usize)
+            .map_or(Timestamp::MIN, |d| d.recorded_at);
+        let docs = &self.docs;
+        let alive = |d: DocId| docs.get(d as usize).is_some_and(|x| at < x.superseded_at);
+        self.detected.add(proposals, config.max_degree, alive);
+        // Later claims find this one through its entities.
+        let keep = config.max_candidates.saturating_mul(4);
+        for entity in &item.claim.entities {
+            let recent = self
+                .detected
+                .recent
+                .entry(entity.as_str().into())
+                .or_default();
+            if recent.back() != Some(&n) {
+                recent.push_back(n);
+            }
+            while recent.len() > keep {
+                recent.pop_front();
+            }
+        }
     }
 
     fn detect_structured(
@@ -111,7 +134,7 @@ impl TenantIndex {
         (subject, predicate, object): (&str, &str, &str),
         tenant: &TenantId,
         config: &DetectionConfig,
-        processed: Option<&RoaringBitmap>,
+        unprocessed: &RoaringBitmap,
     ) -> Vec<DetectedEdge> {
         let predicate_n = normalize(predicate);
         if config.is_multi_valued(tenant, &predicate_n) {
@@ -125,7 +148,7 @@ impl TenantIndex {
         let mut out = Vec::new();
         if let Some(group) = self.detected.groups.get(&key) {
             for &p in group.iter().rev().take(config.max_group_scan) {
-                if !self.eligible(n, p, processed) {
+                if !self.eligible(n, p, unprocessed) {
                     continue;
                 }
                 let (Some(other), Some(other_object)) =
@@ -182,26 +205,36 @@ impl TenantIndex {
         n: DocId,
         item: &IngestItem,
         config: &DetectionConfig,
-        processed: Option<&RoaringBitmap>,
+        unprocessed: &RoaringBitmap,
     ) -> Vec<DetectedEdge> {
-        // Candidates: the newest documents sharing an entity, across the claim's entities.
+        // Candidates: the most recently processed documents sharing an entity that are still
+        // current at `n`'s time (retired ones are pruned on the way: they never pair again).
+        let at = self
+            .docs
+            .get(n as usize)
+            .map_or(Timestamp::MIN, |d| d.recorded_at);
         let mut candidates: Vec<DocId> = Vec::new();
         for entity in &item.claim.entities {
             if candidates.len() >= config.max_candidates {
                 break;
             }
-            // Ask for more than needed: some are older versions or the claim itself.
-            for p in self
-                .filters
-                .entity_docs_newest(entity, config.max_candidates * 2)
-            {
+            let Some(mut recent) = self.detected.recent.remove(entity.as_str()) else {
+                continue;
+            };
+            recent.retain(|&p| {
+                self.docs
+                    .get(p as usize)
+                    .is_some_and(|d| d.item.is_some() && at < d.superseded_at)
+            });
+            for &p in recent.iter().rev() {
                 if candidates.len() >= config.max_candidates {
                     break;
                 }
-                if !candidates.contains(&p) && self.eligible(n, p, processed) {
+                if !candidates.contains(&p) && self.eligible(n, p, unprocessed) {
                     candidates.push(p);
                 }
             }
+            self.detected.recent.insert(entity.as_str().into(), recent);
         }
         if candidates.is_empty() {
             return Vec::new();
@@ -251,26 +284,53 @@ impl TenantIndex {
         out
     }
 
-    /// Recomputes every detected edge of the tenant from its documents, in recorded order;
-    /// returns how many live edges result.
+    /// The order detection processes documents in: recorded time, then claim id (the items of
+    /// one batch share a recorded time), then version. Ingest and rebuild both use it, so they
+    /// build the same edges.
+    fn detection_order(&self, docs: &mut [DocId]) {
+        let key = |d: DocId| {
+            let doc = self.docs.get(d as usize);
+            (
+                doc.map(|x| x.recorded_at),
+                doc.and_then(|x| self.claims.get(x.claim as usize))
+                    .map(|c| c.id.as_str()),
+                doc.map(|x| x.version),
+            )
+        };
+        docs.sort_by(|a, b| key(*a).cmp(&key(*b)));
+    }
+
+    /// Runs detection for `docs` (new documents of one commit, or a whole tenant), in
+    /// detection order; none pairs with one not processed yet.
+    pub(crate) fn detect_all(
+        &mut self,
+        mut docs: Vec<DocId>,
+        tenant: &TenantId,
+        config: &DetectionConfig,
+    ) {
+        self.detection_order(&mut docs);
+        let mut unprocessed: RoaringBitmap = docs.iter().copied().collect();
+        for doc in docs {
+            unprocessed.remove(doc);
+            self.detect(doc, tenant, config, &unprocessed);
+        }
+    }
+
+    /// Recomputes every detected edge of the tenant from its documents; returns how many are
+    /// held.
     pub(crate) fn rebuild_edges(&mut self, tenant: &TenantId, config: &DetectionConfig) -> u64 {
         self.detected.clear();
         if !config.is_enabled() {
             return 0;
         }
-        let mut order: Vec<(Timestamp, DocId)> = self
+        let docs: Vec<DocId> = self
             .docs
             .iter()
             .enumerate()
             .filter(|(_, d)| d.item.is_some())
-            .filter_map(|(i, d)| Some((d.recorded_at, DocId::try_from(i).ok()?)))
+            .filter_map(|(i, _)| DocId::try_from(i).ok())
             .collect();
-        order.sort_unstable();
-        let mut processed = RoaringBitmap::new();
-        for (_, doc) in order {
-            self.detect(doc, tenant, config, Some(&processed));
-            processed.insert(doc);
-        }
+        self.detect_all(docs, tenant, config);
         self.detected.live_edges()
     }
 }

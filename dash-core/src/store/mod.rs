@@ -15,7 +15,9 @@ use crate::codec::Encoder;
 use crate::error::{
     CheckpointError, CloseError, QueryError, ReadError, ValidationError, WriteError,
 };
-use crate::model::{ClaimId, ClaimRecord, ClaimVersion, IngestItem, Lsn, TenantId, Timestamp};
+use crate::model::{
+    ClaimId, ClaimRecord, ClaimVersion, Edge, IngestItem, Lsn, TenantId, Timestamp,
+};
 use crate::retrieve::{Catalog, Query, RetrieveResponse};
 use crate::segment::Segment;
 use crate::storage::Storage;
@@ -793,6 +795,18 @@ impl Store {
         st.catalog.rebuild_edges(tenant).ok_or_else(|| {
             QueryError::IndexUnavailable("the retrieval indexes are not built".into())
         })
+    }
+
+    /// The detected edges (contradictions, successions) between the current versions of
+    /// `tenant`'s claims, in the order they were built; each has `detected: true`, the
+    /// detector's confidence as `strength`, and a `reason`.
+    ///
+    /// # Errors
+    /// As [`Store::rebuild_edges`].
+    pub fn detected_edges(&self, tenant: &TenantId) -> Result<Vec<Edge>, QueryError> {
+        validate_tenant_id(tenant).map_err(QueryError::Tenant)?;
+        self.shared.wait_index_ready()?;
+        Ok(self.shared.read_state().catalog.detected_edges(tenant))
     }
 
     /// Blocks until the background indexer has sealed every dense part that is due (benches and
