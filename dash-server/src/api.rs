@@ -44,8 +44,10 @@ pub struct AppState {
     pub audit: AuditLog,
     /// Metrics.
     pub metrics: Arc<Metrics>,
-    /// Admission to the store's workers.
+    /// Admission of reads to their workers.
     pub admission: Admission,
+    /// Admission of writes to theirs (separate: writes wait on fsync, reads on CPU).
+    pub write_admission: Admission,
     /// Per-principal rate limits, when on.
     pub rate: Option<RateLimiter>,
     /// The operators' kill switch for mutations.
@@ -66,6 +68,11 @@ impl AppState {
             auth: Authenticator::new(&config.auth),
             signing: config.signing.as_ref().map(Verifier::new),
             admission: Admission::new(config.workers, config.queue_capacity, Arc::clone(&metrics)),
+            write_admission: Admission::new(
+                config.write_workers,
+                config.write_queue_capacity,
+                Arc::clone(&metrics),
+            ),
             rate: config.rate_limit.map(RateLimiter::new),
             read_only: AtomicBool::new(config.read_only),
             shutting_down: AtomicBool::new(false),
@@ -89,6 +96,8 @@ pub struct Request {
     pub query: String,
     /// Headers.
     pub headers: HeaderMap,
+    /// The peer's address, when known.
+    pub remote: Option<std::net::SocketAddr>,
     /// Body, read only once the request has passed authentication.
     pub body: BodyStream,
 }
@@ -333,6 +342,15 @@ async fn dispatch(
         Ok(p) => p,
         Err(err) => {
             state.metrics.auth_failure("unauthenticated");
+            // Failed authentications spend the peer address's bucket, so a client without
+            // credentials cannot grow the audit log (or burn CPU on JWT checks) without bound.
+            if let (Some(limiter), Some(addr)) = (&state.rate, req.remote) {
+                if let Err((limited, info)) = limiter.check(&format!("ip:{}", addr.ip())) {
+                    ctx.rate = Some(info);
+                    state.metrics.reject("rate_limited");
+                    return Err(limited);
+                }
+            }
             audit(state, "-", None, route.action(), &[], &denied(&err));
             return Err(err);
         }
@@ -563,7 +581,7 @@ async fn mutate(
             let tenant = item.claim.tenant_id.as_str().to_owned();
             authorize(state, principal, &tenant, action, ctx)?;
             let receipt = state
-                .admission
+                .write_admission
                 .run(move || {
                     let ids = vec![item.claim.claim_id.as_str().to_owned()];
                     let result = state2.store.ingest(item);
@@ -586,7 +604,7 @@ async fn mutate(
             }
             let tenant = tenants.first().map(|t| (*t).to_owned()).unwrap_or_default();
             let receipt = state
-                .admission
+                .write_admission
                 .run(move || {
                     let mut ids = Vec::with_capacity(batch.items.len() + 1);
                     ids.push(format!("commit:{}", batch.commit_id));
@@ -624,7 +642,7 @@ async fn mutate(
             let tenant = tenant_param(&req.query)?;
             authorize(state, principal, &tenant, action, ctx)?;
             let receipt = state
-                .admission
+                .write_admission
                 .run(move || {
                     let ids = vec![claim_id.clone()];
                     let result = state2
@@ -870,7 +888,7 @@ fn debug_storage(state: &AppState) -> Result<Answer, ApiError> {
 /// Waits until no admitted request is left or `budget` runs out; true when drained.
 pub async fn drain(state: &AppState, budget: Duration) -> bool {
     let deadline = Instant::now() + budget;
-    while state.admission.admitted() > 0 {
+    while state.admission.admitted() + state.write_admission.admitted() > 0 {
         if Instant::now() >= deadline {
             return false;
         }

@@ -204,14 +204,21 @@ impl JwtVerifier {
         validation.leeway = config.leeway_secs;
         validation.validate_exp = true;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp"]);
+        // NOTE: jsonwebtoken checks `iss`/`aud` only when the token carries them; a configured
+        // issuer or audience must also be a required claim, or a token could simply omit it.
+        let mut required = vec!["exp"];
         if let Some(iss) = &config.issuer {
             validation.set_issuer(&[iss]);
+            required.push("iss");
         }
         match &config.audience {
-            Some(aud) => validation.set_audience(&[aud]),
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
             None => validation.validate_aud = false,
         }
+        validation.set_required_spec_claims(&required);
         Self {
             default_key: config
                 .default_secret
@@ -259,7 +266,9 @@ impl JwtVerifier {
                 ErrorKind::InvalidIssuer => "JWT issuer not accepted",
                 ErrorKind::InvalidSignature => "JWT signature does not verify",
                 ErrorKind::InvalidAlgorithm => "JWT algorithm must be HS256",
-                ErrorKind::MissingRequiredClaim(_) => "JWT lacks a required claim (exp)",
+                ErrorKind::MissingRequiredClaim(_) => {
+                    "JWT lacks a required claim (exp, iss or aud)"
+                }
                 _ => "invalid JWT",
             })
         })?;

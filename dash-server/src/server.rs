@@ -187,9 +187,10 @@ fn routes(
         .and(warp::path::full())
         .and(raw_query)
         .and(warp::header::headers_cloned())
+        .and(warp::addr::remote())
         .and(warp::body::stream())
         .then(
-            move |method, path: warp::path::FullPath, query, headers, body| {
+            move |method, path: warp::path::FullPath, query, headers, remote, body| {
                 let state = Arc::clone(&state);
                 let body = body_stream(body);
                 async move {
@@ -198,6 +199,7 @@ fn routes(
                         path: path.as_str().to_owned(),
                         query,
                         headers,
+                        remote,
                         body,
                     };
                     api::handle(state, request).await

@@ -422,11 +422,12 @@ fn read_only_switch_refuses_mutations_and_keeps_serving_reads() {
 #[test]
 fn a_full_queue_answers_429_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();
-    // One worker, no queue: while one slow request holds the worker, others are refused.
+    // One write worker, no write queue: while one slow batch holds it, other writes are
+    // refused — and reads, a separate class, are still served.
     let env = [
         ("DASH_API_KEYS", KEY_A),
-        ("DASH_WORKERS", "1"),
-        ("DASH_QUEUE_CAPACITY", "0"),
+        ("DASH_WRITE_WORKERS", "1"),
+        ("DASH_WRITE_QUEUE_CAPACITY", "0"),
         ("DASH_RATE_LIMIT_RPS", "0"),
     ];
     let server = TestServer::start(&dir.path().join("d"), &env);
@@ -439,10 +440,16 @@ fn a_full_queue_answers_429_with_retry_after() {
     let url = server.url("/v1/ingest/batch");
     let slow = std::thread::spawn(move || post(&url, Auth::Key(KEY_A), &body));
     let mut saw_429 = None;
-    for _ in 0..2000 {
-        let r = get(&server.url("/v1/claims/c1?tenant_id=t1"), auth);
+    let mut read_served = false;
+    for i in 0..2000 {
+        let r = post(
+            &server.url("/v1/ingest"),
+            auth,
+            &claim("t1", &format!("x{i}"), "x"),
+        );
         if r.status == 429 {
             saw_429 = Some(r);
+            read_served = get(&server.url("/v1/claims/none?tenant_id=t1"), auth).status == 404;
             break;
         }
         if slow.is_finished() {
@@ -451,6 +458,10 @@ fn a_full_queue_answers_429_with_retry_after() {
     }
     let r = saw_429.expect("no 429 while the only worker was busy");
     assert_eq!(r.code(), "queue_full");
+    assert!(
+        read_served,
+        "a read was refused while only the write class was full"
+    );
     assert!(r.header("retry-after").is_some());
     assert_eq!(slow.join().unwrap().status, 200);
     let m = get(&server.url("/metrics"), auth);
@@ -672,4 +683,26 @@ fn sigterm_during_writes_loses_no_acknowledged_write_and_half_applies_no_batch()
             "batch w{w}-{next} half applied: {present}/50"
         );
     }
+}
+
+#[test]
+fn failed_authentication_is_rate_limited_per_peer_so_the_audit_log_stays_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("DASH_API_KEYS", KEY_A),
+        ("DASH_RATE_LIMIT_RPS", "1"),
+        ("DASH_RATE_LIMIT_BURST", "2"),
+    ];
+    let server = TestServer::start(&dir.path().join("d"), &env);
+    let url = server.url("/v1/retrieve?tenant_id=t1&query=x");
+    let statuses: Vec<u16> = (0..6)
+        .map(|_| get(&url, Auth::Key("guess-0123456789abcdef")).status)
+        .collect();
+    assert_eq!(&statuses[..2], &[401, 401]);
+    assert!(statuses[2..].iter().all(|s| *s == 429), "{statuses:?}");
+    // A valid key has its own bucket.
+    assert_eq!(get(&url, Auth::Key(KEY_A)).status, 200);
+    assert!(server.stop().success());
+    let audit = std::fs::read_to_string(dir.path().join("d/audit/audit.jsonl")).unwrap();
+    assert_eq!(audit.lines().count(), 2, "{audit}");
 }
