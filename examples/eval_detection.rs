@@ -1,7 +1,7 @@
 //! Contradiction detection measured on real data (run on demand, not in CI):
 //!
 //! ```text
-//! cargo run --release --example eval_detection [-- --data ../shared/data] [--synthetic DIR --n 100000]
+//! cargo run --release --example eval_detection [-- --data ../shared/data] [--synthetic DIR --n 100000 [--cost-only]]
 //! ```
 //!
 //! 1. **TimeQA, structured path**: the facts with an object are ingested as structured claims
@@ -473,18 +473,22 @@ fn main() -> Res<()> {
     let mut data = PathBuf::from("../shared/data");
     let mut synthetic = None;
     let mut n = 100_000;
+    let mut cost_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--data" => data = args.next().ok_or("--data needs a directory")?.into(),
             "--synthetic" => synthetic = Some(PathBuf::from(args.next().ok_or("--synthetic DIR")?)),
             "--n" => n = args.next().ok_or("--n N")?.parse()?,
+            "--cost-only" => cost_only = true,
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
     let scratch = tempfile::tempdir()?;
-    timeqa(&data, scratch.path())?;
-    climate_fever(&data)?;
+    if !cost_only {
+        timeqa(&data, scratch.path())?;
+        climate_fever(&data)?;
+    }
     if let Some(dir) = synthetic {
         cost(&dir, n, scratch.path())?;
     }

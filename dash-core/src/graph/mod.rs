@@ -69,7 +69,7 @@ impl Default for DetectionConfig {
             detector: Arc::new(RuleDetector::default()),
             confidence_floor: 0.6,
             max_degree: 16,
-            max_candidates: 32,
+            max_candidates: 16,
             max_judged: 8,
             min_term_overlap: 0.5,
             max_group_scan: 1024,
@@ -137,7 +137,7 @@ impl DetectionConfig {
     }
 
     /// Free-text candidates gathered per new claim (newest first, across its entities).
-    /// Default: 32. Accepted: 1..=4096.
+    /// Default: 16. Accepted: 1..=4096.
     #[must_use]
     pub fn max_candidates(mut self, n: usize) -> Self {
         self.max_candidates = n;

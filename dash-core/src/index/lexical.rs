@@ -186,14 +186,14 @@ impl Bm25Index {
         self.live_len += u64::from(len);
     }
 
-    /// The distinct terms of a live document, as sorted term ids (for cheap set overlaps).
-    pub fn doc_terms(&self, doc: DocId) -> impl Iterator<Item = u32> + '_ {
+    /// The distinct terms of a live document with their frequencies, sorted by term id (for
+    /// cheap set overlaps).
+    #[must_use]
+    pub fn doc_terms(&self, doc: DocId) -> &[(u32, u32)] {
         self.docs
             .get(doc as usize)
             .filter(|d| d.live)
             .map_or(&[][..], |d| &d.terms[..])
-            .iter()
-            .map(|&(term, _)| term)
     }
 
     /// Removes `doc` (a no-op if it is not live).

@@ -6,11 +6,12 @@
 //! (at open, or [`TenantIndex::rebuild_edges`]) finds the same pairs the incremental path found
 //! on ingest, and running it twice gives the same edges.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
-use super::catalog::TenantIndex;
+use super::catalog::{Doc, TenantIndex};
 use crate::graph::edges::DetectedEdge;
 use crate::graph::{normalize, DetectionConfig};
 use crate::index::DocId;
@@ -39,15 +40,21 @@ fn overlaps(a: &Claim, b: &Claim) -> bool {
     starts_before_end(a.valid_from, b.valid_to) && starts_before_end(b.valid_from, a.valid_to)
 }
 
-/// Share of the smaller sorted set found in the other.
-fn overlap_coefficient(a: &[u32], b: &[u32]) -> f32 {
+/// Share of the smaller set of terms found in the other (both sorted by term id); stops early
+/// (returning 0) once the share cannot reach `at_least`.
+fn overlap_coefficient(a: &[(u32, u32)], b: &[(u32, u32)], at_least: f32) -> f32 {
     let smaller = a.len().min(b.len());
     if smaller == 0 {
         return 0.0;
     }
+    let needed = (at_least * smaller as f32).ceil() as usize;
     let (mut i, mut j, mut shared) = (0, 0, 0usize);
     while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
+        // Even if every remaining term of the shorter list matched, too few would be shared.
+        if shared + (a.len() - i).min(b.len() - j) < needed {
+            return 0.0;
+        }
+        match a[i].0.cmp(&b[j].0) {
             std::cmp::Ordering::Less => i += 1,
             std::cmp::Ordering::Greater => j += 1,
             std::cmp::Ordering::Equal => {
@@ -58,6 +65,41 @@ fn overlap_coefficient(a: &[u32], b: &[u32]) -> f32 {
         }
     }
     shared as f32 / smaller as f32
+}
+
+/// True when `p` may pair with `n` ([`TenantIndex::eligible`]; a free function so callers can
+/// hold other fields of the index mutably).
+fn eligible(docs: &[Doc], n: DocId, p: DocId, unprocessed: &RoaringBitmap) -> bool {
+    let (Some(nd), Some(pd)) = (docs.get(n as usize), docs.get(p as usize)) else {
+        return false;
+    };
+    p != n
+        && pd.claim != nd.claim
+        && pd.item.is_some()
+        && pd.recorded_at <= nd.recorded_at
+        && nd.recorded_at < pd.superseded_at
+        && !unprocessed.contains(p)
+}
+
+/// Appends `n` to an entity's recent list. A full list first drops the versions retired by
+/// `n`'s recorded time (they never pair again: later documents are recorded later), then, if
+/// still full, the oldest.
+fn push_recent(recent: &mut VecDeque<DocId>, docs: &[Doc], n: DocId, keep: usize) {
+    if recent.back() != Some(&n) {
+        recent.push_back(n);
+    }
+    if recent.len() > keep {
+        let at = docs
+            .get(n as usize)
+            .map_or(Timestamp::MIN, |d| d.recorded_at);
+        recent.retain(|&p| {
+            docs.get(p as usize)
+                .is_some_and(|d| d.item.is_some() && at < d.superseded_at)
+        });
+    }
+    while recent.len() > keep {
+        recent.pop_front();
+    }
 }
 
 fn detected(from: &Claim, to: &Claim, relation: Relation, strength: f32, reason: String) -> Edge {
@@ -72,15 +114,7 @@ impl TenantIndex {
     /// True when `p` may pair with `n`: another claim's document, still holding content, that
     /// was current when `n` was recorded and has been through detection itself.
     fn eligible(&self, n: DocId, p: DocId, unprocessed: &RoaringBitmap) -> bool {
-        let (Some(nd), Some(pd)) = (self.docs.get(n as usize), self.docs.get(p as usize)) else {
-            return false;
-        };
-        p != n
-            && pd.claim != nd.claim
-            && pd.item.is_some()
-            && pd.recorded_at <= nd.recorded_at
-            && nd.recorded_at < pd.superseded_at
-            && !unprocessed.contains(p)
+        eligible(&self.docs, n, p, unprocessed)
     }
 
     /// Detects the edges of the new document `n` and adds them.
@@ -94,6 +128,7 @@ impl TenantIndex {
         let Some(item) = self.item(n).map(Arc::clone) else {
             return;
         };
+        let structured = triple(&item.claim).is_some();
         let proposals = match triple(&item.claim) {
             Some(t) => self.detect_structured(n, &item, t, tenant, config, unprocessed),
             None if !item.claim.entities.is_empty() => {
@@ -110,19 +145,19 @@ impl TenantIndex {
         let docs = &self.docs;
         let alive = |d: DocId| docs.get(d as usize).is_some_and(|x| at < x.superseded_at);
         self.detected.add(proposals, config.max_degree, alive);
-        // Later claims find this one through its entities.
-        let keep = config.max_candidates.saturating_mul(4);
-        for entity in &item.claim.entities {
-            let recent = self
-                .detected
-                .recent
-                .entry(entity.as_str().into())
-                .or_default();
-            if recent.back() != Some(&n) {
-                recent.push_back(n);
-            }
-            while recent.len() > keep {
-                recent.pop_front();
+        // Later claims find this one through its entities (the free-text pass did it already).
+        if structured {
+            let keep = config.max_candidates.saturating_mul(4);
+            for entity in &item.claim.entities {
+                let recent = match self.detected.recent.get_mut(entity.as_str()) {
+                    Some(r) => r,
+                    None => self
+                        .detected
+                        .recent
+                        .entry(entity.as_str().into())
+                        .or_default(),
+                };
+                push_recent(recent, &self.docs, n, keep);
             }
         }
     }
@@ -207,44 +242,43 @@ impl TenantIndex {
         config: &DetectionConfig,
         unprocessed: &RoaringBitmap,
     ) -> Vec<DetectedEdge> {
-        // Candidates: the most recently processed documents sharing an entity that are still
-        // current at `n`'s time (retired ones are pruned on the way: they never pair again).
-        let at = self
-            .docs
-            .get(n as usize)
-            .map_or(Timestamp::MIN, |d| d.recorded_at);
+        // Candidates: the most recently processed documents sharing an entity, newest first,
+        // that may pair with `n` (retired versions are skipped). One lookup per entity both
+        // reads the entity's list and appends `n` to it, for the claims that come later.
+        let keep = config.max_candidates.saturating_mul(4);
         let mut candidates: Vec<DocId> = Vec::new();
+        let docs = &self.docs;
         for entity in &item.claim.entities {
-            if candidates.len() >= config.max_candidates {
-                break;
-            }
-            let Some(mut recent) = self.detected.recent.remove(entity.as_str()) else {
-                continue;
+            let recent = match self.detected.recent.get_mut(entity.as_str()) {
+                Some(r) => r,
+                None => self
+                    .detected
+                    .recent
+                    .entry(entity.as_str().into())
+                    .or_default(),
             };
-            recent.retain(|&p| {
-                self.docs
-                    .get(p as usize)
-                    .is_some_and(|d| d.item.is_some() && at < d.superseded_at)
-            });
             for &p in recent.iter().rev() {
                 if candidates.len() >= config.max_candidates {
                     break;
                 }
-                if !candidates.contains(&p) && self.eligible(n, p, unprocessed) {
+                if !candidates.contains(&p) && eligible(docs, n, p, unprocessed) {
                     candidates.push(p);
                 }
             }
-            self.detected.recent.insert(entity.as_str().into(), recent);
+            push_recent(recent, docs, n, keep);
         }
         if candidates.is_empty() {
             return Vec::new();
         }
-        let mine: Vec<u32> = self.lexical.doc_terms(n).collect();
+        let mine = self.lexical.doc_terms(n);
         let mut close: Vec<(f32, DocId)> = candidates
             .into_iter()
             .map(|p| {
-                let theirs: Vec<u32> = self.lexical.doc_terms(p).collect();
-                (overlap_coefficient(&mine, &theirs), p)
+                let theirs = self.lexical.doc_terms(p);
+                (
+                    overlap_coefficient(mine, theirs, config.min_term_overlap),
+                    p,
+                )
             })
             .filter(|(o, _)| *o >= config.min_term_overlap)
             .collect();
@@ -297,7 +331,7 @@ impl TenantIndex {
                 doc.map(|x| x.version),
             )
         };
-        docs.sort_by(|a, b| key(*a).cmp(&key(*b)));
+        docs.sort_by_cached_key(|d| key(*d));
     }
 
     /// Runs detection for `docs` (new documents of one commit, or a whole tenant), in
@@ -365,8 +399,21 @@ mod tests {
 
     #[test]
     fn overlap_coefficient_of_sorted_sets() {
-        assert_eq!(overlap_coefficient(&[1, 2, 3], &[2, 3, 4, 5]), 2.0 / 3.0);
-        assert_eq!(overlap_coefficient(&[], &[1]), 0.0);
-        assert_eq!(overlap_coefficient(&[7], &[7]), 1.0);
+        let set = |ids: &[u32]| ids.iter().map(|&t| (t, 1)).collect::<Vec<_>>();
+        assert_eq!(
+            overlap_coefficient(&set(&[1, 2, 3]), &set(&[2, 3, 4, 5]), 0.0),
+            2.0 / 3.0
+        );
+        assert_eq!(
+            overlap_coefficient(&set(&[1, 2, 3]), &set(&[2, 3, 4, 5]), 0.6),
+            2.0 / 3.0
+        );
+        // 2 of 3 shared cannot reach 0.8: the early exit answers 0.
+        assert_eq!(
+            overlap_coefficient(&set(&[1, 2, 3]), &set(&[2, 3, 4, 5]), 0.8),
+            0.0
+        );
+        assert_eq!(overlap_coefficient(&set(&[]), &set(&[1]), 0.0), 0.0);
+        assert_eq!(overlap_coefficient(&set(&[7]), &set(&[7]), 1.0), 1.0);
     }
 }
