@@ -633,7 +633,18 @@ fn conflicts_do_not_list_superseded_claims_in_either_direction() {
             )),
         )
         .unwrap();
+    // Without `as_of` a superseded claim is history: listed, below its successor.
     let r = store.retrieve(&Query::new("a").text("ferry runs")).unwrap();
+    let pos = |id: &str| r.results.iter().position(|x| x.claim_id.as_str() == id);
+    assert!(
+        pos("old2") > pos("new2") && pos("new2").is_some(),
+        "{:?}",
+        ids(&r)
+    );
+    // At an instant after the successor took over, it is hidden — and so not a conflict.
+    let r = store
+        .retrieve(&Query::new("a").text("ferry runs").as_of(Timestamp::now()))
+        .unwrap();
     assert!(find(&r, "old2").is_none(), "superseded claims are hidden");
     assert!(
         get(&r, "c2").conflicts.is_empty(),
@@ -664,7 +675,11 @@ fn conflicts_do_not_list_superseded_claims_in_either_direction() {
         )
         .unwrap();
     let r = store
-        .retrieve(&Query::new("a").text("bridge traffic"))
+        .retrieve(
+            &Query::new("a")
+                .text("bridge traffic")
+                .as_of(Timestamp::now()),
+        )
         .unwrap();
     assert!(find(&r, "old").is_none(), "superseded claims are hidden");
     let c1 = get(&r, "c1");
@@ -909,7 +924,7 @@ fn filters_on_entities_metadata_and_sources() {
 // 9 ------------------------------------------------------------------------------------------
 
 #[test]
-fn supersedes_hides_the_old_claim_only_where_the_new_one_is_visible() {
+fn supersedes_ranks_the_old_claim_below_and_hides_it_once_the_new_one_took_over() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::builder(dir.path()).open().unwrap();
     let mut old = item("a", "c_old", "Alice is the CEO of Acme");
@@ -925,7 +940,8 @@ fn supersedes_hides_the_old_claim_only_where_the_new_one_is_visible() {
     store.ingest(new).unwrap();
 
     let q = Query::new("a").text("CEO of Acme");
-    assert_eq!(ids(&store.retrieve(&q).unwrap()), ["c_new"]);
+    // No instant asked: both, the successor first.
+    assert_eq!(ids(&store.retrieve(&q).unwrap()), ["c_new", "c_old"]);
     assert_eq!(
         ids(&store.retrieve(&q.clone().as_of(year(2005))).unwrap()),
         ["c_old"]

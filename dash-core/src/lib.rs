@@ -54,6 +54,7 @@
 
 mod codec;
 mod error;
+pub mod graph;
 pub mod index;
 mod manifest;
 mod memtable;

@@ -47,6 +47,15 @@ pub struct ServeArgs {
     /// Writes that may wait for a worker before the server answers 429. Default: 64.
     #[arg(long, env = "DASH_WRITE_QUEUE_CAPACITY")]
     pub write_queue_capacity: Option<String>,
+    /// Detect contradictions and successions on ingest (`true`/`false`). Default: true.
+    #[arg(long, env = "DASH_DETECTION")]
+    pub detection: Option<String>,
+    /// Predicates that hold several values at once (never contradict), comma-separated.
+    #[arg(long, env = "DASH_MULTI_VALUED_PREDICATES")]
+    pub multi_valued_predicates: Option<String>,
+    /// Lowest detector confidence that makes a detected edge (0..=1). Default: 0.6.
+    #[arg(long, env = "DASH_DETECTION_MIN_CONFIDENCE")]
+    pub detection_min_confidence: Option<String>,
     /// Largest request body in bytes (413 above it). Default: 16777216 (16 MiB).
     #[arg(long, env = "DASH_BODY_LIMIT_BYTES")]
     pub body_limit_bytes: Option<String>,
@@ -164,6 +173,9 @@ pub const FLAGS: &[(&str, &str)] = &[
     ("DASH_BATCH_MAX_RECORDS", "batch-max-records"),
     ("DASH_BATCH_MAX_DELAY_MS", "batch-max-delay-ms"),
     ("DASH_EMBEDDING_DIM", "embedding-dim"),
+    ("DASH_DETECTION", "detection"),
+    ("DASH_MULTI_VALUED_PREDICATES", "multi-valued-predicates"),
+    ("DASH_DETECTION_MIN_CONFIDENCE", "detection-min-confidence"),
     ("DASH_WORKERS", "workers"),
     ("DASH_QUEUE_CAPACITY", "queue-capacity"),
     ("DASH_WRITE_WORKERS", "write-workers"),
@@ -267,6 +279,8 @@ pub struct ServeConfig {
     pub durability: Durability,
     /// Embedding dimension, if fixed by the operator.
     pub embedding_dim: Option<u32>,
+    /// Contradiction detection.
+    pub detection: dash_core::graph::DetectionConfig,
     /// Concurrent reads.
     pub workers: usize,
     /// Reads that may wait for a worker.
@@ -330,6 +344,7 @@ impl ServeConfig {
         })?;
 
         let durability = parse_durability(&args)?;
+        let detection = parse_detection(&args)?;
         let embedding_dim = args
             .embedding_dim
             .as_deref()
@@ -453,6 +468,7 @@ impl ServeConfig {
             bind,
             durability,
             embedding_dim,
+            detection,
             workers,
             queue_capacity,
             write_workers,
@@ -515,6 +531,48 @@ fn parse_durability(args: &ServeArgs) -> Result<Durability, ConfigError> {
             "strict or batched",
         )),
     }
+}
+
+fn parse_detection(args: &ServeArgs) -> Result<dash_core::graph::DetectionConfig, ConfigError> {
+    use dash_core::graph::DetectionConfig;
+    if !opt_bool(args.detection.as_deref(), "DASH_DETECTION", true)? {
+        for (value, var) in [
+            (
+                &args.multi_valued_predicates,
+                "DASH_MULTI_VALUED_PREDICATES",
+            ),
+            (
+                &args.detection_min_confidence,
+                "DASH_DETECTION_MIN_CONFIDENCE",
+            ),
+        ] {
+            if value.is_some() {
+                return Err(bad(
+                    var,
+                    "is set while DASH_DETECTION is false",
+                    "leave it unset, or set DASH_DETECTION=true",
+                ));
+            }
+        }
+        return Ok(DetectionConfig::disabled());
+    }
+    let mut config = DetectionConfig::default();
+    for predicate in list(args.multi_valued_predicates.as_deref(), ',') {
+        config = config.multi_valued(&predicate);
+    }
+    if let Some(v) = args.detection_min_confidence.as_deref() {
+        match v.trim().parse::<f32>() {
+            Ok(f) if (0.0..=1.0).contains(&f) => config = config.confidence_floor(f),
+            _ => {
+                return Err(bad(
+                    "DASH_DETECTION_MIN_CONFIDENCE",
+                    format!("is {v:?}"),
+                    "a number in 0..=1",
+                ))
+            }
+        }
+    }
+    Ok(config)
 }
 
 fn parse_auth(args: &ServeArgs) -> Result<AuthConfig, ConfigError> {
@@ -820,6 +878,15 @@ mod tests {
             },
             ServeArgs {
                 read_only: Some("maybe".into()),
+                ..args()
+            },
+            ServeArgs {
+                detection_min_confidence: Some("1.5".into()),
+                ..args()
+            },
+            ServeArgs {
+                detection: Some("false".into()),
+                multi_valued_predicates: Some("award received".into()),
                 ..args()
             },
         ];

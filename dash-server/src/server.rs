@@ -59,7 +59,9 @@ impl Server {
     /// Opens the store and the audit log and binds the address; nothing is served yet.
     pub async fn bind(config: ServeConfig) -> Result<Self, ServeError> {
         let store_dir = config.store_dir();
-        let mut builder = Store::builder(&store_dir).durability(config.durability);
+        let mut builder = Store::builder(&store_dir)
+            .durability(config.durability)
+            .detection(config.detection.clone());
         if let Some(dim) = config.embedding_dim {
             builder = builder.embedding_dimension(dim);
         }

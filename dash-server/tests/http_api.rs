@@ -706,3 +706,60 @@ fn failed_authentication_is_rate_limited_per_peer_so_the_audit_log_stays_bounded
     let audit = std::fs::read_to_string(dir.path().join("d/audit/audit.jsonl")).unwrap();
     assert_eq!(audit.lines().count(), 2, "{audit}");
 }
+
+fn fact(tenant: &str, id: &str, predicate: &str, object: &str) -> Value {
+    json!({"claim": {
+        "claim_id": id, "tenant_id": tenant, "confidence": 0.9,
+        "canonical_text": format!("Acme {predicate} {object}"),
+        "subject": "Acme", "predicate": predicate, "object": object,
+        "valid_from": "2020-01-01T00:00:00Z"
+    }})
+}
+
+#[test]
+fn detected_conflicts_surface_over_http_and_multi_valued_predicates_are_configurable() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("DASH_API_KEYS", KEY_A),
+        ("DASH_MULTI_VALUED_PREDICATES", "award received"),
+    ];
+    let server = TestServer::start(&dir.path().join("d"), &env);
+    let auth = Auth::Key(KEY_A);
+    for body in [
+        fact("t1", "ceo-a", "chief executive", "Alice"),
+        fact("t1", "ceo-b", "chief executive", "Bob"),
+        fact("t1", "award-a", "award received", "Gold"),
+        fact("t1", "award-b", "award received", "Silver"),
+    ] {
+        assert_eq!(post(&server.url("/v1/ingest"), auth, &body).status, 200);
+    }
+    let r = get(
+        &server.url("/v1/retrieve?tenant_id=t1&query=Acme%20chief%20executive"),
+        auth,
+    );
+    let ceo = r.json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["claim_id"] == "ceo-a")
+        .unwrap();
+    assert_eq!(ceo["conflicts"][0]["claim_id"], "ceo-b", "{}", r.text);
+    assert_eq!(ceo["conflicts"][0]["detected"], true);
+    assert!(ceo["conflicts"][0]["reason"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
+    let r = get(
+        &server.url("/v1/retrieve?tenant_id=t1&query=Acme%20award"),
+        auth,
+    );
+    let awards: Vec<&Value> = r.json["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["claim_id"].as_str().unwrap().starts_with("award"))
+        .collect();
+    assert_eq!(awards.len(), 2, "{}", r.text);
+    for c in awards {
+        assert!(c["conflicts"].as_array().unwrap().is_empty(), "{}", r.text);
+    }
+}

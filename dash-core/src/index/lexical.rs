@@ -186,6 +186,16 @@ impl Bm25Index {
         self.live_len += u64::from(len);
     }
 
+    /// The distinct terms of a live document with their frequencies, sorted by term id (for
+    /// cheap set overlaps).
+    #[must_use]
+    pub fn doc_terms(&self, doc: DocId) -> &[(u32, u32)] {
+        self.docs
+            .get(doc as usize)
+            .filter(|d| d.live)
+            .map_or(&[][..], |d| &d.terms[..])
+    }
+
     /// Removes `doc` (a no-op if it is not live).
     pub fn remove(&mut self, doc: DocId) {
         let Some(d) = self.docs.get_mut(doc as usize) else {

@@ -96,8 +96,11 @@ pub struct Conflict {
     pub canonical_text: String,
     /// True when the contradiction detector built the edge.
     pub detected: bool,
-    /// The edge's strength.
+    /// The edge's strength (for a detected edge, the detector's confidence).
     pub strength: f32,
+    /// Why the edge exists (detected edges always say; caller edges may).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A machine-readable citation built from a piece of evidence.
@@ -162,6 +165,9 @@ pub struct GraphEdge {
     pub strength: f32,
     /// True when the contradiction detector built it.
     pub detected: bool,
+    /// Why it exists (detected edges always say; caller edges may).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The planner's trace: what each stage saw and how long it took.

@@ -106,6 +106,24 @@ fn links<'a>(index: &'a TenantIndex, doc: DocId, view: &TimeView, cap: usize) ->
             }
         }
     }
+    // Detected edges join documents (versions): the other end must be visible itself.
+    let mut detected = 0;
+    for e in index.detected.edges_of(doc) {
+        if detected >= cap {
+            break;
+        }
+        let other = if e.from == doc { e.to } else { e.from };
+        let (Some(f), Some(t)) = (
+            index.docs.get(e.from as usize),
+            index.docs.get(e.to as usize),
+        ) else {
+            continue;
+        };
+        if index.visible(other, view) {
+            out.push((f.claim, t.claim, &e.edge));
+            detected += 1;
+        }
+    }
     let my_id = &item.claim.claim_id;
     let mut incoming = 0;
     for &src in index.incoming(me) {
@@ -154,6 +172,7 @@ fn conflicts(index: &TenantIndex, doc: DocId, view: &TimeView) -> Vec<Conflict> 
             canonical_text: text,
             detected: edge.detected,
             strength: edge.strength,
+            reason: edge.reason.clone(),
         });
     }
     out
@@ -235,6 +254,7 @@ pub(crate) fn build_graph(
                     relation: edge.relation,
                     strength: edge.strength,
                     detected: edge.detected,
+                    reason: edge.reason.clone(),
                 });
             }
         }

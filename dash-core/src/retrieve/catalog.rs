@@ -15,6 +15,8 @@ use roaring::RoaringBitmap;
 use super::dense::{DenseIndex, SealPlan};
 use super::rank::evidence_weight;
 use crate::error::Corruption;
+use crate::graph::edges::{DetectedGraph, DetectionStats};
+use crate::graph::DetectionConfig;
 use crate::index::{Analyzer, Bm25Index, DocId, Facets, FilterIndex, HnswIndex};
 use crate::model::{ClaimId, ClaimVersion, IngestItem, Relation, TenantId, Timestamp, VersionBody};
 use crate::segment::Segment;
@@ -29,6 +31,9 @@ pub(crate) struct Catalog {
     tenants: HashMap<TenantId, TenantIndex>,
     /// `Some` while the segments' indexes are being built: the changes to apply afterwards.
     deferred: Option<Vec<Change>>,
+    /// How edges are detected (`None` while loading segments: detection runs once at the end,
+    /// in recorded order).
+    detection: Option<Arc<DetectionConfig>>,
 }
 
 /// A change queued while the catalog is deferred.
@@ -90,6 +95,10 @@ pub(crate) struct TenantIndex {
     incoming: HashMap<u32, Vec<DocId>, foldhash::fast::RandomState>,
     /// Claims some document says it supersedes.
     superseded_targets: RoaringBitmap,
+    /// Edges the engine detected (between documents).
+    pub(crate) detected: DetectedGraph,
+    /// Documents of the commit being applied, not yet through detection.
+    pending_detection: Vec<DocId>,
 }
 
 /// True when `t` lies in `[from, to)`, open ends unbounded.
@@ -129,6 +138,8 @@ impl TenantIndex {
             dense: None,
             incoming: HashMap::default(),
             superseded_targets: RoaringBitmap::new(),
+            detected: DetectedGraph::default(),
+            pending_detection: Vec::new(),
         }
     }
 
@@ -161,13 +172,15 @@ impl TenantIndex {
         }
     }
 
-    fn add_version(&mut self, item: &Arc<IngestItem>, version: u32, recorded_at: Timestamp) {
-        let Some(claim) = self.claim_slot(&item.claim.claim_id) else {
-            return;
-        };
-        let Ok(doc) = DocId::try_from(self.docs.len()) else {
-            return;
-        };
+    /// Indexes a version; returns its document.
+    fn add_version(
+        &mut self,
+        item: &Arc<IngestItem>,
+        version: u32,
+        recorded_at: Timestamp,
+    ) -> Option<DocId> {
+        let claim = self.claim_slot(&item.claim.claim_id)?;
+        let doc = DocId::try_from(self.docs.len()).ok()?;
         self.close_current(claim, recorded_at);
         self.docs.push(Doc {
             claim,
@@ -208,6 +221,7 @@ impl TenantIndex {
                 }
             }
         }
+        Some(doc)
     }
 
     fn add_tombstone(&mut self, claim: &ClaimId, recorded_at: Timestamp) {
@@ -239,6 +253,7 @@ impl TenantIndex {
             if let Some(dense) = &mut self.dense {
                 dense.remove(doc);
             }
+            self.detected.remove_doc(doc);
             if let Some(d) = self.docs.get_mut(doc as usize) {
                 d.item = None;
             }
@@ -270,15 +285,35 @@ impl TenantIndex {
     }
 
     /// True when the document answers a query at `view`: its version is the one known at
-    /// `recorded_as_of`, it is valid at `as_of`, and no claim visible at `view` supersedes it.
+    /// `recorded_as_of`, it is valid at `as_of`, and — for a query with `as_of` — no successor
+    /// valid at that instant supersedes it. (Without `as_of`, superseded claims stay visible and
+    /// rank below their successor.)
     pub(crate) fn visible(&self, doc: DocId, view: &TimeView) -> bool {
-        if !self.visible_in_time(doc, view) {
-            return false;
+        self.visible_in_time(doc, view)
+            && (view.as_of.is_none() || self.successor(doc, view).is_none())
+    }
+
+    /// A document visible in time at `view` that supersedes `doc`: by a caller's `supersedes`
+    /// edge to its claim, or by a detected succession.
+    pub(crate) fn successor(&self, doc: DocId, view: &TimeView) -> Option<DocId> {
+        let claim = self.docs.get(doc as usize)?.claim;
+        if self.superseded_targets.contains(claim) {
+            if let Some(s) = self.superseded_by(claim, view) {
+                return Some(s);
+            }
         }
-        let Some(claim) = self.docs.get(doc as usize).map(|d| d.claim) else {
-            return false;
-        };
-        !(self.superseded_targets.contains(claim) && self.superseded_by(claim, view).is_some())
+        if self.detected.superseded.contains(doc) {
+            return self
+                .detected
+                .edges_of(doc)
+                .find(|e| {
+                    e.edge.relation == Relation::Supersedes
+                        && e.to == doc
+                        && self.visible_in_time(e.from, view)
+                })
+                .map(|e| e.from);
+        }
+        None
     }
 
     /// A visible document of another claim with a `supersedes` edge to `claim`.
@@ -322,6 +357,7 @@ impl Catalog {
         Self {
             tenants: HashMap::new(),
             deferred: Some(Vec::new()),
+            detection: None,
         }
     }
 
@@ -340,6 +376,7 @@ impl Catalog {
     pub(crate) fn from_segments(
         segments: &[Arc<Segment>],
         cancelled: &dyn Fn() -> bool,
+        detection: Arc<DetectionConfig>,
     ) -> Result<Option<Self>, Corruption> {
         /// Entries decoded ahead of the indexing, on the other core.
         const CHUNK: usize = 4096;
@@ -370,6 +407,15 @@ impl Catalog {
                 from += CHUNK;
             }
         }
+        // Segments hold versions in key order; detection runs once over all of them, in
+        // recorded order, as it ran on ingest.
+        for (tenant, index) in &mut catalog.tenants {
+            if cancelled() {
+                return Ok(None);
+            }
+            index.rebuild_edges(tenant, &detection);
+        }
+        catalog.detection = Some(detection);
         Ok(Some(catalog))
     }
 
@@ -407,13 +453,23 @@ impl Catalog {
     }
 
     fn apply_changes(&mut self, changes: Vec<Change>) {
+        // One commit's versions share a recorded time: detection runs when the next commit
+        // starts (and at the end), as it does live after each commit.
+        let mut last_commit = None;
         for change in changes {
+            if let Change::Version(_, _, _, at) = &change {
+                if last_commit.is_some_and(|t| t != *at) {
+                    self.flush_detection();
+                }
+                last_commit = Some(*at);
+            }
             match change {
                 Change::Version(t, item, version, at) => self.add_version(&t, &item, version, at),
                 Change::Tombstone(t, claim, at) => self.add_tombstone(&t, &claim, at),
                 Change::Drop(t, claim, versions) => self.drop_versions(&t, &claim, &versions),
             }
         }
+        self.flush_detection();
     }
 
     /// Indexes a committed version.
@@ -440,7 +496,61 @@ impl Catalog {
                 .entry(tenant.clone())
                 .or_insert_with(TenantIndex::new),
         };
-        index.add_version(item, version, recorded_at);
+        let doc = index.add_version(item, version, recorded_at);
+        if let (Some(doc), Some(config)) = (doc, &self.detection) {
+            if config.is_enabled() {
+                // Detection waits for the rest of the commit: its items are then processed in
+                // detection order (claim id), as a rebuild processes them.
+                index.pending_detection.push(doc);
+            }
+        }
+    }
+
+    /// Runs detection for the documents of the commit just applied (call after each commit).
+    pub(crate) fn flush_detection(&mut self) {
+        let Some(config) = self.detection.clone() else {
+            return;
+        };
+        for (tenant, index) in &mut self.tenants {
+            if !index.pending_detection.is_empty() {
+                let docs = std::mem::take(&mut index.pending_detection);
+                index.detect_all(docs, tenant, &config);
+            }
+        }
+    }
+
+    /// Recomputes `tenant`'s detected edges; `None` when detection is not set up yet (the
+    /// segments' indexes are still being built).
+    pub(crate) fn rebuild_edges(&mut self, tenant: &TenantId) -> Option<u64> {
+        let config = Arc::clone(self.detection.as_ref()?);
+        Some(
+            self.tenants
+                .get_mut(tenant)
+                .map_or(0, |t| t.rebuild_edges(tenant, &config)),
+        )
+    }
+
+    /// The tenant's detected edges whose two ends are current versions.
+    pub(crate) fn detected_edges(&self, tenant: &TenantId) -> Vec<crate::model::Edge> {
+        let Some(t) = self.tenants.get(tenant) else {
+            return Vec::new();
+        };
+        t.detected
+            .all()
+            .filter(|e| t.current.contains(e.from) && t.current.contains(e.to))
+            .map(|e| e.edge.clone())
+            .collect()
+    }
+
+    /// Detection counters summed over tenants, and the live detected edges.
+    pub(crate) fn detection_stats(&self) -> (DetectionStats, u64) {
+        let mut stats = DetectionStats::default();
+        let mut live = 0;
+        for t in self.tenants.values() {
+            stats += t.detected.stats;
+            live += t.detected.live_edges();
+        }
+        (stats, live)
     }
 
     /// Applies a tombstone.
@@ -449,6 +559,7 @@ impl Catalog {
             queue.push(Change::Tombstone(tenant.clone(), claim.clone(), at));
             return;
         }
+        self.flush_detection();
         if let Some(t) = self.tenants.get_mut(tenant) {
             t.add_tombstone(claim, at);
         }
@@ -464,6 +575,7 @@ impl Catalog {
             ));
             return;
         }
+        self.flush_detection();
         if let Some(t) = self.tenants.get_mut(tenant) {
             t.drop_versions(claim, versions);
         }

@@ -10,6 +10,7 @@ mod answer;
 mod assemble;
 pub(crate) mod catalog;
 mod dense;
+mod detect;
 mod planner;
 mod query;
 mod rank;

@@ -17,6 +17,10 @@ use crate::model::Timestamp;
 /// `as_of` (such claims are history: kept, ranked a little lower).
 const NOT_VALID_NOW: f32 = 0.8;
 
+/// Temporal factor of a claim superseded by a visible successor, for queries without `as_of`
+/// (with `as_of` such claims are not returned at all once the successor took over).
+const SUPERSEDED: f32 = 0.5;
+
 /// Candidates each index contributes for `top_k` results: enough that ranking by evidence can
 /// reorder the head, bounded so a large `top_k` stays affordable.
 fn pool_size(top_k: usize) -> usize {
@@ -115,16 +119,21 @@ pub(crate) fn run(index: Option<&TenantIndex>, q: &Query) -> RetrieveResponse {
 
         let now = Timestamp::now();
         let mut ranked = Vec::with_capacity(fused.len());
+        let mut superseded: Vec<(DocId, DocId)> = Vec::new();
         for f in fused {
             let Some(item) = index.item(f.doc) else {
                 continue;
             };
             let w = evidence_weight(item);
+            let successor = match q.as_of {
+                Some(_) => None,
+                None => index.successor(f.doc, &view),
+            };
             let temporal = match q.as_of {
                 Some(_) => 1.0,
                 None if valid_at(item, now) => 1.0,
                 None => NOT_VALID_NOW,
-            };
+            } * if successor.is_some() { SUPERSEDED } else { 1.0 };
             let confidence = item.claim.confidence;
             let breakdown = ScoreBreakdown {
                 relevance: f.relevance,
@@ -140,6 +149,9 @@ pub(crate) fn run(index: Option<&TenantIndex>, q: &Query) -> RetrieveResponse {
                 Ranking::Relevance => f.relevance,
             };
             ranked.push((f.doc, score, breakdown));
+            if let Some(s) = successor {
+                superseded.push((f.doc, s));
+            }
         }
         // Ties go to the earlier-recorded version, then the smaller claim id: both are stored,
         // so the order survives a reopen (document ids are assigned in load order).
@@ -149,6 +161,9 @@ pub(crate) fn run(index: Option<&TenantIndex>, q: &Query) -> RetrieveResponse {
             (doc.map(|x| x.recorded_at), claim.map(|c| &c.id))
         };
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| key(a.0).cmp(&key(b.0))));
+        if below_successors(&mut ranked, &superseded) {
+            ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| key(a.0).cmp(&key(b.0))));
+        }
         ranked.truncate(q.top_k);
         trace.stage("rank", ranked.len());
 
@@ -176,4 +191,36 @@ pub(crate) fn run(index: Option<&TenantIndex>, q: &Query) -> RetrieveResponse {
             ..explain
         }),
     }
+}
+
+/// Puts each superseded document below its successor when both are ranked (a chain of
+/// successions is followed a few links deep); true when a score changed.
+fn below_successors(
+    ranked: &mut [(DocId, f32, ScoreBreakdown)],
+    superseded: &[(DocId, DocId)],
+) -> bool {
+    if superseded.is_empty() {
+        return false;
+    }
+    let mut changed = false;
+    for _ in 0..4 {
+        let mut again = false;
+        for &(old, new) in superseded {
+            let score_of = |d: DocId| ranked.iter().find(|r| r.0 == d).map(|r| r.1);
+            let (Some(o), Some(n)) = (score_of(old), score_of(new)) else {
+                continue;
+            };
+            if o >= n {
+                if let Some(r) = ranked.iter_mut().find(|r| r.0 == old) {
+                    r.1 = n * 0.999;
+                    again = true;
+                }
+            }
+        }
+        changed |= again;
+        if !again {
+            break;
+        }
+    }
+    changed
 }

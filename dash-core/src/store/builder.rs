@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{ConfigError, OpenError};
+use crate::graph::DetectionConfig;
 use crate::index::HnswParams;
 use crate::storage::{FileStorage, Storage};
 use crate::wal::RecoveryMode;
@@ -67,6 +68,7 @@ pub(crate) struct Config {
     pub(crate) retention: Retention,
     pub(crate) dense_seal_threshold: usize,
     pub(crate) hnsw: HnswParams,
+    pub(crate) detection: Arc<DetectionConfig>,
 }
 
 /// Opens a [`Store`]: `Store::builder(path)`, then setters, then [`StoreBuilder::open`].
@@ -97,6 +99,7 @@ impl StoreBuilder {
                 retention: Retention::default(),
                 dense_seal_threshold: DEFAULT_DENSE_SEAL_THRESHOLD,
                 hnsw: HnswParams::default(),
+                detection: Arc::new(DetectionConfig::default()),
             },
             allow_unsafe: false,
         }
@@ -175,8 +178,17 @@ impl StoreBuilder {
         self
     }
 
+    /// How the store detects contradictions and successions between claims on ingest
+    /// ([`crate::graph`]). Default: [`DetectionConfig::default`] (on, with the built-in rule
+    /// detector).
+    pub fn detection(mut self, detection: DetectionConfig) -> Self {
+        self.config.detection = Arc::new(detection);
+        self
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let c = &self.config;
+        c.detection.validate()?;
         if let Durability::Batched {
             max_records,
             max_delay,

@@ -15,7 +15,9 @@ use crate::codec::Encoder;
 use crate::error::{
     CheckpointError, CloseError, QueryError, ReadError, ValidationError, WriteError,
 };
-use crate::model::{ClaimId, ClaimRecord, ClaimVersion, IngestItem, Lsn, TenantId, Timestamp};
+use crate::model::{
+    ClaimId, ClaimRecord, ClaimVersion, Edge, IngestItem, Lsn, TenantId, Timestamp,
+};
 use crate::retrieve::{Catalog, Query, RetrieveResponse};
 use crate::segment::Segment;
 use crate::storage::Storage;
@@ -161,6 +163,16 @@ pub struct StoreStats {
     pub index_building: bool,
     /// The last background index build failure, if any.
     pub last_index_error: Option<String>,
+    /// Detected edges (contradictions and successions) live now, across tenants.
+    pub detected_edges: u64,
+    /// Detected edges built since open (rebuilds included).
+    pub detected_edges_built: u64,
+    /// Detected edges not built because an endpoint reached the degree cap.
+    pub detected_edges_dropped_degree: u64,
+    /// Detector judgements below the confidence floor.
+    pub detected_edges_dropped_floor: u64,
+    /// Claim pairs handed to the free-text detector.
+    pub detection_pairs_judged: u64,
 }
 
 #[derive(Debug, Default)]
@@ -274,7 +286,10 @@ fn run_indexer(shared: Weak<Shared>, rx: mpsc::Receiver<()>, segments: Vec<Arc<S
     let mut guard = ReadyGuard(Some(shared.clone()));
     // A closed store (no strong reference left) cancels the builds.
     let closed = || shared.strong_count() == 0;
-    let built = Catalog::from_segments(&segments, &closed);
+    let Some(detection) = shared.upgrade().map(|s| Arc::clone(&s.config.detection)) else {
+        return;
+    };
+    let built = Catalog::from_segments(&segments, &closed, detection);
     drop(segments);
     let Some(s) = shared.upgrade() else {
         return;
@@ -746,6 +761,54 @@ impl Store {
         ))
     }
 
+    /// Recomputes the detected edges (contradictions, successions) of `tenant` from its stored
+    /// claims, in recorded order, and returns how many are live. Idempotent: detection is a
+    /// deterministic function of the stored versions, so a second call changes nothing. Use it
+    /// after changing the [`DetectionConfig`](crate::graph::DetectionConfig) (e.g. a new
+    /// detector) — though reopening does the same for every tenant.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// use dash_core::{Claim, IngestItem, Store, TenantId};
+    ///
+    /// let store = Store::builder(dir.path()).open()?;
+    /// let fact = |id: &str, object: &str| {
+    ///     let mut c = Claim::new("t", id, format!("Paris is the capital of {object}"));
+    ///     (c.subject, c.predicate, c.object) =
+    ///         (Some("Paris".into()), Some("capital of".into()), Some(object.into()));
+    ///     IngestItem::new(c)
+    /// };
+    /// store.ingest(fact("a", "France"))?;
+    /// store.ingest(fact("b", "Italy"))?;
+    /// assert_eq!(store.rebuild_edges(&TenantId::new("t"))?, 1); // one contradiction
+    /// assert_eq!(store.rebuild_edges(&TenantId::new("t"))?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`QueryError::Tenant`] for an invalid tenant id, [`QueryError::IndexUnavailable`] if the
+    /// indexes could not be built.
+    pub fn rebuild_edges(&self, tenant: &TenantId) -> Result<u64, QueryError> {
+        validate_tenant_id(tenant).map_err(QueryError::Tenant)?;
+        self.shared.wait_index_ready()?;
+        let mut st = self.shared.write_state();
+        st.catalog.rebuild_edges(tenant).ok_or_else(|| {
+            QueryError::IndexUnavailable("the retrieval indexes are not built".into())
+        })
+    }
+
+    /// The detected edges (contradictions, successions) between the current versions of
+    /// `tenant`'s claims, in the order they were built; each has `detected: true`, the
+    /// detector's confidence as `strength`, and a `reason`.
+    ///
+    /// # Errors
+    /// As [`Store::rebuild_edges`].
+    pub fn detected_edges(&self, tenant: &TenantId) -> Result<Vec<Edge>, QueryError> {
+        validate_tenant_id(tenant).map_err(QueryError::Tenant)?;
+        self.shared.wait_index_ready()?;
+        Ok(self.shared.read_state().catalog.detected_edges(tenant))
+    }
+
     /// Blocks until the background indexer has sealed every dense part that is due (benches and
     /// tests use it to measure or check the graph path; queries never need it).
     pub fn wait_for_indexes(&self) {
@@ -782,6 +845,7 @@ impl Store {
         let st = self.shared.read_state();
         let (dense_graph_docs, dense_exact_docs) = st.catalog.dense_sizes();
         let index_building = st.catalog.building() || st.seal_wanted || !st.catalog.is_ready();
+        let (detection, detected_edges) = st.catalog.detection_stats();
         let (claims, last_lsn, embedding_dimension) =
             (st.live_claims, st.last_lsn, st.embedding_dim);
         let memtable_versions =
@@ -818,6 +882,11 @@ impl Store {
             dense_exact_docs,
             index_building,
             last_index_error: lock(&self.shared.last_index_error).clone(),
+            detected_edges,
+            detected_edges_built: detection.built,
+            detected_edges_dropped_degree: detection.dropped_degree,
+            detected_edges_dropped_floor: detection.dropped_floor,
+            detection_pairs_judged: detection.judged,
             poisoned: self.shared.poisoned.get().cloned(),
             last_checkpoint_error: lock(&self.shared.last_checkpoint_error).clone(),
         }

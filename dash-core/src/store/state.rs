@@ -178,6 +178,8 @@ impl State {
                     .add_tombstone(tenant, claim_id, record.recorded_at);
             }
         }
+        // Detected edges of a commit exist when the commit is visible.
+        self.catalog.flush_detection();
         self.last_lsn = record.lsn;
         self.last_recorded = record.recorded_at;
         Ok(())
