@@ -93,6 +93,10 @@ struct StoreGauges {
     index_building: Gauge,
     dense_graph_docs: Gauge,
     dense_exact_docs: Gauge,
+    detected_edges: Gauge,
+    detected_edges_built: Gauge,
+    detected_edges_dropped: Gauge,
+    detection_pairs_judged: Gauge,
 }
 
 fn counter(registry: &mut Registry, name: &str, help: &str) -> Counter {
@@ -173,6 +177,26 @@ impl Metrics {
                 "dense_exact_docs",
                 "Dense documents scanned exactly",
             ),
+            detected_edges: gauge(
+                &mut r,
+                "detected_edges",
+                "Detected contradiction/succession edges held",
+            ),
+            detected_edges_built: gauge(
+                &mut r,
+                "detected_edges_built",
+                "Detected edges built since open",
+            ),
+            detected_edges_dropped: gauge(
+                &mut r,
+                "detected_edges_dropped",
+                "Detected edges dropped (degree cap or confidence floor) since open",
+            ),
+            detection_pairs_judged: gauge(
+                &mut r,
+                "detection_pairs_judged",
+                "Claim pairs handed to the contradiction detector since open",
+            ),
         };
         Self {
             ingest_claims: counter(&mut r, "ingest_claims", "Claims committed"),
@@ -242,6 +266,13 @@ impl Metrics {
         set(&g.index_building, u64::from(stats.index_building));
         set(&g.dense_graph_docs, stats.dense_graph_docs);
         set(&g.dense_exact_docs, stats.dense_exact_docs);
+        set(&g.detected_edges, stats.detected_edges);
+        set(&g.detected_edges_built, stats.detected_edges_built);
+        set(
+            &g.detected_edges_dropped,
+            stats.detected_edges_dropped_degree + stats.detected_edges_dropped_floor,
+        );
+        set(&g.detection_pairs_judged, stats.detection_pairs_judged);
         set(&self.read_only, u64::from(read_only));
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {

@@ -748,6 +748,8 @@ fn detected_conflicts_surface_over_http_and_multi_valued_predicates_are_configur
     assert!(ceo["conflicts"][0]["reason"]
         .as_str()
         .is_some_and(|s| !s.is_empty()));
+    let m = get(&server.url("/metrics"), auth);
+    assert!(m.text.contains("dash_detected_edges 1"), "{}", m.text);
     let r = get(
         &server.url("/v1/retrieve?tenant_id=t1&query=Acme%20award"),
         auth,
