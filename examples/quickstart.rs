@@ -257,6 +257,26 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
     }
 
+    // What the engine found by itself: successions and contradictions between the TimeQA facts
+    // (same subject and relation, different objects; overlapping validity or not).
+    let detected = store.detected_edges(&TenantId::new("timeqa"))?;
+    let count = |r: dash::Relation| detected.iter().filter(|e| e.relation == r).count();
+    println!(
+        "\ndetected edges in tenant timeqa: {} supersedes, {} contradicts",
+        count(dash::Relation::Supersedes),
+        count(dash::Relation::Contradicts)
+    );
+    for e in detected.iter().take(2) {
+        println!(
+            "  {} {} {} ({:.2}): {}",
+            e.from_claim_id,
+            e.relation.as_str(),
+            e.to_claim_id,
+            e.strength,
+            e.reason.as_deref().unwrap_or("")
+        );
+    }
+
     // Retrieval: a question in plain text, ranked by relevance and evidence, both sides shown.
     if let Some(row) = rows
         .iter()
