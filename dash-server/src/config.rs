@@ -353,7 +353,7 @@ impl ServeConfig {
             .map(|v| v as u32);
         // Reads are CPU-bound: one worker per CPU. The queue is a trade-off (measured:
         // docs/benchmarks.md, overload): 8 per worker holds 16 concurrent clients on 2 CPUs
-        // without a 429; 2 per worker keeps admitted latency within 3x of unloaded at twice
+        // without a 429; 1 per worker keeps admitted latency within 3x of unloaded at twice
         // the sustainable rate, but refuses part of a 16-client load.
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
         let workers = opt_int(args.workers.as_deref(), "DASH_WORKERS", 1, 1024, cpus)? as usize;
