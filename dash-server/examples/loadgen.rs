@@ -576,6 +576,7 @@ async fn sweep(
                 "own_c1_p99_ms": own.ok_lat.p99_ms,
                 "closed_loop_qps": cap.ok_rps,
                 "closed_loop_p99_ms": cap.ok_lat.p99_ms,
+                "closed_loop_statuses": cap.json["statuses"],
                 "offered_rps": over.offered,
                 "admitted_rps": over.admitted_rps,
                 "statuses": over.counts,
