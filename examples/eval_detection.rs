@@ -24,7 +24,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::error::Error;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -32,26 +31,11 @@ use dash::graph::{normalize, ContradictionDetector, DetectionConfig, RuleConfig,
 use dash::{Claim, Durability, IngestItem, Relation, Store, TenantId};
 use serde_json::Value;
 
-#[path = "support/period.rs"]
-mod period;
-use period::period;
+#[path = "support/data.rs"]
+mod data;
+use data::{lines, period, s};
 
 type Res<T> = Result<T, Box<dyn Error>>;
-
-fn lines(path: &Path) -> Res<Vec<String>> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| format!("cannot open {}: {e} (pass --data DIR)", path.display()))?;
-    Ok(std::io::BufReader::new(file)
-        .lines()
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .filter(|l| !l.trim().is_empty())
-        .collect())
-}
-
-fn s(v: &Value, key: &str) -> String {
-    v[key].as_str().unwrap_or_default().to_owned()
-}
 
 #[derive(Default, Clone, Copy)]
 struct Prf {

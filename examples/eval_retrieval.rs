@@ -23,7 +23,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::error::Error;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use dash::{
@@ -31,25 +30,14 @@ use dash::{
 };
 use serde_json::Value;
 
-#[path = "support/period.rs"]
-mod period;
-use period::period;
+#[path = "support/data.rs"]
+mod data;
+use data::{lines, period, s};
 
 const DIM: usize = 384;
 const K: usize = 10;
 
 type Res<T> = Result<T, Box<dyn Error>>;
-
-fn lines(path: &Path) -> Res<Vec<String>> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| format!("cannot open {}: {e} (pass --data DIR)", path.display()))?;
-    Ok(std::io::BufReader::new(file)
-        .lines()
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .filter(|l| !l.trim().is_empty())
-        .collect())
-}
 
 /// `stem.ids` + `stem.f32`: id → 384-d vector.
 fn embeddings(stem: &Path) -> Res<HashMap<String, Vec<f32>>> {
@@ -90,10 +78,6 @@ fn ingest_all(store: &Store, items: Vec<IngestItem>) -> Res<()> {
         store.ingest_batch(format!("load-{i}"), chunk.to_vec())?;
     }
     Ok(())
-}
-
-fn s(v: &Value, key: &str) -> String {
-    v[key].as_str().unwrap_or_default().to_owned()
 }
 
 /// Mean hit@10, recall@10 and nDCG@10 over queries.

@@ -6,14 +6,17 @@
 //! configuration and a TimeQA-like corpus.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use common::{get, id_set, ids};
 use dash::graph::{ContradictionDetector, DetectionConfig, Judgement};
 use dash::retrieve::Conflict;
 use dash::{
-    Claim, ClaimId, Edge, IngestItem, OpenError, Query, Relation, RetrieveResponse, RetrievedClaim,
-    StanceMode, Store, TenantId, Timestamp,
+    Claim, ClaimId, Edge, IngestItem, OpenError, Query, Relation, RetrieveResponse, StanceMode,
+    Store, TenantId, Timestamp,
 };
 
 fn t(s: &str) -> TenantId {
@@ -51,22 +54,6 @@ fn said(tenant: &str, id: &str, text: &str, entities: &[&str]) -> IngestItem {
     let mut claim = Claim::new(tenant, id, text);
     claim.entities = entities.iter().map(|e| (*e).to_owned()).collect();
     IngestItem::new(claim)
-}
-
-fn ids(r: &RetrieveResponse) -> Vec<&str> {
-    r.results.iter().map(|x| x.claim_id.as_str()).collect()
-}
-
-fn id_set(r: &RetrieveResponse) -> BTreeSet<&str> {
-    r.results.iter().map(|x| x.claim_id.as_str()).collect()
-}
-
-fn find<'a>(r: &'a RetrieveResponse, id: &str) -> Option<&'a RetrievedClaim> {
-    r.results.iter().find(|x| x.claim_id.as_str() == id)
-}
-
-fn get<'a>(r: &'a RetrieveResponse, id: &str) -> &'a RetrievedClaim {
-    find(r, id).unwrap_or_else(|| panic!("{id} missing from {:?}", ids(r)))
 }
 
 /// The claim ids `id` lists as conflicts, sorted.

@@ -10,7 +10,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::SplitMix;
+use common::{find, get, id_set, ids, SplitMix};
 use dash::index::HnswParams;
 use dash::{
     Claim, ClaimId, Edge, Evidence, IngestItem, Query, QueryError, Relation, Retention,
@@ -81,22 +81,6 @@ fn text(rng: &mut SplitMix) -> String {
         .map(|_| WORDS[(rng.next() % WORDS.len() as u64) as usize])
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn ids(r: &RetrieveResponse) -> Vec<&str> {
-    r.results.iter().map(|x| x.claim_id.as_str()).collect()
-}
-
-fn id_set(r: &RetrieveResponse) -> BTreeSet<&str> {
-    r.results.iter().map(|x| x.claim_id.as_str()).collect()
-}
-
-fn find<'a>(r: &'a RetrieveResponse, id: &str) -> Option<&'a RetrievedClaim> {
-    r.results.iter().find(|x| x.claim_id.as_str() == id)
-}
-
-fn get<'a>(r: &'a RetrieveResponse, id: &str) -> &'a RetrievedClaim {
-    find(r, id).unwrap_or_else(|| panic!("{id} missing from {:?}", ids(r)))
 }
 
 /// What identifies an answer across reopens: claim ids and versions, in order.

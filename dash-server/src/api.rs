@@ -471,15 +471,7 @@ fn tenant_param(query: &str) -> Result<String, ApiError> {
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         match key.as_ref() {
             "tenant_id" => tenant = Some(value.into_owned()),
-            other => {
-                return Err(ApiError::new(
-                    ErrorCode::UnknownField,
-                    format!(
-                        "unknown query parameter `{}`",
-                        other.chars().take(64).collect::<String>()
-                    ),
-                ))
-            }
+            other => return Err(ApiError::unknown_parameter(other)),
         }
     }
     tenant.ok_or_else(|| ApiError::malformed("tenant_id is required"))
@@ -689,34 +681,9 @@ fn audit_result<T>(
 ) {
     let outcome = match result {
         Ok(value) => ok(value).to_owned(),
-        Err(err) => format!("error:{}", ApiError::from(clone_write_error(err)).code),
+        Err(err) => format!("error:{}", crate::error::write_error_code(err)),
     };
     audit(state, principal, Some(tenant), action, ids, &outcome);
-}
-
-/// `WriteError` is not `Clone` (it holds `io::Error`); the audit only needs its code.
-fn clone_write_error(err: &dash_core::WriteError) -> dash_core::WriteError {
-    use dash_core::WriteError as W;
-    match err {
-        W::Invalid { index, source } => W::Invalid {
-            index: *index,
-            source: source.clone(),
-        },
-        W::CommitConflict { commit_id } => W::CommitConflict {
-            commit_id: commit_id.clone(),
-        },
-        W::NotFound { claim_id } => W::NotFound {
-            claim_id: claim_id.clone(),
-        },
-        W::TooLarge { bytes, max } => W::TooLarge {
-            bytes: *bytes,
-            max: *max,
-        },
-        W::Closed => W::Closed,
-        other => W::Poisoned {
-            cause: other.to_string(),
-        },
-    }
 }
 
 async fn retrieve(

@@ -40,6 +40,17 @@ impl ApiError {
         Self::new(ErrorCode::MalformedRequest, message)
     }
 
+    /// 400 `unknown_field` for a query-string parameter the route does not take.
+    pub fn unknown_parameter(name: &str) -> Self {
+        Self::new(
+            ErrorCode::UnknownField,
+            format!(
+                "unknown query parameter `{}`",
+                name.chars().take(64).collect::<String>()
+            ),
+        )
+    }
+
     /// 401 `unauthorized`.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Unauthorized, message)
@@ -93,28 +104,34 @@ pub fn from_json_error(err: &serde_json::Error) -> ApiError {
     }
 }
 
+/// The code of a write failure (the audit records it without converting the error).
+#[must_use]
+pub fn write_error_code(err: &WriteError) -> ErrorCode {
+    match err {
+        WriteError::Invalid { .. } => ErrorCode::Invalid,
+        WriteError::CommitConflict { .. } => ErrorCode::CommitConflict,
+        WriteError::NotFound { .. } => ErrorCode::NotFound,
+        WriteError::TooLarge { .. } => ErrorCode::PayloadTooLarge,
+        WriteError::Poisoned { .. }
+        | WriteError::Closed
+        | WriteError::Io(_)
+        | WriteError::Corruption(_) => ErrorCode::StoreUnavailable,
+        _ => ErrorCode::Internal,
+    }
+}
+
 impl From<WriteError> for ApiError {
     fn from(err: WriteError) -> Self {
-        match &err {
-            WriteError::Invalid { .. } => ApiError::invalid(err.to_string()),
-            WriteError::CommitConflict { .. } => {
-                ApiError::new(ErrorCode::CommitConflict, err.to_string())
-            }
-            WriteError::NotFound { .. } => ApiError::not_found(err.to_string()),
-            WriteError::TooLarge { .. } => {
-                ApiError::new(ErrorCode::PayloadTooLarge, err.to_string())
-            }
-            WriteError::Poisoned { .. } | WriteError::Closed => {
-                ApiError::new(ErrorCode::StoreUnavailable, err.to_string())
-            }
-            WriteError::Io(_) | WriteError::Corruption(_) => {
-                tracing::error!(error = %err, "write failed");
-                ApiError::new(ErrorCode::StoreUnavailable, err.to_string())
-            }
-            _ => {
-                tracing::error!(error = %err, "write failed");
-                ApiError::internal()
-            }
+        let code = write_error_code(&err);
+        if matches!(err, WriteError::Io(_) | WriteError::Corruption(_))
+            || code == ErrorCode::Internal
+        {
+            tracing::error!(error = %err, "write failed");
+        }
+        match code {
+            // Details of an unexpected failure go to the log, not the client.
+            ErrorCode::Internal => ApiError::internal(),
+            _ => ApiError::new(code, err.to_string()),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use dash_core::{IngestItem, Query, StanceMode, Timestamp};
 use serde::{Deserialize, Deserializer};
 
-use crate::error::{ApiError, ErrorCode};
+use crate::error::ApiError;
 
 /// `POST /v1/ingest/batch`.
 #[derive(Debug, Deserialize)]
@@ -128,15 +128,7 @@ impl RetrieveRequest {
                 "include_graph" => req.include_graph = boolean(&key, &value)?,
                 "graph_depth" => req.graph_depth = Some(number(&key, &value)?),
                 "explain" => req.explain = boolean(&key, &value)?,
-                other => {
-                    return Err(ApiError::new(
-                        ErrorCode::UnknownField,
-                        format!(
-                            "unknown query parameter `{}`",
-                            other.chars().take(64).collect::<String>()
-                        ),
-                    ))
-                }
+                other => return Err(ApiError::unknown_parameter(other)),
             }
         }
         req.tenant_id = tenant.ok_or_else(|| ApiError::malformed("tenant_id is required"))?;

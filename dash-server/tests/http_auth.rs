@@ -19,7 +19,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -52,39 +52,6 @@ fn now() -> i64 {
 /// `(status, code)` of an answer, for one-line assertions.
 fn sc(r: &Answer) -> (u16, &str) {
     (r.status, r.code())
-}
-
-/// DELETE with extra headers (the harness's `delete` takes none).
-fn delete_with(url: &str, auth: Auth<'_>, headers: &[(&str, &str)]) -> Answer {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .new_agent();
-    let mut req = agent.delete(url);
-    match auth {
-        Auth::None => {}
-        Auth::Key(k) => req = req.header("X-API-Key", k),
-        Auth::Bearer(t) => req = req.header("Authorization", format!("Bearer {t}")),
-    }
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let mut resp = req.call().unwrap();
-    let status = resp.status().as_u16();
-    let headers = resp
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-        .collect();
-    let text = resp.body_mut().read_to_string().unwrap_or_default();
-    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Answer {
-        status,
-        headers,
-        text,
-        json,
-    }
 }
 
 /// A batch body of `tenant` claims.

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: the WAL layout as `docs/design.md` §3 states it (one
-//! place to change with the format) and a small deterministic generator.
+//! place to change with the format), a small deterministic generator, and lookups in retrieve
+//! answers.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 /// WAL file header length (magic, version, reserved, first LSN, CRC).
@@ -40,4 +41,24 @@ impl SplitMix {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
+}
+
+/// The claim ids of an answer, in rank order.
+pub fn ids(r: &dash::RetrieveResponse) -> Vec<&str> {
+    r.results.iter().map(|x| x.claim_id.as_str()).collect()
+}
+
+/// The claim ids of an answer, as a set.
+pub fn id_set(r: &dash::RetrieveResponse) -> std::collections::BTreeSet<&str> {
+    r.results.iter().map(|x| x.claim_id.as_str()).collect()
+}
+
+/// The result for `id`, if returned.
+pub fn find<'a>(r: &'a dash::RetrieveResponse, id: &str) -> Option<&'a dash::RetrievedClaim> {
+    r.results.iter().find(|x| x.claim_id.as_str() == id)
+}
+
+/// The result for `id`; panics (naming what was returned) if it is missing.
+pub fn get<'a>(r: &'a dash::RetrieveResponse, id: &str) -> &'a dash::RetrievedClaim {
+    find(r, id).unwrap_or_else(|| panic!("{id} missing from {:?}", ids(r)))
 }

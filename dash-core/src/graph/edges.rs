@@ -72,6 +72,16 @@ impl DetectedGraph {
             .filter(|e| e.live)
     }
 
+    /// The recent list of `entity`, created empty the first time (a key is allocated only
+    /// then; `Some` always — an `Option` only because the borrow checker cannot yet return
+    /// the `get_mut` hit and insert on a miss in one expression).
+    pub(crate) fn recent_mut(&mut self, entity: &str) -> Option<&mut VecDeque<DocId>> {
+        if !self.recent.contains_key(entity) {
+            self.recent.insert(entity.into(), VecDeque::new());
+        }
+        self.recent.get_mut(entity)
+    }
+
     /// Every live edge, in the order built.
     pub(crate) fn all(&self) -> impl Iterator<Item = &DetectedEdge> + '_ {
         self.edges.iter().filter(|e| e.live)

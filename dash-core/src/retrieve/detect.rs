@@ -128,8 +128,8 @@ impl TenantIndex {
         let Some(item) = self.item(n).map(Arc::clone) else {
             return;
         };
-        let structured = triple(&item.claim).is_some();
-        let proposals = match triple(&item.claim) {
+        let structured = triple(&item.claim);
+        let proposals = match structured {
             Some(t) => self.detect_structured(n, &item, t, tenant, config, unprocessed),
             None if !item.claim.entities.is_empty() => {
                 self.detect_free_text(n, &item, config, unprocessed)
@@ -146,16 +146,11 @@ impl TenantIndex {
         let alive = |d: DocId| docs.get(d as usize).is_some_and(|x| at < x.superseded_at);
         self.detected.add(proposals, config.max_degree, alive);
         // Later claims find this one through its entities (the free-text pass did it already).
-        if structured {
+        if structured.is_some() {
             let keep = config.max_candidates.saturating_mul(4);
             for entity in &item.claim.entities {
-                let recent = match self.detected.recent.get_mut(entity.as_str()) {
-                    Some(r) => r,
-                    None => self
-                        .detected
-                        .recent
-                        .entry(entity.as_str().into())
-                        .or_default(),
+                let Some(recent) = self.detected.recent_mut(entity) else {
+                    continue;
                 };
                 push_recent(recent, &self.docs, n, keep);
             }
@@ -249,13 +244,8 @@ impl TenantIndex {
         let mut candidates: Vec<DocId> = Vec::new();
         let docs = &self.docs;
         for entity in &item.claim.entities {
-            let recent = match self.detected.recent.get_mut(entity.as_str()) {
-                Some(r) => r,
-                None => self
-                    .detected
-                    .recent
-                    .entry(entity.as_str().into())
-                    .or_default(),
+            let Some(recent) = self.detected.recent_mut(entity) else {
+                continue;
             };
             for &p in recent.iter().rev() {
                 if candidates.len() >= config.max_candidates {

@@ -218,7 +218,16 @@ pub fn get(url: &str, auth: Auth<'_>) -> Answer {
 
 /// DELETE.
 pub fn delete(url: &str, auth: Auth<'_>) -> Answer {
-    answer(with_auth(agent().delete(url), auth).call())
+    delete_with(url, auth, &[])
+}
+
+/// DELETE with extra headers.
+pub fn delete_with(url: &str, auth: Auth<'_>, headers: &[(&str, &str)]) -> Answer {
+    let mut req = with_auth(agent().delete(url), auth);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    answer(req.call())
 }
 
 /// POST a JSON value.

@@ -1,7 +1,28 @@
-//! TimeQA periods (shared by the evaluation examples).
+//! Reading the evaluation data (shared by the evaluation examples).
+
+use std::error::Error;
+use std::io::BufRead;
+use std::path::Path;
 
 use dash::Timestamp;
 use serde_json::Value;
+
+/// The non-empty lines of a file.
+pub fn lines(path: &Path) -> Result<Vec<String>, Box<dyn Error>> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| format!("cannot open {}: {e} (pass --data DIR)", path.display()))?;
+    Ok(std::io::BufReader::new(file)
+        .lines()
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter(|l| !l.trim().is_empty())
+        .collect())
+}
+
+/// A string field, empty when missing.
+pub fn s(v: &Value, key: &str) -> String {
+    v[key].as_str().unwrap_or_default().to_owned()
+}
 
 /// The start of a `YYYY`, `YYYY-MM` or `YYYY-MM-DD` period, and the start of the next one (the
 /// data's periods are inclusive: "from 1811 to 1827" holds through 1827).
