@@ -432,44 +432,59 @@ fn a_full_queue_answers_429_with_retry_after() {
     ];
     let server = TestServer::start(&dir.path().join("d"), &env);
     let auth = Auth::Key(KEY_A);
-    // A batch of many items keeps the single worker busy for a while.
+    // A batch of many items keeps the single worker busy for a while. The probe is sent
+    // only once `/metrics` shows the batch running (nothing else is written meanwhile), so
+    // the probe can never take the worker first; if the batch ends before the probe lands,
+    // the round is repeated with a new batch.
     let items: Vec<Value> = (0..20_000)
         .map(|i| claim("t1", &format!("c{i}"), &format!("claim {i} about things")))
         .collect();
-    let body = json!({"commit_id": "big", "items": items});
-    let url = server.url("/v1/ingest/batch");
-    let slow = std::thread::spawn(move || post(&url, Auth::Key(KEY_A), &body));
-    let mut saw_429 = None;
-    let mut read_served = false;
-    for i in 0..2000 {
-        let r = post(
-            &server.url("/v1/ingest"),
-            auth,
-            &claim("t1", &format!("x{i}"), "x"),
-        );
-        if r.status == 429 {
-            saw_429 = Some(r);
-            read_served = get(&server.url("/v1/claims/none?tenant_id=t1"), auth).status == 404;
-            break;
+    let mut refused = None;
+    for round in 0..10 {
+        let body = json!({"commit_id": format!("big{round}"), "items": items});
+        let url = server.url("/v1/ingest/batch");
+        let slow = std::thread::spawn(move || post(&url, Auth::Key(KEY_A), &body));
+        while !slow.is_finished() && store_calls_running(&server, auth) == 0 {}
+        if !slow.is_finished() {
+            let probe = post(
+                &server.url("/v1/ingest"),
+                auth,
+                &claim("t1", &format!("x{round}"), "x"),
+            );
+            if probe.status == 429 {
+                let read = get(&server.url("/v1/claims/none?tenant_id=t1"), auth);
+                refused = Some((probe, read.status));
+            }
         }
-        if slow.is_finished() {
+        let batch = slow.join().unwrap();
+        assert_eq!(batch.status, 200, "{}", batch.text);
+        if refused.is_some() {
             break;
         }
     }
-    let r = saw_429.expect("no 429 while the only worker was busy");
+    let (r, read_status) = refused.expect("no 429 while the only worker was busy");
     assert_eq!(r.code(), "queue_full");
-    assert!(
-        read_served,
+    assert_eq!(
+        read_status, 404,
         "a read was refused while only the write class was full"
     );
     assert!(r.header("retry-after").is_some());
-    assert_eq!(slow.join().unwrap().status, 200);
     let m = get(&server.url("/metrics"), auth);
     assert!(
         m.text.contains("dash_rejects_total{reason=\"queue_full\"}"),
         "{}",
         m.text
     );
+}
+
+/// The `dash_in_flight` gauge: store calls running now.
+fn store_calls_running(server: &TestServer, auth: Auth<'_>) -> u64 {
+    let m = get(&server.url("/metrics"), auth);
+    m.text
+        .lines()
+        .find_map(|line| line.strip_prefix("dash_in_flight "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 #[test]
