@@ -7,6 +7,8 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 #[test]
 fn ingest_retrieve_get_forget_flow() {
@@ -611,9 +613,11 @@ fn sigterm_during_writes_loses_no_acknowledged_write_and_half_applies_no_batch()
     let server = TestServer::start(&data, &env);
     let base = server.url("");
     // Four writers: two single ingests, two batches of 50; each records what was acknowledged.
+    let acks = Arc::new(AtomicUsize::new(0));
     let writers: Vec<_> = (0..4)
         .map(|w| {
             let base = base.clone();
+            let acks = Arc::clone(&acks);
             std::thread::spawn(move || {
                 let mut acked = Vec::new();
                 for i in 0.. {
@@ -635,7 +639,10 @@ fn sigterm_during_writes_loses_no_acknowledged_write_and_half_applies_no_batch()
                         )
                     };
                     match r {
-                        (Some(answer), ids) if answer.status == 200 => acked.push(ids),
+                        (Some(answer), ids) if answer.status == 200 => {
+                            acked.push(ids);
+                            acks.fetch_add(1, Ordering::Relaxed);
+                        }
                         // Refused during shutdown (503) or the connection went away: stop.
                         _ => break,
                     }
@@ -647,7 +654,11 @@ fn sigterm_during_writes_loses_no_acknowledged_write_and_half_applies_no_batch()
             })
         })
         .collect();
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    // Signal once writes are flowing (however slow the machine), while they still are.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while acks.load(Ordering::Relaxed) < 40 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     assert!(server.stop().success(), "graceful shutdown failed");
     let acked: Vec<Vec<String>> = writers
         .into_iter()
