@@ -13,6 +13,8 @@ use std::time::Duration;
 use clap::Args;
 use dash_core::Durability;
 
+use crate::connections::ConnectionLimits;
+
 /// The raw settings of `dash serve`, as given on the command line or in the environment.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
@@ -31,7 +33,8 @@ pub struct ServeArgs {
     /// Batched mode: longest time a record waits for its fsync, in ms. Default: 10.
     #[arg(long, env = "DASH_BATCH_MAX_DELAY_MS")]
     pub batch_max_delay_ms: Option<String>,
-    /// Dimension of claim embeddings, fixed at the store's first open.
+    /// Every tenant's embedding dimension (1..=8192). Unset: each tenant's first embedding fixes
+    /// its own.
     #[arg(long, env = "DASH_EMBEDDING_DIM")]
     pub embedding_dim: Option<String>,
     /// Reads (retrieve, get) that run at once, on threads off the async runtime; they are
@@ -62,6 +65,21 @@ pub struct ServeArgs {
     /// Per-request time budget in ms (503 `timeout` past it). Default: 30000.
     #[arg(long, env = "DASH_REQUEST_TIMEOUT_MS")]
     pub request_timeout_ms: Option<String>,
+    /// Client connections open at once; above it new ones wait in the backlog. Default: 1024.
+    #[arg(long, env = "DASH_MAX_CONNECTIONS")]
+    pub max_connections: Option<String>,
+    /// Connections one peer address may hold open; above it a new one is closed. Default:
+    /// DASH_MAX_CONNECTIONS (no separate bound: a proxy or a pooled client is one peer).
+    #[arg(long, env = "DASH_MAX_CONNECTIONS_PER_PEER")]
+    pub max_connections_per_peer: Option<String>,
+    /// Time a client has to send a request's headers, in ms; also the longest a keep-alive
+    /// connection waits for its next request. Default: 30000.
+    #[arg(long, env = "DASH_HEADER_READ_TIMEOUT_MS")]
+    pub header_read_timeout_ms: Option<String>,
+    /// Time a connection may go without a byte read or written, in ms; above the request
+    /// timeout. Default: 60000, or the request timeout + 1000 if higher.
+    #[arg(long, env = "DASH_IDLE_TIMEOUT_MS")]
+    pub idle_timeout_ms: Option<String>,
     /// Time in-flight requests get to finish at shutdown, in ms. Default: 10000.
     #[arg(long, env = "DASH_SHUTDOWN_GRACE_MS")]
     pub shutdown_grace_ms: Option<String>,
@@ -182,6 +200,10 @@ pub const FLAGS: &[(&str, &str)] = &[
     ("DASH_WRITE_QUEUE_CAPACITY", "write-queue-capacity"),
     ("DASH_BODY_LIMIT_BYTES", "body-limit-bytes"),
     ("DASH_REQUEST_TIMEOUT_MS", "request-timeout-ms"),
+    ("DASH_MAX_CONNECTIONS", "max-connections"),
+    ("DASH_MAX_CONNECTIONS_PER_PEER", "max-connections-per-peer"),
+    ("DASH_HEADER_READ_TIMEOUT_MS", "header-read-timeout-ms"),
+    ("DASH_IDLE_TIMEOUT_MS", "idle-timeout-ms"),
     ("DASH_SHUTDOWN_GRACE_MS", "shutdown-grace-ms"),
     ("DASH_API_KEYS", "api-keys"),
     ("DASH_REVOKED_API_KEYS", "revoked-api-keys"),
@@ -295,6 +317,8 @@ pub struct ServeConfig {
     pub request_timeout: Duration,
     /// Shutdown budget for in-flight requests.
     pub shutdown_grace: Duration,
+    /// Bounds on client connections.
+    pub connections: ConnectionLimits,
     /// Authentication.
     pub auth: AuthConfig,
     /// Signed writes, if configured.
@@ -348,7 +372,14 @@ impl ServeConfig {
         let embedding_dim = args
             .embedding_dim
             .as_deref()
-            .map(|v| int(v, "DASH_EMBEDDING_DIM", 1, 65_536))
+            .map(|v| {
+                int(
+                    v,
+                    "DASH_EMBEDDING_DIM",
+                    1,
+                    dash_core::MAX_EMBEDDING_DIM as u64,
+                )
+            })
             .transpose()?
             .map(|v| v as u32);
         // Reads are CPU-bound: one worker per CPU. The queue is a trade-off (measured:
@@ -393,6 +424,7 @@ impl ServeConfig {
             600_000,
             30_000,
         )?);
+        let connections = parse_connections(&args, request_timeout)?;
         let shutdown_grace = Duration::from_millis(opt_int(
             args.shutdown_grace_ms.as_deref(),
             "DASH_SHUTDOWN_GRACE_MS",
@@ -476,6 +508,7 @@ impl ServeConfig {
             body_limit,
             request_timeout,
             shutdown_grace,
+            connections,
             auth,
             signing,
             audit_path,
@@ -485,6 +518,49 @@ impl ServeConfig {
             metrics_public: opt_bool(args.metrics_public.as_deref(), "DASH_METRICS_PUBLIC", false)?,
         })
     }
+}
+
+fn parse_connections(
+    args: &ServeArgs,
+    request_timeout: Duration,
+) -> Result<ConnectionLimits, ConfigError> {
+    let max_connections = opt_int(
+        args.max_connections.as_deref(),
+        "DASH_MAX_CONNECTIONS",
+        1,
+        1_000_000,
+        1024,
+    )?;
+    let max_per_peer = opt_int(
+        args.max_connections_per_peer.as_deref(),
+        "DASH_MAX_CONNECTIONS_PER_PEER",
+        1,
+        max_connections,
+        max_connections,
+    )?;
+    let header_read_timeout = Duration::from_millis(opt_int(
+        args.header_read_timeout_ms.as_deref(),
+        "DASH_HEADER_READ_TIMEOUT_MS",
+        100,
+        600_000,
+        30_000,
+    )?);
+    // An active request may leave its socket silent for as long as it works: the idle timeout
+    // must not cut it short.
+    let request_ms = request_timeout.as_millis() as u64;
+    let idle_timeout = Duration::from_millis(opt_int(
+        args.idle_timeout_ms.as_deref(),
+        "DASH_IDLE_TIMEOUT_MS",
+        request_ms + 1,
+        3_600_000,
+        60_000.max(request_ms + 1000),
+    )?);
+    Ok(ConnectionLimits {
+        max_connections: max_connections as usize,
+        max_per_peer: max_per_peer as usize,
+        header_read_timeout,
+        idle_timeout,
+    })
 }
 
 fn parse_durability(args: &ServeArgs) -> Result<Durability, ConfigError> {
@@ -809,6 +885,82 @@ mod tests {
         assert_eq!(cfg.write_workers, 16);
         assert!(matches!(cfg.durability, Durability::Strict));
         assert_eq!(cfg.audit_path, PathBuf::from("/tmp/x/audit/audit.jsonl"));
+    }
+
+    #[test]
+    fn flags_list_every_setting_of_the_command_line() {
+        use clap::Args as _;
+        let command = ServeArgs::augment_args(clap::Command::new("serve"));
+        let parsed: BTreeSet<(String, String)> = command
+            .get_arguments()
+            .filter_map(|a| {
+                let env = a.get_env()?.to_str()?.to_owned();
+                Some((env, a.get_long()?.to_owned()))
+            })
+            .collect();
+        let listed: BTreeSet<(String, String)> = FLAGS
+            .iter()
+            .map(|(v, f)| ((*v).to_owned(), (*f).to_owned()))
+            .collect();
+        assert_eq!(parsed, listed);
+    }
+
+    #[test]
+    fn connection_limits_default_and_validate() {
+        let cfg = ServeConfig::from_args(args()).unwrap();
+        assert_eq!(
+            cfg.connections,
+            ConnectionLimits {
+                max_connections: 1024,
+                max_per_peer: 1024,
+                header_read_timeout: Duration::from_secs(30),
+                idle_timeout: Duration::from_secs(60),
+            }
+        );
+        // Defaults follow the settings they depend on.
+        let cfg = ServeConfig::from_args(ServeArgs {
+            max_connections: Some("10".into()),
+            request_timeout_ms: Some("120000".into()),
+            ..args()
+        })
+        .unwrap();
+        assert_eq!(cfg.connections.max_per_peer, 10);
+        assert_eq!(cfg.connections.idle_timeout, Duration::from_millis(121_000));
+        // A per-peer share above the total, or an idle timeout that would cut a running
+        // request, is refused.
+        for (bad_args, var) in [
+            (
+                ServeArgs {
+                    max_connections: Some("10".into()),
+                    max_connections_per_peer: Some("11".into()),
+                    ..args()
+                },
+                "DASH_MAX_CONNECTIONS_PER_PEER",
+            ),
+            (
+                ServeArgs {
+                    idle_timeout_ms: Some("30000".into()),
+                    ..args()
+                },
+                "DASH_IDLE_TIMEOUT_MS",
+            ),
+            (
+                ServeArgs {
+                    header_read_timeout_ms: Some("0".into()),
+                    ..args()
+                },
+                "DASH_HEADER_READ_TIMEOUT_MS",
+            ),
+            (
+                ServeArgs {
+                    max_connections: Some("0".into()),
+                    ..args()
+                },
+                "DASH_MAX_CONNECTIONS",
+            ),
+        ] {
+            assert_eq!(ServeConfig::from_args(bad_args).unwrap_err().var, var);
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod limits;
 pub mod metrics;

@@ -61,7 +61,7 @@ pub struct Metrics {
     /// Authentication and authorization failures by reason.
     pub auth_failures: Family<ReasonLabels, Counter>,
     /// Requests refused before work by reason (`queue_full`, `rate_limited`, `body_too_large`,
-    /// `timeout`, `read_only`).
+    /// `timeout`, `read_only`), and connections refused (`peer_connection_limit`).
     pub rejects: Family<ReasonLabels, Counter>,
     /// Audit lines written.
     pub audit_records: Counter,
@@ -71,6 +71,10 @@ pub struct Metrics {
     pub queue_depth: Gauge,
     /// Store calls running.
     pub in_flight: Gauge,
+    /// Client connections open.
+    pub connections: Gauge,
+    /// Connections closed by a timeout (headers too slow, or idle too long).
+    pub connection_timeouts: Counter,
     store: StoreGauges,
     read_only: Gauge,
 }
@@ -209,6 +213,12 @@ impl Metrics {
             audit_errors: counter(&mut r, "audit_errors", "Audit lines that failed to write"),
             queue_depth: gauge(&mut r, "queue_depth", "Requests waiting for a worker"),
             in_flight: gauge(&mut r, "in_flight", "Store calls running"),
+            connections: gauge(&mut r, "connections", "Client connections open"),
+            connection_timeouts: counter(
+                &mut r,
+                "connection_timeouts",
+                "Connections closed for slow headers or idleness",
+            ),
             read_only: gauge(&mut r, "read_only", "1 while mutations are refused"),
             registry: r,
             requests,

@@ -123,16 +123,12 @@ impl Server {
         let Self {
             state, listener, ..
         } = self;
-        let filter = routes(Arc::clone(&state));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let serving = tokio::spawn(
-            warp::serve(filter)
-                .incoming(listener)
-                .graceful(async move {
-                    let _ = stop_rx.await;
-                })
-                .run(),
-        );
+        let serving = tokio::spawn(crate::connections::serve(
+            listener,
+            Arc::clone(&state),
+            stop_rx,
+        ));
         shutdown.await;
         let started = Instant::now();
         let grace = state.config.shutdown_grace;
@@ -179,9 +175,11 @@ async fn finish(state: Arc<AppState>) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// The single catch-all filter: the request goes to [`api::handle`] as it came.
-fn routes(
+/// The single catch-all filter of one connection from `remote`: the request goes to
+/// [`api::handle`] as it came.
+pub(crate) fn routes(
     state: Arc<AppState>,
+    remote: SocketAddr,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone + Send + Sync + 'static
 {
     let raw_query = warp::query::raw().or(warp::any().map(String::new)).unify();
@@ -189,10 +187,9 @@ fn routes(
         .and(warp::path::full())
         .and(raw_query)
         .and(warp::header::headers_cloned())
-        .and(warp::addr::remote())
         .and(warp::body::stream())
         .then(
-            move |method, path: warp::path::FullPath, query, headers, remote, body| {
+            move |method, path: warp::path::FullPath, query, headers, body| {
                 let state = Arc::clone(&state);
                 let body = body_stream(body);
                 async move {
@@ -201,7 +198,7 @@ fn routes(
                         path: path.as_str().to_owned(),
                         query,
                         headers,
-                        remote,
+                        remote: Some(remote),
                         body,
                     };
                     api::handle(state, request).await

@@ -479,6 +479,96 @@ fn a_full_queue_answers_429_with_retry_after() {
     );
 }
 
+#[test]
+fn slow_and_excess_connections_are_closed_before_any_request() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("DASH_API_KEYS", KEY_A),
+        ("DASH_HEADER_READ_TIMEOUT_MS", "300"),
+        ("DASH_MAX_CONNECTIONS_PER_PEER", "2"),
+    ];
+    let server = TestServer::start(&dir.path().join("d"), &env);
+    // Connections from other loopback addresses are other peers: each part of the test has
+    // its own, so a close the server has not finished counting cannot leak into the next.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let connect_from = |source: &str| -> TcpStream {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+        let stream = runtime.block_on(socket.connect(server.addr)).unwrap();
+        let stream = stream.into_std().unwrap();
+        stream.set_nonblocking(false).unwrap();
+        stream
+    };
+    // Whether the server closed `conn` (EOF or reset) within 20 s; false if it is still open.
+    let closed_by_server = |conn: &mut TcpStream| {
+        conn.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let mut buf = [0u8; 512];
+        loop {
+            match conn.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) => {
+                    return !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    )
+                }
+            }
+        }
+    };
+    let health = |conn: &mut TcpStream| {
+        conn.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut answer = [0u8; 12];
+        conn.read_exact(&mut answer).unwrap();
+        answer
+    };
+
+    // Slow loris: headers that never end are cut off after the header-read timeout.
+    let started = Instant::now();
+    let mut slow = connect_from("127.0.0.3");
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
+    assert!(
+        closed_by_server(&mut slow),
+        "slow headers were never cut off"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+
+    // Two connections fill a peer's share; its third is closed at once while the two keep
+    // serving, and another peer is not affected.
+    let mut held: Vec<TcpStream> = (0..2).map(|_| connect_from("127.0.0.2")).collect();
+    let mut third = connect_from("127.0.0.2");
+    assert!(closed_by_server(&mut third), "a third connection was kept");
+    for conn in &mut held {
+        assert_eq!(&health(conn), b"HTTP/1.1 200", "a held connection stopped");
+    }
+    assert_eq!(&health(&mut connect_from("127.0.0.4")), b"HTTP/1.1 200");
+
+    let metrics = get(&server.url("/metrics"), Auth::Key(KEY_A));
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics
+            .text
+            .contains("dash_rejects_total{reason=\"peer_connection_limit\"} 1\n"),
+        "{}",
+        metrics.text
+    );
+    assert!(
+        metrics.text.contains("dash_connection_timeouts_total 1\n"),
+        "{}",
+        metrics.text
+    );
+}
+
 /// The `dash_in_flight` gauge: store calls running now.
 fn store_calls_running(server: &TestServer, auth: Auth<'_>) -> u64 {
     let m = get(&server.url("/metrics"), auth);
