@@ -117,16 +117,20 @@ fn invalid_batch_writes_nothing() {
 }
 
 #[test]
-fn embedding_dimension_is_fixed_and_enforced() {
+fn embedding_dimension_is_fixed_per_tenant_and_enforced() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::builder(dir.path()).open().unwrap();
-    let mut i = item("a", "x", "one");
-    i.claim.embedding = Some(vec![0.1, 0.2, 0.3]);
-    store.ingest(i).unwrap();
-    let mut j = item("a", "y", "two");
-    j.claim.embedding = Some(vec![0.1, 0.2]);
+    let with_embedding = |tenant: &str, id: &str, e: Vec<f32>| {
+        let mut i = item(tenant, id, "text");
+        i.claim.embedding = Some(e);
+        i
+    };
+    store
+        .ingest(with_embedding("a", "x", vec![0.1, 0.2, 0.3]))
+        .unwrap();
+    let wrong = store.ingest(with_embedding("a", "y", vec![0.1, 0.2]));
     assert!(matches!(
-        store.ingest(j),
+        wrong,
         Err(WriteError::Invalid {
             source: ValidationError::EmbeddingDimension {
                 expected: 3,
@@ -135,12 +139,49 @@ fn embedding_dimension_is_fixed_and_enforced() {
             ..
         })
     ));
+    // Another tenant is not bound by tenant a's first embedding.
+    store
+        .ingest(with_embedding("b", "x", vec![0.1, 0.2]))
+        .unwrap();
+    let query = |tenant: &str, e: Vec<f32>| {
+        store.retrieve(&dash::Query::new(tenant).text("text").embedding(e))
+    };
+    assert!(query("a", vec![1.0, 0.0, 0.0]).is_ok());
+    assert!(query("b", vec![1.0, 0.0]).is_ok());
+    assert!(query("b", vec![1.0, 0.0, 0.0]).is_err());
+    assert_eq!(store.stats().embedding_dimension, None);
+    let dims = |store: &Store| ["a", "b", "c"].map(|tenant| store.embedding_dimension(&t(tenant)));
+    assert_eq!(dims(&store), [Some(3), Some(2), None]);
+    drop(store);
+
+    // Replayed from the WAL, then from a checkpoint's manifest.
+    let store = Store::builder(dir.path()).open().unwrap();
+    assert_eq!(dims(&store), [Some(3), Some(2), None]);
     store.checkpoint().unwrap();
     drop(store);
-    let reopened = Store::builder(dir.path()).embedding_dimension(4).open();
-    assert!(matches!(reopened, Err(dash::OpenError::Config(_))));
     let store = Store::builder(dir.path()).open().unwrap();
-    assert_eq!(store.stats().embedding_dimension, Some(3));
+    assert_eq!(dims(&store), [Some(3), Some(2), None]);
+    assert!(store
+        .ingest(with_embedding("b", "z", vec![0.1, 0.2, 0.3]))
+        .is_err());
+    drop(store);
+
+    // A store-wide dimension must agree with every tenant's.
+    let reopened = Store::builder(dir.path()).embedding_dimension(3).open();
+    assert!(matches!(reopened, Err(dash::OpenError::Config(_))));
+    let fresh = tempfile::tempdir().unwrap();
+    let store = Store::builder(fresh.path())
+        .embedding_dimension(4)
+        .open()
+        .unwrap();
+    assert!(store
+        .ingest(with_embedding("a", "x", vec![0.1; 3]))
+        .is_err());
+    store
+        .ingest(with_embedding("a", "x", vec![0.1; 4]))
+        .unwrap();
+    assert_eq!(store.embedding_dimension(&t("zzz")), Some(4));
+    assert_eq!(store.stats().embedding_dimension, Some(4));
 }
 
 #[test]

@@ -9,8 +9,8 @@ use crate::model::{ClaimId, Lsn};
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ValidationError {
-    /// A required text field is empty.
-    #[error("`{field}` must not be empty")]
+    /// A required text field is empty or only whitespace.
+    #[error("`{field}` must not be empty or only whitespace")]
     Empty {
         /// The field's contract name.
         field: &'static str,
@@ -111,10 +111,10 @@ pub enum ValidationError {
         /// The claim.
         claim_id: ClaimId,
     },
-    /// An embedding whose dimension is not the store's.
-    #[error("embedding has dimension {found}, the store's is {expected}")]
+    /// An embedding whose dimension is not the tenant's.
+    #[error("embedding has dimension {found}, the tenant's is {expected}")]
     EmbeddingDimension {
-        /// The store's dimension.
+        /// The tenant's dimension.
         expected: u32,
         /// The embedding's.
         found: usize,
@@ -240,8 +240,9 @@ pub enum ConfigError {
         /// The accepted range.
         accepted: &'static str,
     },
-    /// The builder asks for an embedding dimension other than the one the store was made with.
-    #[error("the store's embedding dimension is {stored}, the builder asks for {requested}")]
+    /// The builder asks for an embedding dimension other than the one the store, or one of its
+    /// tenants, already has.
+    #[error("the store's embedding dimension (or a tenant's) is {stored}, the builder asks for {requested}")]
     DimensionMismatch {
         /// The dimension on disk.
         stored: u32,
@@ -371,10 +372,10 @@ pub enum QueryError {
         /// The largest allowed.
         max: u8,
     },
-    /// The query embedding's dimension differs from the store's.
-    #[error("query embedding has {actual} dimensions, the store's have {expected}")]
+    /// The query embedding's dimension differs from the tenant's.
+    #[error("query embedding has {actual} dimensions, the tenant's have {expected}")]
     EmbeddingDimension {
-        /// The store's dimension.
+        /// The tenant's dimension.
         expected: u32,
         /// The query's.
         actual: usize,

@@ -5,9 +5,15 @@
 //!           | body | blake3 [u8; 32] (of every byte before it)
 //! body     := generation u64 | watermark u64 | next_segment_id u64 | embedding_dim u32 (0 = unset)
 //!           | live_claims u64 | last_recorded_at i64 | segment_count u32 | segment * segment_count
+//!           | tenant_dim_count u32 | tenant_dim * tenant_dim_count            (format 2 and later)
 //! segment  := id u64 | file_len u64 | blake3 [u8; 32] (the segment footer's hash) | min_lsn u64
 //!           | max_lsn u64 | entry_count u64
+//! tenant_dim := tenant (u32 length + UTF-8) | embedding_dim u32      (sorted by tenant, unique)
 //! ```
+//!
+//! `embedding_dim` is every tenant's dimension when the store has one; otherwise each tenant's
+//! first embedding fixes its own, listed in `tenant_dim`. A format-1 manifest has no list: its
+//! `embedding_dim`, however it was fixed, applies to every tenant, as it did when written.
 //!
 //! Published as `MANIFEST-<generation:020>` by writing `MANIFEST.tmp`, fsyncing it, renaming it
 //! and fsyncing the directory, so a crash leaves either the old or the new generation whole.
@@ -16,11 +22,12 @@ use std::path::{Path, PathBuf};
 
 use crate::codec::{check_blake3, check_format_version, hash_bytes, Decoder, Encoder};
 use crate::error::{Corruption, CorruptionKind};
-use crate::model::{Lsn, Timestamp};
+use crate::model::{Lsn, TenantId, Timestamp};
 use crate::storage::Storage;
+use crate::store::dims::Dimensions;
 
 const MAGIC: [u8; 8] = *b"DASHMAN\0";
-const FORMAT_VERSION: u16 = 1;
+const FORMAT_VERSION: u16 = 2;
 const OLDEST_SUPPORTED: u16 = 1;
 const MAGIC_LEN: usize = MAGIC.len();
 const VERSION_OFFSET: usize = MAGIC_LEN;
@@ -49,7 +56,8 @@ pub(crate) struct Manifest {
     /// Every record with an LSN up to this one is in the segments.
     pub(crate) watermark: Lsn,
     pub(crate) next_segment_id: u64,
-    pub(crate) embedding_dim: Option<u32>,
+    /// Embedding dimensions: the store's, or each tenant's.
+    pub(crate) dims: Dimensions,
     /// Claims whose latest version at the watermark is live.
     pub(crate) live_claims: u64,
     /// The recorded time of the record at the watermark (recorded times keep increasing).
@@ -65,7 +73,7 @@ impl Default for Manifest {
             generation: 0,
             watermark: Lsn(0),
             next_segment_id: 1,
-            embedding_dim: None,
+            dims: Dimensions::default(),
             live_claims: 0,
             last_recorded_at: Timestamp::MIN,
             segments: Vec::new(),
@@ -92,7 +100,7 @@ impl Manifest {
         body.u64(self.generation);
         body.u64(self.watermark.0);
         body.u64(self.next_segment_id);
-        body.u32(self.embedding_dim.unwrap_or(0));
+        body.u32(self.dims.store.unwrap_or(0));
         body.u64(self.live_claims);
         body.i64(self.last_recorded_at.as_unix_micros());
         body.len(self.segments.len());
@@ -103,6 +111,11 @@ impl Manifest {
             body.u64(s.min_lsn.0);
             body.u64(s.max_lsn.0);
             body.u64(s.entry_count);
+        }
+        body.len(self.dims.tenants.len());
+        for (tenant, dim) in &self.dims.tenants {
+            body.str(tenant.as_str());
+            body.u32(*dim);
         }
         let mut out = Encoder::with_capacity(BODY_OFFSET + body.buf.len() + HASH_LEN);
         out.bytes(&MAGIC);
@@ -129,7 +142,7 @@ impl Manifest {
         }
         let hash_at = bytes.len() - HASH_LEN;
         check_blake3(bytes, hash_at).map_err(|(o, k)| corrupt(o, k))?;
-        check_format_version(bytes, VERSION_OFFSET, OLDEST_SUPPORTED, FORMAT_VERSION)
+        let version = check_format_version(bytes, VERSION_OFFSET, OLDEST_SUPPORTED, FORMAT_VERSION)
             .map_err(|(o, k)| corrupt(o, k))?;
         let mut d = Decoder::new(&bytes[BODY_LEN_OFFSET..hash_at]);
         let run = |d: &mut Decoder<'_>| -> Result<Self, (usize, CorruptionKind)> {
@@ -155,6 +168,17 @@ impl Manifest {
                     entry_count: d.u64()?,
                 });
             }
+            let mut tenants = std::collections::BTreeMap::new();
+            if version >= 2 {
+                for _ in 0..d.count(8)? {
+                    let at = d.position();
+                    let tenant = TenantId::new(d.string()?);
+                    let dim = d.u32()?;
+                    if dim == 0 || tenants.insert(tenant, dim).is_some() {
+                        return Err((at, CorruptionKind::Malformed("bad tenant dimension")));
+                    }
+                }
+            }
             if !d.is_empty() {
                 return Err((d.position(), CorruptionKind::Malformed("trailing bytes")));
             }
@@ -162,7 +186,10 @@ impl Manifest {
                 generation,
                 watermark,
                 next_segment_id,
-                embedding_dim: (dim != 0).then_some(dim),
+                dims: Dimensions {
+                    store: (dim != 0).then_some(dim),
+                    tenants,
+                },
                 live_claims,
                 last_recorded_at,
                 segments,
@@ -195,7 +222,13 @@ mod tests {
             generation: 3,
             watermark: Lsn(99),
             next_segment_id: 4,
-            embedding_dim: Some(384),
+            dims: Dimensions {
+                store: None,
+                tenants: [("acme", 384), ("zeta", 768)]
+                    .into_iter()
+                    .map(|(t, d)| (TenantId::new(t), d))
+                    .collect(),
+            },
             live_claims: 10,
             last_recorded_at: Timestamp::from_unix_micros(5),
             segments: vec![SegmentMeta {
@@ -218,5 +251,67 @@ mod tests {
             );
         }
         assert_eq!(parse_file_name("MANIFEST-00000000000000000003"), Some(3));
+    }
+
+    /// A format-1 manifest (no tenant list) still opens, its dimension the store's.
+    #[test]
+    fn format_1_dimension_applies_to_every_tenant() {
+        let m = Manifest {
+            generation: 1,
+            dims: Dimensions {
+                store: Some(384),
+                tenants: std::collections::BTreeMap::new(),
+            },
+            ..Manifest::default()
+        };
+        // Format 1 is format 2 without the trailing tenant count (0 here).
+        let v2 = m.encode();
+        let body = &v2[BODY_OFFSET..v2.len() - HASH_LEN - 4];
+        let mut v1 = Encoder::default();
+        v1.bytes(&MAGIC);
+        v1.u16(1);
+        v1.u16(0);
+        v1.len(body.len());
+        v1.bytes(body);
+        let hash = hash_bytes(&v1.buf);
+        v1.bytes(&hash);
+        let decoded = Manifest::decode(Path::new("m"), &v1.buf).unwrap();
+        assert_eq!(decoded, m);
+        assert_eq!(decoded.dims.of(&TenantId::new("any")), Some(384));
+    }
+
+    #[test]
+    fn duplicate_or_zero_tenant_dimensions_are_corruption() {
+        for (tenants, what) in [
+            (vec![("a", 0u32)], "zero"),
+            (vec![("a", 3), ("a", 4)], "duplicate"),
+        ] {
+            // Encode by hand: a BTreeMap cannot hold the duplicate.
+            let mut body = Encoder::default();
+            for v in [1u64, 0, 1] {
+                body.u64(v);
+            }
+            body.u32(0);
+            body.u64(0);
+            body.i64(0);
+            body.len(0);
+            body.len(tenants.len());
+            for (t, d) in &tenants {
+                body.str(t);
+                body.u32(*d);
+            }
+            let mut out = Encoder::default();
+            out.bytes(&MAGIC);
+            out.u16(FORMAT_VERSION);
+            out.u16(0);
+            out.len(body.buf.len());
+            out.bytes(&body.buf);
+            let hash = hash_bytes(&out.buf);
+            out.bytes(&hash);
+            assert!(
+                Manifest::decode(Path::new("m"), &out.buf).is_err(),
+                "{what} accepted"
+            );
+        }
     }
 }

@@ -30,7 +30,8 @@ pub const MAX_EMBEDDING_DIM: usize = 8192;
 pub const MAX_BATCH_ITEMS: usize = 100_000;
 
 fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), ValidationError> {
-    if value.is_empty() {
+    // Blank text says nothing and a blank id names nothing: both are refused like empty ones.
+    if value.trim().is_empty() {
         return Err(ValidationError::Empty { field });
     }
     check_len(field, value, max)
@@ -111,7 +112,7 @@ pub fn validate_commit_id(commit_id: &str) -> Result<(), ValidationError> {
     check_id("commit_id", commit_id)
 }
 
-/// Checks every rule of one item. `dimension` is the store's embedding dimension, if fixed.
+/// Checks every rule of one item. `dimension` is the tenant's embedding dimension, if fixed.
 ///
 /// # Errors
 /// The first rule the item breaks.
@@ -252,6 +253,17 @@ mod tests {
             validate_item(&i, None),
             Err(ValidationError::Empty { field: "claim_id" })
         ));
+
+        for blank in [" ", "\t\n", "\u{3000}"] {
+            let mut i = item();
+            i.claim.canonical_text = blank.to_owned();
+            assert!(matches!(
+                validate_item(&i, None),
+                Err(ValidationError::Empty {
+                    field: "canonical_text"
+                })
+            ));
+        }
 
         let mut i = item();
         i.claim.canonical_text = "x".repeat(MAX_TEXT_BYTES + 1);

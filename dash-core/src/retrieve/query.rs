@@ -119,7 +119,8 @@ impl Query {
         self
     }
 
-    /// Searches the claims' embeddings (cosine); the dimension must be the store's.
+    /// Searches the claims' embeddings (cosine); the dimension must be the tenant's
+    /// ([`Store::embedding_dimension`](crate::Store::embedding_dimension)).
     #[must_use]
     pub fn embedding(mut self, embedding: Vec<f32>) -> Self {
         self.embedding = Some(embedding);
@@ -216,7 +217,7 @@ impl Query {
         self.top_k
     }
 
-    /// Checks every limit; `dim` is the store's embedding dimension, once fixed.
+    /// Checks every limit; `dim` is the tenant's embedding dimension, once fixed.
     pub(crate) fn validate(&self, dim: Option<u32>) -> Result<(), QueryError> {
         validate_tenant_id(&self.tenant).map_err(QueryError::Tenant)?;
         let text = self.text.as_deref().filter(|t| !t.trim().is_empty());

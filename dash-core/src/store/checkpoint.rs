@@ -158,7 +158,7 @@ pub(crate) fn checkpoint(
     next.generation += 1;
     next.watermark = rotated.watermark;
     next.live_claims = rotated.live_claims;
-    next.embedding_dim = rotated.embedding_dim;
+    next.dims = rotated.dims;
     next.last_recorded_at = rotated.last_recorded_at;
     let new_segment = if builder.is_empty() {
         None

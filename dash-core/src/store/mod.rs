@@ -28,6 +28,7 @@ use crate::wal::Truncation;
 
 mod builder;
 mod checkpoint;
+pub(crate) mod dims;
 mod recovery;
 mod state;
 mod writer;
@@ -137,7 +138,9 @@ pub struct StoreStats {
     pub segment_bytes: u64,
     /// Versions in the memtables (not yet checkpointed).
     pub memtable_versions: usize,
-    /// The store's embedding dimension, once fixed.
+    /// The embedding dimension of every tenant, when the store has one (opened with
+    /// [`StoreBuilder::embedding_dimension`]); otherwise each tenant's first embedding fixes
+    /// its own ([`Store::embedding_dimension`]).
     pub embedding_dimension: Option<u32>,
     /// WAL records written since open.
     pub records_written: u64,
@@ -561,7 +564,7 @@ impl Store {
         }
         let tenant = first.claim.tenant_id.clone();
         // The writer re-checks the dimension against writes in flight; this catches most early.
-        let mut dim = self.shared.read_state().embedding_dim;
+        let mut dim = self.shared.read_state().dims.of(&tenant);
         let mut enc = Encoder::with_capacity(items.len() * 512);
         for (index, item) in items.iter().enumerate() {
             validate_item(item, dim).map_err(|e| invalid(index, e))?;
@@ -754,7 +757,7 @@ impl Store {
     pub fn retrieve(&self, query: &Query) -> Result<RetrieveResponse, QueryError> {
         self.shared.wait_index_ready()?;
         let st = self.shared.read_state();
-        query.validate(st.embedding_dim)?;
+        query.validate(st.dims.of(query.tenant()))?;
         Ok(crate::retrieve::run(
             st.catalog.tenant(query.tenant()),
             query,
@@ -839,6 +842,30 @@ impl Store {
         checkpoint::compact(&self.shared)
     }
 
+    /// The dimension `tenant`'s embeddings (claims and queries) must have: the store's when it
+    /// was opened with one, else fixed by the tenant's first embedding; `None` until then.
+    /// Tenants are independent: one tenant's first embedding never constrains another's.
+    ///
+    /// ```
+    /// use dash_core::{Claim, IngestItem, Store, TenantId};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Store::builder(dir.path()).open()?;
+    /// for (tenant, embedding) in [("a", vec![1.0, 0.0]), ("b", vec![0.0, 1.0, 0.0])] {
+    ///     let mut claim = Claim::new(tenant, "c1", "Text");
+    ///     claim.embedding = Some(embedding);
+    ///     store.ingest(IngestItem::new(claim))?;
+    /// }
+    /// assert_eq!(store.embedding_dimension(&TenantId::new("a")), Some(2));
+    /// assert_eq!(store.embedding_dimension(&TenantId::new("b")), Some(3));
+    /// assert_eq!(store.embedding_dimension(&TenantId::new("c")), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn embedding_dimension(&self, tenant: &TenantId) -> Option<u32> {
+        self.shared.read_state().dims.of(tenant)
+    }
+
     /// Sizes, LSNs and counters.
     #[must_use]
     pub fn stats(&self) -> StoreStats {
@@ -846,8 +873,7 @@ impl Store {
         let (dense_graph_docs, dense_exact_docs) = st.catalog.dense_sizes();
         let index_building = st.catalog.building() || st.seal_wanted || !st.catalog.is_ready();
         let (detection, detected_edges) = st.catalog.detection_stats();
-        let (claims, last_lsn, embedding_dimension) =
-            (st.live_claims, st.last_lsn, st.embedding_dim);
+        let (claims, last_lsn, embedding_dimension) = (st.live_claims, st.last_lsn, st.dims.store);
         let memtable_versions =
             st.active.version_count() + st.frozen.iter().map(|m| m.version_count()).sum::<usize>();
         let segment_bytes = st.segments.iter().map(|s| s.len()).sum();

@@ -1,7 +1,7 @@
 //! Open: lock, read the newest manifest, load and verify its segments, replay the WAL after the
 //! manifest's watermark (cutting a torn tail), and remove what no manifest needs.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -17,6 +17,7 @@ use crate::wal::{self, RecoveryMode, Truncation, WalWriter, WAL_DIR};
 
 use super::builder::Config;
 use super::checkpoint::CheckpointState;
+use super::dims::Dimensions;
 use super::state::State;
 use super::{Metrics, RecoveryReport, Shared};
 
@@ -256,7 +257,7 @@ pub(crate) fn recover(storage: Arc<dyn Storage>, config: Config) -> Result<Recov
     report.segments_loaded = segments.len();
 
     let mut state = State {
-        embedding_dim: current.embedding_dim,
+        dims: current.dims.clone(),
         live_claims: current.live_claims,
         last_lsn: current.watermark,
         last_recorded: current.last_recorded_at,
@@ -284,12 +285,16 @@ pub(crate) fn recover(storage: Arc<dyn Storage>, config: Config) -> Result<Recov
         &mut report,
     )?;
     if let Some(requested) = config.embedding_dim {
-        match state.embedding_dim {
-            Some(stored) if stored != requested => {
-                return Err(ConfigError::DimensionMismatch { stored, requested }.into())
-            }
-            _ => state.embedding_dim = Some(requested),
+        // The store's dimension, or any tenant's, must be the requested one.
+        let dims = &state.dims;
+        let stored = dims.store.iter().chain(dims.tenants.values());
+        if let Some(&stored) = stored.into_iter().find(|&&d| d != requested) {
+            return Err(ConfigError::DimensionMismatch { stored, requested }.into());
         }
+        state.dims = Dimensions {
+            store: Some(requested),
+            tenants: BTreeMap::new(),
+        };
     }
     report
         .removed_files

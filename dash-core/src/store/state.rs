@@ -11,6 +11,8 @@ use crate::retrieve::Catalog;
 use crate::segment::{CommitMeta, Segment};
 use crate::wal::{RecordBody, WalRecord};
 
+use super::dims::Dimensions;
+
 /// Everything a read needs, behind the store's `RwLock`. Only the writer thread (applying
 /// committed records) and the checkpointer (swapping memtables for segments) mutate it.
 #[derive(Debug)]
@@ -23,8 +25,8 @@ pub(crate) struct State {
     pub(crate) active: Memtable,
     /// Every remembered `commit_id`, by tenant.
     pub(crate) commits: HashMap<TenantId, HashMap<String, CommitMeta>>,
-    /// The store's embedding dimension, once fixed.
-    pub(crate) embedding_dim: Option<u32>,
+    /// Embedding dimensions: the store's, or each tenant's.
+    pub(crate) dims: Dimensions,
     /// Keys whose latest version is live.
     pub(crate) live_claims: u64,
     /// The newest applied record.
@@ -46,7 +48,7 @@ impl Default for State {
             frozen: Vec::new(),
             active: Memtable::default(),
             commits: HashMap::new(),
-            embedding_dim: None,
+            dims: Dimensions::default(),
             live_claims: 0,
             last_lsn: Lsn(0),
             last_recorded: Timestamp::MIN,
@@ -119,12 +121,8 @@ impl State {
                     if !matches!(self.latest(tenant, claim)?, Some((_, false))) {
                         self.live_claims += 1;
                     }
-                    if self.embedding_dim.is_none() {
-                        self.embedding_dim = item
-                            .claim
-                            .embedding
-                            .as_ref()
-                            .and_then(|e| u32::try_from(e.len()).ok());
+                    if let Some(e) = &item.claim.embedding {
+                        self.dims.fix(tenant, e.len());
                     }
                     self.active.insert(
                         tenant,

@@ -18,6 +18,7 @@ use crate::model::{ClaimId, IngestItem, Lsn, TenantId, Timestamp};
 use crate::wal::{self, RecordBody, WalRecord, WalWriter};
 
 use super::builder::Durability;
+use super::dims::Dimensions;
 use super::Shared;
 
 /// Most requests one group takes before it is written.
@@ -43,7 +44,7 @@ pub(crate) struct Rotated {
     /// Every record up to here is in the frozen memtables.
     pub(crate) watermark: Lsn,
     pub(crate) live_claims: u64,
-    pub(crate) embedding_dim: Option<u32>,
+    pub(crate) dims: Dimensions,
     pub(crate) last_recorded_at: Timestamp,
 }
 
@@ -109,7 +110,8 @@ struct Group {
     /// Latest version (and tombstone flag) of keys written in this group.
     versions: HashMap<(TenantId, ClaimId), (u32, bool)>,
     commits: HashMap<(TenantId, String), ([u8; 32], CommitOutcome)>,
-    embedding_dim: Option<u32>,
+    /// Dimensions fixed by commits of this group (not yet applied to the state).
+    dims: HashMap<TenantId, u32>,
     requests: usize,
 }
 
@@ -300,8 +302,10 @@ impl Writer {
         }
 
         let mut dim = group
-            .embedding_dim
-            .or(self.shared.read_state().embedding_dim);
+            .dims
+            .get(&c.tenant)
+            .copied()
+            .or_else(|| self.shared.read_state().dims.of(&c.tenant));
         for (index, item) in c.items.iter().enumerate() {
             if let Some(e) = &item.claim.embedding {
                 match dim {
@@ -357,7 +361,9 @@ impl Writer {
         wal::frame(&mut group.framed, lsn, &enc.buf);
         self.next_lsn = Lsn(lsn.0 + 1);
 
-        group.embedding_dim = dim;
+        if let Some(dim) = dim {
+            group.dims.insert(c.tenant.clone(), dim);
+        }
         for (claim, v) in overlay {
             group
                 .versions
@@ -543,7 +549,7 @@ impl Writer {
         Ok(Rotated {
             watermark: Lsn(self.next_lsn.0 - 1),
             live_claims: st.live_claims,
-            embedding_dim: st.embedding_dim,
+            dims: st.dims.clone(),
             last_recorded_at: st.last_recorded,
         })
     }
