@@ -365,6 +365,14 @@ impl HnswParams {
 /// finds every slot busy falls back to the exact scan, so this bounds memory, never correctness.
 const SEARCH_SLOTS: usize = 64;
 
+/// Graphs with fewer documents are built by one thread. usearch's concurrent `add` can leave a
+/// node stored but unreachable by any search (unum-cloud/USearch#735, unfixed in 2.26): measured
+/// with 2 threads, 0.13–0.15 % of the nodes of 300–2,000-node graphs and 0.01–0.02 % of
+/// 5,000–50,000-node graphs could not find themselves; one thread left none (200,000 queries).
+/// Sequential builds take twice as long, so only small graphs, where the rate is highest and
+/// the build is short (20,000 128-d vectors: ~7 s), pay it (`docs/decisions.md` D22).
+const PARALLEL_BUILD_MIN_DOCS: usize = 20_000;
+
 /// Docs tested against `accept` to estimate its selectivity when the caller gives no count.
 const SELECTIVITY_SAMPLE: usize = 1024;
 
@@ -718,7 +726,8 @@ impl HnswIndex {
     }
 }
 
-/// Builds the usearch graph over `ids` (their unit vectors in `exact`), inserting in parallel.
+/// Builds the usearch graph over `ids` (their unit vectors in `exact`), inserting in parallel
+/// from [`PARALLEL_BUILD_MIN_DOCS`] documents on.
 fn build_graph(
     exact: &ExactIndex,
     ids: &[DocId],
@@ -743,7 +752,7 @@ fn build_graph(
     graph
         .reserve_capacity_and_threads(ids.len(), threads)
         .map_err(backend)?;
-    ids.par_iter().try_for_each(|&doc| {
+    let add = |&doc: &DocId| {
         if cancelled() {
             return Err(VectorError::Cancelled);
         }
@@ -751,7 +760,12 @@ fn build_graph(
             Some(row) => graph.add(u64::from(doc), row).map_err(backend),
             None => Ok(()),
         }
-    })?;
+    };
+    if ids.len() < PARALLEL_BUILD_MIN_DOCS {
+        ids.iter().try_for_each(add)?;
+    } else {
+        ids.par_iter().try_for_each(add)?;
+    }
     Ok(graph)
 }
 
@@ -1114,6 +1128,28 @@ mod tests {
             "filtered (1 %, graph) recall@10 {r_1pct_graph}"
         );
         assert!(r_10pct >= 0.95, "filtered (10 %) recall@10 {r_10pct}");
+    }
+
+    /// Every node of a small graph is reachable: each document's own vector finds it first.
+    /// (Built with concurrent inserts, about 1 query in 800 missed here: usearch#735.)
+    #[test]
+    fn every_node_of_a_small_graph_finds_itself() {
+        let params = HnswParams {
+            max_nb_connection: 16,
+            ef_construction: 100,
+            ef_search: 100,
+        };
+        let mut rng = Rng(11);
+        for round in 0..6 {
+            let data: Vec<Vec<f32>> = (0..300)
+                .map(|_| (0..16).map(|_| rng.normal()).collect())
+                .collect();
+            let index = HnswIndex::build(16, ids(&data), params).unwrap();
+            for (doc, v) in ids(&data) {
+                let hits = index.search_filtered(v, 3, |_| true, Some(300)).unwrap();
+                assert_eq!(hits[0].0, doc, "round {round}: doc {doc} unreachable");
+            }
+        }
     }
 
     /// Sized for debug builds (a few seconds on two cores).
