@@ -5,7 +5,9 @@
 //!   and new connections wait in the kernel's backlog until one closes;
 //! - open connections per peer address (`DASH_MAX_CONNECTIONS_PER_PEER`, off unless set): above
 //!   it a new connection is closed at once, so one host cannot take every slot;
-//! - time to send a request's headers (`DASH_HEADER_READ_TIMEOUT_MS`, slow-loris);
+//! - time to send a request's headers (`DASH_HEADER_READ_TIMEOUT_MS`, slow-loris), and their
+//!   size ([`MAX_HEAD_BYTES`]; 431 above it, and 400/414 for malformed heads, answered by
+//!   hyper with an empty body before the API sees the request);
 //! - time without a byte read or written (`DASH_IDLE_TIMEOUT_MS`): idle keep-alive
 //!   connections and clients that stop reading their answer are closed.
 //!
@@ -27,6 +29,10 @@ use tokio::sync::{oneshot, Semaphore};
 use tokio_io_timeout::TimeoutStream;
 
 use crate::api::AppState;
+
+/// Largest request head (request line and headers) read: hyper answers 431 above it. A JWT is
+/// about 1 KiB; hyper's own default (~400 KiB) lets one request hold far more memory than needed.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// The connection bounds of one server (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +92,8 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut stop: onesho
             builder
                 .http1()
                 .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout);
+                .header_read_timeout(limits.header_read_timeout)
+                .max_buf_size(MAX_HEAD_BYTES);
             let connection = builder.serve_connection(TokioIo::new(Box::pin(io)), service);
             if let Err(err) = watcher.watch(connection).await {
                 if is_timeout(err.as_ref()) {

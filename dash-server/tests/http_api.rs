@@ -569,6 +569,37 @@ fn slow_and_excess_connections_are_closed_before_any_request() {
     );
 }
 
+#[test]
+fn oversized_request_heads_are_refused_and_bodies_still_stream() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("d"), &[("DASH_API_KEYS", KEY_A)]);
+    let mut conn = std::net::TcpStream::connect(server.addr).unwrap();
+    let big = "a".repeat(100 * 1024);
+    write!(
+        conn,
+        "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = [0u8; 12];
+    conn.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 431");
+    // A body far larger than the head limit is not affected by it.
+    let items: Vec<Value> = (0..2000)
+        .map(|i| {
+            claim(
+                "t1",
+                &format!("c{i}"),
+                &format!("claim {i} {}", "x".repeat(100)),
+            )
+        })
+        .collect();
+    let body = json!({"commit_id": "big", "items": items});
+    assert!(body.to_string().len() > 4 * 64 * 1024);
+    let r = post(&server.url("/v1/ingest/batch"), Auth::Key(KEY_A), &body);
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
 /// The `dash_in_flight` gauge: store calls running now.
 fn store_calls_running(server: &TestServer, auth: Auth<'_>) -> u64 {
     let m = get(&server.url("/metrics"), auth);
