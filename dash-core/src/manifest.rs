@@ -81,6 +81,19 @@ impl Default for Manifest {
     }
 }
 
+/// A whole manifest file around `body`: header, body, hash.
+fn frame(version: u16, body: &[u8]) -> Vec<u8> {
+    let mut out = Encoder::with_capacity(BODY_OFFSET + body.len() + HASH_LEN);
+    out.bytes(&MAGIC);
+    out.u16(version);
+    out.u16(0);
+    out.len(body.len());
+    out.bytes(body);
+    let hash = hash_bytes(&out.buf);
+    out.bytes(&hash);
+    out.buf
+}
+
 /// The file name of generation `generation`.
 pub(crate) fn file_path(generation: u64) -> PathBuf {
     PathBuf::from(format!("MANIFEST-{generation:020}"))
@@ -117,15 +130,7 @@ impl Manifest {
             body.str(tenant.as_str());
             body.u32(*dim);
         }
-        let mut out = Encoder::with_capacity(BODY_OFFSET + body.buf.len() + HASH_LEN);
-        out.bytes(&MAGIC);
-        out.u16(FORMAT_VERSION);
-        out.u16(0);
-        out.len(body.buf.len());
-        out.bytes(&body.buf);
-        let hash = hash_bytes(&out.buf);
-        out.bytes(&hash);
-        out.buf
+        frame(FORMAT_VERSION, &body.buf)
     }
 
     pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<Self, Corruption> {
@@ -266,16 +271,8 @@ mod tests {
         };
         // Format 1 is format 2 without the trailing tenant count (0 here).
         let v2 = m.encode();
-        let body = &v2[BODY_OFFSET..v2.len() - HASH_LEN - 4];
-        let mut v1 = Encoder::default();
-        v1.bytes(&MAGIC);
-        v1.u16(1);
-        v1.u16(0);
-        v1.len(body.len());
-        v1.bytes(body);
-        let hash = hash_bytes(&v1.buf);
-        v1.bytes(&hash);
-        let decoded = Manifest::decode(Path::new("m"), &v1.buf).unwrap();
+        let v1 = frame(1, &v2[BODY_OFFSET..v2.len() - HASH_LEN - 4]);
+        let decoded = Manifest::decode(Path::new("m"), &v1).unwrap();
         assert_eq!(decoded, m);
         assert_eq!(decoded.dims.of(&TenantId::new("any")), Some(384));
     }
@@ -300,16 +297,9 @@ mod tests {
                 body.str(t);
                 body.u32(*d);
             }
-            let mut out = Encoder::default();
-            out.bytes(&MAGIC);
-            out.u16(FORMAT_VERSION);
-            out.u16(0);
-            out.len(body.buf.len());
-            out.bytes(&body.buf);
-            let hash = hash_bytes(&out.buf);
-            out.bytes(&hash);
+            let file = frame(FORMAT_VERSION, &body.buf);
             assert!(
-                Manifest::decode(Path::new("m"), &out.buf).is_err(),
+                Manifest::decode(Path::new("m"), &file).is_err(),
                 "{what} accepted"
             );
         }
