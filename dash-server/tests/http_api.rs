@@ -600,6 +600,31 @@ fn oversized_request_heads_are_refused_and_bodies_still_stream() {
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
+#[test]
+fn each_tenant_fixes_its_own_embedding_dimension() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("d"), &[("DASH_API_KEYS", KEY_A)]);
+    let auth = Auth::Key(KEY_A);
+    let with_embedding = |tenant: &str, id: &str, dim: usize| {
+        let mut item = claim(tenant, id, "text about Earth");
+        item["claim"]["embedding"] = json!(vec![0.5f32; dim]);
+        item
+    };
+    let ingest = |item: &Value| post(&server.url("/v1/ingest"), auth, item);
+    assert_eq!(ingest(&with_embedding("t1", "a", 2)).status, 200);
+    // Tenant t1's first embedding does not decide what t2 may write.
+    assert_eq!(ingest(&with_embedding("t2", "a", 3)).status, 200);
+    let wrong = ingest(&with_embedding("t1", "b", 3));
+    assert_eq!((wrong.status, wrong.code()), (422, "invalid"));
+    let query = |tenant: &str, dim: usize| {
+        let body = json!({"tenant_id": tenant, "query_embedding": vec![0.5f32; dim]});
+        post(&server.url("/v1/retrieve"), auth, &body)
+    };
+    assert_eq!(query("t1", 2).status, 200);
+    assert_eq!(query("t2", 3).status, 200);
+    assert_eq!(query("t2", 2).code(), "invalid");
+}
+
 /// The `dash_in_flight` gauge: store calls running now.
 fn store_calls_running(server: &TestServer, auth: Auth<'_>) -> u64 {
     let m = get(&server.url("/metrics"), auth);
