@@ -1180,6 +1180,67 @@ fn sealed_dense_graphs_answer_and_filter_old_versions_inside_the_search() {
     assert!(find(&r, "c123").is_none());
 }
 
+#[test]
+fn graphs_merge_into_one_once_writes_pause() {
+    let open = |dir: &std::path::Path, idle: Option<std::time::Duration>| {
+        Store::builder(dir)
+            .dense_seal_threshold(64)
+            .dense_merge_after_idle(idle)
+            .open()
+            .unwrap()
+    };
+    let load = |store: &Store| -> Vec<Vec<f32>> {
+        let mut rng = SplitMix(5);
+        let vectors: Vec<Vec<f32>> = (0..300).map(|_| vector(&mut rng)).collect();
+        for chunk in 0..6 {
+            let items = (chunk * 50..(chunk + 1) * 50)
+                .map(|k| {
+                    with_embedding(
+                        item("a", &format!("c{k}"), &format!("claim {k}")),
+                        &vectors[k],
+                    )
+                })
+                .collect();
+            store.ingest_batch(format!("b{chunk}"), items).unwrap();
+            // Each seal finishes before the next batch: the load leaves graphs of 200 and 100.
+            store.wait_for_indexes();
+        }
+        vectors
+    };
+
+    // Never merging: the load's graphs stay.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), None);
+    load(&store);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    store.wait_for_indexes();
+    let stats = store.stats();
+    assert_eq!(stats.dense_graphs, 2, "{stats:?}");
+
+    // Merging after 50 ms without writes: one graph holds every document, and it answers.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Some(std::time::Duration::from_millis(50)));
+    let vectors = load(&store);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let stats = loop {
+        store.wait_for_indexes();
+        let stats = store.stats();
+        if stats.dense_graphs == 1 || std::time::Instant::now() > deadline {
+            break stats;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(stats.dense_graphs, 1, "{stats:?}");
+    assert_eq!(stats.dense_graph_docs + stats.dense_exact_docs, 300);
+    assert_eq!(stats.last_index_error, None);
+    for k in [0usize, 77, 199, 263, 299] {
+        let r = store
+            .retrieve(&Query::new("a").embedding(vectors[k].clone()).top_k(1))
+            .unwrap();
+        assert_eq!(r.results[0].claim_id.as_str(), format!("c{k}"));
+    }
+}
+
 // 12 -----------------------------------------------------------------------------------------
 
 #[test]

@@ -835,6 +835,7 @@ fn debug_storage(state: &AppState) -> Result<Answer, ApiError> {
                 "builds": stats.index_builds,
                 "dense_graph_docs": stats.dense_graph_docs,
                 "dense_exact_docs": stats.dense_exact_docs,
+                "dense_graphs": stats.dense_graphs,
             },
             "recovery": {
                 "manifest_generation": report.manifest_generation,

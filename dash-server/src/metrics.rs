@@ -97,6 +97,7 @@ struct StoreGauges {
     index_building: Gauge,
     dense_graph_docs: Gauge,
     dense_exact_docs: Gauge,
+    dense_graphs: Gauge,
     detected_edges: Gauge,
     detected_edges_built: Gauge,
     detected_edges_dropped: Gauge,
@@ -181,6 +182,7 @@ impl Metrics {
                 "dense_exact_docs",
                 "Dense documents scanned exactly",
             ),
+            dense_graphs: gauge(&mut r, "dense_graphs", "HNSW graphs a dense search visits"),
             detected_edges: gauge(
                 &mut r,
                 "detected_edges",
@@ -276,6 +278,7 @@ impl Metrics {
         set(&g.index_building, u64::from(stats.index_building));
         set(&g.dense_graph_docs, stats.dense_graph_docs);
         set(&g.dense_exact_docs, stats.dense_exact_docs);
+        set(&g.dense_graphs, stats.dense_graphs as u64);
         set(&g.detected_edges, stats.detected_edges);
         set(&g.detected_edges_built, stats.detected_edges_built);
         set(

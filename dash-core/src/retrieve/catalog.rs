@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
-use super::dense::{DenseIndex, SealPlan};
+use super::dense::{DenseIndex, Fold, SealPlan};
 use super::rank::evidence_weight;
 use crate::error::Corruption;
 use crate::graph::edges::{DetectedGraph, DetectionStats};
@@ -603,6 +603,23 @@ impl Catalog {
             .collect()
     }
 
+    /// Tenants whose graphs are worth merging into one ([`DenseIndex::wants_merge`]).
+    pub(crate) fn merge_candidates(&self) -> Vec<TenantId> {
+        self.tenants
+            .iter()
+            .filter(|(_, t)| t.dense.as_ref().is_some_and(DenseIndex::wants_merge))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Sealed HNSW graphs, over all tenants.
+    pub(crate) fn dense_graph_count(&self) -> usize {
+        self.tenants
+            .values()
+            .filter_map(|t| t.dense.as_ref().map(DenseIndex::graph_count))
+            .sum()
+    }
+
     /// True while any background build runs.
     pub(crate) fn building(&self) -> bool {
         self.tenants
@@ -619,7 +636,7 @@ impl Catalog {
     }
 
     /// Plans a background build for `tenant` and marks it building.
-    pub(crate) fn plan_seal(&mut self, tenant: &TenantId) -> Option<SealPlan> {
+    pub(crate) fn plan_seal(&mut self, tenant: &TenantId, fold: Fold) -> Option<SealPlan> {
         let t = self.tenants.get_mut(tenant)?;
         let TenantIndex {
             docs,
@@ -629,7 +646,7 @@ impl Catalog {
         } = t;
         let dense = dense.as_mut()?;
         let item_of = |d: DocId| docs.get(d as usize)?.item.clone();
-        Some(dense.plan_seal(item_of, removed))
+        Some(dense.plan_seal(item_of, removed, fold))
     }
 
     /// Installs a finished build (or, on `None`, gives up on it).

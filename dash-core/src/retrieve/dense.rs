@@ -27,6 +27,17 @@ pub(crate) struct DenseIndex {
     building: bool,
     /// After a failed build: do not retry before the exact part has this many documents.
     retry_at: usize,
+    /// After a failed build: no merge until a build succeeds.
+    merge_blocked: bool,
+}
+
+/// Which graphs a build folds in with the exact part's documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fold {
+    /// Size-tiered: every graph no larger than what is already included (a seal).
+    Tiered,
+    /// Every graph (a merge while writes pause), leaving one.
+    All,
 }
 
 /// What a background build takes: the exact part's documents at planning time and the graphs
@@ -68,6 +79,7 @@ impl DenseIndex {
             graphs: Vec::new(),
             building: false,
             retry_at: 0,
+            merge_blocked: false,
         }
     }
 
@@ -91,6 +103,24 @@ impl DenseIndex {
         !self.building && len >= threshold.max(1) && len >= self.retry_at
     }
 
+    /// True when the graphs are worth merging into one: two or more, the smaller ones holding at
+    /// least a quarter of the largest one's documents (so a growing tenant re-inserts each vector
+    /// a bounded number of times, as with size-tiered seals), and no build running.
+    pub(crate) fn wants_merge(&self) -> bool {
+        if self.building || self.merge_blocked || self.graphs.len() < 2 {
+            return false;
+        }
+        let sizes = self.graphs.iter().map(|g| u64::from(g.len()));
+        let largest = sizes.clone().max().unwrap_or(0);
+        let rest: u64 = sizes.sum::<u64>() - largest;
+        rest * 4 >= largest
+    }
+
+    /// Sealed graphs.
+    pub(crate) fn graph_count(&self) -> usize {
+        self.graphs.len()
+    }
+
     /// True while a background build runs.
     pub(crate) fn is_building(&self) -> bool {
         self.building
@@ -102,12 +132,13 @@ impl DenseIndex {
         (graphs, u64::from(self.fresh.len()))
     }
 
-    /// Plans a build over the exact part's documents and, size-tiered, every graph no larger
-    /// than what is already included; marks the index as building.
+    /// Plans a build over the exact part's documents and the graphs `fold` picks; marks the
+    /// index as building.
     pub(crate) fn plan_seal(
         &mut self,
         item_of: impl Fn(DocId) -> Option<Arc<IngestItem>>,
         removed: &RoaringBitmap,
+        fold: Fold,
     ) -> SealPlan {
         let fresh: Vec<(DocId, Arc<IngestItem>)> = self
             .fresh
@@ -119,7 +150,7 @@ impl DenseIndex {
         let mut total = fresh.len() as u64;
         let mut graphs = Vec::new();
         for g in by_size {
-            if u64::from(g.len()) <= total {
+            if fold == Fold::All || u64::from(g.len()) <= total {
                 total += u64::from(g.len());
                 graphs.push(Arc::clone(g));
             }
@@ -145,12 +176,14 @@ impl DenseIndex {
             self.graphs.push(Arc::new(graph));
         }
         self.building = false;
+        self.merge_blocked = false;
     }
 
     /// A build failed: everything stays in the exact part (searched exactly, so answers stay
     /// right); sealing is tried again once the exact part has doubled.
     pub(crate) fn abandon(&mut self) {
         self.building = false;
+        self.merge_blocked = true;
         self.retry_at = (self.fresh.len() as usize).saturating_mul(2);
     }
 
@@ -209,5 +242,32 @@ impl DenseIndex {
             }
         }
         Ok(top.into_sorted())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn graph(docs: std::ops::Range<u32>) -> Arc<HnswIndex> {
+        let vectors = docs.map(|d| (d, [1.0, d as f32]));
+        Arc::new(HnswIndex::build(2, vectors, HnswParams::default()).unwrap())
+    }
+
+    #[test]
+    fn graphs_are_merged_only_when_the_smaller_ones_are_a_quarter_of_the_largest() {
+        let mut dense = DenseIndex::new(2);
+        assert!(!dense.wants_merge(), "no graph");
+        dense.graphs.push(graph(0..400));
+        assert!(!dense.wants_merge(), "one graph");
+        dense.graphs.push(graph(400..499));
+        assert!(!dense.wants_merge(), "99 beside 400: below a quarter");
+        dense.graphs.push(graph(499..500));
+        assert!(dense.wants_merge(), "100 beside 400: a quarter");
+        dense.building = true;
+        assert!(!dense.wants_merge(), "a build is running");
+        dense.building = false;
+        dense.abandon();
+        assert!(!dense.wants_merge(), "after a failed build");
     }
 }

@@ -10,6 +10,7 @@ use std::sync::{
     Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak,
 };
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::codec::Encoder;
 use crate::error::{
@@ -18,7 +19,7 @@ use crate::error::{
 use crate::model::{
     ClaimId, ClaimRecord, ClaimVersion, Edge, IngestItem, Lsn, TenantId, Timestamp,
 };
-use crate::retrieve::{Catalog, Query, RetrieveResponse};
+use crate::retrieve::{Catalog, Fold, Query, RetrieveResponse};
 use crate::segment::Segment;
 use crate::storage::Storage;
 use crate::validate::{
@@ -161,6 +162,8 @@ pub struct StoreStats {
     pub dense_graph_docs: u64,
     /// Dense documents searched by exact scan (not sealed yet).
     pub dense_exact_docs: u64,
+    /// Sealed HNSW graphs, over all tenants (a dense search visits each of its tenant's).
+    pub dense_graphs: usize,
     /// True while the background indexer has work due or running (including the build of the
     /// segments' indexes after open).
     pub index_building: bool,
@@ -325,7 +328,22 @@ fn run_indexer(shared: Weak<Shared>, rx: mpsc::Receiver<()>, segments: Vec<Arc<S
     s.set_index_readiness(readiness);
     guard.0 = None;
     drop(s);
-    while rx.recv().is_ok() {
+    // Seals when the writer asks; merges of a tenant's graphs once writes have paused.
+    let merge_idle = shared.upgrade().and_then(|s| s.config.dense_merge_idle);
+    let poll = merge_idle.map(|d| d.clamp(Duration::from_millis(10), Duration::from_secs(1)));
+    loop {
+        let woken = match poll {
+            None => match rx.recv() {
+                Ok(()) => true,
+                Err(_) => return,
+            },
+            Some(poll) => match rx.recv_timeout(poll) {
+                Ok(()) => true,
+                Err(mpsc::RecvTimeoutError::Timeout) => false,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            },
+        };
+        // Seals first, whenever one is due; merges only on a quiet poll.
         loop {
             let Some(s) = shared.upgrade() else {
                 return;
@@ -335,8 +353,26 @@ fn run_indexer(shared: Weak<Shared>, rx: mpsc::Receiver<()>, segments: Vec<Arc<S
                 let mut st = s.write_state();
                 st.seal_wanted = false;
                 let threshold = st.seal_threshold;
-                let tenant = st.catalog.seal_candidates(threshold).into_iter().next();
-                tenant.and_then(|t| st.catalog.plan_seal(&t).map(|p| (t, p)))
+                let seal = st.catalog.seal_candidates(threshold).into_iter().next();
+                // `last_recorded` is `Timestamp::MIN` before the first write.
+                let idle_micros = Timestamp::now()
+                    .as_unix_micros()
+                    .saturating_sub(st.last_recorded.as_unix_micros());
+                let quiet = !woken
+                    && merge_idle.is_some_and(|d| {
+                        idle_micros >= i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+                    });
+                let job = match seal {
+                    Some(t) => Some((t, Fold::Tiered)),
+                    None if quiet => st
+                        .catalog
+                        .merge_candidates()
+                        .into_iter()
+                        .next()
+                        .map(|t| (t, Fold::All)),
+                    None => None,
+                };
+                job.and_then(|(t, fold)| st.catalog.plan_seal(&t, fold).map(|p| (t, p)))
             };
             drop(s);
             let Some((tenant, plan)) = job else {
@@ -871,6 +907,7 @@ impl Store {
     pub fn stats(&self) -> StoreStats {
         let st = self.shared.read_state();
         let (dense_graph_docs, dense_exact_docs) = st.catalog.dense_sizes();
+        let dense_graphs = st.catalog.dense_graph_count();
         let index_building = st.catalog.building() || st.seal_wanted || !st.catalog.is_ready();
         let (detection, detected_edges) = st.catalog.detection_stats();
         let (claims, last_lsn, embedding_dimension) = (st.live_claims, st.last_lsn, st.dims.store);
@@ -906,6 +943,7 @@ impl Store {
             index_builds: m.index_builds.load(Ordering::Relaxed),
             dense_graph_docs,
             dense_exact_docs,
+            dense_graphs,
             index_building,
             last_index_error: lock(&self.shared.last_index_error).clone(),
             detected_edges,
