@@ -269,12 +269,12 @@ impl Shared {
         }
     }
 
-    /// Asks the background indexer to seal whatever is due.
-    pub(crate) fn wake_indexer(&self) {
-        if let Some(tx) = lock(&self.indexer).as_ref() {
-            // A closed channel means the store is shutting down: nothing left to build for.
-            let _ = tx.send(());
-        }
+    /// Asks the background indexer to seal whatever is due; false when no indexer listens
+    /// (the store is closing, or the thread has stopped).
+    pub(crate) fn wake_indexer(&self) -> bool {
+        lock(&self.indexer)
+            .as_ref()
+            .is_some_and(|tx| tx.send(()).is_ok())
     }
 }
 
@@ -849,7 +849,8 @@ impl Store {
     }
 
     /// Blocks until the background indexer has sealed every dense part that is due (benches and
-    /// tests use it to measure or check the graph path; queries never need it).
+    /// tests use it to measure or check the graph path; queries never need it). Returns early,
+    /// with [`StoreStats::last_index_error`] set, if the indexer has stopped.
     pub fn wait_for_indexes(&self) {
         if self.shared.wait_index_ready().is_err() {
             return; // nothing more will be built; `stats().last_index_error` says why
@@ -863,7 +864,12 @@ impl Store {
                 }
                 if due && !st.catalog.building() {
                     drop(st);
-                    self.shared.wake_indexer();
+                    if !self.shared.wake_indexer() {
+                        // Nothing will seal what is due: say so rather than wait forever.
+                        let mut error = lock(&self.shared.last_index_error);
+                        error.get_or_insert_with(|| "the background indexer has stopped".into());
+                        return;
+                    }
                 }
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
