@@ -21,7 +21,7 @@ pub use answer::{
 };
 pub use assemble::{MAX_CONFLICTS, MAX_DEGREE, MAX_GRAPH_NODES};
 pub(crate) use catalog::Catalog;
-pub(crate) use dense::Fold;
+pub(crate) use dense::{Fold, SealPlan};
 pub(crate) use planner::run;
 pub use query::{
     Fusion, Query, Ranking, StanceMode, MAX_FILTER_CONDITIONS, MAX_GRAPH_DEPTH, MAX_TOP_K,

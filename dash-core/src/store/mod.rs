@@ -19,7 +19,7 @@ use crate::error::{
 use crate::model::{
     ClaimId, ClaimRecord, ClaimVersion, Edge, IngestItem, Lsn, TenantId, Timestamp,
 };
-use crate::retrieve::{Catalog, Fold, Query, RetrieveResponse};
+use crate::retrieve::{Catalog, Fold, Query, RetrieveResponse, SealPlan};
 use crate::segment::Segment;
 use crate::storage::Storage;
 use crate::validate::{
@@ -349,31 +349,7 @@ fn run_indexer(shared: Weak<Shared>, rx: mpsc::Receiver<()>, segments: Vec<Arc<S
                 return;
             };
             let params = s.config.hnsw;
-            let job = {
-                let mut st = s.write_state();
-                st.seal_wanted = false;
-                let threshold = st.seal_threshold;
-                let seal = st.catalog.seal_candidates(threshold).into_iter().next();
-                // `last_recorded` is `Timestamp::MIN` before the first write.
-                let idle_micros = Timestamp::now()
-                    .as_unix_micros()
-                    .saturating_sub(st.last_recorded.as_unix_micros());
-                let quiet = !woken
-                    && merge_idle.is_some_and(|d| {
-                        idle_micros >= i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
-                    });
-                let job = match seal {
-                    Some(t) => Some((t, Fold::Tiered)),
-                    None if quiet => st
-                        .catalog
-                        .merge_candidates()
-                        .into_iter()
-                        .next()
-                        .map(|t| (t, Fold::All)),
-                    None => None,
-                };
-                job.and_then(|(t, fold)| st.catalog.plan_seal(&t, fold).map(|p| (t, p)))
-            };
+            let job = next_build(&mut s.write_state(), if woken { None } else { merge_idle });
             drop(s);
             let Some((tenant, plan)) = job else {
                 break;
@@ -399,6 +375,28 @@ fn run_indexer(shared: Weak<Shared>, rx: mpsc::Receiver<()>, segments: Vec<Arc<S
             }
         }
     }
+}
+
+/// The indexer's next build, planned (the tenant marked building): a due seal first, else, when
+/// `merge_idle` is given and no write has been applied for that long, a merge of a tenant's
+/// graphs.
+fn next_build(st: &mut State, merge_idle: Option<Duration>) -> Option<(TenantId, SealPlan)> {
+    st.seal_wanted = false;
+    let threshold = st.seal_threshold;
+    let seal = st.catalog.seal_candidates(threshold).into_iter().next();
+    // `last_recorded` is `Timestamp::MIN` before the first write.
+    let idle_micros = Timestamp::now()
+        .as_unix_micros()
+        .saturating_sub(st.last_recorded.as_unix_micros());
+    let quiet =
+        merge_idle.is_some_and(|d| idle_micros >= i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+    let (tenant, fold) = match seal {
+        Some(t) => (t, Fold::Tiered),
+        None if quiet => (st.catalog.merge_candidates().into_iter().next()?, Fold::All),
+        None => return None,
+    };
+    let plan = st.catalog.plan_seal(&tenant, fold)?;
+    Some((tenant, plan))
 }
 
 /// Marks the open-time indexes as unavailable if the indexer stops before they are in.
