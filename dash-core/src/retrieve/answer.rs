@@ -18,12 +18,20 @@ pub struct RetrieveResponse {
     pub took_ms: f64,
     /// The ranked claims, best first.
     pub results: Vec<RetrievedClaim>,
-    /// The claim graph around the results, when asked for.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The claim graph around the results, when asked for. Serialised always, as the contract
+    /// shows it: an empty graph when not asked for.
+    #[serde(serialize_with = "graph_or_empty")]
     pub graph: Option<Graph>,
     /// Per-stage candidate counts and timings, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explain: Option<Explain>,
+}
+
+fn graph_or_empty<S: serde::Serializer>(graph: &Option<Graph>, s: S) -> Result<S::Ok, S::Error> {
+    match graph {
+        Some(g) => g.serialize(s),
+        None => Graph::default().serialize(s),
+    }
 }
 
 /// One ranked claim.
