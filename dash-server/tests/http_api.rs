@@ -625,6 +625,82 @@ fn each_tenant_fixes_its_own_embedding_dimension() {
     assert_eq!(query("t2", 2).code(), "invalid");
 }
 
+/// Sets or clears the immutable attribute of `path` (`chattr`); false where unsupported.
+fn set_immutable(path: &std::path::Path, on: bool) -> bool {
+    std::process::Command::new("chattr")
+        .arg(if on { "+i" } else { "-i" })
+        .arg(path)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Clears the immutable attribute on drop, so a failing test still leaves a removable tree.
+struct Mutable(std::path::PathBuf);
+
+impl Drop for Mutable {
+    fn drop(&mut self) {
+        set_immutable(&self.0, false);
+    }
+}
+
+#[test]
+fn a_store_poisoned_by_an_io_failure_answers_503_and_recovers_on_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let env = [("DASH_API_KEYS", KEY_A), ("DASH_ADMIN_API_KEYS", KEY_ADMIN)];
+    let server = TestServer::start(&data, &env);
+    let auth = Auth::Key(KEY_A);
+    let ingest = |id: &str| post(&server.url("/v1/ingest"), auth, &claim("t1", id, "x"));
+    assert_eq!(ingest("c1").status, 200);
+    assert_eq!(get(&server.url("/health"), Auth::None).status, 200);
+
+    // The WAL file refuses writes from now on: the next write fails its I/O, which poisons the
+    // store. (An immutable file needs `chattr` and a file system with the attribute, as ext4.)
+    let wal_dir = data.join("store").join("wal");
+    let wal = std::fs::read_dir(&wal_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "wal"))
+        .unwrap();
+    let _restore = Mutable(wal.clone());
+    if !set_immutable(&wal, true) {
+        eprintln!("SKIPPED: `chattr +i` is not available here, so no I/O failure can be caused");
+        return;
+    }
+    let refused = ingest("c2");
+    assert_eq!((refused.status, refused.code()), (503, "store_unavailable"));
+    let health = get(&server.url("/health"), Auth::None);
+    assert_eq!(health.status, 503);
+    assert_eq!(health.json["status"], "unavailable");
+    assert!(health.json["reason"].is_string(), "{}", health.text);
+    // Every later write is refused the same way, without touching the disk again.
+    assert_eq!(ingest("c3").code(), "store_unavailable");
+    // Reads of what was acknowledged keep being served, and the storage report says why.
+    assert_eq!(
+        get(&server.url("/v1/claims/c1?tenant_id=t1"), auth).status,
+        200
+    );
+    let storage = get(&server.url("/debug/storage"), Auth::Key(KEY_ADMIN));
+    let warnings = storage.json["warnings"].to_string();
+    assert!(warnings.contains("poison"), "{}", storage.text);
+    drop(server);
+
+    // Once the disk is writable again a restart recovers: what was acknowledged is there, what
+    // was refused is not.
+    set_immutable(&wal, false);
+    let server = TestServer::start(&data, &env);
+    assert_eq!(get(&server.url("/health"), Auth::None).status, 200);
+    let url = |id: &str| server.url(&format!("/v1/claims/{id}?tenant_id=t1"));
+    assert_eq!(get(&url("c1"), auth).status, 200);
+    assert_eq!(get(&url("c2"), auth).status, 404);
+    assert_eq!(get(&url("c3"), auth).status, 404);
+    assert_eq!(
+        post(&server.url("/v1/ingest"), auth, &claim("t1", "c4", "x")).status,
+        200
+    );
+}
+
 /// The `dash_in_flight` gauge: store calls running now.
 fn store_calls_running(server: &TestServer, auth: Auth<'_>) -> u64 {
     let m = get(&server.url("/metrics"), auth);
