@@ -287,8 +287,8 @@ pub(crate) fn recover(storage: Arc<dyn Storage>, config: Config) -> Result<Recov
     if let Some(requested) = config.embedding_dim {
         // The store's dimension, or any tenant's, must be the requested one.
         let dims = &state.dims;
-        let stored = dims.store.iter().chain(dims.tenants.values());
-        if let Some(&stored) = stored.into_iter().find(|&&d| d != requested) {
+        let mut stored = dims.store.iter().chain(dims.tenants.values());
+        if let Some(&stored) = stored.find(|&&d| d != requested) {
             return Err(ConfigError::DimensionMismatch { stored, requested }.into());
         }
         state.dims = Dimensions {
