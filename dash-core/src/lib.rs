@@ -53,6 +53,7 @@
 //! ```
 
 mod codec;
+pub mod embed;
 mod error;
 pub mod graph;
 pub mod index;
