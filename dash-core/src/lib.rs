@@ -57,6 +57,7 @@ pub mod embed;
 mod error;
 pub mod graph;
 pub mod index;
+pub(crate) mod lexicon;
 mod manifest;
 mod memtable;
 mod model;
