@@ -265,7 +265,9 @@ const PAIRS: &[(&str, &str, WordRelation)] = &[
     ("monday", "tuesday", CoHyponym { distance: 1 }),
     ("red", "blue", CoHyponym { distance: 1 }),
     ("violin", "flute", CoHyponym { distance: 3 }),
-    ("cat", "mouse", CoHyponym { distance: 3 }),
+    ("shirt", "jacket", CoHyponym { distance: 3 }),
+    ("chair", "table", CoHyponym { distance: 2 }),
+    ("rain", "snow", CoHyponym { distance: 1 }),
     ("walking", "running", CoHyponym { distance: 1 }),
     ("rope", "cord", CoHyponym { distance: 1 }),
     // Nothing WordNet can show (gaps, or a rule excludes the link).
@@ -276,6 +278,9 @@ const PAIRS: &[(&str, &str, WordRelation)] = &[
     ("lady", "girl", Unrelated),
     ("beach", "shore", Unrelated),
     ("slicing", "chopping", Unrelated),
+    ("cat", "mouse", Unrelated),
+    ("kitchen", "barrier", Unrelated),
+    ("lying", "sailing", Unrelated),
     // Not in WordNet.
     ("qwzx", "dog", Unknown),
     ("dog", "qwzx", Unknown),
@@ -359,52 +364,75 @@ fn subsumers_exclude_general_and_person_categories() {
         "person",
         "event",
     ] {
-        assert!(!lex.is_subsumer(first_noun(general)), "{general}");
+        assert!(!lex.is_subsumer(first_noun(general), 1), "{general}");
     }
     // Below `person`: people cross-classify (sex, age, job), so no sibling conflict.
     for facet in ["woman", "adult", "juvenile", "worker"] {
-        assert!(!lex.is_subsumer(first_noun(facet)), "{facet}");
+        assert!(!lex.is_subsumer(first_noun(facet), 1), "{facet}");
     }
-    for specific in ["carnivore", "beverage", "weekday", "animal", "device"] {
-        assert!(lex.is_subsumer(first_noun(specific)), "{specific}");
+    // The farther the words, the narrower the category: `carnivore` (365 descendants) serves
+    // at every distance, `food` (1,526) at none, `container` (748) only one edge up.
+    for (category, distances) in [("carnivore", [true, true, true]), ("food", [false; 3])] {
+        for (d, expected) in (1..=3).zip(distances) {
+            assert_eq!(
+                lex.is_subsumer(first_noun(category), d),
+                expected,
+                "{category} {d}"
+            );
+        }
     }
+    let container = first_noun("container");
+    assert!(lex.is_subsumer(container, 1) && !lex.is_subsumer(container, 2));
+    assert!(!lex.is_subsumer(container, 0) && !lex.is_subsumer(container, 4));
 }
 
 #[test]
-#[ignore = "timing; run with --release -- --ignored --nocapture"]
+#[ignore = "timing; run with --release -- --ignored --nocapture --test-threads=1"]
 fn relation_timing() {
-    use std::time::Instant;
-    let start = Instant::now();
-    let lex = Lexicon::decode(TABLE).unwrap();
-    let decode = start.elapsed();
-    let pairs: Vec<(&str, &str)> = PAIRS.iter().map(|&(a, b, _)| (a, b)).collect();
-    let rounds = 200;
-    let start = Instant::now();
-    let mut conflicts = 0usize;
-    for _ in 0..rounds {
-        for &(a, b) in &pairs {
-            conflicts += usize::from(lex.relation(a, b).is_conflict());
-        }
-    }
-    let per_call = start.elapsed() / u32::try_from(rounds * pairs.len()).unwrap();
-    let worst = pairs
+    use std::time::{Duration, Instant};
+    // The machine may be shared: report the best of several rounds, which preemption only
+    // ever slows down.
+    let best_of = |rounds: usize, f: &mut dyn FnMut()| {
+        (0..rounds)
+            .map(|_| {
+                let start = Instant::now();
+                f();
+                start.elapsed()
+            })
+            .min()
+            .unwrap_or(Duration::ZERO)
+    };
+    let decode = best_of(5, &mut || {
+        std::hint::black_box(Lexicon::decode(TABLE).unwrap());
+    });
+    let lex = lexicon();
+    let calls = 20;
+    let mut per_pair: Vec<(Duration, &str, &str)> = PAIRS
         .iter()
-        .map(|&(a, b)| {
-            let start = Instant::now();
-            for _ in 0..50 {
-                std::hint::black_box(lex.relation(a, b));
-            }
-            (start.elapsed() / 50, a, b)
+        .map(|&(a, b, _)| {
+            let t = best_of(15, &mut || {
+                for _ in 0..calls {
+                    std::hint::black_box(lex.relation(a, b));
+                }
+            });
+            (t / calls, a, b)
         })
-        .max()
-        .unwrap();
+        .collect();
+    per_pair.sort();
+    let mean =
+        per_pair.iter().map(|p| p.0).sum::<Duration>() / u32::try_from(per_pair.len()).unwrap();
+    let median = per_pair[per_pair.len() / 2].0;
+    let slowest: Vec<String> = per_pair
+        .iter()
+        .rev()
+        .take(5)
+        .map(|(t, a, b)| format!("{a}/{b} {t:?}"))
+        .collect();
     println!(
-        "table {} bytes, decode {decode:?}, relation {per_call:?} per call (mean over {} pairs), \
-         slowest {:?} ({}/{}), {conflicts} conflicts",
+        "table {} bytes; decode {decode:?}; relation over {} pairs: mean {mean:?}, median \
+         {median:?}, slowest {}",
         TABLE.len(),
-        pairs.len(),
-        worst.0,
-        worst.1,
-        worst.2
+        per_pair.len(),
+        slowest.join(", ")
     );
 }
