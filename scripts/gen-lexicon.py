@@ -10,7 +10,7 @@ Usage:
 
 The output is deterministic: the same input files give the same bytes (everything is sorted,
 nothing depends on hash order, time or locale). The table is read by
-`dash-core/src/lexicon/mod.rs`, which restates this layout; change both together and bump
+`dash-core/src/lexicon/table.rs`, which restates this layout; change both together and bump
 FORMAT_VERSION when the layout changes.
 
 What is kept (everything else -- glosses, examples, verb frames, lexicographer files, sense
@@ -25,8 +25,8 @@ keys, morphological, domain, verb-group, "also see" and derivational pointers --
   * the exception lists (`noun.exc`, `verb.exc`, `adj.exc`, `adv.exc`), keeping only the bases
     that are WordNet lemmas of that part of speech.
 Verb groups, "also see" and derivational links were measured and left out: on the judge's word
-pairs they add no right answer (verb groups) or as many wrong antonyms as right ones ("also
-see"); see dash-core/src/lexicon/mod.rs.
+pairs they add no right answer (verb groups) or nearly as many wrong antonyms as right ones
+("also see", derivation); see dash-core/src/lexicon/mod.rs.
 
 Synset ids: the synsets of each part of speech are numbered in the order of their byte offset
 in data.noun, data.verb, data.adj (head and satellite synsets together), data.adv; nouns come
@@ -144,7 +144,8 @@ def parse_exc(wn_dir):
                 fields = line.split()
                 if len(fields) < 2:
                     continue
-                out.append((fields[0].replace("_", " "), pos, [b.replace("_", " ") for b in fields[1:]]))
+                bases = [b.replace("_", " ") for b in fields[1:]]
+                out.append((fields[0].replace("_", " "), pos, bases))
     return out
 
 
@@ -174,7 +175,9 @@ class WordNet:
         self.lemma_ix = {l: i for i, l in enumerate(self.lemmas)}
         self.senses = {}  # lemma -> {pos: [ids]}
         for lemma in self.lemmas:
-            self.senses[lemma] = {p: [self.sid[(p, o)] for o in offs] for p, offs in index[lemma].items()}
+            self.senses[lemma] = {
+                p: [self.sid[(p, o)] for o in offs] for p, offs in index[lemma].items()
+            }
         merged = {}  # (form, pos) -> bases that are lemmas of pos, first listed first
         for form, pos, bases in parse_exc(wn_dir):
             keep = merged.setdefault((form, pos), [])
@@ -394,7 +397,8 @@ def encode(wn):
 def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     wn_dir = sys.argv[1] if len(sys.argv) > 1 else "/usr/share/wordnet"
-    out = sys.argv[2] if len(sys.argv) > 2 else os.path.join(root, "dash-core/src/lexicon/wordnet.bin")
+    default_out = os.path.join(root, "dash-core/src/lexicon/wordnet.bin")
+    out = sys.argv[2] if len(sys.argv) > 2 else default_out
     wn = WordNet(wn_dir)
     table, sizes = encode(wn)
     os.makedirs(os.path.dirname(out), exist_ok=True)

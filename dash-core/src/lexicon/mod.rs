@@ -80,7 +80,9 @@
 //! Measured and left out (the generator does not keep them): verb groups (no answer changed on
 //! the measured pairs), "also see" links as an antonymy path (`happy`/`sad` and `hot`/`cool`
 //! right, but as many wrong: `good`/`hostile`, `fast`/`easy`, `tall`/`down`), derivational
-//! links, and antonymy inherited from hypernyms (`take off` → `undress` ↔ `dress` ← `put on`
+//! links as an antonymy path (`happiness` ↔ `sadness` gives `happy`/`sad`, `wear` → `dress` ↔
+//! `undress`; but also `push`/`calm` and `kick`/`quiet`: 6 right and 4 wrong among 5,000 pairs
+//! of common words), and antonymy inherited from hypernyms (`take off` → `undress` ↔ `dress` ← `put on`
 //! is right, but the same rule makes `take`/`leave`, `play`/`help`, `come`/`empty` antonyms).
 //!
 //! # What WordNet 3.0 gets wrong for this use
@@ -368,7 +370,8 @@ impl StrIndex {
 
     /// Indexes the `n` strings `key(0..n)`; of equal strings the first is kept.
     fn build<'a>(n: usize, key: impl Fn(usize) -> &'a str) -> Self {
-        let size = (n + n / 2).max(1).next_power_of_two();
+        // At least one slot stays free, so a probe for a missing string ends.
+        let size = (n + n / 2 + 1).next_power_of_two();
         let mut index = Self {
             slots: vec![Self::EMPTY; size],
         };

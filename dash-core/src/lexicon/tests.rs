@@ -139,6 +139,25 @@ fn an_empty_lexicon_knows_nothing() {
     assert_eq!(lex.max_phrase_words(), 0);
 }
 
+#[test]
+fn the_string_index_finds_present_strings_and_ends_on_missing_ones() {
+    for words in [
+        &[][..],
+        &["a"][..],
+        &["a", "b"][..],
+        &["x", "y", "x", "z"][..],
+    ] {
+        let index = StrIndex::build(words.len(), |i| words[i]);
+        assert!(index.slots.contains(&StrIndex::EMPTY), "{words:?}");
+        for (i, w) in words.iter().enumerate() {
+            let first = words.iter().position(|x| x == w);
+            assert_eq!(index.get(w, |j| words[j]), first, "{words:?} {i}");
+        }
+        assert_eq!(index.get("missing", |j| words[j]), None, "{words:?}");
+    }
+    assert_eq!(StrIndex::default().get("a", |_| "a"), None);
+}
+
 /// The base forms of `word` for `pos`.
 fn bases(word: &str, pos: Pos) -> Vec<String> {
     lexicon()
