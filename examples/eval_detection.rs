@@ -1,24 +1,27 @@
 //! Contradiction detection measured on real data (run on demand, not in CI):
 //!
 //! ```text
-//! cargo run --release --example eval_detection [-- --data ../shared/data] [--synthetic DIR --n 100000 [--cost-only]]
+//! cargo run --release --example eval_detection [-- --data ../shared/data]
+//!     [--synthetic DIR --n 100000 [--cost-only]] [--only timeqa|sick|climate]
 //! ```
 //!
-//! 1. **TimeQA, structured path**: the facts with an object are ingested as structured claims
-//!    (subject, relation as predicate, object, validity years). Ground truth from the data
-//!    itself: within a subject + relation group, two facts with different objects conflict iff
-//!    their year intervals overlap, and otherwise the later one supersedes the earlier.
-//!    Precision / recall / F1 of the detected `contradicts` and `supersedes` edges, and every
-//!    miss or false edge explained (`interval_suspect`, unparsed or refused intervals, objects
-//!    equal after normalisation, degree cap).
-//! 2. **Climate-FEVER, free-text detector as a stance classifier**: the built-in
-//!    [`RuleDetector`] judges each of the 7,675 (claim, evidence sentence) pairs; a judgement at
-//!    or above the confidence floor means `contradicts`. Claims are split in two halves by id;
-//!    thresholds are chosen on the dev half (best F0.5: precision over recall) and reported on
-//!    the test half, beside the defaults.
-//! 3. **Cost** (with `--synthetic DIR`, the common corpus of `shared/bench/synthetic.py`):
-//!    ingest throughput of `n` claims in batches of 1,000 with detection on and off, and edges
-//!    per claim.
+//! 1. **TimeQA**: the facts with an object, ingested twice — as structured claims (subject,
+//!    relation as predicate, object, validity) and as **plain sentences**
+//!    `"{subject} {relation_label} {object}."` with their validity and nothing else (no
+//!    triple, no entities). Ground truth from the data itself: within a subject + relation
+//!    group, two facts with different objects conflict iff their year intervals overlap, and
+//!    otherwise the later one supersedes the earlier. Precision / recall / F1 of the detected
+//!    `contradicts` and `supersedes` edges, misses and false edges explained.
+//! 2. **SICK trial**: each sentence pair in its own tenant, text only, through the store. The
+//!    share of CONTRADICTION pairs linked (target ≥ 80 %) and of ENTAILMENT pairs linked
+//!    (target ≤ 5 %), on the odd pair ids (where the rules were tuned) and on the even ones
+//!    (reported); NEUTRAL reported, not scored.
+//! 3. **Climate-FEVER**: the built-in judge as a claim–evidence `contradicts` classifier (a
+//!    baseline: its contradictions are paraphrase and world knowledge, the place for a model).
+//! 4. **Cost** (with `--synthetic DIR`, the common corpus of `shared/bench/synthetic.py`, one
+//!    tenant): acknowledged ingest with detection off and on (batches of 1,000), the stage's
+//!    throughput on the backlog (claims judged per second), and its lag while ingesting at a
+//!    fixed 2,000 claims/s in batches of 100 (p50/p95/max of the lag, sampled every 50 ms).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -27,7 +30,7 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use dash::graph::{normalize, ContradictionDetector, DetectionConfig, RuleConfig, RuleDetector};
+use dash::detect::{normalize, ContradictionDetector, DetectionConfig, RuleDetector};
 use dash::{Claim, Durability, IngestItem, Relation, Store, TenantId};
 use serde_json::Value;
 
@@ -73,6 +76,8 @@ impl Prf {
 
 struct Fact {
     id: String,
+    /// The claim text as ingested.
+    text: String,
     group: (String, String),
     object: String,
     /// Inclusive year interval of the data, when both ends parse.
@@ -87,8 +92,8 @@ fn year_of(v: &Value) -> Option<i32> {
     v.as_str()?.get(..4)?.parse().ok()
 }
 
-fn timeqa(data: &Path, scratch: &Path) -> Res<()> {
-    let store = Store::builder(scratch.join("timeqa"))
+fn timeqa(data: &Path, scratch: &Path, plain: bool) -> Res<()> {
+    let store = Store::builder(scratch.join(if plain { "timeqa-plain" } else { "timeqa" }))
         .durability(Durability::Strict)
         .open()?;
     let mut facts = Vec::new();
@@ -104,15 +109,23 @@ fn timeqa(data: &Path, scratch: &Path) -> Res<()> {
         let years = year_of(&v["valid_from"]).zip(year_of(&v["valid_to"]));
         let fine = from.zip(to);
         let refused = matches!((from, to), (Some(f), Some(t)) if f >= t);
-        let mut claim = Claim::new("tq", id.as_str(), s(&v, "text"));
+        let mut claim = if plain {
+            let text = format!("{} {} {object}.", s(&v, "subject"), s(&v, "relation_label"));
+            Claim::new("tq", id.as_str(), text)
+        } else {
+            let mut c = Claim::new("tq", id.as_str(), s(&v, "text"));
+            c.subject = Some(s(&v, "subject"));
+            c.predicate = Some(s(&v, "relation"));
+            c.object = Some(object.to_owned());
+            c
+        };
         (claim.valid_from, claim.valid_to) = (from, to);
-        claim.subject = Some(s(&v, "subject"));
-        claim.predicate = Some(s(&v, "relation"));
-        claim.object = Some(object.to_owned());
+        let claim_text = claim.canonical_text.clone();
         if !refused {
             items.push(IngestItem::new(claim));
         }
         facts.push(Fact {
+            text: claim_text.clone(),
             id,
             group: (s(&v, "subject"), s(&v, "relation")),
             object: object.to_owned(),
@@ -181,6 +194,9 @@ fn timeqa(data: &Path, scratch: &Path) -> Res<()> {
             }
         }
     }
+    let started = Instant::now();
+    store.wait_for_detection();
+    let detect_secs = started.elapsed().as_secs_f64();
     let edges = store.detected_edges(&TenantId::new("tq"))?;
     let mut found_c = HashSet::new();
     let mut found_s = HashSet::new();
@@ -205,9 +221,12 @@ fn timeqa(data: &Path, scratch: &Path) -> Res<()> {
     let sup = score(&truth_s, &found_s);
     let stats = store.stats();
     println!(
-        "## TimeQA structured detection ({} facts with an object, {} ingested)\n",
+        "## TimeQA {} detection ({} facts with an object, {} ingested; stage caught up {:.2} s \
+         after the last batch)\n",
+        if plain { "plain-text" } else { "structured" },
         facts.len(),
-        items.len()
+        items.len(),
+        detect_secs
     );
     println!("| edges | TP | FP | FN | precision | recall | F1 |\n|---|---|---|---|---|---|---|");
     println!("{}", c.row("contradicts"));
@@ -247,19 +266,32 @@ fn timeqa(data: &Path, scratch: &Path) -> Res<()> {
             let f = |id: &str| {
                 by_id
                     .get(id)
-                    .map(|x| format!("{:?} {:?} {:?}", x.group, x.object, x.years))
+                    .map(|x| format!("{:?} {:?}", x.text, x.years))
                     .unwrap_or_default()
             };
-            format!("{} || {}", f(&p.0), f(&p.1))
+            let judged = match (by_id.get(p.0.as_str()), by_id.get(p.1.as_str())) {
+                (Some(a), Some(b)) => {
+                    format!("{:?}", RuleDetector::default().judge(&a.text, &b.text))
+                }
+                _ => String::new(),
+            };
+            format!("{} || {} => {judged}", f(&p.0), f(&p.1))
         };
-        for p in truth_c.difference(&found_c).take(5) {
+        let n: usize = std::env::var("DASH_EVAL_DEBUG")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5);
+        for p in truth_c.difference(&found_c).take(n) {
             eprintln!("FN contradicts: {}", show(p));
         }
-        for p in found_c.difference(&truth_c).take(5) {
+        for p in found_c.difference(&truth_c).take(n) {
             eprintln!("FP contradicts: {}", show(p));
         }
-        for p in found_s.difference(&truth_s).take(5) {
+        for p in found_s.difference(&truth_s).take(n) {
             eprintln!("FP supersedes: {}", show(p));
+        }
+        for p in truth_s.difference(&found_s).take(n) {
+            eprintln!("FN supersedes: {}", show(p));
         }
     }
     println!("\nMisses and false edges by cause: {reasons:?}");
@@ -307,112 +339,134 @@ fn classify(pairs: &[&Pair], detector: &dyn ContradictionDetector, floor: f32) -
 
 fn climate_fever(data: &Path) -> Res<()> {
     let pairs = climate_fever_pairs(data)?;
-    // Split by claim: a stable hash of the id decides the half.
-    let dev_half = |id: &str| {
-        // FNV-1a: stable across runs and Rust versions.
-        let h = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
-        h % 2 == 0
-    };
-    let dev: Vec<&Pair> = pairs.iter().filter(|p| dev_half(&p.0)).collect();
-    let test: Vec<&Pair> = pairs.iter().filter(|p| !dev_half(&p.0)).collect();
-    let grid_overlap = [0.4_f32, 0.5, 0.6, 0.8, 1.0];
-    let grid_floor = [0.5_f32, 0.6, 0.7, 0.8];
-    let mut best: Option<(f64, RuleConfig, f32, Prf)> = None;
-    for &neg in &grid_overlap {
-        for &ant in &grid_overlap {
-            for &num in &grid_overlap {
-                let config = RuleConfig {
-                    negation_overlap: neg,
-                    antonym_overlap: ant,
-                    numeric_overlap: num,
-                    ..RuleConfig::default()
-                };
-                let detector = RuleDetector::new(config);
-                // Judge once, then score every floor.
-                let judged: Vec<(Option<f32>, bool)> = dev
-                    .iter()
-                    .map(|p| (detector.judge(&p.1, &p.2).map(|j| j.confidence), p.3))
-                    .collect();
-                for &floor in &grid_floor {
-                    let mut prf = Prf::default();
-                    for (confidence, gold) in &judged {
-                        match (confidence.is_some_and(|c| c >= floor), *gold) {
-                            (true, true) => prf.tp += 1,
-                            (true, false) => prf.fp += 1,
-                            (false, true) => prf.fn_ += 1,
-                            (false, false) => {}
-                        }
-                    }
-                    let f05 = prf.f(0.5);
-                    if best.as_ref().is_none_or(|b| f05 > b.0) {
-                        best = Some((f05, config, floor, prf));
-                    }
-                }
-            }
-        }
-    }
-    let (_, tuned, floor, dev_prf) = best.ok_or("empty grid")?;
-    let default_floor = 0.6;
+    let all: Vec<&Pair> = pairs.iter().collect();
+    let detector = RuleDetector::default();
     println!(
-        "## Climate-FEVER: the rule detector as a claim–evidence `contradicts` classifier\n\n\
-         {} pairs ({} contradicts); dev half {} pairs, test half {} pairs (split by claim).\n",
+        "## Climate-FEVER: the rule judge as a claim–evidence `contradicts` classifier\n\n\
+         {} pairs ({} contradicts).\n",
         pairs.len(),
         pairs.iter().filter(|p| p.3).count(),
-        dev.len(),
-        test.len()
     );
-    println!("| detector | split | TP | FP | FN | precision | recall | F1 |\n|---|---|---|---|---|---|---|---|");
-    let row = |name: &str, split: &str, p: Prf| {
+    println!("| floor | TP | FP | FN | precision | recall | F1 |\n|---|---|---|---|---|---|---|");
+    for floor in [0.6_f32, 0.7, 0.8] {
         println!(
-            "| {name} | {split} | {} | {} | {} | {:.3} | {:.3} | {:.3} |",
-            p.tp,
-            p.fp,
-            p.fn_,
-            p.p(),
-            p.r(),
-            p.f(1.0)
+            "{}",
+            classify(&all, &detector, floor).row(&format!("{floor}"))
         );
-    };
-    let defaults = RuleDetector::default();
-    row(
-        "defaults",
-        "test",
-        classify(&test, &defaults, default_floor),
-    );
-    row("tuned on dev", "dev", dev_prf);
-    row(
-        "tuned on dev",
-        "test",
-        classify(&test, &RuleDetector::new(tuned), floor),
-    );
-    println!("\nTuned (max F0.5 on dev): {tuned:?}, floor {floor}.\n");
+    }
     let always = Prf {
-        tp: test.iter().filter(|p| p.3).count(),
-        fp: test.iter().filter(|p| !p.3).count(),
+        tp: pairs.iter().filter(|p| p.3).count(),
+        fp: pairs.iter().filter(|p| !p.3).count(),
         fn_: 0,
     };
     println!(
-        "For scale: answering `contradicts` for every test pair gives precision {:.3}.\n",
+        "\nFor scale: answering `contradicts` for every pair gives precision {:.3}.\n",
         always.p()
     );
     Ok(())
 }
 
-fn cost(synthetic: &Path, n: usize, scratch: &Path) -> Res<()> {
+/// SICK trial pairs: (pair id, sentence A, sentence B, judgement).
+fn sick(data: &Path, scratch: &Path) -> Res<()> {
+    let mut rows = Vec::new();
+    for line in lines(&data.join("sick/SICK_trial.txt"))?
+        .into_iter()
+        .skip(1)
+    {
+        let cols: Vec<&str> = line.split('\t').collect();
+        if cols.len() < 5 {
+            continue;
+        }
+        let id: u32 = cols[0].trim().parse()?;
+        rows.push((
+            id,
+            cols[1].to_owned(),
+            cols[2].to_owned(),
+            cols[4].trim().to_owned(),
+        ));
+    }
+    let store = Store::builder(scratch.join("sick")).open()?;
+    for (id, a, b, _) in &rows {
+        let tenant = format!("sick-{id}");
+        store.ingest(IngestItem::new(Claim::new(
+            tenant.as_str(),
+            "a",
+            a.as_str(),
+        )))?;
+        store.ingest(IngestItem::new(Claim::new(
+            tenant.as_str(),
+            "b",
+            b.as_str(),
+        )))?;
+    }
+    store.wait_for_detection();
+    // (label, odd ids?) → (pairs, linked)
+    let mut counts: HashMap<(String, bool), (usize, usize)> = HashMap::new();
+    let debug = std::env::var_os("DASH_EVAL_DEBUG").is_some();
+    for (id, a, b, label) in &rows {
+        let edges = store.detected_edges(&TenantId::new(format!("sick-{id}")))?;
+        let odd = id % 2 == 1;
+        let entry = counts.entry((label.clone(), odd)).or_default();
+        entry.0 += 1;
+        if !edges.is_empty() {
+            entry.1 += 1;
+        }
+        let linked = !edges.is_empty();
+        let wrong = (label == "CONTRADICTION" && !linked) || (label == "ENTAILMENT" && linked);
+        if debug && odd && wrong {
+            let reason = edges
+                .first()
+                .and_then(|e| e.reason.clone())
+                .unwrap_or_default();
+            eprintln!("{label} {id} linked={linked} {reason:?}: {a} || {b}");
+        }
+    }
+    println!("## SICK trial: pairs linked by a detected edge (text only, one tenant per pair)\n");
+    println!("| judgement | odd ids (tuned on): linked / pairs | even ids (reported): linked / pairs |\n|---|---|---|");
+    for label in ["CONTRADICTION", "ENTAILMENT", "NEUTRAL"] {
+        let cell = |odd: bool| {
+            let (n, linked) = counts
+                .get(&(label.to_owned(), odd))
+                .copied()
+                .unwrap_or_default();
+            format!(
+                "{linked} / {n} = {:.1} %",
+                100.0 * linked as f64 / n.max(1) as f64
+            )
+        };
+        println!("| {label} | {} | {} |", cell(true), cell(false));
+    }
+    println!("\nTargets: CONTRADICTION ≥ 80 %, ENTAILMENT ≤ 5 % (even ids); NEUTRAL not scored.\n");
+    Ok(())
+}
+
+/// The synthetic corpus's first `n` claims, in one tenant.
+fn synthetic_items(synthetic: &Path, n: usize) -> Res<Vec<IngestItem>> {
     let mut items = Vec::with_capacity(n);
     for line in lines(&synthetic.join("claims.jsonl"))?.into_iter().take(n) {
         let mut item: IngestItem = serde_json::from_str(&line)?;
         item.claim.tenant_id = TenantId::new("bench");
         items.push(item);
     }
+    Ok(items)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn cost(synthetic: &Path, n: usize, scratch: &Path) -> Res<()> {
+    let items = synthetic_items(synthetic, n)?;
     println!(
-        "## Cost: ingest of {} synthetic claims, batches of 1,000, Strict\n",
+        "## Cost: {} synthetic claims (one tenant, 128-d vectors), Strict\n",
         items.len()
     );
     println!(
-        "| detection | claims/s | edges | edges per claim | pairs judged |\n|---|---|---|---|---|"
+        "| detection | acknowledged claims/s | stage caught up after (s) | stage claims/s | edges | pairs judged |\n|---|---|---|---|---|---|"
     );
     let mut rates = Vec::new();
     for (name, config) in [
@@ -430,12 +484,21 @@ fn cost(synthetic: &Path, n: usize, scratch: &Path) -> Res<()> {
         for (i, chunk) in items.chunks(1000).enumerate() {
             store.ingest_batch(format!("b{i}"), chunk.to_vec())?;
         }
-        let rate = items.len() as f64 / start.elapsed().as_secs_f64();
+        let ingest_secs = start.elapsed().as_secs_f64();
+        let rate = items.len() as f64 / ingest_secs;
+        store.wait_for_detection();
+        let total = start.elapsed().as_secs_f64();
         let st = store.stats();
+        let stage_rate = st.detection_claims_processed as f64 / total;
         println!(
-            "| {name} | {rate:.0} | {} | {:.4} | {} |",
+            "| {name} | {rate:.0} | {:.1} | {} | {} | {} |",
+            total - ingest_secs,
+            if name == "on" {
+                format!("{stage_rate:.0}")
+            } else {
+                "-".into()
+            },
             st.detected_edges,
-            st.detected_edges as f64 / items.len() as f64,
             st.detection_pairs_judged
         );
         rates.push((name, rate));
@@ -447,8 +510,60 @@ fn cost(synthetic: &Path, n: usize, scratch: &Path) -> Res<()> {
         v.iter().sum::<f64>() / v.len() as f64
     };
     println!(
-        "\nDetection on is {:.1}% slower (mean of two runs each; target ≤ 30%).\n",
-        (1.0 - mean("on") / mean("off")) * 100.0
+        "\nAcknowledged ingest with detection on: {:.1} % of the rate with it off (mean of two \
+         runs each; target ≥ 95 %).\n",
+        100.0 * mean("on") / mean("off")
+    );
+    lag(&items, scratch)
+}
+
+/// The stage's lag while ingesting at 2,000 claims/s into a tenant that already holds most of
+/// the corpus.
+fn lag(items: &[IngestItem], scratch: &Path) -> Res<()> {
+    const RATE: f64 = 2000.0;
+    const BATCH: usize = 100;
+    let paced = items.len().min(40_000);
+    let (preload, tail) = items.split_at(items.len() - paced);
+    let dir = scratch.join("lag");
+    let store = std::sync::Arc::new(Store::builder(&dir).durability(Durability::Strict).open()?);
+    for (i, chunk) in preload.chunks(1000).enumerate() {
+        store.ingest_batch(format!("pre{i}"), chunk.to_vec())?;
+    }
+    store.wait_for_detection();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (store, done) = (store.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut samples = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                samples.push(store.stats().detection_lag_ms as f64);
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            samples
+        })
+    };
+    let start = Instant::now();
+    for (i, chunk) in tail.chunks(BATCH).enumerate() {
+        let due = std::time::Duration::from_secs_f64((i * BATCH) as f64 / RATE);
+        if let Some(wait) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        store.ingest_batch(format!("tail{i}"), chunk.to_vec())?;
+    }
+    let achieved = tail.len() as f64 / start.elapsed().as_secs_f64();
+    store.wait_for_detection();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut samples = sampler.join().map_err(|_| "sampler panicked")?;
+    samples.sort_by(f64::total_cmp);
+    println!(
+        "## Stage lag while ingesting {} claims at {achieved:.0} claims/s (batches of {BATCH}) \
+         into a tenant of {} claims\n\n| lag p50 | lag p95 | lag max |\n|---|---|---|\n\
+         | {:.0} ms | {:.0} ms | {:.0} ms |\n\nTarget: p95 ≤ 1,000 ms.\n",
+        tail.len(),
+        preload.len(),
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.95),
+        samples.last().copied().unwrap_or(0.0)
     );
     Ok(())
 }
@@ -458,6 +573,7 @@ fn main() -> Res<()> {
     let mut synthetic = None;
     let mut n = 100_000;
     let mut cost_only = false;
+    let mut only: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -465,12 +581,20 @@ fn main() -> Res<()> {
             "--synthetic" => synthetic = Some(PathBuf::from(args.next().ok_or("--synthetic DIR")?)),
             "--n" => n = args.next().ok_or("--n N")?.parse()?,
             "--cost-only" => cost_only = true,
+            "--only" => only = Some(args.next().ok_or("--only timeqa|sick|climate")?),
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
     let scratch = tempfile::tempdir()?;
-    if !cost_only {
-        timeqa(&data, scratch.path())?;
+    let run = |what: &str| !cost_only && only.as_deref().is_none_or(|o| o == what);
+    if run("timeqa") {
+        timeqa(&data, scratch.path(), false)?;
+        timeqa(&data, scratch.path(), true)?;
+    }
+    if run("sick") {
+        sick(&data, scratch.path())?;
+    }
+    if run("climate") {
         climate_fever(&data)?;
     }
     if let Some(dir) = synthetic {

@@ -499,7 +499,9 @@ impl Sut {
         let builder = match &self.backend {
             Backend::Mem(mem) => Store::builder_with_storage(Arc::new(mem.clone())),
             Backend::Dir(dir) => Store::builder(dir.path()),
-        };
+        }
+        // The model predicts LSNs; detection's derived records take LSNs when they come.
+        .detection(dash::detect::DetectionConfig::disabled());
         let store = builder
             .auto_checkpoint(false)
             .max_segments(self.max_segments)

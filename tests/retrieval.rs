@@ -184,6 +184,8 @@ fn query_vector() -> Vec<f32> {
 
 /// The tenant's text, embedding and hybrid answers.
 fn probe(store: &Store, tenant: &str) -> [RetrieveResponse; 3] {
+    // Conflicts are part of the answers compared: detection must have caught up.
+    assert!(store.wait_for_detection());
     let q = Query::new(tenant).top_k(10);
     [
         store.retrieve(&q.clone().text("arctic sea ice")).unwrap(),
@@ -468,6 +470,7 @@ fn stance_modes_balanced_and_support_only() {
     let (_dir, store) = stance_store();
     let q = Query::new("a").text("glacier fast stable").top_k(10);
 
+    assert!(store.wait_for_detection());
     let balanced = store.retrieve(&q).unwrap();
     assert_eq!(id_set(&balanced), ["disputed", "refuted", "rival"].into());
     let d = get(&balanced, "disputed");
@@ -479,8 +482,12 @@ fn stance_modes_balanced_and_support_only() {
     assert_eq!(d.contradicting_evidence.len(), 1);
     assert_eq!(d.contradicting_evidence[0].source_id, "s3");
     assert!(d.score_breakdown.contradiction > 0.0 && d.score_breakdown.contradiction < 0.5);
-    assert_eq!(d.conflicts.len(), 1);
+    // The caller's edge first, then what detection found: "retreats" / "advances".
+    assert_eq!(d.conflicts.len(), 2, "{:?}", d.conflicts);
     assert_eq!(d.conflicts[0].claim_id.as_str(), "rival");
+    assert!(!d.conflicts[0].detected);
+    assert_eq!(d.conflicts[1].claim_id.as_str(), "refuted");
+    assert!(d.conflicts[1].detected);
     let r = get(&balanced, "refuted");
     assert!(r.supporting_evidence.is_empty());
     assert_eq!(r.contradicting_evidence.len(), 1);

@@ -110,13 +110,18 @@ impl Encoder {
         self.opt_ts(c.valid_from);
         self.opt_ts(c.valid_to);
         self.opt_ts(c.event_time);
+        // Tag 2 (format 2) carries the model after the vector; an item without a model encodes
+        // exactly as in format 1, so its batch digest is unchanged.
         match &c.embedding {
             None => self.u8(0),
             Some(v) => {
-                self.u8(1);
+                self.u8(if c.embedding_model.is_some() { 2 } else { 1 });
                 self.len(v.len());
                 for x in v {
                     self.f32(*x);
+                }
+                if let Some(model) = &c.embedding_model {
+                    self.str(model);
                 }
             }
         }
@@ -313,7 +318,7 @@ impl<'a> Decoder<'a> {
         self.str().map(str::to_owned)
     }
 
-    fn flag(&mut self) -> DecodeResult<bool> {
+    pub(crate) fn flag(&mut self) -> DecodeResult<bool> {
         match self.u8()? {
             0 => Ok(false),
             1 => Ok(true),
@@ -321,7 +326,7 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn opt_string(&mut self) -> DecodeResult<Option<String>> {
+    pub(crate) fn opt_string(&mut self) -> DecodeResult<Option<String>> {
         Ok(if self.flag()? {
             Some(self.string()?)
         } else {
@@ -350,16 +355,21 @@ impl<'a> Decoder<'a> {
         let valid_from = self.opt_ts()?;
         let valid_to = self.opt_ts()?;
         let event_time = self.opt_ts()?;
-        let embedding = if self.flag()? {
-            let n = self.count(4)?;
-            let raw = self.take(n * 4)?;
-            Some(
-                raw.chunks_exact(4)
+        let at = self.pos;
+        let tag = self.u8()?;
+        let (embedding, embedding_model) = match tag {
+            0 => (None, None),
+            1 | 2 => {
+                let n = self.count(4)?;
+                let raw = self.take(n * 4)?;
+                let vector: Vec<f32> = raw
+                    .chunks_exact(4)
                     .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-            )
-        } else {
-            None
+                    .collect();
+                let model = if tag == 2 { Some(self.string()?) } else { None };
+                (Some(vector), model)
+            }
+            _ => return Err((at, CorruptionKind::Malformed("bad embedding tag"))),
         };
         let n = self.count(8)?;
         let mut metadata = BTreeMap::new();
@@ -381,6 +391,7 @@ impl<'a> Decoder<'a> {
             valid_to,
             event_time,
             embedding,
+            embedding_model,
             metadata,
             subject,
             predicate,

@@ -119,6 +119,20 @@ pub enum ValidationError {
         /// The embedding's.
         found: usize,
     },
+    /// An embedding from another model than the tenant's vectors (or unnamed, where the
+    /// tenant's vectors name their model): vectors of two models never mix in one tenant.
+    #[error(
+        "embedding_model {found:?} differs from the model of this tenant's vectors ({expected:?})"
+    )]
+    EmbeddingModel {
+        /// The model of the tenant's vectors (`None`: vectors that named no model).
+        expected: Option<String>,
+        /// The model the write named (`None`: none).
+        found: Option<String>,
+    },
+    /// `embedding_model` without an `embedding`.
+    #[error("`embedding_model` is only accepted with an `embedding`")]
+    EmbeddingModelWithoutEmbedding,
     /// An embedding with a NaN or infinite component.
     #[error("embedding component {index} is not finite")]
     EmbeddingNotFinite {
@@ -392,6 +406,20 @@ pub enum QueryError {
     /// The fusion parameters are out of range.
     #[error("bad fusion parameters: {0}")]
     BadFusion(&'static str),
+    /// `wait_for_detection` is longer than the store allows.
+    #[error("wait_for_detection may be at most {max_ms} ms, got {value_ms} ms")]
+    DetectionWait {
+        /// The wait asked for.
+        value_ms: u128,
+        /// The longest accepted.
+        max_ms: u128,
+    },
+    /// The store's embedder failed on the query text.
+    #[error("embedding the query failed: {0}")]
+    Embedding(String),
+    /// Edges could not be rebuilt (the detection stage stopped or the store is closing).
+    #[error("detection unavailable: {0}")]
+    DetectionUnavailable(String),
 }
 
 /// Why a checkpoint or merge failed. The store keeps serving; the WAL still holds everything.

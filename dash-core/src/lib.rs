@@ -53,9 +53,9 @@
 //! ```
 
 mod codec;
+pub mod detect;
 pub mod embed;
 mod error;
-pub mod graph;
 pub mod index;
 pub(crate) mod lexicon;
 mod manifest;
@@ -87,3 +87,11 @@ pub use validate::{
     validate_item, validate_tenant_id, MAX_BATCH_ITEMS, MAX_EMBEDDING_DIM, MAX_TEXT_BYTES,
 };
 pub use wal::{RecoveryMode, Truncation};
+
+/// The detection module's old name, kept for one release.
+#[deprecated(note = "renamed to `dash_core::detect`")]
+pub mod graph {
+    pub use crate::detect::{
+        normalize, ContradictionDetector, DetectionConfig, Judgement, RuleConfig, RuleDetector,
+    };
+}

@@ -6,10 +6,18 @@
 //! body     := generation u64 | watermark u64 | next_segment_id u64 | embedding_dim u32 (0 = unset)
 //!           | live_claims u64 | last_recorded_at i64 | segment_count u32 | segment * segment_count
 //!           | tenant_dim_count u32 | tenant_dim * tenant_dim_count            (format 2 and later)
+//!           | detected_through u64 | tenant_model_count u32 | tenant_model * tenant_model_count
+//!                                                                            (format 3 and later)
 //! segment  := id u64 | file_len u64 | blake3 [u8; 32] (the segment footer's hash) | min_lsn u64
 //!           | max_lsn u64 | entry_count u64
 //! tenant_dim := tenant (u32 length + UTF-8) | embedding_dim u32      (sorted by tenant, unique)
+//! tenant_model := tenant str | model str                             (sorted by tenant, unique)
 //! ```
+//!
+//! `detected_through`: every commit up to this LSN has been through the detection stage and its
+//! derived record is in the segments (a format-2 manifest reads as 0: detection resumes from the
+//! start, over the versions its segments hold). `tenant_model`: the embedding model of each
+//! tenant's vectors, when one is known.
 //!
 //! `embedding_dim` is every tenant's dimension when the store has one; otherwise each tenant's
 //! first embedding fixes its own, listed in `tenant_dim`. A format-1 manifest has no list: its
@@ -27,7 +35,7 @@ use crate::storage::Storage;
 use crate::store::dims::Dimensions;
 
 const MAGIC: [u8; 8] = *b"DASHMAN\0";
-const FORMAT_VERSION: u16 = 2;
+const FORMAT_VERSION: u16 = 3;
 const OLDEST_SUPPORTED: u16 = 1;
 const MAGIC_LEN: usize = MAGIC.len();
 const VERSION_OFFSET: usize = MAGIC_LEN;
@@ -62,6 +70,8 @@ pub(crate) struct Manifest {
     pub(crate) live_claims: u64,
     /// The recorded time of the record at the watermark (recorded times keep increasing).
     pub(crate) last_recorded_at: Timestamp,
+    /// Every commit up to here has its detection (and embedding) results in the segments.
+    pub(crate) detected_through: Lsn,
     /// Oldest first.
     pub(crate) segments: Vec<SegmentMeta>,
 }
@@ -76,6 +86,7 @@ impl Default for Manifest {
             dims: Dimensions::default(),
             live_claims: 0,
             last_recorded_at: Timestamp::MIN,
+            detected_through: Lsn(0),
             segments: Vec::new(),
         }
     }
@@ -129,6 +140,12 @@ impl Manifest {
         for (tenant, dim) in &self.dims.tenants {
             body.str(tenant.as_str());
             body.u32(*dim);
+        }
+        body.u64(self.detected_through.0);
+        body.len(self.dims.models.len());
+        for (tenant, model) in &self.dims.models {
+            body.str(tenant.as_str());
+            body.str(model);
         }
         frame(FORMAT_VERSION, &body.buf)
     }
@@ -184,6 +201,19 @@ impl Manifest {
                     }
                 }
             }
+            let mut detected_through = Lsn(0);
+            let mut models = std::collections::BTreeMap::new();
+            if version >= 3 {
+                detected_through = Lsn(d.u64()?);
+                for _ in 0..d.count(8)? {
+                    let at = d.position();
+                    let tenant = TenantId::new(d.string()?);
+                    let model = d.string()?;
+                    if model.is_empty() || models.insert(tenant, model).is_some() {
+                        return Err((at, CorruptionKind::Malformed("bad tenant model")));
+                    }
+                }
+            }
             if !d.is_empty() {
                 return Err((d.position(), CorruptionKind::Malformed("trailing bytes")));
             }
@@ -194,9 +224,11 @@ impl Manifest {
                 dims: Dimensions {
                     store: (dim != 0).then_some(dim),
                     tenants,
+                    models,
                 },
                 live_claims,
                 last_recorded_at,
+                detected_through,
                 segments,
             })
         };
@@ -233,9 +265,13 @@ mod tests {
                     .into_iter()
                     .map(|(t, d)| (TenantId::new(t), d))
                     .collect(),
+                models: [(TenantId::new("acme"), "all-MiniLM-L6-v2".to_owned())]
+                    .into_iter()
+                    .collect(),
             },
             live_claims: 10,
             last_recorded_at: Timestamp::from_unix_micros(5),
+            detected_through: Lsn(97),
             segments: vec![SegmentMeta {
                 id: 2,
                 file_len: 1000,
@@ -265,13 +301,14 @@ mod tests {
             generation: 1,
             dims: Dimensions {
                 store: Some(384),
-                tenants: std::collections::BTreeMap::new(),
+                ..Dimensions::default()
             },
             ..Manifest::default()
         };
-        // Format 1 is format 2 without the trailing tenant count (0 here).
-        let v2 = m.encode();
-        let v1 = frame(1, &v2[BODY_OFFSET..v2.len() - HASH_LEN - 4]);
+        // Format 1 is format 3 without the trailing tenant count (0 here), detection watermark
+        // (0) and model count (0).
+        let v3 = m.encode();
+        let v1 = frame(1, &v3[BODY_OFFSET..v3.len() - HASH_LEN - 4 - 8 - 4]);
         let decoded = Manifest::decode(Path::new("m"), &v1).unwrap();
         assert_eq!(decoded, m);
         assert_eq!(decoded.dims.of(&TenantId::new("any")), Some(384));
@@ -297,6 +334,8 @@ mod tests {
                 body.str(t);
                 body.u32(*d);
             }
+            body.u64(0);
+            body.len(0);
             let file = frame(FORMAT_VERSION, &body.buf);
             assert!(
                 Manifest::decode(Path::new("m"), &file).is_err(),

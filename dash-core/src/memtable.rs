@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::detect::record::TenantDerived;
 use crate::model::{ClaimId, ClaimVersion, TenantId, VersionBody};
 use crate::segment::{CommitMeta, SegmentBuilder};
 
@@ -13,6 +14,8 @@ use crate::segment::{CommitMeta, SegmentBuilder};
 pub(crate) struct Memtable {
     claims: BTreeMap<TenantId, BTreeMap<ClaimId, Vec<ClaimVersion>>>,
     commits: BTreeMap<(TenantId, String), CommitMeta>,
+    /// What the detection stage derived (edges, store-made vectors), by tenant, in order.
+    derived: BTreeMap<TenantId, TenantDerived>,
     versions: usize,
 }
 
@@ -42,6 +45,16 @@ impl Memtable {
             .insert((tenant.clone(), commit_id.to_owned()), meta);
     }
 
+    /// Appends what the detection stage derived for a tenant.
+    pub(crate) fn insert_derived(&mut self, derived: &TenantDerived) {
+        match self.derived.get_mut(&derived.tenant) {
+            Some(d) => d.extend(derived),
+            None => {
+                self.derived.insert(derived.tenant.clone(), derived.clone());
+            }
+        }
+    }
+
     /// The versions of a key held here, oldest first.
     pub(crate) fn versions(&self, tenant: &TenantId, claim: &ClaimId) -> Option<&[ClaimVersion]> {
         self.claims.get(tenant)?.get(claim).map(Vec::as_slice)
@@ -57,7 +70,14 @@ impl Memtable {
     pub(crate) fn write_all(tables: &[&Memtable], builder: &mut SegmentBuilder) {
         let mut merged: BTreeMap<(&TenantId, &ClaimId), Vec<&ClaimVersion>> = BTreeMap::new();
         let mut commits: BTreeMap<&(TenantId, String), &CommitMeta> = BTreeMap::new();
+        let mut derived: BTreeMap<&TenantId, TenantDerived> = BTreeMap::new();
         for table in tables {
+            for (tenant, d) in &table.derived {
+                derived
+                    .entry(tenant)
+                    .or_insert_with(|| TenantDerived::new(tenant.clone()))
+                    .extend(d);
+            }
             for (tenant, claims) in &table.claims {
                 for (claim, versions) in claims {
                     merged
@@ -73,6 +93,9 @@ impl Memtable {
         }
         for ((tenant, commit_id), meta) in commits {
             builder.add_commit(tenant, commit_id, meta);
+        }
+        for d in derived.values() {
+            builder.add_derived(d);
         }
     }
 }

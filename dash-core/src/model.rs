@@ -302,9 +302,15 @@ pub struct Claim {
     /// When the event the claim describes happened, if it is an event.
     #[serde(default)]
     pub event_time: Option<Timestamp>,
-    /// A dense vector for the claim; its dimension must match the store's.
+    /// A dense vector for the claim; its dimension must match the tenant's. Without one, a
+    /// store with an embedder makes it in the background.
     #[serde(default)]
     pub embedding: Option<Vec<f32>>,
+    /// The model that made `embedding` (for example `sentence-transformers/all-MiniLM-L6-v2`).
+    /// A tenant records the model of its vectors; vectors of another model are refused
+    /// ([`ValidationError::EmbeddingModel`]). Only with an `embedding`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding_model: Option<String>,
     /// Free key/value metadata, filterable at query time.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
@@ -337,6 +343,7 @@ impl Claim {
             valid_to: None,
             event_time: None,
             embedding: None,
+            embedding_model: None,
             metadata: BTreeMap::new(),
             subject: None,
             predicate: None,

@@ -11,10 +11,16 @@
 //! index    := entry_offset u64 * entry_count      (absolute file offsets, in key order)
 //! commit   := tenant str | commit_id str | digest [u8; 32] | lsn u64 | recorded_at i64
 //!           | versions list<u32>                  (sorted by (tenant, commit_id) bytes)
+//! derived  := tenant_count u32 | tenant_derived * tenant_count   (format 2; sorted by tenant;
+//!             see `detect/record.rs`: detected edges and store-made vectors of the versions
+//!             this segment's LSN range made durable)
 //! footer   := entries_offset u64 | index_offset u64 | entry_count u64 | commits_offset u64
 //!           | commit_count u64 | min_lsn u64 | max_lsn u64 | version_count u64
+//!           | derived_offset u64                  (format 2 only)
 //!           | blake3 [u8; 32] (of every byte before it) | magic "DASHSEG\0" (8)
 //! ```
+//!
+//! Format 1 (no derived section, eight footer fields) is still read.
 //!
 //! A segment is written once (temp-free: it is unreferenced until a manifest names it), fsynced,
 //! and verified whole against its BLAKE3 hash when loaded.
@@ -24,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::codec::{check_blake3, check_format_version, hash_bytes, Decoder, Encoder};
+use crate::detect::record::{decode_tenant, encode_tenant, TenantDerived};
 use crate::error::{Corruption, CorruptionKind};
 use crate::model::{ClaimId, ClaimVersion, Lsn, TenantId, Timestamp, VersionBody};
 
@@ -35,14 +42,24 @@ const MAGIC_LEN: usize = MAGIC.len();
 const VERSION_OFFSET: usize = MAGIC_LEN;
 const VERSION_LEN: usize = 2;
 const HEADER_LEN: usize = VERSION_OFFSET + VERSION_LEN + 2 + 4;
-const FOOTER_FIELDS_LEN: usize = 8 * 8;
+/// Footer fields of format 1; format 2 adds `derived_offset`.
+const FOOTER_FIELDS_V1_LEN: usize = 8 * 8;
+const FOOTER_FIELDS_V2_LEN: usize = FOOTER_FIELDS_V1_LEN + 8;
 const HASH_LEN: usize = 32;
-const FOOTER_LEN: usize = FOOTER_FIELDS_LEN + HASH_LEN + MAGIC_LEN;
 const INDEX_ENTRY_LEN: usize = 8;
 
 /// The segment format version this build writes.
-pub(crate) const FORMAT_VERSION: u16 = 1;
+pub(crate) const FORMAT_VERSION: u16 = 2;
 const OLDEST_SUPPORTED: u16 = 1;
+
+/// The footer's field bytes in `version`.
+fn footer_fields_len(version: u16) -> usize {
+    if version >= 2 {
+        FOOTER_FIELDS_V2_LEN
+    } else {
+        FOOTER_FIELDS_V1_LEN
+    }
+}
 
 /// The name of segment `id`.
 pub(crate) fn file_path(id: u64) -> PathBuf {
@@ -76,6 +93,8 @@ pub(crate) struct SegmentBuilder {
     index: Vec<u64>,
     commits: Encoder,
     commit_count: u64,
+    derived: Encoder,
+    derived_count: u32,
     min_lsn: Lsn,
     max_lsn: Lsn,
     version_count: u64,
@@ -93,6 +112,8 @@ impl SegmentBuilder {
             index: Vec::new(),
             commits: Encoder::default(),
             commit_count: 0,
+            derived: Encoder::default(),
+            derived_count: 0,
             min_lsn: Lsn(u64::MAX),
             max_lsn: Lsn(0),
             version_count: 0,
@@ -148,8 +169,17 @@ impl SegmentBuilder {
         }
     }
 
+    /// Adds one tenant's derived data (tenants in order, after the claims and commits).
+    pub(crate) fn add_derived(&mut self, derived: &TenantDerived) {
+        if derived.is_empty() {
+            return;
+        }
+        self.derived_count += 1;
+        encode_tenant(&mut self.derived, derived);
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
-        self.index.is_empty() && self.commit_count == 0
+        self.index.is_empty() && self.commit_count == 0 && self.derived_count == 0
     }
 
     /// Finishes the file; returns its bytes.
@@ -160,6 +190,9 @@ impl SegmentBuilder {
         }
         let commits_offset = self.enc.buf.len() as u64;
         self.enc.bytes(&self.commits.buf);
+        let derived_offset = self.enc.buf.len() as u64;
+        self.enc.u32(self.derived_count);
+        self.enc.bytes(&self.derived.buf);
         let (min_lsn, max_lsn) = if self.version_count == 0 {
             (0, 0)
         } else {
@@ -174,6 +207,7 @@ impl SegmentBuilder {
             min_lsn,
             max_lsn,
             self.version_count,
+            derived_offset,
         ] {
             self.enc.u64(field);
         }
@@ -195,6 +229,8 @@ pub(crate) struct Segment {
     entry_count: usize,
     commits_offset: usize,
     commit_count: usize,
+    /// Where the derived section starts and ends (empty in format 1).
+    derived: (usize, usize),
     pub(crate) min_lsn: Lsn,
     pub(crate) max_lsn: Lsn,
 }
@@ -209,7 +245,7 @@ impl Segment {
             kind,
         };
         let len = bytes.len();
-        if len < HEADER_LEN + FOOTER_LEN {
+        if len < HEADER_LEN + FOOTER_FIELDS_V1_LEN + HASH_LEN + MAGIC_LEN {
             return Err(corrupt(0, CorruptionKind::Truncated));
         }
         if bytes[..MAGIC_LEN] != MAGIC || bytes[len - MAGIC_LEN..] != MAGIC {
@@ -217,9 +253,15 @@ impl Segment {
         }
         let hash_at = len - MAGIC_LEN - HASH_LEN;
         let hash = check_blake3(&bytes, hash_at).map_err(|(o, k)| corrupt(o, k))?;
-        check_format_version(&bytes, VERSION_OFFSET, OLDEST_SUPPORTED, FORMAT_VERSION)
-            .map_err(|(o, k)| corrupt(o, k))?;
-        let footer_at = hash_at - FOOTER_FIELDS_LEN;
+        let version =
+            check_format_version(&bytes, VERSION_OFFSET, OLDEST_SUPPORTED, FORMAT_VERSION)
+                .map_err(|(o, k)| corrupt(o, k))?;
+        let Some(footer_at) = hash_at.checked_sub(footer_fields_len(version)) else {
+            return Err(corrupt(0, CorruptionKind::Truncated));
+        };
+        if footer_at < HEADER_LEN {
+            return Err(corrupt(0, CorruptionKind::Truncated));
+        }
         let mut d = Decoder::new(&bytes[footer_at..hash_at]);
         let mut field = || d.u64().map_err(|(o, k)| corrupt(footer_at + o, k));
         let entries_offset = field()?;
@@ -230,13 +272,19 @@ impl Segment {
         let min_lsn = Lsn(field()?);
         let max_lsn = Lsn(field()?);
         let _version_count = field()?;
+        let derived_offset = if version >= 2 {
+            field()?
+        } else {
+            footer_at as u64
+        };
         let index_end = entry_count
             .checked_mul(INDEX_ENTRY_LEN as u64)
             .and_then(|n| n.checked_add(index_offset));
         let consistent = entries_offset == HEADER_LEN as u64
             && entries_offset <= index_offset
             && index_end == Some(commits_offset)
-            && commits_offset <= footer_at as u64;
+            && commits_offset <= derived_offset
+            && derived_offset <= footer_at as u64;
         if !consistent {
             return Err(corrupt(
                 footer_at,
@@ -252,6 +300,7 @@ impl Segment {
             entry_count: entry_count as usize,
             commits_offset: commits_offset as usize,
             commit_count: commit_count as usize,
+            derived: (derived_offset as usize, footer_at),
             min_lsn,
             max_lsn,
         };
@@ -364,10 +413,34 @@ impl Segment {
         run().map_err(|(o, k)| self.corrupt(off + o, k))
     }
 
+    /// The derived section: each tenant's detected edges and store-made vectors.
+    pub(crate) fn derived(&self) -> Result<Vec<TenantDerived>, Corruption> {
+        let (base, end) = self.derived;
+        if base == end {
+            return Ok(Vec::new()); // format 1
+        }
+        let mut d = Decoder::new(&self.bytes[base..end]);
+        let mut run = || -> Result<Vec<TenantDerived>, (usize, CorruptionKind)> {
+            let n = d.count(18)?;
+            let mut out = Vec::with_capacity(n);
+            for _ in 0..n {
+                out.push(decode_tenant(&mut d)?);
+            }
+            if !d.is_empty() {
+                return Err((
+                    d.position(),
+                    CorruptionKind::Malformed("trailing derived bytes"),
+                ));
+            }
+            Ok(out)
+        };
+        run().map_err(|(o, k)| self.corrupt(base + o, k))
+    }
+
     /// The commit table.
     pub(crate) fn commits(&self) -> Result<Vec<CommitEntry>, Corruption> {
         let base = self.commits_offset;
-        let end = self.bytes.len() - FOOTER_LEN;
+        let end = self.derived.0;
         let mut d = Decoder::new(&self.bytes[base..end]);
         let mut run = || -> Result<Vec<CommitEntry>, (usize, CorruptionKind)> {
             let mut out = Vec::with_capacity(self.commit_count.min(d.remaining() / 60));

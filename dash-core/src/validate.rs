@@ -151,6 +151,12 @@ pub fn validate_item(item: &IngestItem, dimension: Option<u32>) -> Result<(), Va
             return Err(ValidationError::EmbeddingNotFinite { index });
         }
     }
+    if let Some(model) = &claim.embedding_model {
+        if claim.embedding.is_none() {
+            return Err(ValidationError::EmbeddingModelWithoutEmbedding);
+        }
+        check_text("embedding_model", model, MAX_ID_BYTES)?;
+    }
     check_count("metadata", claim.metadata.len(), MAX_METADATA)?;
     for (key, value) in &claim.metadata {
         check_text("metadata key", key, MAX_ID_BYTES)?;

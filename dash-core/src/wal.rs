@@ -12,7 +12,14 @@
 //! body (kind 1, commit) := tenant str | commit_id opt<str> | digest [u8; 32] | count u32
 //!                          | versions u32 * count | item * count
 //! body (kind 2, forget) := tenant str | claim_id str | version u32
+//! body (kind 3, derived) := detected_through u64 | tenant_count u32
+//!                         | tenant_derived * tenant_count      (format 2; `detect/record.rs`)
 //! ```
+//!
+//! A derived record holds what the detection stage found for the commits up to
+//! `detected_through` (detected edges, store-made vectors). It is written by the same writer but
+//! needs no fsync of its own: lost in a crash, it is derived again from the commits.
+//! Format 1 files (no kind 3; no `embedding_model` in items) are still read.
 //!
 //! The header has its own CRC so that recovery can trust a record's length before its payload
 //! is complete: a record whose header checks out but whose payload is cut by the end of the file
@@ -27,6 +34,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::codec::{Decoder, Encoder};
+use crate::detect::record::{decode_tenant, encode_tenant, TenantDerived};
 use crate::error::{Corruption, CorruptionKind};
 use crate::model::{ClaimId, IngestItem, Lsn, TenantId, Timestamp};
 use crate::storage::{Storage, StorageFile};
@@ -53,10 +61,12 @@ pub(crate) const HEADER_LEN: usize = HEADER_CRC_OFFSET + HEADER_CRC_LEN;
 pub(crate) enum FormatVersion {
     /// The first format.
     V1 = 1,
+    /// Derived records (kind 3) and items with an `embedding_model`.
+    V2 = 2,
 }
 
 impl FormatVersion {
-    pub(crate) const CURRENT: Self = Self::V1;
+    pub(crate) const CURRENT: Self = Self::V2;
     pub(crate) const OLDEST_SUPPORTED: Self = Self::V1;
 }
 
@@ -65,6 +75,7 @@ impl TryFrom<u16> for FormatVersion {
     fn try_from(v: u16) -> Result<Self, Self::Error> {
         match v {
             1 => Ok(Self::V1),
+            2 => Ok(Self::V2),
             found => Err(CorruptionKind::UnsupportedVersion {
                 found,
                 oldest: Self::OLDEST_SUPPORTED as u16,
@@ -93,6 +104,7 @@ pub(crate) const MAX_PAYLOAD_LEN: usize = 256 * 1024 * 1024;
 
 const KIND_COMMIT: u8 = 1;
 const KIND_FORGET: u8 = 2;
+const KIND_DERIVED: u8 = 3;
 
 /// What a record does.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,6 +122,11 @@ pub(crate) enum RecordBody {
         tenant: TenantId,
         claim_id: ClaimId,
         version: u32,
+    },
+    /// What the detection stage derived for the commits up to `detected_through`.
+    Derived {
+        detected_through: Lsn,
+        tenants: Vec<TenantDerived>,
     },
 }
 
@@ -217,6 +234,22 @@ impl CommitPayload<'_> {
     }
 }
 
+/// Encodes a derived payload (kind 3).
+pub(crate) fn encode_derived(
+    enc: &mut Encoder,
+    recorded_at: Timestamp,
+    detected_through: Lsn,
+    tenants: &[TenantDerived],
+) {
+    enc.u8(KIND_DERIVED);
+    enc.i64(recorded_at.as_unix_micros());
+    enc.u64(detected_through.0);
+    enc.len(tenants.len());
+    for t in tenants {
+        encode_tenant(enc, t);
+    }
+}
+
 /// Encodes a forget payload.
 pub(crate) fn encode_forget(
     enc: &mut Encoder,
@@ -272,6 +305,18 @@ fn decode_payload(lsn: Lsn, payload: &[u8]) -> Result<WalRecord, (usize, Corrupt
             claim_id: ClaimId::new(d.string()?),
             version: d.u32()?,
         },
+        KIND_DERIVED => {
+            let detected_through = Lsn(d.u64()?);
+            let n = d.count(18)?;
+            let mut tenants = Vec::with_capacity(n);
+            for _ in 0..n {
+                tenants.push(decode_tenant(&mut d)?);
+            }
+            RecordBody::Derived {
+                detected_through,
+                tenants,
+            }
+        }
         _ => return Err((0, CorruptionKind::Malformed("unknown record kind"))),
     };
     if !d.is_empty() {

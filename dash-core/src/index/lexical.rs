@@ -196,6 +196,14 @@ impl Bm25Index {
             .map_or(&[][..], |d| &d.terms[..])
     }
 
+    /// The postings of a term id (from [`Bm25Index::doc_terms`]): `(doc, tf)` in increasing
+    /// document order, entries of removed documents included until they are compacted away.
+    pub(crate) fn postings(&self, term: u32) -> &[(DocId, u32)] {
+        self.postings
+            .get(term as usize)
+            .map_or(&[][..], Vec::as_slice)
+    }
+
     /// Removes `doc` (a no-op if it is not live).
     pub fn remove(&mut self, doc: DocId) {
         let Some(d) = self.docs.get_mut(doc as usize) else {

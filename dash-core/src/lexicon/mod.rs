@@ -119,14 +119,6 @@
 //! for `rise`/`fall`, 27 and 44 senses), and 2.0–2.2 µs over 5,500 word pairs from SICK's
 //! vocabulary.
 
-#![cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the plain-text contradiction judge is the caller, added next"
-    )
-)]
-
 mod table;
 
 use std::borrow::Cow;
@@ -205,6 +197,11 @@ pub(crate) enum WordRelation {
         /// Edges from the farther word up to the shared category (1..=3).
         distance: u8,
     },
+    /// Verbs with a shared direct hypernym, through any senses, and nothing else between
+    /// them: two ways of one action (`strum` / `play` under `sound`, `lunge` / `jump` under
+    /// `move`). Compatible for the judge: WordNet's verb siblings are manners, not exclusive
+    /// alternatives.
+    Sibling,
     /// Both are in WordNet and none of the above holds.
     Unrelated,
     /// At least one of them is not in WordNet.
@@ -216,7 +213,7 @@ impl WordRelation {
     pub(crate) fn is_compatible(self) -> bool {
         matches!(
             self,
-            Self::Same | Self::Synonym | Self::Hypernym | Self::Hyponym
+            Self::Same | Self::Synonym | Self::Hypernym | Self::Hyponym | Self::Sibling
         )
     }
 
@@ -537,10 +534,41 @@ impl Lexicon {
             (Some(g), _) => Some(g),
             (None, c) => c,
         };
-        match hit {
+        match hit.or_else(|| self.verb_siblings(&sa, &sb)) {
             Some(h) => (h.relation, Some(h.pos)),
             None => (WordRelation::Unrelated, None),
         }
+    }
+
+    /// Verb senses of the two that share a direct hypernym (only asked when nothing else
+    /// relates them, so antonyms and hypernyms always come first).
+    fn verb_siblings(&self, sa: &SenseSet, sb: &SenseSet) -> Option<Hit> {
+        let parents = |s: u32| -> &[u32] {
+            if self.pos_of(s) == Pos::Verb {
+                self.hypernyms(s)
+            } else {
+                &[]
+            }
+        };
+        let mut best = None;
+        for &(s, i) in &sa.senses {
+            let ps = parents(s);
+            if ps.is_empty() {
+                continue;
+            }
+            for &(t, j) in &sb.senses {
+                if parents(t).iter().any(|p| ps.contains(p)) {
+                    Hit {
+                        relation: WordRelation::Sibling,
+                        rank: i.max(j),
+                        distance: 2,
+                        pos: Pos::Verb,
+                    }
+                    .offer(&mut best);
+                }
+            }
+        }
+        best
     }
 
     /// Compatible evidence through all senses: synonymy, similar-to, hypernymy either way.

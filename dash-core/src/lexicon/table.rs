@@ -67,6 +67,7 @@ pub(super) enum FormatVersion {
     V1 = 1,
 }
 
+#[cfg(test)]
 impl FormatVersion {
     /// The version `scripts/gen-lexicon.py` writes.
     pub(super) const CURRENT: Self = Self::V1;

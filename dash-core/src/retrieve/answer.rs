@@ -25,6 +25,23 @@ pub struct RetrieveResponse {
     /// Per-stage candidate counts and timings, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explain: Option<Explain>,
+    /// Whether contradiction detection had caught up with what the tenant had committed when
+    /// the query read it (conflicts of claims still waiting are not in this answer yet).
+    pub detection: DetectionStatus,
+}
+
+/// How far the detection stage was when a query read the tenant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct DetectionStatus {
+    /// True when every claim version the tenant had committed had been through detection (also
+    /// true when detection is off).
+    pub caught_up: bool,
+    /// Claim versions of the tenant still waiting for detection.
+    pub pending: u64,
+    /// Every commit up to this LSN had been through detection (store-wide).
+    pub watermark_lsn: u64,
+    /// How long the query waited for detection, in milliseconds.
+    pub waited_ms: f64,
 }
 
 fn graph_or_empty<S: serde::Serializer>(graph: &Option<Graph>, s: S) -> Result<S::Ok, S::Error> {

@@ -106,24 +106,6 @@ fn links<'a>(index: &'a TenantIndex, doc: DocId, view: &TimeView, cap: usize) ->
             }
         }
     }
-    // Detected edges join documents (versions): the other end must be visible itself.
-    let mut detected = 0;
-    for e in index.detected.edges_of(doc) {
-        if detected >= cap {
-            break;
-        }
-        let other = if e.from == doc { e.to } else { e.from };
-        let (Some(f), Some(t)) = (
-            index.docs.get(e.from as usize),
-            index.docs.get(e.to as usize),
-        ) else {
-            continue;
-        };
-        if index.visible(other, view) {
-            out.push((f.claim, t.claim, &e.edge));
-            detected += 1;
-        }
-    }
     let my_id = &item.claim.claim_id;
     let mut incoming = 0;
     for &src in index.incoming(me) {
@@ -139,6 +121,25 @@ fn links<'a>(index: &'a TenantIndex, doc: DocId, view: &TimeView, cap: usize) ->
         for edge in s.edges.iter().filter(|e| &e.to_claim_id == my_id) {
             out.push((sd.claim, me, edge));
             incoming += 1;
+        }
+    }
+    // Detected edges after the callers' (which win when both join the same claims). They
+    // join documents (versions): the other end must be visible itself.
+    let mut detected = 0;
+    for e in index.detected.edges_of(doc) {
+        if detected >= cap {
+            break;
+        }
+        let other = if e.from == doc { e.to } else { e.from };
+        let (Some(f), Some(t)) = (
+            index.docs.get(e.from as usize),
+            index.docs.get(e.to as usize),
+        ) else {
+            continue;
+        };
+        if index.visible(other, view) {
+            out.push((f.claim, t.claim, &e.edge));
+            detected += 1;
         }
     }
     out

@@ -7,41 +7,63 @@
 //! Each tenant has separate instances of everything, so no statistic or candidate list can mix
 //! tenants.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
 use super::dense::{DenseIndex, Fold, SealPlan};
 use super::rank::evidence_weight;
+use crate::detect::edges::{DetectedGraph, DocEdge};
+use crate::detect::record::TenantDerived;
 use crate::error::Corruption;
-use crate::graph::edges::{DetectedGraph, DetectionStats};
-use crate::graph::DetectionConfig;
 use crate::index::{Analyzer, Bm25Index, DocId, Facets, FilterIndex, HnswIndex};
-use crate::model::{ClaimId, ClaimVersion, IngestItem, Relation, TenantId, Timestamp, VersionBody};
+use crate::model::{
+    ClaimId, ClaimVersion, Edge, IngestItem, Lsn, Relation, TenantId, Timestamp, VersionBody,
+};
 use crate::segment::Segment;
 
-/// Every tenant's retrieval indexes.
+/// Every tenant's retrieval indexes, and the queue of commits the detection stage has still
+/// to process.
 ///
 /// At open the catalog starts *deferred*: the store is usable at once, changes are queued, and
 /// the indexer thread builds the indexes of the sealed segments off the lock, then replays the
 /// queue into them ([`Catalog::absorb`]) and swaps them in.
+///
+/// Documents are numbered in commit order (LSN, then claim id, then version), live and at open
+/// alike, so "recorded before" is "a smaller document number" and the detection stage's
+/// as-of statistics are the same whenever it runs.
 #[derive(Debug, Default)]
 pub(crate) struct Catalog {
     tenants: HashMap<TenantId, TenantIndex>,
     /// `Some` while the segments' indexes are being built: the changes to apply afterwards.
     deferred: Option<Vec<Change>>,
-    /// How edges are detected (`None` while loading segments: detection runs once at the end,
-    /// in recorded order).
-    detection: Option<Arc<DetectionConfig>>,
+    /// Commits the detection stage has not processed yet, in LSN order (only kept when a
+    /// stage runs).
+    pub(crate) queue: VecDeque<Pending>,
+    queueing: bool,
+    /// Every commit up to here has been through the stage (its derived record applied).
+    pub(crate) detected_through: Lsn,
+}
+
+/// A commit's documents in one tenant, waiting for the detection stage.
+#[derive(Debug, Clone)]
+pub(crate) struct Pending {
+    pub(crate) lsn: Lsn,
+    pub(crate) tenant: TenantId,
+    pub(crate) recorded_at: Timestamp,
+    /// Its documents: `first..first + count`, in detection order.
+    pub(crate) first: DocId,
+    pub(crate) count: u32,
 }
 
 /// A change queued while the catalog is deferred.
 #[derive(Debug)]
 enum Change {
-    Version(TenantId, Arc<IngestItem>, u32, Timestamp),
+    Commit(TenantId, Lsn, Timestamp, Vec<(Arc<IngestItem>, u32)>),
     Tombstone(TenantId, ClaimId, Timestamp),
     Drop(TenantId, ClaimId, Vec<u32>),
+    Derived(Lsn, Vec<TenantDerived>),
 }
 
 /// One indexed version of a claim.
@@ -51,6 +73,8 @@ pub(crate) struct Doc {
     pub(crate) claim: u32,
     /// The version number.
     pub(crate) version: u32,
+    /// The commit that wrote it.
+    pub(crate) lsn: Lsn,
     /// When it was committed.
     pub(crate) recorded_at: Timestamp,
     /// When a later version or tombstone replaced it ([`Timestamp::MAX`] while current).
@@ -97,8 +121,10 @@ pub(crate) struct TenantIndex {
     superseded_targets: RoaringBitmap,
     /// Edges the engine detected (between documents).
     pub(crate) detected: DetectedGraph,
-    /// Documents of the commit being applied, not yet through detection.
-    pending_detection: Vec<DocId>,
+    /// Documents still waiting for the detection stage.
+    pub(crate) undetected: u64,
+    /// Documents whose vector the store's embedder made.
+    pub(crate) store_vectors: u64,
 }
 
 /// True when `t` lies in `[from, to)`, open ends unbounded.
@@ -139,7 +165,8 @@ impl TenantIndex {
             incoming: HashMap::default(),
             superseded_targets: RoaringBitmap::new(),
             detected: DetectedGraph::default(),
-            pending_detection: Vec::new(),
+            undetected: 0,
+            store_vectors: 0,
         }
     }
 
@@ -177,6 +204,7 @@ impl TenantIndex {
         &mut self,
         item: &Arc<IngestItem>,
         version: u32,
+        lsn: Lsn,
         recorded_at: Timestamp,
     ) -> Option<DocId> {
         let claim = self.claim_slot(&item.claim.claim_id)?;
@@ -185,6 +213,7 @@ impl TenantIndex {
         self.docs.push(Doc {
             claim,
             version,
+            lsn,
             recorded_at,
             superseded_at: Timestamp::MAX,
             item: Some(Arc::clone(item)),
@@ -267,6 +296,82 @@ impl TenantIndex {
     /// The document's content, unless retention dropped it.
     pub(crate) fn item(&self, doc: DocId) -> Option<&Arc<IngestItem>> {
         self.docs.get(doc as usize)?.item.as_ref()
+    }
+
+    /// The document of a claim version, if it is indexed and holds content.
+    pub(crate) fn doc_of(&self, claim: &ClaimId, version: u32) -> Option<DocId> {
+        let slot = self.claims.get(*self.claim_ix.get(claim)? as usize)?;
+        slot.docs.iter().copied().find(|&d| {
+            self.docs
+                .get(d as usize)
+                .is_some_and(|x| x.version == version && x.item.is_some())
+        })
+    }
+
+    /// True when some of the tenant's vectors came from callers (not the store's embedder).
+    pub(crate) fn has_caller_vectors(&self) -> bool {
+        self.dense.as_ref().is_some_and(|d| {
+            let (graph, exact) = d.sizes();
+            graph + exact > self.store_vectors
+        })
+    }
+
+    /// The claim id of a document.
+    pub(crate) fn claim_id(&self, doc: DocId) -> Option<&ClaimId> {
+        let d = self.docs.get(doc as usize)?;
+        Some(&self.claims.get(d.claim as usize)?.id)
+    }
+
+    /// Applies what the detection stage derived for this tenant: store-made vectors (the
+    /// document's item gains the vector, so seals and answers see it), then edges, then an
+    /// epoch activation. Entries naming versions retention dropped are skipped.
+    fn apply_derived(&mut self, d: &TenantDerived) {
+        for v in &d.vectors {
+            let Some(doc) = self.doc_of(&v.claim, v.version) else {
+                continue;
+            };
+            let Some(slot) = self.docs.get_mut(doc as usize) else {
+                continue;
+            };
+            let Some(item) = &mut slot.item else { continue };
+            if item.claim.embedding.is_some() {
+                continue;
+            }
+            let with = Arc::make_mut(item);
+            with.claim.embedding = Some(v.vector.clone());
+            with.claim.embedding_model.clone_from(&d.model);
+            let dense = self
+                .dense
+                .get_or_insert_with(|| DenseIndex::new(v.vector.len()));
+            if dense.dim() == v.vector.len() && dense.insert(doc, &v.vector).is_ok() {
+                self.store_vectors += 1;
+            }
+        }
+        for e in &d.edges {
+            let (Some(from), Some(to)) = (
+                self.doc_of(&e.from, e.from_version),
+                self.doc_of(&e.to, e.to_version),
+            ) else {
+                continue;
+            };
+            let mut edge = Edge::new(e.from.clone(), e.to.clone(), e.relation);
+            edge.strength = e.strength;
+            edge.detected = true;
+            edge.reason = Some(e.reason.clone());
+            self.detected.add(
+                DocEdge {
+                    from,
+                    to,
+                    edge,
+                    judge: Arc::clone(&e.judge),
+                    live: true,
+                },
+                e.epoch,
+            );
+        }
+        if let Some(epoch) = d.activate {
+            self.detected.activate(epoch);
+        }
     }
 
     /// Visible in recorded time and valid time, ignoring `supersedes` edges.
@@ -353,12 +458,19 @@ impl TenantIndex {
 
 impl Catalog {
     /// A catalog that queues changes until [`Catalog::absorb`] hands them to a built one.
-    pub(crate) fn deferred() -> Self {
+    /// `queueing`: a detection stage runs, so commits wait in [`Catalog::queue`] for it.
+    pub(crate) fn deferred(queueing: bool, detected_through: Lsn) -> Self {
         Self {
-            tenants: HashMap::new(),
             deferred: Some(Vec::new()),
-            detection: None,
+            queueing,
+            detected_through,
+            ..Self::default()
         }
+    }
+
+    /// True when commits are queued for a detection stage.
+    pub(crate) fn queueing(&self) -> bool {
+        self.queueing
     }
 
     /// Changes queued while deferred.
@@ -371,66 +483,90 @@ impl Catalog {
         self.deferred.is_none()
     }
 
-    /// Indexes every version held in `segments` (oldest first), into a new, ready catalog;
-    /// `None` when `cancelled` turned true on the way.
+    /// Indexes every version held in `segments`, in commit order, with the segments' derived
+    /// data (edges, store-made vectors), into a new, ready catalog; `None` when `cancelled`
+    /// turned true on the way. Commits after `detected_through` are queued for the stage.
     pub(crate) fn from_segments(
         segments: &[Arc<Segment>],
         cancelled: &dyn Fn() -> bool,
-        detection: Arc<DetectionConfig>,
+        queueing: bool,
+        detected_through: Lsn,
     ) -> Result<Option<Self>, Corruption> {
-        /// Entries decoded ahead of the indexing, on the other core.
+        /// Keys decoded per parallel chunk.
         const CHUNK: usize = 4096;
-        type Entry = (TenantId, ClaimId, Vec<ClaimVersion>);
-        let decode = |seg: &Segment, from: usize| -> Result<Vec<Entry>, Corruption> {
-            (from..(from + CHUNK).min(seg.entry_count()))
-                .map(|i| {
-                    let (tenant, claim) = seg.key(i)?;
-                    Ok((TenantId::new(tenant), ClaimId::new(claim), seg.versions(i)?))
-                })
-                .collect()
-        };
-        let mut catalog = Catalog::default();
+        /// A version to index: its key, number, commit and content.
+        type Row = (Lsn, TenantId, ClaimId, ClaimVersion);
+        let mut rows: Vec<Row> = Vec::new();
         for seg in segments {
-            // Decoding (allocation-heavy) runs beside the indexing of the previous chunk.
-            let mut next = decode(seg, 0)?;
             let mut from = 0;
             while from < seg.entry_count() {
                 if cancelled() {
                     return Ok(None);
                 }
-                let current = std::mem::take(&mut next);
-                let ((), decoded) = rayon::join(
-                    || catalog.index_entries(current),
-                    || decode(seg, from + CHUNK),
-                );
-                next = decoded?;
-                from += CHUNK;
+                let to = (from + CHUNK).min(seg.entry_count());
+                // Decoding (allocation-heavy) is spread over the cores.
+                let decoded: Result<Vec<Vec<Row>>, Corruption> = {
+                    use rayon::prelude::*;
+                    (from..to)
+                        .into_par_iter()
+                        .map(|i| {
+                            let (tenant, claim) = seg.key(i)?;
+                            let (tenant, claim) = (TenantId::new(tenant), ClaimId::new(claim));
+                            Ok(seg
+                                .versions(i)?
+                                .into_iter()
+                                .map(|v| (v.lsn, tenant.clone(), claim.clone(), v))
+                                .collect())
+                        })
+                        .collect()
+                };
+                rows.extend(decoded?.into_iter().flatten());
+                from = to;
             }
         }
-        // Segments hold versions in key order; detection runs once over all of them, in
-        // recorded order, as it ran on ingest.
-        for (tenant, index) in &mut catalog.tenants {
-            if cancelled() {
+        // Commit order, as the live path numbers documents.
+        rows.sort_unstable_by(|a, b| (a.0, &a.2, a.3.version).cmp(&(b.0, &b.2, b.3.version)));
+        let mut catalog = Catalog {
+            queueing,
+            detected_through,
+            ..Catalog::default()
+        };
+        let mut commit: Vec<(Arc<IngestItem>, u32)> = Vec::new();
+        let mut current: Option<(Lsn, TenantId, Timestamp)> = None;
+        for (i, (lsn, tenant, claim, v)) in rows.into_iter().enumerate() {
+            if i % CHUNK == 0 && cancelled() {
                 return Ok(None);
             }
-            index.rebuild_edges(tenant, &detection);
-        }
-        catalog.detection = Some(detection);
-        Ok(Some(catalog))
-    }
-
-    /// Indexes decoded segment entries (a key and its versions, oldest first).
-    fn index_entries(&mut self, entries: Vec<(TenantId, ClaimId, Vec<ClaimVersion>)>) {
-        for (tenant, claim, versions) in entries {
-            for v in versions {
-                match &v.body {
-                    VersionBody::Live(item) => {
-                        self.add_version(&tenant, item, v.version, v.recorded_at);
+            if current.as_ref().is_some_and(|c| c.0 != lsn) {
+                if let Some((l, t, at)) = current.take() {
+                    catalog.add_commit(&t, l, at, std::mem::take(&mut commit));
+                }
+            }
+            match v.body {
+                VersionBody::Live(item) => {
+                    commit.push((item, v.version));
+                    current = Some((lsn, tenant, v.recorded_at));
+                }
+                VersionBody::Tombstone => {
+                    if let Some((l, t, at)) = current.take() {
+                        catalog.add_commit(&t, l, at, std::mem::take(&mut commit));
                     }
-                    VersionBody::Tombstone => self.add_tombstone(&tenant, &claim, v.recorded_at),
+                    catalog.add_tombstone(&tenant, &claim, v.recorded_at);
                 }
             }
         }
+        if let Some((l, t, at)) = current.take() {
+            catalog.add_commit(&t, l, at, commit);
+        }
+        for seg in segments {
+            if cancelled() {
+                return Ok(None);
+            }
+            for d in seg.derived()? {
+                catalog.apply_tenant_derived(&d);
+            }
+        }
+        Ok(Some(catalog))
     }
 
     /// Applies the changes `queued` has deferred so far, in order, leaving it deferred (and
@@ -453,42 +589,30 @@ impl Catalog {
     }
 
     fn apply_changes(&mut self, changes: Vec<Change>) {
-        // One commit's versions share a recorded time: detection runs when the next commit
-        // starts (and at the end), as it does live after each commit.
-        let mut last_commit = None;
         for change in changes {
-            if let Change::Version(_, _, _, at) = &change {
-                if last_commit.is_some_and(|t| t != *at) {
-                    self.flush_detection();
-                }
-                last_commit = Some(*at);
-            }
             match change {
-                Change::Version(t, item, version, at) => self.add_version(&t, &item, version, at),
+                Change::Commit(t, lsn, at, items) => self.add_commit(&t, lsn, at, items),
                 Change::Tombstone(t, claim, at) => self.add_tombstone(&t, &claim, at),
                 Change::Drop(t, claim, versions) => self.drop_versions(&t, &claim, &versions),
+                Change::Derived(through, derived) => self.apply_derived(through, derived),
             }
         }
-        self.flush_detection();
     }
 
-    /// Indexes a committed version.
-    pub(crate) fn add_version(
+    /// Indexes the versions one commit wrote in `tenant` (in claim-id order, so documents are
+    /// numbered as at open), and queues them for the detection stage.
+    pub(crate) fn add_commit(
         &mut self,
         tenant: &TenantId,
-        item: &Arc<IngestItem>,
-        version: u32,
+        lsn: Lsn,
         recorded_at: Timestamp,
+        mut items: Vec<(Arc<IngestItem>, u32)>,
     ) {
         if let Some(queue) = &mut self.deferred {
-            queue.push(Change::Version(
-                tenant.clone(),
-                Arc::clone(item),
-                version,
-                recorded_at,
-            ));
+            queue.push(Change::Commit(tenant.clone(), lsn, recorded_at, items));
             return;
         }
+        items.sort_by(|a, b| (&a.0.claim.claim_id, a.1).cmp(&(&b.0.claim.claim_id, b.1)));
         let index = match self.tenants.get_mut(tenant) {
             Some(t) => t,
             None => self
@@ -496,61 +620,95 @@ impl Catalog {
                 .entry(tenant.clone())
                 .or_insert_with(TenantIndex::new),
         };
-        let doc = index.add_version(item, version, recorded_at);
-        if let (Some(doc), Some(config)) = (doc, &self.detection) {
-            if config.is_enabled() {
-                // Detection waits for the rest of the commit: its items are then processed in
-                // detection order (claim id), as a rebuild processes them.
-                index.pending_detection.push(doc);
+        let mut first = None;
+        let mut count = 0u32;
+        for (item, version) in &items {
+            if let Some(doc) = index.add_version(item, *version, lsn, recorded_at) {
+                first.get_or_insert(doc);
+                count += 1;
             }
+        }
+        if let (true, Some(first)) = (self.queueing && lsn > self.detected_through, first) {
+            index.undetected += u64::from(count);
+            self.queue.push_back(Pending {
+                lsn,
+                tenant: tenant.clone(),
+                recorded_at,
+                first,
+                count,
+            });
         }
     }
 
-    /// Runs detection for the documents of the commit just applied (call after each commit).
-    pub(crate) fn flush_detection(&mut self) {
-        let Some(config) = self.detection.clone() else {
+    /// Applies a derived record: every tenant's part, then the watermark (the commits it
+    /// completes leave the queue).
+    pub(crate) fn apply_derived(&mut self, detected_through: Lsn, derived: Vec<TenantDerived>) {
+        if let Some(queue) = &mut self.deferred {
+            queue.push(Change::Derived(detected_through, derived));
             return;
-        };
-        for (tenant, index) in &mut self.tenants {
-            if !index.pending_detection.is_empty() {
-                let docs = std::mem::take(&mut index.pending_detection);
-                index.detect_all(docs, tenant, &config);
+        }
+        for d in &derived {
+            self.apply_tenant_derived(d);
+        }
+        if detected_through > self.detected_through {
+            self.detected_through = detected_through;
+        }
+        while self
+            .queue
+            .front()
+            .is_some_and(|p| p.lsn <= self.detected_through)
+        {
+            if let Some(p) = self.queue.pop_front() {
+                if let Some(t) = self.tenants.get_mut(&p.tenant) {
+                    t.undetected = t.undetected.saturating_sub(u64::from(p.count));
+                }
             }
         }
     }
 
-    /// Recomputes `tenant`'s detected edges; `None` when detection is not set up yet (the
-    /// segments' indexes are still being built).
-    pub(crate) fn rebuild_edges(&mut self, tenant: &TenantId) -> Option<u64> {
-        let config = Arc::clone(self.detection.as_ref()?);
-        Some(
-            self.tenants
-                .get_mut(tenant)
-                .map_or(0, |t| t.rebuild_edges(tenant, &config)),
-        )
+    fn apply_tenant_derived(&mut self, d: &TenantDerived) {
+        let index = match self.tenants.get_mut(&d.tenant) {
+            Some(t) => t,
+            None => self
+                .tenants
+                .entry(d.tenant.clone())
+                .or_insert_with(TenantIndex::new),
+        };
+        index.apply_derived(d);
     }
 
-    /// The tenant's detected edges whose two ends are current versions.
-    pub(crate) fn detected_edges(&self, tenant: &TenantId) -> Vec<crate::model::Edge> {
+    /// The tenant's detected edges whose two ends are current versions, with the versions
+    /// they join and the judge that made them.
+    pub(crate) fn detected_edges(&self, tenant: &TenantId) -> Vec<crate::detect::DetectedEdge> {
         let Some(t) = self.tenants.get(tenant) else {
             return Vec::new();
         };
+        let version = |d: DocId| t.docs.get(d as usize).map_or(0, |x| x.version);
         t.detected
             .all()
             .filter(|e| t.current.contains(e.from) && t.current.contains(e.to))
-            .map(|e| e.edge.clone())
+            .map(|e| crate::detect::DetectedEdge {
+                edge: e.edge.clone(),
+                from_version: version(e.from),
+                to_version: version(e.to),
+                judge: e.judge.to_string(),
+            })
             .collect()
     }
 
-    /// Detection counters summed over tenants, and the live detected edges.
-    pub(crate) fn detection_stats(&self) -> (DetectionStats, u64) {
-        let mut stats = DetectionStats::default();
-        let mut live = 0;
-        for t in self.tenants.values() {
-            stats += t.detected.stats;
-            live += t.detected.live_edges();
-        }
-        (stats, live)
+    /// Live detected edges, over all tenants.
+    pub(crate) fn detected_edge_count(&self) -> u64 {
+        self.tenants.values().map(|t| t.detected.live_edges()).sum()
+    }
+
+    /// Documents still waiting for the detection stage in `tenant`.
+    pub(crate) fn undetected(&self, tenant: &TenantId) -> u64 {
+        self.tenants.get(tenant).map_or(0, |t| t.undetected)
+    }
+
+    /// Every tenant's indexes (the detection stage walks them at open).
+    pub(crate) fn tenants(&self) -> impl Iterator<Item = (&TenantId, &TenantIndex)> + '_ {
+        self.tenants.iter()
     }
 
     /// Applies a tombstone.
@@ -559,7 +717,6 @@ impl Catalog {
             queue.push(Change::Tombstone(tenant.clone(), claim.clone(), at));
             return;
         }
-        self.flush_detection();
         if let Some(t) = self.tenants.get_mut(tenant) {
             t.add_tombstone(claim, at);
         }
@@ -575,7 +732,6 @@ impl Catalog {
             ));
             return;
         }
-        self.flush_detection();
         if let Some(t) = self.tenants.get_mut(tenant) {
             t.drop_versions(claim, versions);
         }

@@ -10,19 +10,19 @@ mod answer;
 mod assemble;
 pub(crate) mod catalog;
 mod dense;
-mod detect;
 mod planner;
 mod query;
 mod rank;
 
 pub use answer::{
-    Citation, Conflict, Explain, Graph, GraphEdge, GraphNode, RetrieveResponse, RetrievedClaim,
-    ScoreBreakdown, Stage,
+    Citation, Conflict, DetectionStatus, Explain, Graph, GraphEdge, GraphNode, RetrieveResponse,
+    RetrievedClaim, ScoreBreakdown, Stage,
 };
 pub use assemble::{MAX_CONFLICTS, MAX_DEGREE, MAX_GRAPH_NODES};
 pub(crate) use catalog::Catalog;
 pub(crate) use dense::{Fold, SealPlan};
 pub(crate) use planner::run;
 pub use query::{
-    Fusion, Query, Ranking, StanceMode, MAX_FILTER_CONDITIONS, MAX_GRAPH_DEPTH, MAX_TOP_K,
+    Fusion, Query, Ranking, StanceMode, MAX_DETECTION_WAIT, MAX_FILTER_CONDITIONS, MAX_GRAPH_DEPTH,
+    MAX_TOP_K,
 };

@@ -190,6 +190,7 @@ pub(crate) fn run(index: Option<&TenantIndex>, q: &Query) -> RetrieveResponse {
             stages: trace.stages,
             ..explain
         }),
+        detection: super::DetectionStatus::default(),
     }
 }
 

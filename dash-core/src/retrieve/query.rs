@@ -12,6 +12,8 @@ pub const MAX_TOP_K: usize = 1000;
 pub const MAX_GRAPH_DEPTH: u8 = 3;
 /// The most filter conditions (entities + metadata pairs + sources) in one query.
 pub const MAX_FILTER_CONDITIONS: usize = 64;
+/// The longest [`Query::wait_for_detection`] accepted.
+pub const MAX_DETECTION_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Which evidence a query returns, and which claims.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -89,6 +91,7 @@ pub struct Query {
     pub(crate) explain: bool,
     pub(crate) fusion: Fusion,
     pub(crate) ranking: Ranking,
+    pub(crate) wait_for_detection: Option<std::time::Duration>,
 }
 
 impl Query {
@@ -109,6 +112,7 @@ impl Query {
             explain: false,
             fusion: Fusion::default(),
             ranking: Ranking::default(),
+            wait_for_detection: None,
         }
     }
 
@@ -181,6 +185,17 @@ impl Query {
     #[must_use]
     pub fn include_graph(mut self, depth: u8) -> Self {
         self.graph_depth = (depth > 0).then_some(depth);
+        self
+    }
+
+    /// Waits at most this long for contradiction detection to reach what the tenant has
+    /// committed before answering (default: the store's
+    /// [`DetectionConfig::query_wait`](crate::detect::DetectionConfig::query_wait), 100 ms;
+    /// at most [`MAX_DETECTION_WAIT`]). The answer says whether it had
+    /// ([`RetrieveResponse::detection`](crate::RetrieveResponse)).
+    #[must_use]
+    pub fn wait_for_detection(mut self, wait: std::time::Duration) -> Self {
+        self.wait_for_detection = Some(wait);
         self
     }
 
@@ -283,6 +298,14 @@ impl Query {
         if let Fusion::Rrf { k } = self.fusion {
             if !(k.is_finite() && k >= 0.0) {
                 return Err(QueryError::BadFusion("rrf k must be finite and >= 0"));
+            }
+        }
+        if let Some(wait) = self.wait_for_detection {
+            if wait > MAX_DETECTION_WAIT {
+                return Err(QueryError::DetectionWait {
+                    value_ms: wait.as_millis(),
+                    max_ms: MAX_DETECTION_WAIT.as_millis(),
+                });
             }
         }
         Ok(())

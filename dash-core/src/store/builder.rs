@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::detect::DetectionConfig;
+use crate::embed::Embedder;
 use crate::error::{ConfigError, OpenError};
-use crate::graph::DetectionConfig;
 use crate::index::HnswParams;
 use crate::storage::{FileStorage, Storage};
 use crate::wal::RecoveryMode;
@@ -73,6 +74,14 @@ pub(crate) struct Config {
     pub(crate) dense_merge_idle: Option<Duration>,
     pub(crate) hnsw: HnswParams,
     pub(crate) detection: Arc<DetectionConfig>,
+    pub(crate) embedder: Option<Arc<dyn Embedder>>,
+}
+
+impl Config {
+    /// True when commits wait for the background stage (detection, or a store embedder).
+    pub(crate) fn stage_queues(&self) -> bool {
+        self.detection.is_enabled() || self.embedder.is_some()
+    }
 }
 
 /// Opens a [`Store`]: `Store::builder(path)`, then setters, then [`StoreBuilder::open`].
@@ -105,6 +114,7 @@ impl StoreBuilder {
                 dense_merge_idle: Some(DEFAULT_DENSE_MERGE_IDLE),
                 hnsw: HnswParams::default(),
                 detection: Arc::new(DetectionConfig::default()),
+                embedder: None,
             },
             allow_unsafe: false,
         }
@@ -203,11 +213,23 @@ impl StoreBuilder {
         self
     }
 
-    /// How the store detects contradictions and successions between claims on ingest
-    /// ([`crate::graph`]). Default: [`DetectionConfig::default`] (on, with the built-in rule
-    /// detector).
+    /// How the store detects contradictions and successions between claims, in the background
+    /// ([`crate::detect`]). Default: [`DetectionConfig::default`] (on, with the built-in rule
+    /// judge).
     pub fn detection(mut self, detection: DetectionConfig) -> Self {
         self.config.detection = Arc::new(detection);
+        self
+    }
+
+    /// An embedder for claims sent without a vector (embedded in batches in the background:
+    /// lexically visible when `ingest` returns, densely once embedded) and for queries sent
+    /// with text only. A tenant whose vectors come from another model (a caller's, named by
+    /// `embedding_model` or unnamed) is not embedded by the store. Default: none.
+    ///
+    /// With the `embed` feature, [`crate::embed::MiniLmEmbedder`] runs all-MiniLM-L6-v2
+    /// locally.
+    pub fn embedder(mut self, embedder: Arc<dyn Embedder>) -> Self {
+        self.config.embedder = Some(embedder);
         self
     }
 

@@ -1,12 +1,13 @@
 //! Checkpoints and merges: freezing memtables into segments, publishing manifests, removing the
 //! WAL and files no manifest of the last two generations needs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 
+use crate::detect::record::TenantDerived;
 use crate::error::{CheckpointError, WriteError};
 use crate::manifest::{Manifest, SegmentMeta};
 use crate::memtable::Memtable;
@@ -160,6 +161,7 @@ pub(crate) fn checkpoint(
     next.live_claims = rotated.live_claims;
     next.dims = rotated.dims;
     next.last_recorded_at = rotated.last_recorded_at;
+    next.detected_through = rotated.detected_through;
     let new_segment = if builder.is_empty() {
         None
     } else {
@@ -294,5 +296,43 @@ fn merge_segments(
     for ((tenant, id), meta) in &commits {
         builder.add_commit(tenant, id, meta);
     }
+    for derived in merge_derived(segments, dropped)? {
+        builder.add_derived(&derived);
+    }
     Ok(builder.finish())
+}
+
+/// The segments' derived sections (oldest first) as one: per tenant, the vectors and the edges
+/// of its active epoch (or of a later, pending one), without those of versions retention
+/// dropped.
+fn merge_derived(
+    segments: &[Arc<Segment>],
+    dropped: &[(TenantId, ClaimId, Vec<u32>)],
+) -> Result<Vec<TenantDerived>, crate::error::Corruption> {
+    let mut merged: BTreeMap<TenantId, TenantDerived> = BTreeMap::new();
+    for seg in segments {
+        for d in seg.derived()? {
+            merged
+                .entry(d.tenant.clone())
+                .or_insert_with(|| TenantDerived::new(d.tenant.clone()))
+                .extend(&d);
+        }
+    }
+    let gone: HashSet<(&TenantId, &ClaimId, u32)> = dropped
+        .iter()
+        .flat_map(|(t, c, vs)| vs.iter().map(move |v| (t, c, *v)))
+        .collect();
+    let mut out: Vec<TenantDerived> = merged.into_values().collect();
+    for d in &mut out {
+        let active = d.activate.unwrap_or(0);
+        let tenant = d.tenant.clone();
+        d.vectors
+            .retain(|v| !gone.contains(&(&tenant, &v.claim, v.version)));
+        d.edges.retain(|e| {
+            e.epoch >= active
+                && !gone.contains(&(&tenant, &e.from, e.from_version))
+                && !gone.contains(&(&tenant, &e.to, e.to_version))
+        });
+    }
+    Ok(out)
 }

@@ -13,13 +13,14 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::codec::Encoder;
+use crate::detect::stage::{DetectionCounters, Stage, StageMsg};
 use crate::error::{
     CheckpointError, CloseError, QueryError, ReadError, ValidationError, WriteError,
 };
 use crate::model::{
     ClaimId, ClaimRecord, ClaimVersion, Edge, IngestItem, Lsn, TenantId, Timestamp,
 };
-use crate::retrieve::{Catalog, Fold, Query, RetrieveResponse, SealPlan};
+use crate::retrieve::{Catalog, DetectionStatus, Fold, Query, RetrieveResponse, SealPlan};
 use crate::segment::Segment;
 use crate::storage::Storage;
 use crate::validate::{
@@ -32,7 +33,7 @@ mod checkpoint;
 pub(crate) mod dims;
 mod recovery;
 mod state;
-mod writer;
+pub(crate) mod writer;
 
 pub use builder::{
     Durability, Retention, StoreBuilder, DEFAULT_DENSE_SEAL_THRESHOLD, SAFE_BATCH_DELAY,
@@ -175,10 +176,33 @@ pub struct StoreStats {
     pub detected_edges_built: u64,
     /// Detected edges not built because an endpoint reached the degree cap.
     pub detected_edges_dropped_degree: u64,
-    /// Detector judgements below the confidence floor.
+    /// Judgements below the confidence floor.
     pub detected_edges_dropped_floor: u64,
-    /// Claim pairs handed to the free-text detector.
+    /// Claim pairs handed to the judge since open.
     pub detection_pairs_judged: u64,
+    /// Every commit up to this LSN has been through detection (and embedding).
+    pub detection_watermark: Lsn,
+    /// Commits waiting for the detection stage.
+    pub detection_lag_commits: u64,
+    /// Claim versions waiting for the detection stage.
+    pub detection_lag_claims: u64,
+    /// How long the oldest waiting commit has waited, in milliseconds (0 when none waits).
+    pub detection_lag_ms: u64,
+    /// Claim versions the stage processed since open.
+    pub detection_claims_processed: u64,
+    /// Candidates found since open, by source: lexical, dense, shared entity, structured group.
+    pub detection_candidates: [u64; 4],
+    /// Postings the lexical candidate search read since open.
+    pub detection_postings_read: u64,
+    /// Candidate searches the posting budget cut short.
+    pub detection_budget_hits: u64,
+    /// Vectors the store's embedder made since open.
+    pub embedded_vectors: u64,
+    /// Claim versions left without a vector because their tenant's vectors come from another
+    /// model (or unnamed caller vectors).
+    pub embedding_skipped: u64,
+    /// The last failure of the detection stage (a judge or embedder error), if any.
+    pub last_detection_error: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -211,9 +235,17 @@ pub(crate) struct Shared {
     pub(crate) last_index_error: Mutex<Option<String>>,
     /// `None` while the segments' retrieval indexes are built at open, then the outcome.
     pub(crate) index_ready: (Mutex<Option<Result<(), String>>>, Condvar),
+    /// Wakes the detection stage (set while it runs).
+    pub(crate) stage: Mutex<Option<Sender<StageMsg>>>,
+    /// What the detection stage did since open.
+    pub(crate) detection: DetectionCounters,
+    /// The last failure of the detection stage.
+    pub(crate) last_detection_error: Mutex<Option<String>>,
+    /// Counts derived records applied; waiters for detection wait on the condvar.
+    pub(crate) detection_progress: (Mutex<u64>, Condvar),
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // The data behind these mutexes is updated in single steps; a panic elsewhere cannot leave it
     // half-written, so a poisoned mutex is taken over rather than propagated.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -253,7 +285,7 @@ impl Shared {
     }
 
     /// Waits until the segments' retrieval indexes are built.
-    fn wait_index_ready(&self) -> Result<(), QueryError> {
+    pub(crate) fn wait_index_ready(&self) -> Result<(), QueryError> {
         let (state, ready) = &self.index_ready;
         let mut guard = lock(state);
         loop {
@@ -266,6 +298,21 @@ impl Shared {
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
                 }
             }
+        }
+    }
+
+    /// Called by the writer after applying a group: wakes the detection stage for new commits,
+    /// and queries waiting for detection when derived records were applied.
+    pub(crate) fn after_apply(&self, commits: bool, derived: bool) {
+        if commits {
+            if let Some(tx) = lock(&self.stage).as_ref() {
+                let _ = tx.send(StageMsg::Wake);
+            }
+        }
+        if derived {
+            let (count, cv) = &self.detection_progress;
+            *lock(count) += 1;
+            cv.notify_all();
         }
     }
 
@@ -292,10 +339,13 @@ fn run_indexer(shared: Weak<Shared>, rx: mpsc::Receiver<()>, segments: Vec<Arc<S
     let mut guard = ReadyGuard(Some(shared.clone()));
     // A closed store (no strong reference left) cancels the builds.
     let closed = || shared.strong_count() == 0;
-    let Some(detection) = shared.upgrade().map(|s| Arc::clone(&s.config.detection)) else {
+    let Some((queueing, detected_through)) = shared.upgrade().map(|s| {
+        let through = lock(&s.checkpoint).manifest.detected_through;
+        (s.config.stage_queues(), through)
+    }) else {
         return;
     };
-    let built = Catalog::from_segments(&segments, &closed, detection);
+    let built = Catalog::from_segments(&segments, &closed, queueing, detected_through);
     drop(segments);
     let Some(s) = shared.upgrade() else {
         return;
@@ -314,7 +364,7 @@ fn run_indexer(shared: Weak<Shared>, rx: mpsc::Receiver<()>, segments: Vec<Arc<S
                     break;
                 }
                 let mut queued = std::mem::take(&mut st.catalog);
-                st.catalog = Catalog::deferred();
+                st.catalog = Catalog::deferred(queued.queueing(), queued.detected_through);
                 drop(st);
                 catalog.absorb_some(&mut queued);
                 if shared.strong_count() == 1 {
@@ -420,6 +470,7 @@ struct Threads {
     writer: Option<JoinHandle<()>>,
     checkpointer: Option<JoinHandle<()>>,
     checkpoint_tx: Option<Sender<()>>,
+    stage: Option<JoinHandle<()>>,
 }
 
 /// A durable, bi-temporal store of claims with their evidence and edges.
@@ -511,6 +562,18 @@ impl Store {
         *lock(&shared.indexer) = Some(ix_tx);
         // Segments indexed at open may already be due for sealing.
         shared.wake_indexer();
+        let (stage_tx, stage_rx) = mpsc::channel::<StageMsg>();
+        let stage = Stage::new(Arc::downgrade(&shared), tx.clone());
+        threads.stage = Some(
+            std::thread::Builder::new()
+                .name("dash-detect".into())
+                .spawn(move || stage.run(&stage_rx))
+                .map_err(|source| crate::error::OpenError::Io {
+                    path: PathBuf::new(),
+                    source,
+                })?,
+        );
+        *lock(&shared.stage) = Some(stage_tx);
         let writer = writer::Writer::new(
             Arc::clone(&shared),
             recovered.wal,
@@ -790,19 +853,135 @@ impl Store {
     /// ```
     pub fn retrieve(&self, query: &Query) -> Result<RetrieveResponse, QueryError> {
         self.shared.wait_index_ready()?;
+        query.validate(self.shared.read_state().dims.of(query.tenant()))?;
+        let embedded = self.embed_query(query)?;
+        let query = embedded.as_ref().unwrap_or(query);
+        let wait = query
+            .wait_for_detection
+            .unwrap_or(self.shared.config.detection.query_wait);
+        let detection = self.wait_detection(query.tenant(), wait);
         let st = self.shared.read_state();
-        query.validate(st.dims.of(query.tenant()))?;
-        Ok(crate::retrieve::run(
-            st.catalog.tenant(query.tenant()),
-            query,
-        ))
+        let mut answer = crate::retrieve::run(st.catalog.tenant(query.tenant()), query);
+        answer.detection = detection;
+        Ok(answer)
+    }
+
+    /// The query with a vector made by the store's embedder, when it has text but no vector
+    /// and the tenant's vectors are the embedder's.
+    fn embed_query(&self, query: &Query) -> Result<Option<Query>, QueryError> {
+        let Some(embedder) = &self.shared.config.embedder else {
+            return Ok(None);
+        };
+        let Some(text) = query.text.as_deref().filter(|t| !t.trim().is_empty()) else {
+            return Ok(None);
+        };
+        if query.embedding.is_some() {
+            return Ok(None);
+        }
+        let ours = {
+            let st = self.shared.read_state();
+            st.dims.model(query.tenant()) == Some(embedder.model())
+                && st.dims.of(query.tenant()) == u32::try_from(embedder.dimension()).ok()
+        };
+        if !ours {
+            return Ok(None);
+        }
+        let mut vectors = embedder
+            .embed(&[text])
+            .map_err(|e| QueryError::Embedding(e.to_string()))?;
+        match vectors.pop() {
+            Some(v) if v.len() == embedder.dimension() => Ok(Some(query.clone().embedding(v))),
+            _ => Err(QueryError::Embedding(
+                "the embedder returned no vector of its dimension".into(),
+            )),
+        }
+    }
+
+    /// Waits up to `wait` for the detection stage to process every version `tenant` has
+    /// committed; says how far it got.
+    fn wait_detection(&self, tenant: &TenantId, wait: Duration) -> DetectionStatus {
+        let started = std::time::Instant::now();
+        let deadline = started + wait;
+        let (count, cv) = &self.shared.detection_progress;
+        loop {
+            let seen = *lock(count);
+            let (pending, watermark) = {
+                let st = self.shared.read_state();
+                (st.catalog.undetected(tenant), st.catalog.detected_through)
+            };
+            let now = std::time::Instant::now();
+            let stage_running = lock(&self.shared.stage).is_some();
+            if pending == 0 || now >= deadline || !stage_running {
+                return DetectionStatus {
+                    caught_up: pending == 0,
+                    pending,
+                    watermark_lsn: watermark.0,
+                    waited_ms: started.elapsed().as_secs_f64() * 1000.0,
+                };
+            }
+            let guard = lock(count);
+            if *guard == seen {
+                // Woken by the next derived record, or at the deadline.
+                drop(
+                    cv.wait_timeout(guard, deadline - now)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
+            }
+        }
+    }
+
+    /// Blocks until the detection stage has processed every claim version committed before
+    /// the call (with the embedder, embedded them too), or the stage has stopped. Returns true
+    /// when it caught up. Tests and benchmarks use it; a query waits by itself, briefly
+    /// ([`Query::wait_for_detection`]).
+    ///
+    /// ```
+    /// use dash_core::{Claim, IngestItem, Store, TenantId};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Store::builder(dir.path()).open()?;
+    /// store.ingest(IngestItem::new(Claim::new("t", "a", "The bridge opened in 1932")))?;
+    /// store.ingest(IngestItem::new(Claim::new("t", "b", "The bridge collapsed in 1932")))?;
+    /// assert!(store.wait_for_detection());
+    /// let edges = store.detected_edges(&TenantId::new("t"))?;
+    /// assert_eq!(edges.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_for_detection(&self) -> bool {
+        if self.shared.wait_index_ready().is_err() {
+            return false;
+        }
+        let target = self.shared.read_state().last_lsn;
+        let (count, cv) = &self.shared.detection_progress;
+        loop {
+            let seen = *lock(count);
+            let done = {
+                let st = self.shared.read_state();
+                st.catalog.queue.front().is_none_or(|p| p.lsn > target)
+            };
+            if done {
+                return true;
+            }
+            if lock(&self.shared.stage).is_none() {
+                return false;
+            }
+            let guard = lock(count);
+            if *guard == seen {
+                drop(
+                    cv.wait_timeout(guard, Duration::from_millis(50))
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
+            }
+        }
     }
 
     /// Recomputes the detected edges (contradictions, successions) of `tenant` from its stored
-    /// claims, in recorded order, and returns how many are live. Idempotent: detection is a
-    /// deterministic function of the stored versions, so a second call changes nothing. Use it
-    /// after changing the [`DetectionConfig`](crate::graph::DetectionConfig) (e.g. a new
-    /// detector) — though reopening does the same for every tenant.
+    /// claims, in commit order, replaces them durably and atomically, and returns how many it
+    /// built. Deterministic: what a version is compared with depends only on the versions
+    /// recorded before it, so with the same judge a second call builds the same edges (dense
+    /// candidates from HNSW graphs excepted: they are approximate). Use it after changing the
+    /// [`DetectionConfig`](crate::detect::DetectionConfig) (a new judge or threshold): edges are
+    /// persisted, and an open does not recompute them.
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -824,25 +1003,55 @@ impl Store {
     ///
     /// # Errors
     /// [`QueryError::Tenant`] for an invalid tenant id, [`QueryError::IndexUnavailable`] if the
-    /// indexes could not be built.
+    /// indexes could not be built, [`QueryError::DetectionUnavailable`] if the stage stopped.
     pub fn rebuild_edges(&self, tenant: &TenantId) -> Result<u64, QueryError> {
         validate_tenant_id(tenant).map_err(QueryError::Tenant)?;
         self.shared.wait_index_ready()?;
-        let mut st = self.shared.write_state();
-        st.catalog.rebuild_edges(tenant).ok_or_else(|| {
-            QueryError::IndexUnavailable("the retrieval indexes are not built".into())
-        })
+        let (reply, answer) = mpsc::sync_channel(1);
+        let sent = lock(&self.shared.stage)
+            .as_ref()
+            .is_some_and(|tx| tx.send(StageMsg::Rebuild(tenant.clone(), reply)).is_ok());
+        if !sent {
+            return Err(QueryError::DetectionUnavailable(
+                "the detection stage is not running".into(),
+            ));
+        }
+        answer
+            .recv()
+            .map_err(|_| QueryError::DetectionUnavailable("the detection stage stopped".into()))?
+            .map_err(QueryError::DetectionUnavailable)
     }
 
     /// The detected edges (contradictions, successions) between the current versions of
     /// `tenant`'s claims, in the order they were built; each has `detected: true`, the
-    /// detector's confidence as `strength`, and a `reason`.
+    /// judge's confidence as `strength`, and a `reason` naming the differing spans. Waits
+    /// briefly for detection, as [`Store::detected_edge_details`] does.
     ///
     /// # Errors
-    /// As [`Store::rebuild_edges`].
+    /// [`QueryError::Tenant`] for an invalid tenant id, [`QueryError::IndexUnavailable`] if the
+    /// indexes could not be built.
     pub fn detected_edges(&self, tenant: &TenantId) -> Result<Vec<Edge>, QueryError> {
+        Ok(self
+            .detected_edge_details(tenant)?
+            .into_iter()
+            .map(|d| d.edge)
+            .collect())
+    }
+
+    /// [`Store::detected_edges`] with provenance: the versions each edge joins and the judge
+    /// (with its lexicon version) that made it. Like a query, it first waits briefly
+    /// ([`DetectionConfig::query_wait`](crate::detect::DetectionConfig::query_wait)) for the
+    /// detection stage to reach what the tenant has committed.
+    ///
+    /// # Errors
+    /// As [`Store::detected_edges`].
+    pub fn detected_edge_details(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<crate::detect::DetectedEdge>, QueryError> {
         validate_tenant_id(tenant).map_err(QueryError::Tenant)?;
         self.shared.wait_index_ready()?;
+        self.wait_detection(tenant, self.shared.config.detection.query_wait);
         Ok(self.shared.read_state().catalog.detected_edges(tenant))
     }
 
@@ -913,7 +1122,14 @@ impl Store {
         let (dense_graph_docs, dense_exact_docs) = st.catalog.dense_sizes();
         let dense_graphs = st.catalog.dense_graph_count();
         let index_building = st.catalog.building() || st.seal_wanted || !st.catalog.is_ready();
-        let (detection, detected_edges) = st.catalog.detection_stats();
+        let detected_edges = st.catalog.detected_edge_count();
+        let detection_watermark = st.catalog.detected_through;
+        let detection_lag_commits = st.catalog.queue.len() as u64;
+        let detection_lag_claims = st.catalog.queue.iter().map(|p| u64::from(p.count)).sum();
+        let detection_lag_ms = st.catalog.queue.front().map_or(0, |p| {
+            let waited = Timestamp::now().as_unix_micros() - p.recorded_at.as_unix_micros();
+            u64::try_from(waited / 1000).unwrap_or(0)
+        });
         let (claims, last_lsn, embedding_dimension) = (st.live_claims, st.last_lsn, st.dims.store);
         let memtable_versions =
             st.active.version_count() + st.frozen.iter().map(|m| m.version_count()).sum::<usize>();
@@ -929,6 +1145,8 @@ impl Store {
             (files.len(), files.values().sum())
         };
         let m = &self.shared.metrics;
+        let d = &self.shared.detection;
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         StoreStats {
             claims,
             last_lsn,
@@ -951,10 +1169,26 @@ impl Store {
             index_building,
             last_index_error: lock(&self.shared.last_index_error).clone(),
             detected_edges,
-            detected_edges_built: detection.built,
-            detected_edges_dropped_degree: detection.dropped_degree,
-            detected_edges_dropped_floor: detection.dropped_floor,
-            detection_pairs_judged: detection.judged,
+            detected_edges_built: load(&d.built),
+            detected_edges_dropped_degree: load(&d.dropped_degree),
+            detected_edges_dropped_floor: load(&d.dropped_floor),
+            detection_pairs_judged: load(&d.judged),
+            detection_watermark,
+            detection_lag_commits,
+            detection_lag_claims,
+            detection_lag_ms,
+            detection_claims_processed: load(&d.claims_processed),
+            detection_candidates: [
+                load(&d.candidates_lexical),
+                load(&d.candidates_dense),
+                load(&d.candidates_entity),
+                load(&d.candidates_structured),
+            ],
+            detection_postings_read: load(&d.postings_read),
+            detection_budget_hits: load(&d.budget_hits),
+            embedded_vectors: load(&d.embedded),
+            embedding_skipped: load(&d.embed_skipped),
+            last_detection_error: lock(&self.shared.last_detection_error).clone(),
             poisoned: self.shared.poisoned.get().cloned(),
             last_checkpoint_error: lock(&self.shared.last_checkpoint_error).clone(),
         }
@@ -993,6 +1227,11 @@ impl Store {
         }
         threads.checkpoint_tx = None;
         if let Some(h) = threads.checkpointer.take() {
+            panicked |= h.join().is_err();
+        }
+        // The stage stops once its channel closes (work in flight is derived again at open).
+        *lock(&self.shared.stage) = None;
+        if let Some(h) = threads.stage.take() {
             panicked |= h.join().is_err();
         }
         if panicked {

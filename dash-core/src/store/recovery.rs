@@ -262,6 +262,7 @@ pub(crate) fn recover(storage: Arc<dyn Storage>, config: Config) -> Result<Recov
         last_lsn: current.watermark,
         last_recorded: current.last_recorded_at,
         seal_threshold: config.dense_seal_threshold,
+        detected_through: current.detected_through,
         ..State::default()
     };
     for seg in &segments {
@@ -275,7 +276,8 @@ pub(crate) fn recover(storage: Arc<dyn Storage>, config: Config) -> Result<Recov
     }
     state.segments = segments;
     // The segments' retrieval indexes are built in the background once the store is open.
-    state.catalog = crate::retrieve::Catalog::deferred();
+    state.catalog =
+        crate::retrieve::Catalog::deferred(config.stage_queues(), current.detected_through);
 
     let (wal, wal_files) = replay(
         &storage,
@@ -294,6 +296,7 @@ pub(crate) fn recover(storage: Arc<dyn Storage>, config: Config) -> Result<Recov
         state.dims = Dimensions {
             store: Some(requested),
             tenants: BTreeMap::new(),
+            models: std::mem::take(&mut state.dims.models),
         };
     }
     report
@@ -316,6 +319,10 @@ pub(crate) fn recover(storage: Arc<dyn Storage>, config: Config) -> Result<Recov
         indexer: Mutex::new(None),
         last_index_error: Mutex::new(None),
         index_ready: (Mutex::new(None), std::sync::Condvar::new()),
+        stage: Mutex::new(None),
+        detection: crate::detect::stage::DetectionCounters::default(),
+        last_detection_error: Mutex::new(None),
+        detection_progress: (Mutex::new(0), std::sync::Condvar::new()),
         recovery: report,
     };
     Ok(Recovered {

@@ -39,6 +39,9 @@ pub(crate) struct State {
     pub(crate) seal_threshold: usize,
     /// Set when a tenant's exact dense part reached the threshold; the writer wakes the indexer.
     pub(crate) seal_wanted: bool,
+    /// Every commit up to here has been through the detection stage (its derived record
+    /// applied).
+    pub(crate) detected_through: Lsn,
 }
 
 impl Default for State {
@@ -55,6 +58,7 @@ impl Default for State {
             catalog: Catalog::default(),
             seal_threshold: usize::MAX,
             seal_wanted: false,
+            detected_through: Lsn(0),
         }
     }
 }
@@ -123,6 +127,9 @@ impl State {
                     }
                     if let Some(e) = &item.claim.embedding {
                         self.dims.fix(tenant, e.len());
+                        if let Some(model) = &item.claim.embedding_model {
+                            self.dims.fix_model(tenant, model);
+                        }
                     }
                     self.active.insert(
                         tenant,
@@ -134,9 +141,17 @@ impl State {
                             body: VersionBody::Live(Arc::clone(item)),
                         },
                     );
-                    self.catalog
-                        .add_version(tenant, item, *version, record.recorded_at);
                 }
+                self.catalog.add_commit(
+                    tenant,
+                    record.lsn,
+                    record.recorded_at,
+                    items
+                        .iter()
+                        .cloned()
+                        .zip(versions.iter().copied())
+                        .collect(),
+                );
                 if !self.seal_wanted && self.catalog.wants_seal(tenant, self.seal_threshold) {
                     self.seal_wanted = true;
                 }
@@ -175,9 +190,27 @@ impl State {
                 self.catalog
                     .add_tombstone(tenant, claim_id, record.recorded_at);
             }
+            RecordBody::Derived {
+                detected_through,
+                tenants,
+            } => {
+                for d in tenants {
+                    if let (Some(model), Some(v)) = (&d.model, d.vectors.first()) {
+                        self.dims.fix(&d.tenant, v.vector.len());
+                        self.dims.fix_model(&d.tenant, model);
+                    }
+                    self.active.insert_derived(d);
+                }
+                self.catalog
+                    .apply_derived(*detected_through, tenants.clone());
+                if !self.seal_wanted {
+                    self.seal_wanted = tenants
+                        .iter()
+                        .any(|d| self.catalog.wants_seal(&d.tenant, self.seal_threshold));
+                }
+                self.detected_through = self.detected_through.max(*detected_through);
+            }
         }
-        // Detected edges of a commit exist when the commit is visible.
-        self.catalog.flush_detection();
         self.last_lsn = record.lsn;
         self.last_recorded = record.recorded_at;
         Ok(())

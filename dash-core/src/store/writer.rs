@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::codec::Encoder;
+use crate::detect::record::TenantDerived;
 use crate::error::{Corruption, ValidationError, WriteError};
 use crate::model::{ClaimId, IngestItem, Lsn, TenantId, Timestamp};
 use crate::wal::{self, RecordBody, WalRecord, WalWriter};
@@ -46,6 +47,7 @@ pub(crate) struct Rotated {
     pub(crate) live_claims: u64,
     pub(crate) dims: Dimensions,
     pub(crate) last_recorded_at: Timestamp,
+    pub(crate) detected_through: Lsn,
 }
 
 /// A request to the writer thread.
@@ -56,6 +58,14 @@ pub(crate) enum Request {
         tenant: TenantId,
         claim_id: ClaimId,
         reply: SyncSender<Result<ForgetOutcome, WriteError>>,
+    },
+    /// What the detection stage derived (answered once applied; never waits for an fsync).
+    Derived {
+        detected_through: Lsn,
+        tenants: Vec<TenantDerived>,
+        /// The model of the store-made vectors in `tenants`, with their dimension.
+        model: Option<(String, usize)>,
+        reply: SyncSender<Result<(), WriteError>>,
     },
     /// Sync, start a new WAL file and freeze the active memtable (for a checkpoint).
     Rotate(SyncSender<Result<Rotated, WriteError>>),
@@ -81,6 +91,7 @@ pub(crate) struct CommitRequest {
 enum Completion {
     Commit(SyncSender<Result<CommitOutcome, WriteError>>, CommitOutcome),
     Forget(SyncSender<Result<ForgetOutcome, WriteError>>, ForgetOutcome),
+    Derived(SyncSender<Result<(), WriteError>>),
 }
 
 impl Completion {
@@ -89,6 +100,7 @@ impl Completion {
         match self {
             Completion::Commit(reply, outcome) => drop(reply.send(Ok(outcome))),
             Completion::Forget(reply, outcome) => drop(reply.send(Ok(outcome))),
+            Completion::Derived(reply) => drop(reply.send(Ok(()))),
         }
     }
 
@@ -97,6 +109,7 @@ impl Completion {
         match self {
             Completion::Commit(reply, _) => drop(reply.send(Err(err()))),
             Completion::Forget(reply, _) => drop(reply.send(Err(err()))),
+            Completion::Derived(reply) => drop(reply.send(Err(err()))),
         }
     }
 }
@@ -112,6 +125,11 @@ struct Group {
     commits: HashMap<(TenantId, String), ([u8; 32], CommitOutcome)>,
     /// Dimensions fixed by commits of this group (not yet applied to the state).
     dims: HashMap<TenantId, u32>,
+    /// Embedding models fixed by commits of this group (not yet applied to the state).
+    models: HashMap<TenantId, String>,
+    /// True when a record of the group must be durable before it is answered (commits and
+    /// forgets; derived records can always be derived again).
+    must_sync: bool,
     requests: usize,
 }
 
@@ -254,6 +272,18 @@ impl Writer {
                 }
                 None
             }
+            Request::Derived {
+                detected_through,
+                tenants,
+                model,
+                reply,
+            } => {
+                match self.sequence_derived(detected_through, tenants, model, group) {
+                    Ok(()) => group.completions.push(Completion::Derived(reply)),
+                    Err(e) => drop(reply.send(Err(e))),
+                }
+                None
+            }
             Request::Rotate(reply) => Some(Barrier::Rotate(reply)),
             Request::Flush(reply) => Some(Barrier::Flush(reply)),
             Request::Shutdown(reply) => Some(Barrier::Shutdown(reply)),
@@ -324,6 +354,35 @@ impl Writer {
             }
         }
 
+        // Vectors of two models never mix in a tenant: the first named model is the tenant's;
+        // after it, vectors must name it.
+        let mut model: Option<String> = group.models.get(&c.tenant).cloned().or_else(|| {
+            self.shared
+                .read_state()
+                .dims
+                .model(&c.tenant)
+                .map(str::to_owned)
+        });
+        for (index, item) in c.items.iter().enumerate() {
+            if item.claim.embedding.is_none() {
+                continue;
+            }
+            let named = item.claim.embedding_model.as_deref();
+            match (&model, named) {
+                (None, Some(m)) => model = Some(m.to_owned()),
+                (Some(expected), found) if found != Some(expected.as_str()) => {
+                    return Err(WriteError::Invalid {
+                        index,
+                        source: ValidationError::EmbeddingModel {
+                            expected: Some(expected.clone()),
+                            found: found.map(str::to_owned),
+                        },
+                    })
+                }
+                _ => {}
+            }
+        }
+
         let mut versions = Vec::with_capacity(c.items.len());
         let mut overlay: HashMap<&ClaimId, u32> = HashMap::new();
         for item in &c.items {
@@ -364,6 +423,10 @@ impl Writer {
         if let Some(dim) = dim {
             group.dims.insert(c.tenant.clone(), dim);
         }
+        if let Some(model) = model {
+            group.models.insert(c.tenant.clone(), model);
+        }
+        group.must_sync = true;
         for (claim, v) in overlay {
             group
                 .versions
@@ -424,6 +487,7 @@ impl Writer {
         group
             .versions
             .insert((tenant.clone(), claim_id.clone()), (version, true));
+        group.must_sync = true;
         group.records.push(WalRecord {
             lsn,
             recorded_at,
@@ -434,6 +498,72 @@ impl Writer {
             },
         });
         Ok((lsn, recorded_at, version))
+    }
+
+    /// Sequences a derived record. Store-made vectors a tenant can no longer take (a caller's
+    /// write fixed another model or dimension since the stage read it) are dropped here, so the
+    /// log never holds mixed vectors.
+    fn sequence_derived(
+        &mut self,
+        detected_through: Lsn,
+        mut tenants: Vec<TenantDerived>,
+        model: Option<(String, usize)>,
+        group: &mut Group,
+    ) -> Result<(), WriteError> {
+        self.check_poison()?;
+        if let Some((model, dim)) = &model {
+            for d in tenants.iter_mut().filter(|d| !d.vectors.is_empty()) {
+                let (their_model, their_dim) = {
+                    let st = self.shared.read_state();
+                    (
+                        group
+                            .models
+                            .get(&d.tenant)
+                            .cloned()
+                            .or_else(|| st.dims.model(&d.tenant).map(str::to_owned)),
+                        group
+                            .dims
+                            .get(&d.tenant)
+                            .copied()
+                            .or_else(|| st.dims.of(&d.tenant)),
+                    )
+                };
+                let fits = their_model.as_ref().is_none_or(|m| m == model)
+                    && their_dim.is_none_or(|x| x as usize == *dim);
+                if fits {
+                    d.model = Some(model.clone());
+                    group.models.insert(d.tenant.clone(), model.clone());
+                    if let Ok(dim) = u32::try_from(*dim) {
+                        group.dims.insert(d.tenant.clone(), dim);
+                    }
+                } else {
+                    d.vectors.clear();
+                    d.model = None;
+                }
+            }
+        }
+        tenants.retain(|d| !d.is_empty());
+        let lsn = self.next_lsn;
+        let recorded_at = self.next_recorded_at();
+        let mut enc = Encoder::default();
+        wal::encode_derived(&mut enc, recorded_at, detected_through, &tenants);
+        if enc.buf.len() > wal::MAX_PAYLOAD_LEN {
+            return Err(WriteError::TooLarge {
+                bytes: enc.buf.len(),
+                max: wal::MAX_PAYLOAD_LEN,
+            });
+        }
+        wal::frame(&mut group.framed, lsn, &enc.buf);
+        self.next_lsn = Lsn(lsn.0 + 1);
+        group.records.push(WalRecord {
+            lsn,
+            recorded_at,
+            body: RecordBody::Derived {
+                detected_through,
+                tenants,
+            },
+        });
+        Ok(())
     }
 
     /// Writes the group, syncs as the durability mode says, applies it and answers it.
@@ -448,7 +578,7 @@ impl Writer {
             self.unsynced_records += n;
             self.unsynced_since.get_or_insert_with(Instant::now);
             let must_sync = match self.shared.config.durability {
-                Durability::Strict => true,
+                Durability::Strict => group.must_sync,
                 Durability::Batched { max_records, .. } => self.unsynced_records >= max_records,
             };
             if must_sync {
@@ -476,6 +606,15 @@ impl Writer {
         if seal_wanted {
             self.shared.wake_indexer();
         }
+        let derived = group
+            .records
+            .iter()
+            .any(|r| matches!(r.body, RecordBody::Derived { .. }));
+        let commits = group
+            .records
+            .iter()
+            .any(|r| matches!(r.body, RecordBody::Commit { .. }));
+        self.shared.after_apply(commits, derived);
         if let Err(corruption) = applied {
             let e = io::Error::other(corruption.to_string());
             self.shared.poison(&e);
@@ -551,6 +690,7 @@ impl Writer {
             live_claims: st.live_claims,
             dims: st.dims.clone(),
             last_recorded_at: st.last_recorded,
+            detected_through: st.detected_through,
         })
     }
 
