@@ -59,6 +59,17 @@ pub struct ServeArgs {
     /// Lowest detector confidence that makes a detected edge (0..=1). Default: 0.6.
     #[arg(long, env = "DASH_DETECTION_MIN_CONFIDENCE")]
     pub detection_min_confidence: Option<String>,
+    /// Longest time a retrieve waits for detection to reach the tenant's commits, in ms
+    /// (0..=10000; a request's `wait_for_detection_ms` overrides it). Default: 100.
+    #[arg(long, env = "DASH_DETECTION_WAIT_MS")]
+    pub detection_wait_ms: Option<String>,
+    /// Latest-wins memory in every tenant: a conflict between claims without validity makes
+    /// the newer supersede the older (`true`/`false`). Default: false.
+    #[arg(long, env = "DASH_NEWER_SUPERSEDES")]
+    pub newer_supersedes: Option<String>,
+    /// Latest-wins memory for these tenants only, comma-separated.
+    #[arg(long, env = "DASH_NEWER_SUPERSEDES_TENANTS")]
+    pub newer_supersedes_tenants: Option<String>,
     /// Largest request body in bytes (413 above it). Default: 16777216 (16 MiB).
     #[arg(long, env = "DASH_BODY_LIMIT_BYTES")]
     pub body_limit_bytes: Option<String>,
@@ -194,6 +205,9 @@ pub const FLAGS: &[(&str, &str)] = &[
     ("DASH_DETECTION", "detection"),
     ("DASH_MULTI_VALUED_PREDICATES", "multi-valued-predicates"),
     ("DASH_DETECTION_MIN_CONFIDENCE", "detection-min-confidence"),
+    ("DASH_DETECTION_WAIT_MS", "detection-wait-ms"),
+    ("DASH_NEWER_SUPERSEDES", "newer-supersedes"),
+    ("DASH_NEWER_SUPERSEDES_TENANTS", "newer-supersedes-tenants"),
     ("DASH_WORKERS", "workers"),
     ("DASH_QUEUE_CAPACITY", "queue-capacity"),
     ("DASH_WRITE_WORKERS", "write-workers"),
@@ -302,7 +316,7 @@ pub struct ServeConfig {
     /// Embedding dimension, if fixed by the operator.
     pub embedding_dim: Option<u32>,
     /// Contradiction detection.
-    pub detection: dash_core::graph::DetectionConfig,
+    pub detection: dash_core::detect::DetectionConfig,
     /// Concurrent reads.
     pub workers: usize,
     /// Reads that may wait for a worker.
@@ -609,8 +623,8 @@ fn parse_durability(args: &ServeArgs) -> Result<Durability, ConfigError> {
     }
 }
 
-fn parse_detection(args: &ServeArgs) -> Result<dash_core::graph::DetectionConfig, ConfigError> {
-    use dash_core::graph::DetectionConfig;
+fn parse_detection(args: &ServeArgs) -> Result<dash_core::detect::DetectionConfig, ConfigError> {
+    use dash_core::detect::DetectionConfig;
     if !opt_bool(args.detection.as_deref(), "DASH_DETECTION", true)? {
         for (value, var) in [
             (
@@ -620,6 +634,12 @@ fn parse_detection(args: &ServeArgs) -> Result<dash_core::graph::DetectionConfig
             (
                 &args.detection_min_confidence,
                 "DASH_DETECTION_MIN_CONFIDENCE",
+            ),
+            (&args.detection_wait_ms, "DASH_DETECTION_WAIT_MS"),
+            (&args.newer_supersedes, "DASH_NEWER_SUPERSEDES"),
+            (
+                &args.newer_supersedes_tenants,
+                "DASH_NEWER_SUPERSEDES_TENANTS",
             ),
         ] {
             if value.is_some() {
@@ -647,6 +667,35 @@ fn parse_detection(args: &ServeArgs) -> Result<dash_core::graph::DetectionConfig
                 ))
             }
         }
+    }
+    if let Some(v) = args.detection_wait_ms.as_deref() {
+        match v.trim().parse::<u64>() {
+            Ok(ms) if ms <= 10_000 => {
+                config = config.query_wait(std::time::Duration::from_millis(ms));
+            }
+            _ => {
+                return Err(bad(
+                    "DASH_DETECTION_WAIT_MS",
+                    format!("is {v:?}"),
+                    "an integer in 0..=10000",
+                ))
+            }
+        }
+    }
+    config = config.newer_supersedes(opt_bool(
+        args.newer_supersedes.as_deref(),
+        "DASH_NEWER_SUPERSEDES",
+        false,
+    )?);
+    for tenant in list(args.newer_supersedes_tenants.as_deref(), ',') {
+        if dash_core::validate_tenant_id(&tenant.as_str().into()).is_err() {
+            return Err(bad(
+                "DASH_NEWER_SUPERSEDES_TENANTS",
+                format!("names the invalid tenant id {tenant:?}"),
+                "comma-separated tenant ids",
+            ));
+        }
+        config = config.newer_supersedes_for(tenant.as_str());
     }
     Ok(config)
 }

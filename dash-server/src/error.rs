@@ -139,7 +139,11 @@ impl From<WriteError> for ApiError {
 impl From<QueryError> for ApiError {
     fn from(err: QueryError) -> Self {
         match &err {
-            QueryError::IndexUnavailable(_) => {
+            // The server's side cannot answer now (indexes, embedder or detection stage).
+            QueryError::IndexUnavailable(_)
+            | QueryError::Embedding(_)
+            | QueryError::DetectionUnavailable(_) => {
+                tracing::error!(error = %err, "query failed");
                 ApiError::new(ErrorCode::IndexUnavailable, err.to_string())
             }
             _ => ApiError::invalid(err.to_string()),

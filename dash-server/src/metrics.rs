@@ -102,6 +102,12 @@ struct StoreGauges {
     detected_edges_built: Gauge,
     detected_edges_dropped: Gauge,
     detection_pairs_judged: Gauge,
+    detection_watermark_lsn: Gauge,
+    detection_lag_commits: Gauge,
+    detection_lag_claims: Gauge,
+    detection_lag_ms: Gauge,
+    detection_claims_processed: Gauge,
+    embedded_vectors: Gauge,
 }
 
 fn counter(registry: &mut Registry, name: &str, help: &str) -> Counter {
@@ -203,6 +209,36 @@ impl Metrics {
                 "detection_pairs_judged",
                 "Claim pairs handed to the contradiction detector since open",
             ),
+            detection_watermark_lsn: gauge(
+                &mut r,
+                "detection_watermark_lsn",
+                "Every commit up to this LSN has been through detection",
+            ),
+            detection_lag_commits: gauge(
+                &mut r,
+                "detection_lag_commits",
+                "Commits waiting for the detection stage",
+            ),
+            detection_lag_claims: gauge(
+                &mut r,
+                "detection_lag_claims",
+                "Claim versions waiting for the detection stage",
+            ),
+            detection_lag_ms: gauge(
+                &mut r,
+                "detection_lag_ms",
+                "How long the oldest commit waiting for detection has waited, in ms",
+            ),
+            detection_claims_processed: gauge(
+                &mut r,
+                "detection_claims_processed",
+                "Claim versions the detection stage processed since open",
+            ),
+            embedded_vectors: gauge(
+                &mut r,
+                "embedded_vectors",
+                "Vectors the store's embedder made since open",
+            ),
         };
         Self {
             ingest_claims: counter(&mut r, "ingest_claims", "Claims committed"),
@@ -286,6 +322,15 @@ impl Metrics {
             stats.detected_edges_dropped_degree + stats.detected_edges_dropped_floor,
         );
         set(&g.detection_pairs_judged, stats.detection_pairs_judged);
+        set(&g.detection_watermark_lsn, stats.detection_watermark.0);
+        set(&g.detection_lag_commits, stats.detection_lag_commits);
+        set(&g.detection_lag_claims, stats.detection_lag_claims);
+        set(&g.detection_lag_ms, stats.detection_lag_ms);
+        set(
+            &g.detection_claims_processed,
+            stats.detection_claims_processed,
+        );
+        set(&g.embedded_vectors, stats.embedded_vectors);
         set(&self.read_only, u64::from(read_only));
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {

@@ -71,6 +71,10 @@ pub struct RetrieveRequest {
     /// Return the planner trace.
     #[serde(default)]
     pub explain: bool,
+    /// Longest wait for contradiction detection to reach the tenant's commits, in ms (default:
+    /// the server's `DASH_DETECTION_WAIT_MS`; at most 10,000).
+    #[serde(default)]
+    pub wait_for_detection_ms: Option<u64>,
 }
 
 /// Stance mode names of the contract.
@@ -128,6 +132,9 @@ impl RetrieveRequest {
                 "include_graph" => req.include_graph = boolean(&key, &value)?,
                 "graph_depth" => req.graph_depth = Some(number(&key, &value)?),
                 "explain" => req.explain = boolean(&key, &value)?,
+                "wait_for_detection_ms" => {
+                    req.wait_for_detection_ms = Some(number(&key, &value)?);
+                }
                 other => return Err(ApiError::unknown_parameter(other)),
             }
         }
@@ -172,6 +179,9 @@ impl RetrieveRequest {
             (_, Some(depth)) if depth > 0 => q = q.include_graph(depth),
             (true, _) => q = q.include_graph(1),
             _ => {}
+        }
+        if let Some(ms) = self.wait_for_detection_ms {
+            q = q.wait_for_detection(std::time::Duration::from_millis(ms));
         }
         q
     }

@@ -32,6 +32,8 @@ use crate::store::{lock, Shared};
 
 /// Claim versions one round takes at most (whole commits: a larger batch is one round).
 pub(crate) const ROUND_DOCS: u64 = 512;
+/// Versions gathered under one read lock.
+const GATHER_SLICE: u32 = 256;
 /// Texts per embedder call.
 const EMBED_BATCH: usize = 32;
 /// Edges per derived record of a rebuild.
@@ -444,36 +446,44 @@ impl Stage {
     fn detect(&mut self, s: &Shared, work: &[Pending]) -> Vec<TenantDerived> {
         let config = Arc::clone(&s.config.detection);
         let mut tenants: Vec<TenantId> = Vec::new();
-        let mut structured = Vec::new();
-        let mut pairs = Vec::new();
-        {
-            let st = s.read_state();
-            for p in work {
-                let Some(index) = st.catalog.tenant(&p.tenant) else {
-                    continue;
-                };
-                let t = match tenants.iter().position(|x| x == &p.tenant) {
-                    Some(t) => t,
-                    None => {
-                        tenants.push(p.tenant.clone());
-                        tenants.len() - 1
-                    }
-                };
-                let state = self.tenants.entry(p.tenant.clone()).or_default();
-                gather(
-                    index,
-                    state,
-                    &p.tenant,
-                    t,
-                    p.first..p.first + p.count,
-                    &config,
-                    s,
-                    &mut structured,
-                    &mut pairs,
-                );
+        let mut proposals = Vec::new();
+        // Slices of at most GATHER_SLICE versions, each under its own short read lock (a large
+        // batch is one commit, but never one long lock), judged with no lock held.
+        for p in work {
+            let t = match tenants.iter().position(|x| x == &p.tenant) {
+                Some(t) => t,
+                None => {
+                    tenants.push(p.tenant.clone());
+                    tenants.len() - 1
+                }
+            };
+            let end = p.first.saturating_add(p.count);
+            let mut from = p.first;
+            while from < end {
+                let to = end.min(from.saturating_add(GATHER_SLICE));
+                let (mut structured, mut pairs) = (Vec::new(), Vec::new());
+                {
+                    let st = s.read_state();
+                    let Some(index) = st.catalog.tenant(&p.tenant) else {
+                        break;
+                    };
+                    let state = self.tenants.entry(p.tenant.clone()).or_default();
+                    gather(
+                        index,
+                        state,
+                        &p.tenant,
+                        t,
+                        from..to,
+                        &config,
+                        s,
+                        &mut structured,
+                        &mut pairs,
+                    );
+                }
+                proposals.extend(judge(&config, s, &tenants, structured, pairs));
+                from = to;
             }
         }
-        let proposals = judge(&config, s, &tenants, structured, pairs);
         let st = s.read_state();
         cap_and_store(&config, s, &st.catalog, &tenants, proposals, None)
     }
@@ -503,7 +513,7 @@ impl Stage {
         let mut local: HashMap<DocId, Vec<(DocId, DocId)>> = HashMap::new();
         let mut from = 0usize;
         while from < docs {
-            let to = (from + ROUND_DOCS as usize).min(docs);
+            let to = (from + GATHER_SLICE as usize).min(docs);
             let (mut structured, mut pairs) = (Vec::new(), Vec::new());
             if config.is_enabled() {
                 let st = s.read_state();
