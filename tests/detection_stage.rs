@@ -50,6 +50,16 @@ impl Gated {
     }
 }
 
+/// Opens the gate when dropped, so a failing assertion cannot leave the stage blocked while the
+/// store's drop waits for it (declare it after the store: locals drop in reverse order).
+struct OpenOnDrop(Arc<Gated>);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        self.0.open();
+    }
+}
+
 impl ContradictionDetector for Gated {
     fn judge(&self, a: &str, b: &str) -> Option<Judgement> {
         self.inner.judge(a, b)
@@ -145,6 +155,7 @@ fn ingest_never_waits_for_detection_and_queries_say_whether_it_caught_up() {
     let gate = Gated::new(0);
     let storage = MemStorage::new();
     let store = open(&storage, gate.clone());
+    let _open = OpenOnDrop(gate.clone());
     // The judge is blocked: every ingest still returns (acknowledged, visible lexically).
     for i in 0..40 {
         store.ingest(item("t", i)).unwrap();
@@ -210,9 +221,11 @@ fn a_crash_in_the_middle_of_a_backlog_resumes_from_the_watermark_with_identical_
     assert!(expected.len() > 200, "{}", expected.len());
 
     let storage = MemStorage::new();
-    // Two rounds are judged, then the stage blocks in the middle of the backlog.
-    let gate = Gated::new(2);
+    // The stage judges in slices of a few versions; after enough of them for two rounds it
+    // blocks in the middle of the backlog.
+    let gate = Gated::new(40);
     let store = open(&storage, gate.clone());
+    let _open = OpenOnDrop(gate.clone());
     ingest(&store, n, per);
     gate.wait_blocked();
     // What the stage wrote so far becomes durable; then the power fails.

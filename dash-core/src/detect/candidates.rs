@@ -8,13 +8,11 @@
 //!   rarity *among the documents before `n`* (`idf = ln(1 + (N - df + 0.5) / (df + 0.5))` with
 //!   `N = n` and `df` counted in the postings before `n`), so the ranking is the same whether the
 //!   stage runs at once, lags, replays or rebuilds. Terms are read rarest first; a term's
-//!   postings are read newest first while the work budget lasts, then the best are scored
-//!   exactly on their own terms;
+//!   postings newest first, the rarest term up to the whole work budget and each later one up to
+//!   an eighth of it; then the best are scored exactly on their own terms;
 //! - **dense**: the nearest neighbours of `n`'s vector (approximate once a tenant's vectors are
 //!   in HNSW graphs, so a rebuild may differ slightly there);
 //! - **entities** and structured groups: kept by the stage (`stage.rs`).
-
-use std::collections::HashMap;
 
 use crate::index::DocId;
 use crate::model::Timestamp;
@@ -41,7 +39,8 @@ pub(crate) fn eligible(index: &TenantIndex, n: DocId, p: DocId) -> bool {
     pd.item.is_some() && pd.claim != nd.claim && nd.recorded_at < pd.superseded_at
 }
 
-/// `n`'s terms with their weight as of `n`: `(term, idf, postings before n)`.
+/// `n`'s terms (sorted by term id) with their weight as of `n`: `(term, idf, postings before
+/// n)`.
 fn weighted_terms(index: &TenantIndex, n: DocId) -> Vec<(u32, f32, usize)> {
     let lexical = &index.lexical;
     let docs_before = f64::from(n);
@@ -58,39 +57,78 @@ fn weighted_terms(index: &TenantIndex, n: DocId) -> Vec<(u32, f32, usize)> {
         .collect()
 }
 
-/// The share of `n`'s term weight that `p` shares (0..=1), from the sorted term lists.
-fn shared_weight(index: &TenantIndex, weights: &HashMap<u32, f32>, total: f32, p: DocId) -> f32 {
-    if total <= 0.0 {
-        return 0.0;
-    }
-    let shared: f32 = index
-        .lexical
-        .doc_terms(p)
-        .iter()
-        .filter_map(|(t, _)| weights.get(t))
-        .sum();
-    (shared / total).min(1.0)
+/// Reusable per-search memory: one score slot per document of the tenant, and the slots
+/// touched (so clearing costs what the search read, not the tenant's size).
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    scores: Vec<f32>,
+    touched: Vec<DocId>,
+    /// The weight of each term of the claim being searched, by term id (0 elsewhere).
+    marks: Vec<f32>,
 }
 
-/// Share of the smaller term set found in the other (distinct terms; both lists sorted).
-fn overlap(a: &[(u32, u32)], b: &[(u32, u32)]) -> f32 {
-    let smaller = a.len().min(b.len());
-    if smaller == 0 {
-        return 0.0;
+impl Scratch {
+    /// Marks `n`'s weighted terms (every weight is positive).
+    fn mark(&mut self, weighted: &[(u32, f32, usize)]) {
+        for &(t, w, _) in weighted {
+            let i = t as usize;
+            if self.marks.len() <= i {
+                self.marks.resize(i + 1, 0.0);
+            }
+            self.marks[i] = w.max(f32::MIN_POSITIVE);
+        }
     }
-    let (mut i, mut j, mut shared) = (0, 0, 0usize);
-    while i < a.len() && j < b.len() {
-        match a[i].0.cmp(&b[j].0) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                shared += 1;
-                i += 1;
-                j += 1;
+
+    /// Clears the marks of [`Scratch::mark`].
+    fn unmark(&mut self, weighted: &[(u32, f32, usize)]) {
+        for &(t, _, _) in weighted {
+            if let Some(m) = self.marks.get_mut(t as usize) {
+                *m = 0.0;
             }
         }
     }
-    shared as f32 / smaller as f32
+
+    /// The marked weight `theirs` shares, and how many marked terms it holds.
+    fn shared(&self, theirs: &[(u32, u32)]) -> (f32, usize) {
+        let (mut weight, mut count) = (0.0f32, 0usize);
+        for &(t, _) in theirs {
+            let m = self.marks.get(t as usize).copied().unwrap_or(0.0);
+            if m > 0.0 {
+                weight += m;
+                count += 1;
+            }
+        }
+        (weight, count)
+    }
+
+    fn add(&mut self, doc: DocId, weight: f32) {
+        let i = doc as usize;
+        if self.scores.len() <= i {
+            self.scores.resize(i + 1, 0.0);
+        }
+        if self.scores[i] == 0.0 {
+            self.touched.push(doc);
+        }
+        self.scores[i] += weight;
+    }
+
+    /// The touched documents with their scores; clears the slots.
+    fn drain(&mut self) -> Vec<(f32, DocId)> {
+        let scores = &mut self.scores;
+        self.touched
+            .drain(..)
+            .map(|d| {
+                let slot = &mut scores[d as usize];
+                let s = std::mem::take(slot);
+                (s, d)
+            })
+            .collect()
+    }
+}
+
+/// Best first, ties to the newer version (the larger document number).
+fn best_first(a: &(f32, DocId), b: &(f32, DocId)) -> std::cmp::Ordering {
+    b.0.total_cmp(&a.0).then(b.1.cmp(&a.1))
 }
 
 /// The lexical candidates of `n`: `(share of n's term weight, doc)`, best first, at most `k`,
@@ -99,67 +137,100 @@ fn overlap(a: &[(u32, u32)], b: &[(u32, u32)]) -> f32 {
 pub(crate) fn lexical(
     index: &TenantIndex,
     n: DocId,
-    k: usize,
-    min_shared: f32,
-    budget: usize,
+    limits: (usize, f32, usize),
+    scratch: &mut Scratch,
     cost: &mut SearchCost,
 ) -> Vec<(f32, DocId)> {
-    let mut terms = weighted_terms(index, n);
-    let weights: HashMap<u32, f32> = terms.iter().map(|&(t, w, _)| (t, w)).collect();
-    let total: f32 = weights.values().sum();
+    let (k, min_shared, budget) = limits;
+    let weighted = weighted_terms(index, n);
+    let total: f32 = weighted.iter().map(|t| t.1).sum();
+    if total <= 0.0 {
+        return Vec::new();
+    }
     // Rarest first: they discriminate, and their postings are short.
-    terms.sort_by(|a, b| a.2.cmp(&b.2).then(a.0.cmp(&b.0)));
-    let mut approx: HashMap<DocId, f32> = HashMap::new();
+    let mut order: Vec<usize> = (0..weighted.len()).collect();
+    order.sort_unstable_by_key(|&i| (weighted[i].2, weighted[i].0));
     let mut left = budget;
-    for &(term, weight, cut) in &terms {
+    // After the rarest term, a common one is read only newest first, an eighth of the budget
+    // at most: its postings are long and each shares little with the claim.
+    let per_common_term = (budget / 8).max(1);
+    for (rank, i) in order.into_iter().enumerate() {
+        let (term, weight, cut) = weighted[i];
         if left == 0 {
             cost.budget_hit = true;
             break;
         }
-        let list = index.lexical.postings(term);
-        let take = cut.min(left);
+        let cap = if rank == 0 {
+            left
+        } else {
+            left.min(per_common_term)
+        };
+        let take = cut.min(cap);
         if take < cut {
             cost.budget_hit = true;
         }
         left -= take;
         cost.postings += take as u64;
+        let list = index.lexical.postings(term);
         for &(p, _) in list[cut - take..cut].iter().rev() {
             if eligible(index, n, p) {
-                *approx.entry(p).or_insert(0.0) += weight;
+                scratch.add(p, weight);
             }
         }
     }
     // The approximate scores miss the common terms read only in part: rescore the best few
     // exactly on their own terms.
-    let mut best: Vec<(f32, DocId)> = approx.into_iter().map(|(d, s)| (s, d)).collect();
-    best.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
-    best.truncate(k.saturating_mul(4).max(k));
-    let mine = index.lexical.doc_terms(n);
+    let mut best = scratch.drain();
+    let keep = k.saturating_mul(2).max(k);
+    if best.len() > keep {
+        best.select_nth_unstable_by(keep, best_first);
+        best.truncate(keep);
+    }
+    let mine = weighted.len();
+    scratch.mark(&weighted);
     let mut exact: Vec<(f32, DocId)> = best
         .into_iter()
-        .filter(|&(_, p)| overlap(mine, index.lexical.doc_terms(p)) >= min_shared)
-        .map(|(_, p)| (shared_weight(index, &weights, total, p), p))
+        .filter_map(|(_, p)| {
+            let theirs = index.lexical.doc_terms(p);
+            let (weight, count) = scratch.shared(theirs);
+            let smaller = mine.min(theirs.len()).max(1);
+            (count as f32 / smaller as f32 >= min_shared).then_some(((weight / total).min(1.0), p))
+        })
         .collect();
-    // Best first; ties to the newer version.
-    exact.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
+    scratch.unmark(&weighted);
+    exact.sort_unstable_by(best_first);
     exact.truncate(k);
     exact
 }
 
-/// Share of the smaller text's distinct terms the two documents share.
-pub(crate) fn overlap_with(index: &TenantIndex, n: DocId, p: DocId) -> f32 {
-    overlap(index.lexical.doc_terms(n), index.lexical.doc_terms(p))
-}
-
-/// The share of `n`'s term weight (as of `n`) that each of `others` shares.
-pub(crate) fn shared_with(index: &TenantIndex, n: DocId, others: &[DocId]) -> Vec<f32> {
-    let terms = weighted_terms(index, n);
-    let weights: HashMap<u32, f32> = terms.iter().map(|&(t, w, _)| (t, w)).collect();
-    let total: f32 = weights.values().sum();
-    others
+/// How each of `others` relates to `n` lexically: `(share of n's term weight, share of the
+/// smaller text's distinct terms)`.
+pub(crate) fn score_others(
+    index: &TenantIndex,
+    n: DocId,
+    others: &[DocId],
+    scratch: &mut Scratch,
+) -> Vec<(f32, f32)> {
+    let weighted = weighted_terms(index, n);
+    let total: f32 = weighted.iter().map(|t| t.1).sum();
+    let mine = weighted.len();
+    scratch.mark(&weighted);
+    let out = others
         .iter()
-        .map(|&p| shared_weight(index, &weights, total, p))
-        .collect()
+        .map(|&p| {
+            let theirs = index.lexical.doc_terms(p);
+            let (weight, count) = scratch.shared(theirs);
+            let smaller = mine.min(theirs.len()).max(1);
+            let share = if total > 0.0 {
+                (weight / total).min(1.0)
+            } else {
+                0.0
+            };
+            (share, count as f32 / smaller as f32)
+        })
+        .collect();
+    scratch.unmark(&weighted);
+    out
 }
 
 /// The dense candidates of `n` (when it has a vector): `(cosine, doc)`, best first, at most `k`.

@@ -107,7 +107,7 @@ impl Default for DetectionConfig {
             max_candidates: 16,
             max_dense_candidates: 8,
             max_judged: 16,
-            posting_budget: 4096,
+            posting_budget: 2048,
             min_shared: 0.4,
             max_group_scan: 1024,
             query_wait: Duration::from_millis(100),
@@ -219,7 +219,7 @@ impl DetectionConfig {
 
     /// The work budget of the lexical candidate search: postings read per new claim, rarest
     /// terms first (a term shared by many claims is read newest first until the budget is
-    /// spent). Default: 4,096. Accepted: 16..=1,048,576.
+    /// spent). Default: 2,048. Accepted: 16..=1,048,576.
     #[must_use]
     pub fn posting_budget(mut self, n: usize) -> Self {
         self.posting_budget = n;

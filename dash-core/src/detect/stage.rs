@@ -19,7 +19,7 @@ use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use super::candidates::{self, SearchCost};
+use super::candidates::{self, Scratch, SearchCost};
 use super::normalize;
 use super::record::{StoredEdge, StoredVector, TenantDerived};
 use super::DetectionConfig;
@@ -32,8 +32,8 @@ use crate::store::{lock, Shared};
 
 /// Claim versions one round takes at most (whole commits: a larger batch is one round).
 pub(crate) const ROUND_DOCS: u64 = 512;
-/// Versions gathered under one read lock.
-const GATHER_SLICE: u32 = 256;
+/// Versions gathered under one read lock (a few milliseconds: the writer's apply waits for it).
+const GATHER_SLICE: u32 = 32;
 /// Texts per embedder call.
 const EMBED_BATCH: usize = 32;
 /// Edges per derived record of a rebuild.
@@ -187,6 +187,7 @@ pub(crate) struct Stage {
     shared: Weak<Shared>,
     writer: Sender<Request>,
     tenants: HashMap<TenantId, TenantState>,
+    scratch: Scratch,
 }
 
 /// Why a round stopped.
@@ -201,6 +202,7 @@ impl Stage {
             shared,
             writer,
             tenants: HashMap::new(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -211,6 +213,9 @@ impl Stage {
     /// The thread's body: waits for the catalog, primes its state, then processes rounds
     /// whenever woken, until the store closes.
     pub(crate) fn run(mut self, rx: &Receiver<StageMsg>) {
+        // Background work: writes and queries go first; where the priority cannot be lowered
+        // (a platform without it), the stage simply competes as any thread.
+        let _ = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min);
         {
             let Ok(s) = self.shared() else { return };
             if let Some(e) = crate::lexicon::load_error() {
@@ -470,7 +475,7 @@ impl Stage {
                     let state = self.tenants.entry(p.tenant.clone()).or_default();
                     gather(
                         index,
-                        state,
+                        (state, &mut self.scratch),
                         &p.tenant,
                         t,
                         from..to,
@@ -524,7 +529,7 @@ impl Stage {
                     ..DocId::try_from(to).unwrap_or(DocId::MAX);
                 gather(
                     index,
-                    &mut state,
+                    (&mut state, &mut self.scratch),
                     tenant,
                     0,
                     range,
@@ -576,7 +581,7 @@ impl Stage {
 #[allow(clippy::too_many_arguments)]
 fn gather(
     index: &TenantIndex,
-    state: &mut TenantState,
+    (state, scratch): (&mut TenantState, &mut Scratch),
     tenant: &TenantId,
     t: usize,
     docs: std::ops::Range<DocId>,
@@ -650,9 +655,12 @@ fn gather(
         let lexical = candidates::lexical(
             index,
             n,
-            config.max_candidates,
-            config.min_shared,
-            config.posting_budget,
+            (
+                config.max_candidates,
+                config.min_shared,
+                config.posting_budget,
+            ),
+            scratch,
             &mut cost,
         );
         add(&c.postings_read, cost.postings);
@@ -686,10 +694,15 @@ fn gather(
         let new_entities: Vec<DocId> = entity
             .into_iter()
             .filter(|p| scored.iter().all(|(_, d)| d != p))
-            .filter(|&p| candidates::overlap_with(index, n, p) >= config.min_shared)
             .collect();
-        let shares = candidates::shared_with(index, n, &new_entities);
-        scored.extend(shares.into_iter().zip(new_entities));
+        let scores = candidates::score_others(index, n, &new_entities, scratch);
+        scored.extend(
+            scores
+                .into_iter()
+                .zip(new_entities)
+                .filter(|((_, overlap), _)| *overlap >= config.min_shared)
+                .map(|((share, _), p)| (share, p)),
+        );
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
         scored.truncate(config.max_judged);
         for (_, p) in scored {

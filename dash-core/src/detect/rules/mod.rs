@@ -298,7 +298,7 @@ impl RuleDetector {
         let name_like = |t: &&Token| match t.kind {
             Kind::Light => true,
             Kind::Number(_) => true,
-            Kind::Content => t.capital || !lexicon().contains(&t.lower),
+            Kind::Content => t.capital || !t.known,
         };
         let is_name = |t: &[&Token]| t.iter().all(name_like) && t.iter().any(|x| x.capital);
         if is_name(&ta) && is_name(&tb) {
@@ -554,7 +554,13 @@ impl RuleDetector {
 
 impl ContradictionDetector for RuleDetector {
     fn judge(&self, a: &str, b: &str) -> Option<Judgement> {
-        self.judge_analysed(&analyse(a), &analyse(b))
+        loop {
+            let (x, y) = (analyse(a), analyse(b));
+            // Keys compare within one generation of the key cache (it rarely starts afresh).
+            if x.generation == y.generation {
+                return self.judge_analysed(&x, &y);
+            }
+        }
     }
 
     fn judge_batch(&self, pairs: &[(&str, &str)]) -> Vec<Option<Judgement>> {
@@ -570,8 +576,8 @@ impl ContradictionDetector for RuleDetector {
         pairs
             .iter()
             .map(|(a, b)| match (cache.get(a), cache.get(b)) {
-                (Some(x), Some(y)) => self.judge_analysed(x, y),
-                _ => None,
+                (Some(x), Some(y)) if x.generation == y.generation => self.judge_analysed(x, y),
+                _ => self.judge(a, b),
             })
             .collect()
     }

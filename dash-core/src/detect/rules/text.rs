@@ -1,7 +1,8 @@
 //! A claim text as the rule judge reads it: words with their base forms, numbers with their
 //! values, negation cues counted, function words set aside.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rust_stemmers::{Algorithm, Stemmer};
 use unicode_segmentation::UnicodeSegmentation;
@@ -26,9 +27,11 @@ pub(super) struct Token {
     pub(super) surface: String,
     /// Lower case.
     pub(super) lower: String,
-    /// Comparison keys: stems of the word and of its WordNet base forms; two tokens match when
-    /// they share one.
-    pub(super) keys: Vec<String>,
+    /// Comparison keys (interned stems of the word and of its WordNet base forms); two tokens
+    /// match when they share one.
+    pub(super) keys: Arc<[u32]>,
+    /// WordNet knows the word (some base form is a lemma).
+    pub(super) known: bool,
     pub(super) kind: Kind,
     /// Written with a capital letter (at the start of the text: and unknown to WordNet):
     /// likely a name.
@@ -61,6 +64,8 @@ pub(super) struct Analysis {
     /// How many tokens come before the first auxiliary or copula ("A man | is playing"): the
     /// subject. `None` without one ("Siemens chief executive officer Joe Kaeser").
     pub(super) subject_len: Option<usize>,
+    /// The key cache's generation the keys belong to.
+    pub(super) generation: u64,
 }
 
 impl Analysis {
@@ -316,21 +321,88 @@ fn parse_number(word: &str) -> Option<f64> {
     cleaned.parse().ok()
 }
 
-/// The comparison keys of a lower-case word: its stem and the stems of its WordNet base forms.
-fn keys_of(lower: &str) -> Vec<String> {
+/// Words whose keys are remembered at most; past it the memory starts afresh (ids included),
+/// so hostile input cannot grow it without bound.
+const KEY_CACHE_MAX: usize = 200_000;
+
+/// Word → interned keys, and key string → id; `generation` counts restarts (ids of two
+/// generations are not comparable).
+#[derive(Default)]
+struct Keys {
+    words: HashMap<Box<str>, (Arc<[u32]>, bool), foldhash::fast::RandomState>,
+    ids: HashMap<String, u32, foldhash::fast::RandomState>,
+    generation: u64,
+}
+
+impl Keys {
+    fn intern(&mut self, key: String) -> u32 {
+        let next = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
+        *self.ids.entry(key).or_insert(next)
+    }
+}
+
+fn keys_cache() -> std::sync::MutexGuard<'static, Keys> {
+    static CACHE: OnceLock<Mutex<Keys>> = OnceLock::new();
+    CACHE
+        .get_or_init(|| Mutex::new(Keys::default()))
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The cache's current generation.
+pub(super) fn keys_generation() -> u64 {
+    keys_cache().generation
+}
+
+/// The comparison keys of a word, interned and remembered: a claim is judged against several
+/// others and a tenant's vocabulary repeats (stemming and morphy cost more than a lookup).
+/// Two analyses compare keys only when made in one generation ([`Analysis::generation`]).
+fn keys_of(lower: &str) -> (Arc<[u32]>, bool) {
+    if let Some((keys, known)) = keys_cache().words.get(lower) {
+        return (Arc::clone(keys), *known);
+    }
+    let (strings, known) = compute_keys(lower);
+    let mut cache = keys_cache();
+    if cache.words.len() >= KEY_CACHE_MAX {
+        let generation = cache.generation.wrapping_add(1);
+        *cache = Keys {
+            generation,
+            ..Keys::default()
+        };
+    }
+    let keys: Arc<[u32]> = strings.into_iter().map(|k| cache.intern(k)).collect();
+    cache.words.insert(lower.into(), (Arc::clone(&keys), known));
+    (keys, known)
+}
+
+/// Its stem and the stems of its WordNet base forms, and whether it has any.
+fn compute_keys(lower: &str) -> (Vec<String>, bool) {
     let stem = |w: &str| stemmer().stem(w).into_owned();
     let mut keys = vec![stem(lower)];
-    for (base, _) in lexicon().base_forms(lower) {
+    let bases = lexicon().base_forms(lower);
+    let known = !bases.is_empty();
+    for (base, _) in bases {
         let k = stem(base);
         if !keys.contains(&k) {
             keys.push(k);
         }
     }
-    keys
+    (keys, known)
 }
 
-/// Analyses `text`.
+/// Analyses `text`, all of its keys from one generation of the key cache.
 pub(super) fn analyse(text: &str) -> Analysis {
+    loop {
+        let before = keys_generation();
+        let mut out = analyse_once(text);
+        if keys_generation() == before {
+            out.generation = before;
+            return out;
+        }
+    }
+}
+
+fn analyse_once(text: &str) -> Analysis {
     let mut out = Analysis::default();
     let words: Vec<&str> = text.unicode_words().collect();
     let mut i = 0;
@@ -377,7 +449,8 @@ pub(super) fn analyse(text: &str) -> Analysis {
             out.tokens.push(Token {
                 surface: surface.to_owned(),
                 lower: lower.clone(),
-                keys: vec![lower],
+                keys: Arc::from([]),
+                known: false,
                 kind: Kind::Number(value),
                 capital: false,
             });
@@ -391,28 +464,32 @@ pub(super) fn analyse(text: &str) -> Analysis {
         }
         // A capital at the start of the text marks a name only when the word is no common
         // word WordNet knows ("Siemens …" but not "The …", "Paris …" stays ambiguous).
-        let capital = surface.starts_with(char::is_uppercase)
-            && (position > 0 || !lexicon().contains(&lower));
-        if is_light(&lower) {
-            out.tokens.push(Token {
-                surface: surface.to_owned(),
-                keys: vec![lower.clone()],
-                lower,
-                kind: Kind::Light,
-                capital: false,
-            });
-            continue;
-        }
-        out.tokens.push(content_token(surface, &lower, capital));
+        let (keys, known) = keys_of(&lower);
+        let capital = surface.starts_with(char::is_uppercase) && (position > 0 || !known);
+        let kind = if is_light(&lower) {
+            Kind::Light
+        } else {
+            Kind::Content
+        };
+        out.tokens.push(Token {
+            surface: surface.to_owned(),
+            lower,
+            keys,
+            known,
+            kind,
+            capital: capital && kind == Kind::Content,
+        });
     }
     out
 }
 
 fn content_token(surface: &str, lower: &str, capital: bool) -> Token {
+    let (keys, known) = keys_of(lower);
     Token {
         surface: surface.to_owned(),
         lower: lower.to_owned(),
-        keys: keys_of(lower),
+        keys,
+        known,
         kind: Kind::Content,
         capital,
     }
