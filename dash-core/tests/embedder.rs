@@ -113,7 +113,7 @@ fn matches_sentence_transformers_in_batches_and_one_at_a_time() {
     let texts: Vec<&str> = picked.iter().map(|(_, t)| t.as_str()).collect();
     let reference = reference_vectors();
 
-    // All 100 in one call: batches of 32 padded to their longest text.
+    // All 100 in one call: batches of 32 texts of mixed lengths.
     let batched = embedder.embed(&texts).unwrap();
     assert_eq!(batched.len(), CLAIMS);
 
@@ -129,7 +129,7 @@ fn matches_sentence_transformers_in_batches_and_one_at_a_time() {
     }
     println!("parity: min cosine {min_cosine} over {CLAIMS} claims");
 
-    // One at a time: no padding at all, the same vectors.
+    // One at a time: the same vectors.
     let mut max_diff = 0.0f32;
     for ((id, text), vector) in picked.iter().zip(&batched) {
         let single = embedder.embed(&[text.as_str()]).unwrap();

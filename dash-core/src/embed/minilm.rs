@@ -1,28 +1,25 @@
-//! all-MiniLM-L6-v2 in process: candle's BERT on the CPU, in f32, with the model's own WordPiece
-//! tokenizer. What it computes is what sentence-transformers computes for this model
-//! (`modules.json`: Transformer → mean Pooling → Normalize):
+//! all-MiniLM-L6-v2 in process: a BERT encoder on candle tensors ([`super::bert`]) on the CPU, in
+//! f32, with the model's own WordPiece tokenizer. What it computes is what sentence-transformers
+//! computes for this model (`modules.json`: Transformer → mean Pooling → Normalize):
 //!
 //! 1. tokenise with `[CLS] … [SEP]`, truncated to [`MAX_SEQ_LEN`] word pieces (the model's
 //!    `max_seq_length` in `sentence_bert_config.json`, special tokens included);
-//! 2. pad each batch to its longest sequence and run the 6-layer BERT;
-//! 3. average the last hidden state over the attention mask (padding excluded);
+//! 2. run the 6-layer BERT on batches of [`BATCH_SIZE`] texts;
+//! 3. average each text's last hidden state over its tokens;
 //! 4. divide by the L2 norm.
 //!
-//! As sentence-transformers does, texts are sorted by length before they are cut into batches of
-//! [`BATCH_SIZE`], so that a batch holds texts of similar length and pads little; the answer is
-//! in input order.
+//! sentence-transformers pads a batch to its longest text and masks the padding out of the
+//! attention and the mean; here a batch is packed instead (no padding, attention per text, see
+//! [`super::bert::Bert::forward`]), which gives the same vectors (a masked position weighs
+//! exactly 0) without the work on padding.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
-use tokenizers::{
-    PaddingDirection, PaddingParams, PaddingStrategy, Tokenizer, TruncationDirection,
-    TruncationParams, TruncationStrategy,
-};
+use candle_core::Device;
+use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
+use super::bert::{Bert, Config};
 use super::{EmbedError, Embedder};
 
 /// The name [`MiniLmEmbedder::model`] reports. The folder's `config.json` does not name the model
@@ -49,9 +46,18 @@ const WEIGHTS_FILE: &str = "model.safetensors";
 ///
 /// Loaded from a folder holding `config.json`, `tokenizer.json` and `model.safetensors` (what
 /// `scripts/fetch-model.sh` fetches); nothing is downloaded at run time. Embedding is
-/// deterministic and thread-safe: one instance can serve many threads (`&self`), and the BERT's
-/// matrix products run on candle's own thread pool (one thread per physical core unless
-/// `CANDLE_NUM_THREADS` / `RAYON_NUM_THREADS` says otherwise).
+/// deterministic and thread-safe: one instance can serve many threads (`&self`).
+///
+/// # Threads
+/// The model runs on candle's own thread pool, one thread per physical core unless
+/// `CANDLE_NUM_THREADS` or `RAYON_NUM_THREADS` says otherwise; a matrix product splits over
+/// `RAYON_NUM_THREADS` threads (default: the physical cores).
+/// NOTE: set `RAYON_NUM_THREADS` in the process environment (to the number of cores) for speed.
+/// When it is unset, candle 0.11 counts the physical cores afresh at every matrix product by
+/// reading `/proc/cpuinfo` (`num_cpus::get_physical`): about 60 µs a read on a 2-core VM, and a
+/// short query makes 36 products. A library cannot set it safely once threads run; the
+/// application can, first thing in `main` (as `examples/embed_bench.rs` does) or in its launch
+/// environment.
 ///
 /// ```no_run
 /// use dash_core::embed::{Embedder, MiniLmEmbedder};
@@ -63,7 +69,7 @@ const WEIGHTS_FILE: &str = "model.safetensors";
 /// # Ok::<(), dash_core::embed::EmbedError>(())
 /// ```
 pub struct MiniLmEmbedder {
-    bert: BertModel,
+    bert: Bert,
     tokenizer: Tokenizer,
     device: Device,
     dimension: usize,
@@ -96,13 +102,15 @@ impl MiniLmEmbedder {
         let config = read_config(&config_path)?;
 
         let tokenizer_path = dir.join(TOKENIZER_FILE);
-        let tokenizer = read_tokenizer(&tokenizer_path, &config)?;
+        let tokenizer = read_tokenizer(&tokenizer_path)?;
 
         let weights_path = dir.join(WEIGHTS_FILE);
         let weights = read_file(&weights_path)?;
-        let bert = VarBuilder::from_slice_safetensors(&weights, DType::F32, &device)
-            .and_then(|vb| BertModel::load(vb, &config))
+        let tensors = candle_core::safetensors::load_buffer(&weights, &device)
             .map_err(|e| model_file(&weights_path, e))?;
+        drop(weights);
+        let bert =
+            Bert::new(tensors, &config, &device).map_err(|e| model_file(&weights_path, e))?;
 
         Ok(Self {
             bert,
@@ -112,64 +120,53 @@ impl MiniLmEmbedder {
         })
     }
 
-    /// Embeds one batch (at most [`BATCH_SIZE`] texts), writing the vector of `texts[i]` to
-    /// `out[i]`.
-    fn embed_batch(&self, texts: &[&str], out: &mut [Vec<f32>]) -> Result<(), EmbedError> {
+    /// Embeds one batch (at most [`BATCH_SIZE`] texts), appending one vector per text to `out`.
+    fn embed_batch(&self, texts: &[&str], out: &mut Vec<Vec<f32>>) -> Result<(), EmbedError> {
         let encodings = self
             .tokenizer
             .encode_batch_fast(texts.to_vec(), true)
             .map_err(|e| EmbedError::Inference(format!("tokenizer: {e}")))?;
-        let batch = encodings.len();
-        // Padding is `BatchLongest`: every encoding has the same length.
-        let seq_len = encodings.first().map_or(0, tokenizers::Encoding::len);
-        let mut ids = Vec::with_capacity(batch * seq_len);
-        let mut type_ids = Vec::with_capacity(batch * seq_len);
-        let mut mask = Vec::with_capacity(batch * seq_len);
+        let lens: Vec<usize> = encodings.iter().map(tokenizers::Encoding::len).collect();
+        if lens.contains(&0) {
+            return Err(EmbedError::Inference(
+                "the tokenizer returned no token".to_owned(),
+            ));
+        }
+        let tokens = lens.iter().sum();
+        let mut ids = Vec::with_capacity(tokens);
+        let mut type_ids = Vec::with_capacity(tokens);
         for encoding in &encodings {
             ids.extend_from_slice(encoding.get_ids());
             type_ids.extend_from_slice(encoding.get_type_ids());
-            mask.extend_from_slice(encoding.get_attention_mask());
-        }
-        if ids.len() != batch * seq_len || mask.len() != batch * seq_len {
-            return Err(EmbedError::Inference(
-                "tokenizer returned encodings of unequal length".to_owned(),
-            ));
         }
 
         let hidden = self
             .device
-            .with_context(|| -> candle_core::Result<Vec<f32>> {
-                let ids = Tensor::from_vec(ids, (batch, seq_len), &self.device)?;
-                let type_ids = Tensor::from_vec(type_ids, (batch, seq_len), &self.device)?;
-                let mask = Tensor::from_slice(&mask, (batch, seq_len), &self.device)?;
+            .with_context(|| {
                 self.bert
-                    .forward(&ids, &type_ids, Some(&mask))?
+                    .forward(&ids, &type_ids, &lens)?
                     .flatten_all()?
                     .to_vec1::<f32>()
             })
             .map_err(|e| EmbedError::Inference(format!("model: {e}")))?;
         let dim = self.dimension;
-        if hidden.len() != batch * seq_len * dim {
+        if hidden.len() != tokens * dim {
             return Err(EmbedError::Inference(format!(
-                "model returned {} values for {batch} × {seq_len} tokens × {dim}",
+                "the model returned {} values for {tokens} tokens × {dim}",
                 hidden.len()
             )));
         }
 
-        for (i, slot) in out.iter_mut().enumerate().take(batch) {
+        let mut rows = hidden.chunks_exact(dim);
+        for &n in &lens {
+            // sentence-transformers: the mean over the tokens, then x / max(‖x‖, 1e-12).
             let mut sum = vec![0.0f32; dim];
-            let mut count = 0.0f32;
-            let rows = hidden[i * seq_len * dim..(i + 1) * seq_len * dim].chunks_exact(dim);
-            for (row, &m) in rows.zip(&mask[i * seq_len..(i + 1) * seq_len]) {
-                if m != 0 {
-                    count += 1.0;
-                    for (s, h) in sum.iter_mut().zip(row) {
-                        *s += h;
-                    }
+            for row in rows.by_ref().take(n) {
+                for (s, h) in sum.iter_mut().zip(row) {
+                    *s += h;
                 }
             }
-            // sentence-transformers: sum / clamp(count, 1e-9), then x / max(‖x‖, 1e-12).
-            let count = count.max(1e-9);
+            let count = n as f32;
             let norm = sum
                 .iter()
                 .map(|s| (s / count) * (s / count))
@@ -179,7 +176,7 @@ impl MiniLmEmbedder {
             for s in &mut sum {
                 *s *= scale;
             }
-            *slot = sum;
+            out.push(sum);
         }
         Ok(())
     }
@@ -195,22 +192,9 @@ impl Embedder for MiniLmEmbedder {
     }
 
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        // Longest first, as sentence-transformers orders them: similar lengths share a batch.
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(texts[i].len()));
-
-        let mut out = vec![Vec::new(); texts.len()];
-        let mut batch_out = Vec::with_capacity(BATCH_SIZE.min(texts.len()));
-        let mut batch_texts = Vec::with_capacity(BATCH_SIZE.min(texts.len()));
-        for chunk in order.chunks(BATCH_SIZE) {
-            batch_texts.clear();
-            batch_texts.extend(chunk.iter().map(|&i| texts[i]));
-            batch_out.clear();
-            batch_out.resize(chunk.len(), Vec::new());
-            self.embed_batch(&batch_texts, &mut batch_out)?;
-            for (&i, vector) in chunk.iter().zip(batch_out.drain(..)) {
-                out[i] = vector;
-            }
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(BATCH_SIZE) {
+            self.embed_batch(chunk, &mut out)?;
         }
         Ok(out)
     }
@@ -243,6 +227,16 @@ fn read_config(path: &Path) -> Result<Config, EmbedError> {
             ),
         ));
     }
+    if config.hidden_act != "gelu" || config.position_embedding_type != "absolute" {
+        return Err(model_file(
+            path,
+            format!(
+                "hidden_act {:?} and position_embedding_type {:?}: only \"gelu\" and \"absolute\" \
+                 are supported",
+                config.hidden_act, config.position_embedding_type
+            ),
+        ));
+    }
     if config.max_position_embeddings < MAX_SEQ_LEN {
         return Err(model_file(
             path,
@@ -255,9 +249,9 @@ fn read_config(path: &Path) -> Result<Config, EmbedError> {
     Ok(config)
 }
 
-/// Reads `tokenizer.json` and sets this model's truncation and padding (the file's own settings,
-/// fixed-length 128, are those of an older export and not what sentence-transformers uses).
-fn read_tokenizer(path: &Path, config: &Config) -> Result<Tokenizer, EmbedError> {
+/// Reads `tokenizer.json` and sets this model's truncation, without padding (the file's own
+/// settings, truncation and padding to 128, are not what sentence-transformers uses).
+fn read_tokenizer(path: &Path) -> Result<Tokenizer, EmbedError> {
     let bytes = read_file(path)?;
     let mut tokenizer = Tokenizer::from_bytes(&bytes).map_err(|e| model_file(path, e))?;
     tokenizer
@@ -268,23 +262,8 @@ fn read_tokenizer(path: &Path, config: &Config) -> Result<Tokenizer, EmbedError>
             stride: 0,
         }))
         .map_err(|e| model_file(path, e))?;
-    let pad_id = u32::try_from(config.pad_token_id).map_err(|_| {
-        model_file(
-            path,
-            format!("pad_token_id {} too large", config.pad_token_id),
-        )
-    })?;
-    let pad_token = tokenizer
-        .id_to_token(pad_id)
-        .unwrap_or_else(|| "[PAD]".to_owned());
-    tokenizer.with_padding(Some(PaddingParams {
-        strategy: PaddingStrategy::BatchLongest,
-        direction: PaddingDirection::Right,
-        pad_to_multiple_of: None,
-        pad_id,
-        pad_type_id: 0,
-        pad_token,
-    }));
+    // No padding: batches are packed (the file asks for fixed-length padding to 128).
+    tokenizer.with_padding(None);
     Ok(tokenizer)
 }
 

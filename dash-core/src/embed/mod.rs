@@ -9,6 +9,8 @@ use std::fmt::Debug;
 use std::path::PathBuf;
 
 #[cfg(feature = "embed")]
+mod bert;
+#[cfg(feature = "embed")]
 mod minilm;
 #[cfg(feature = "embed")]
 pub use minilm::MiniLmEmbedder;
