@@ -122,9 +122,12 @@ impl MiniLmEmbedder {
 
     /// Embeds one batch (at most [`BATCH_SIZE`] texts), appending one vector per text to `out`.
     fn embed_batch(&self, texts: &[&str], out: &mut Vec<Vec<f32>>) -> Result<(), EmbedError> {
-        let encodings = self
-            .tokenizer
-            .encode_batch_fast(texts.to_vec(), true)
+        // One text after the other on this thread: tokenising is some 1% of the model's time,
+        // and `encode_batch` would hand the texts to rayon's global pool, beside candle's own.
+        let encodings = texts
+            .iter()
+            .map(|text| self.tokenizer.encode_fast(*text, true))
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|e| EmbedError::Inference(format!("tokenizer: {e}")))?;
         let lens: Vec<usize> = encodings.iter().map(tokenizers::Encoding::len).collect();
         if lens.contains(&0) {
