@@ -8,6 +8,13 @@
 use std::fmt::Debug;
 use std::path::PathBuf;
 
+#[cfg(feature = "embed")]
+mod bert;
+#[cfg(feature = "embed")]
+mod minilm;
+#[cfg(feature = "embed")]
+pub use minilm::MiniLmEmbedder;
+
 /// Turns texts into vectors. Implementations must be deterministic (the same text gives the same
 /// vector) and return L2-normalised vectors of [`Embedder::dimension`] components.
 ///
