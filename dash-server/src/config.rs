@@ -37,6 +37,11 @@ pub struct ServeArgs {
     /// its own.
     #[arg(long, env = "DASH_EMBEDDING_DIM")]
     pub embedding_dim: Option<String>,
+    /// A model folder (all-MiniLM-L6-v2: config.json, tokenizer.json, model.safetensors;
+    /// `scripts/fetch-model.sh` gets one): claims and queries sent without a vector are embedded
+    /// by the server. Unset: no embedder.
+    #[arg(long, env = "DASH_EMBEDDER")]
+    pub embedder: Option<PathBuf>,
     /// Reads (retrieve, get) that run at once, on threads off the async runtime; they are
     /// CPU-bound. Default: the number of CPUs.
     #[arg(long, env = "DASH_WORKERS")]
@@ -202,6 +207,7 @@ pub const FLAGS: &[(&str, &str)] = &[
     ("DASH_BATCH_MAX_RECORDS", "batch-max-records"),
     ("DASH_BATCH_MAX_DELAY_MS", "batch-max-delay-ms"),
     ("DASH_EMBEDDING_DIM", "embedding-dim"),
+    ("DASH_EMBEDDER", "embedder"),
     ("DASH_DETECTION", "detection"),
     ("DASH_MULTI_VALUED_PREDICATES", "multi-valued-predicates"),
     ("DASH_DETECTION_MIN_CONFIDENCE", "detection-min-confidence"),
@@ -315,6 +321,8 @@ pub struct ServeConfig {
     pub durability: Durability,
     /// Embedding dimension, if fixed by the operator.
     pub embedding_dim: Option<u32>,
+    /// The embedder's model folder, if any.
+    pub embedder: Option<PathBuf>,
     /// Contradiction detection.
     pub detection: dash_core::detect::DetectionConfig,
     /// Concurrent reads.
@@ -514,6 +522,7 @@ impl ServeConfig {
             bind,
             durability,
             embedding_dim,
+            embedder: args.embedder.clone(),
             detection,
             workers,
             queue_capacity,

@@ -41,6 +41,12 @@ enum AuditCommand {
 }
 
 fn main() -> ExitCode {
+    // candle (the embedder's tensors) asks the CPU count of /proc at every matrix product
+    // unless rayon's thread count is set: set it once, before any thread exists.
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        std::env::set_var("RAYON_NUM_THREADS", cpus.to_string());
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Audit {
@@ -91,6 +97,11 @@ fn serve(args: ServeArgs) -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // A model folder that does not load is a configuration error, as a bad setting is.
+        Err(err @ dash_server::ServeError::Embedder(_)) => {
+            eprintln!("dash serve: invalid configuration: {err}");
+            ExitCode::from(2)
+        }
         Err(err) => {
             tracing::error!(error = %err, "server stopped with an error");
             eprintln!("dash serve: {err}");

@@ -32,6 +32,10 @@ pub enum ServeError {
     /// The audit log did not open.
     #[error("cannot open the audit log: {0}")]
     Audit(#[from] AuditError),
+    /// The embedder's model folder did not load (the error names the file), or this build has
+    /// no embedder.
+    #[error("cannot load the embedder: {0}")]
+    Embedder(String),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -46,6 +50,23 @@ pub enum ServeError {
     /// A background task failed.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Loads the model folder of `--embedder`.
+#[cfg(feature = "embed")]
+fn load_embedder(dir: &std::path::Path) -> Result<Arc<dyn dash_core::embed::Embedder>, ServeError> {
+    dash_core::embed::MiniLmEmbedder::load(dir)
+        .map(|e| Arc::new(e) as Arc<dyn dash_core::embed::Embedder>)
+        .map_err(|e| ServeError::Embedder(e.to_string()))
+}
+
+/// Without the `embed` feature there is no embedder to load.
+#[cfg(not(feature = "embed"))]
+fn load_embedder(dir: &std::path::Path) -> Result<Arc<dyn dash_core::embed::Embedder>, ServeError> {
+    Err(ServeError::Embedder(format!(
+        "{}: this build of dash has no embedder (build dash-server with the `embed` feature)",
+        dir.display()
+    )))
 }
 
 /// A bound, ready server: call [`Server::run`] to serve until `shutdown` resolves.
@@ -64,6 +85,13 @@ impl Server {
             .detection(config.detection.clone());
         if let Some(dim) = config.embedding_dim {
             builder = builder.embedding_dimension(dim);
+        }
+        if let Some(dir) = config.embedder.clone() {
+            let embedder = tokio::task::spawn_blocking(move || load_embedder(&dir))
+                .await
+                .map_err(|e| ServeError::Internal(e.to_string()))??;
+            tracing::info!(model = embedder.model(), "embedder loaded");
+            builder = builder.embedder(embedder);
         }
         let store = tokio::task::spawn_blocking(move || builder.open())
             .await

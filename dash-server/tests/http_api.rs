@@ -1092,3 +1092,89 @@ fn plain_text_conflicts_are_seen_by_the_next_retrieve() {
     let r = get(&server.url("/v1/claims/v2?tenant_id=v"), auth);
     assert_eq!(r.status, 404, "the refused write changed nothing");
 }
+
+/// `--embedder` with a model folder that does not load stops the server before it listens,
+/// naming the file at fault.
+#[test]
+fn a_model_folder_that_does_not_load_stops_the_server_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    let folder = model.to_str().unwrap().to_owned();
+    let err = match TestServer::try_start(&dir.path().join("d"), &[("DASH_EMBEDDER", &folder)]) {
+        Ok(_) => panic!("started with an empty model folder"),
+        Err(stderr) => stderr,
+    };
+    assert!(err.contains("config.json"), "{err}");
+    std::fs::write(model.join("config.json"), b"{ not json").unwrap();
+    let err = match TestServer::try_start(&dir.path().join("d"), &[("DASH_EMBEDDER", &folder)]) {
+        Ok(_) => panic!("started with a broken config.json"),
+        Err(stderr) => stderr,
+    };
+    assert!(err.contains("config.json"), "{err}");
+}
+
+/// The model folder the CI fetches (`scripts/fetch-model.sh`), if it is there.
+fn model_dir() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("DASH_MODEL_DIR").map_or_else(
+        || {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/models/all-MiniLM-L6-v2")
+        },
+        std::path::PathBuf::from,
+    );
+    if dir.join("model.safetensors").is_file() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("DASH_REQUIRE_MODEL").is_none(),
+        "DASH_REQUIRE_MODEL is set but there is no model in {}",
+        dir.display()
+    );
+    eprintln!(
+        "SKIPPED: no model in {}; run scripts/fetch-model.sh",
+        dir.display()
+    );
+    None
+}
+
+/// With `--embedder`, text-only claims and queries meet in vector space: a paraphrase that
+/// shares no word with the query is found densely once the server has embedded it.
+#[test]
+fn the_embedder_makes_text_only_claims_dense_searchable() {
+    let Some(model) = model_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("DASH_API_KEYS", KEY_A),
+        ("DASH_EMBEDDER", model.to_str().unwrap()),
+    ];
+    let server = TestServer::start(&dir.path().join("d"), &env);
+    let auth = Auth::Key(KEY_A);
+    for (id, text) in [
+        (
+            "bridge",
+            "The Golden Gate Bridge spans the strait at San Francisco",
+        ),
+        ("reef", "Coral reefs bleach when the ocean warms"),
+        ("ice", "Arctic sea ice melts faster every summer"),
+    ] {
+        let r = post(&server.url("/v1/ingest"), auth, &claim("t1", id, text));
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let r = post(
+        &server.url("/v1/retrieve"),
+        auth,
+        &json!({"tenant_id": "t1", "query": "a suspension span in California", "wait_for_detection_ms": 5000}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["detection"]["caught_up"], true, "{}", r.text);
+    assert_eq!(r.json["results"][0]["claim_id"], "bridge", "{}", r.text);
+    assert!(
+        r.json["results"][0]["score_breakdown"]["dense"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    let m = get(&server.url("/metrics"), auth);
+    assert!(m.text.contains("dash_embedded_vectors 3"), "{}", m.text);
+}

@@ -854,12 +854,14 @@ impl Store {
     pub fn retrieve(&self, query: &Query) -> Result<RetrieveResponse, QueryError> {
         self.shared.wait_index_ready()?;
         query.validate(self.shared.read_state().dims.of(query.tenant()))?;
-        let embedded = self.embed_query(query)?;
-        let query = embedded.as_ref().unwrap_or(query);
+        // Detection first: the stage also embeds, and the tenant's first store-made vector is
+        // what lets the query be embedded.
         let wait = query
             .wait_for_detection
             .unwrap_or(self.shared.config.detection.query_wait);
         let detection = self.wait_detection(query.tenant(), wait);
+        let embedded = self.embed_query(query)?;
+        let query = embedded.as_ref().unwrap_or(query);
         let st = self.shared.read_state();
         let mut answer = crate::retrieve::run(st.catalog.tenant(query.tenant()), query);
         answer.detection = detection;
