@@ -34,7 +34,7 @@ impl Embedder for Hashing {
         Ok(texts
             .iter()
             .map(|t| {
-                let mut v = vec![0.0f32; DIM];
+                let mut v = [0.0f32; DIM];
                 for w in t.split_whitespace() {
                     let h = w
                         .to_lowercase()
