@@ -9,7 +9,7 @@
 //!   `N = n` and `df` counted in the postings before `n`), so the ranking is the same whether the
 //!   stage runs at once, lags, replays or rebuilds. Terms are read rarest first; a term's
 //!   postings newest first, the rarest term up to the whole work budget and each later one up to
-//!   an eighth of it; then the best are scored exactly on their own terms;
+//!   a sixteenth of it; then the best are scored exactly on their own terms;
 //! - **dense**: the nearest neighbours of `n`'s vector (approximate once a tenant's vectors are
 //!   in HNSW graphs, so a rebuild may differ slightly there);
 //! - **entities** and structured groups: kept by the stage (`stage.rs`).
@@ -151,9 +151,9 @@ pub(crate) fn lexical(
     let mut order: Vec<usize> = (0..weighted.len()).collect();
     order.sort_unstable_by_key(|&i| (weighted[i].2, weighted[i].0));
     let mut left = budget;
-    // After the rarest term, a common one is read only newest first, an eighth of the budget
+    // After the rarest term, a common one is read only newest first, a sixteenth of the budget
     // at most: its postings are long and each shares little with the claim.
-    let per_common_term = (budget / 8).max(1);
+    let per_common_term = (budget / 16).max(1);
     for (rank, i) in order.into_iter().enumerate() {
         let (term, weight, cut) = weighted[i];
         if left == 0 {
