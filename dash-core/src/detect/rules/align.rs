@@ -91,6 +91,16 @@ pub(super) fn align(a: &[Token], b: &[Token]) -> Alignment {
                 (h.a.end..ai).all(|i| matches!(a[i].kind, Kind::Light))
                     && (h.b.end..bj).all(|j| matches!(b[j].kind, Kind::Light))
             });
+            // Two differing stretches of one name around a shared capitalised word ("Missouri
+            // State Guard" / "Confederate States Army") are one slot.
+            let name_gap = hunks.last().is_some_and(|h| {
+                let named =
+                    |x: &[Token], r: &std::ops::Range<usize>| r.clone().any(|i| x[i].capital);
+                (h.a.end..ai).all(|i| a[i].capital || matches!(a[i].kind, Kind::Light))
+                    && named(a, &h.a)
+                    && named(b, &h.b)
+                    && (named(a, &a_range) || named(b, &b_range))
+            });
             // Words added on one side, then on the other, around a word or two they share:
             // one span replaced by another ("Queensland Parliament" / "Premier of Queensland").
             let crossed = hunks.last().is_some_and(|h| {
@@ -102,7 +112,7 @@ pub(super) fn align(a: &[Token], b: &[Token]) -> Alignment {
                 opposite && ai - h.a.end <= 2
             });
             match hunks.last_mut() {
-                Some(h) if light_gap || crossed => {
+                Some(h) if light_gap || crossed || name_gap => {
                     h.a.end = mi;
                     h.b.end = mj;
                 }

@@ -301,7 +301,14 @@ impl RuleDetector {
             Kind::Content => t.capital || !t.known,
         };
         let is_name = |t: &[&Token]| t.iter().all(name_like) && t.iter().any(|x| x.capital);
-        if is_name(&ta) && is_name(&tb) {
+        // Or names inside descriptions, and they differ ("Westerbork transit camp" /
+        // "Auschwitz", "new London and North Eastern Railway" / "Southern Railway").
+        let na: Vec<&Token> = ta.iter().copied().filter(|x| x.capital).collect();
+        let nb: Vec<&Token> = tb.iter().copied().filter(|x| x.capital).collect();
+        let other_names = !na.is_empty()
+            && !nb.is_empty()
+            && na.iter().all(|x| nb.iter().all(|y| !x.matches(y)));
+        if (is_name(&ta) && is_name(&tb)) || other_names {
             return Slot::Conflict {
                 numeric: false,
                 default_rule: false,
