@@ -1,8 +1,9 @@
 //! Contradiction detection measured on real data (run on demand, not in CI):
 //!
 //! ```text
-//! cargo run --release --example eval_detection [-- --data ../shared/data]
+//! cargo run --release [--features embed] --example eval_detection [-- --data ../shared/data]
 //!     [--synthetic DIR --n 100000 [--cost-only]] [--only timeqa|sick|climate]
+//!     [--embedder target/models/all-MiniLM-L6-v2]
 //! ```
 //!
 //! 1. **TimeQA**: the facts with an object, ingested twice — as structured claims (subject,
@@ -367,8 +368,39 @@ fn climate_fever(data: &Path) -> Res<()> {
     Ok(())
 }
 
+/// The store's embedder and the judge for it, with `--embedder DIR` (feature `embed`).
+#[derive(Clone, Default)]
+struct Model(Option<std::sync::Arc<dyn dash::embed::Embedder>>);
+
+impl Model {
+    #[cfg(feature = "embed")]
+    fn load(dir: &Path) -> Res<Self> {
+        Ok(Self(Some(std::sync::Arc::new(
+            dash::embed::MiniLmEmbedder::load(dir)?,
+        ))))
+    }
+
+    #[cfg(not(feature = "embed"))]
+    fn load(_dir: &Path) -> Res<Self> {
+        Err("--embedder needs the `embed` feature: cargo run --release --features embed ...".into())
+    }
+
+    /// A store builder with the embedder and its span guard, when there is one.
+    fn builder(&self, dir: &Path) -> dash::StoreBuilder {
+        let builder = Store::builder(dir);
+        match &self.0 {
+            None => builder,
+            Some(e) => builder
+                .embedder(e.clone())
+                .detection(DetectionConfig::default().detector(std::sync::Arc::new(
+                    RuleDetector::with_embedder(dash::detect::RuleConfig::default(), e.clone()),
+                ))),
+        }
+    }
+}
+
 /// SICK trial pairs: (pair id, sentence A, sentence B, judgement).
-fn sick(data: &Path, scratch: &Path) -> Res<()> {
+fn sick(data: &Path, scratch: &Path, model: &Model) -> Res<()> {
     let mut rows = Vec::new();
     for line in lines(&data.join("sick/SICK_trial.txt"))?
         .into_iter()
@@ -386,7 +418,7 @@ fn sick(data: &Path, scratch: &Path) -> Res<()> {
             cols[4].trim().to_owned(),
         ));
     }
-    let store = Store::builder(scratch.join("sick")).open()?;
+    let store = model.builder(&scratch.join("sick")).open()?;
     for (id, a, b, _) in &rows {
         let tenant = format!("sick-{id}");
         store.ingest(IngestItem::new(Claim::new(
@@ -422,7 +454,14 @@ fn sick(data: &Path, scratch: &Path) -> Res<()> {
             eprintln!("{label} {id} linked={linked} {reason:?}: {a} || {b}");
         }
     }
-    println!("## SICK trial: pairs linked by a detected edge (text only, one tenant per pair)\n");
+    println!(
+        "## SICK trial: pairs linked by a detected edge (text only, one tenant per pair{})\n",
+        if model.0.is_some() {
+            "; store embedder and span guard"
+        } else {
+            ""
+        }
+    );
     println!("| judgement | odd ids (tuned on): linked / pairs | even ids (reported): linked / pairs |\n|---|---|---|");
     for label in ["CONTRADICTION", "ENTAILMENT", "NEUTRAL"] {
         let cell = |odd: bool| {
@@ -619,6 +658,7 @@ fn main() -> Res<()> {
     let mut n = 100_000;
     let mut cost_only = false;
     let mut only: Option<String> = None;
+    let mut model = Model::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -627,6 +667,9 @@ fn main() -> Res<()> {
             "--n" => n = args.next().ok_or("--n N")?.parse()?,
             "--cost-only" => cost_only = true,
             "--only" => only = Some(args.next().ok_or("--only timeqa|sick|climate")?),
+            "--embedder" => {
+                model = Model::load(Path::new(&args.next().ok_or("--embedder DIR")?))?;
+            }
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -637,7 +680,7 @@ fn main() -> Res<()> {
         timeqa(&data, scratch.path(), true)?;
     }
     if run("sick") {
-        sick(&data, scratch.path())?;
+        sick(&data, scratch.path(), &model)?;
     }
     if run("climate") {
         climate_fever(&data)?;

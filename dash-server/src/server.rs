@@ -91,6 +91,14 @@ impl Server {
                 .await
                 .map_err(|e| ServeError::Internal(e.to_string()))??;
             tracing::info!(model = embedder.model(), "embedder loaded");
+            // The judge's default rule asks the same model how close two differing spans are.
+            if config.detection.is_enabled() {
+                let judge = dash_core::detect::RuleDetector::with_embedder(
+                    dash_core::detect::RuleConfig::default(),
+                    Arc::clone(&embedder),
+                );
+                builder = builder.detection(config.detection.clone().detector(Arc::new(judge)));
+            }
             builder = builder.embedder(embedder);
         }
         let store = tokio::task::spawn_blocking(move || builder.open())

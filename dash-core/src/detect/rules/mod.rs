@@ -31,10 +31,12 @@ mod align;
 mod text;
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use self::align::{align, Alignment, Hunk};
 use self::text::{analyse, Analysis, Kind, Token};
 use super::{ContradictionDetector, Judgement};
+use crate::embed::Embedder;
 use crate::lexicon::{lexicon, WordRelation};
 
 /// Thresholds of the [`RuleDetector`].
@@ -53,6 +55,9 @@ pub struct RuleConfig {
     pub numeric_tolerance: f64,
     /// The default rule: a substituted word WordNet cannot relate is a conflict. Default: on.
     pub substitution: bool,
+    /// With an embedder ([`RuleDetector::with_embedder`]): spans at least this similar
+    /// (cosine) are a rewording, not a substitution. Default: 0.45.
+    pub span_similarity: f32,
 }
 
 impl Default for RuleConfig {
@@ -63,6 +68,7 @@ impl Default for RuleConfig {
             max_slot_words: 3,
             numeric_tolerance: 0.02,
             substitution: true,
+            span_similarity: 0.45,
         }
     }
 }
@@ -72,6 +78,62 @@ impl Default for RuleConfig {
 pub struct RuleDetector {
     config: RuleConfig,
     version: String,
+    /// Embeds differing spans for the similarity guard of the default rule, when given.
+    spans: Option<SpanSimilarity>,
+}
+
+/// The default rule's guard by meaning: an embedder, and the vectors of spans seen.
+struct SpanSimilarity {
+    embedder: Arc<dyn Embedder>,
+    vectors: Mutex<HashMap<String, Arc<[f32]>>>,
+}
+
+impl std::fmt::Debug for SpanSimilarity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpanSimilarity")
+            .field("model", &self.embedder.model())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Spans whose vectors are remembered at most; past it the memory starts afresh.
+const SPAN_CACHE_MAX: usize = 50_000;
+
+impl SpanSimilarity {
+    /// The cosine of two spans' vectors; `None` when the embedder fails.
+    fn cosine(&self, a: &str, b: &str) -> Option<f32> {
+        let lock = || {
+            self.vectors
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let cached = |t: &str| lock().get(t).cloned();
+        let (mut va, mut vb) = (cached(a), cached(b));
+        let missing: Vec<&str> = [(a, &va), (b, &vb)]
+            .iter()
+            .filter(|(_, v)| v.is_none())
+            .map(|(t, _)| *t)
+            .collect();
+        if !missing.is_empty() {
+            let vectors = self.embedder.embed(&missing).ok()?;
+            let mut map = lock();
+            if map.len() >= SPAN_CACHE_MAX {
+                map.clear();
+            }
+            for (t, v) in missing.iter().zip(vectors) {
+                let v: Arc<[f32]> = v.into();
+                if *t == a {
+                    va = Some(Arc::clone(&v));
+                }
+                if *t == b {
+                    vb = Some(Arc::clone(&v));
+                }
+                map.insert((*t).to_owned(), v);
+            }
+        }
+        let (va, vb) = (va?, vb?);
+        Some(va.iter().zip(vb.iter()).map(|(x, y)| x * y).sum())
+    }
 }
 
 impl Default for RuleDetector {
@@ -189,6 +251,45 @@ impl RuleDetector {
         Self {
             config,
             version: format!("rules/2+{}", lexicon().version()),
+            spans: None,
+        }
+    }
+
+    /// A detector whose default rule also asks `embedder` how close the two differing spans
+    /// are in meaning: at [`RuleConfig::span_similarity`] or above, a substitution WordNet
+    /// cannot relate is taken for a rewording ("practicing" / "playing"), not a conflict
+    /// ("opened" / "collapsed"). Vectors of spans are remembered (bounded).
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use dash_core::detect::{DetectionConfig, RuleConfig, RuleDetector};
+    /// # #[cfg(feature = "embed")]
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let embedder = Arc::new(dash_core::embed::MiniLmEmbedder::load("models/all-MiniLM-L6-v2")?);
+    /// let judge = RuleDetector::with_embedder(RuleConfig::default(), embedder.clone());
+    /// let store = dash_core::Store::builder("/var/lib/dash")
+    ///     .embedder(embedder)
+    ///     .detection(DetectionConfig::default().detector(Arc::new(judge)))
+    ///     .open()?;
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "embed"))]
+    /// # fn main() {}
+    /// ```
+    #[must_use]
+    pub fn with_embedder(config: RuleConfig, embedder: Arc<dyn Embedder>) -> Self {
+        let version = format!(
+            "rules/2+{}+spans:{}@{}",
+            lexicon().version(),
+            embedder.model(),
+            config.span_similarity
+        );
+        Self {
+            config,
+            version,
+            spans: Some(SpanSimilarity {
+                embedder,
+                vectors: Mutex::new(HashMap::new()),
+            }),
         }
     }
 
@@ -305,9 +406,8 @@ impl RuleDetector {
         // "Auschwitz", "new London and North Eastern Railway" / "Southern Railway").
         let na: Vec<&Token> = ta.iter().copied().filter(|x| x.capital).collect();
         let nb: Vec<&Token> = tb.iter().copied().filter(|x| x.capital).collect();
-        let other_names = !na.is_empty()
-            && !nb.is_empty()
-            && na.iter().all(|x| nb.iter().all(|y| !x.matches(y)));
+        let other_names =
+            !na.is_empty() && !nb.is_empty() && na.iter().all(|x| nb.iter().all(|y| !x.matches(y)));
         if (is_name(&ta) && is_name(&tb)) || other_names {
             return Slot::Conflict {
                 numeric: false,
@@ -420,6 +520,16 @@ impl RuleDetector {
                 let object = h.terminal && !h.leading && la.max(lb) <= MAX_OBJECT_WORDS;
                 if !self.config.substitution || !(sized || object) {
                     return Slot::Differs;
+                }
+                // Close in meaning, by the embedder: a rewording WordNet does not know.
+                if let Some(spans) = &self.spans {
+                    let (ja, jb) = (joined(&ta, true), joined(&tb, true));
+                    if spans
+                        .cosine(&ja, &jb)
+                        .is_some_and(|c| c >= self.config.span_similarity)
+                    {
+                        return Slot::Differs;
+                    }
                 }
                 Slot::Conflict {
                     numeric: false,

@@ -199,4 +199,3 @@ fn batches_judge_as_single_calls_do() {
     }
     assert!(d.version().starts_with("rules/2+wordnet"));
 }
-
