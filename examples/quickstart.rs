@@ -257,8 +257,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
     }
 
-    // What the engine found by itself: successions and contradictions between the TimeQA facts
-    // (same subject and relation, different objects; overlapping validity or not).
+    // What the engine found by itself, in the background: successions and contradictions
+    // between the TimeQA facts (same subject and relation, different objects; overlapping
+    // validity or not). They were stored: the reopen above did not judge them again.
+    store.wait_for_detection();
     let detected = store.detected_edges(&TenantId::new("timeqa"))?;
     let count = |r: dash::Relation| detected.iter().filter(|e| e.relation == r).count();
     println!(
@@ -275,6 +277,38 @@ fn main() -> Result<(), Box<dyn Error>> {
             e.strength,
             e.reason.as_deref().unwrap_or("")
         );
+    }
+
+    // Plain text, as most memories arrive: no entities, no triple. A claim that says the same
+    // thing but for one slot is a conflict, and the next query sees it with its reason.
+    for (id, text) in [
+        ("m1", "Alice works at Google as a data engineer"),
+        ("m2", "The old harbour bridge opened in 1932"),
+        ("m3", "The team has 8 engineers"),
+    ] {
+        store.ingest(IngestItem::new(Claim::new("memo", id, text)))?;
+    }
+    for (id, text) in [
+        ("m4", "Alice works at Meta as a data engineer"),
+        ("m5", "The old harbour bridge collapsed in 1932"),
+        ("m6", "The team has 20 engineers"),
+    ] {
+        store.ingest(IngestItem::new(Claim::new("memo", id, text)))?;
+    }
+    let answer = store.retrieve(&Query::new("memo").text("Alice bridge team").top_k(6))?;
+    println!(
+        "\nplain-text memory (detection caught up: {}):",
+        answer.detection.caught_up
+    );
+    for r in answer.results.iter().filter(|r| !r.conflicts.is_empty()) {
+        for c in &r.conflicts {
+            println!(
+                "  {:?} conflicts with {:?}: {}",
+                r.canonical_text,
+                c.canonical_text,
+                c.reason.as_deref().unwrap_or("")
+            );
+        }
     }
 
     // Retrieval: a question in plain text, ranked by relevance and evidence, both sides shown.
