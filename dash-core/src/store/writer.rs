@@ -226,6 +226,20 @@ impl Writer {
         }
     }
 
+    /// Frames one record's payload at `lsn` into the group's bytes and takes the LSN; a payload
+    /// over the WAL's limit is refused and takes nothing.
+    fn frame(&mut self, group: &mut Group, lsn: Lsn, payload: &[u8]) -> Result<(), WriteError> {
+        if payload.len() > wal::MAX_PAYLOAD_LEN {
+            return Err(WriteError::TooLarge {
+                bytes: payload.len(),
+                max: wal::MAX_PAYLOAD_LEN,
+            });
+        }
+        wal::frame(&mut group.framed, lsn, payload);
+        self.next_lsn = Lsn(lsn.0 + 1);
+        Ok(())
+    }
+
     fn next_recorded_at(&mut self) -> Timestamp {
         // Recorded time strictly increases with the LSN, even if the wall clock steps back.
         let now = Timestamp::now();
@@ -411,14 +425,7 @@ impl Writer {
             items: &c.items_bytes,
         }
         .encode(&mut enc);
-        if enc.buf.len() > wal::MAX_PAYLOAD_LEN {
-            return Err(WriteError::TooLarge {
-                bytes: enc.buf.len(),
-                max: wal::MAX_PAYLOAD_LEN,
-            });
-        }
-        wal::frame(&mut group.framed, lsn, &enc.buf);
-        self.next_lsn = Lsn(lsn.0 + 1);
+        self.frame(group, lsn, &enc.buf)?;
 
         if let Some(dim) = dim {
             group.dims.insert(c.tenant.clone(), dim);
@@ -547,14 +554,7 @@ impl Writer {
         let recorded_at = self.next_recorded_at();
         let mut enc = Encoder::default();
         wal::encode_derived(&mut enc, recorded_at, detected_through, &tenants);
-        if enc.buf.len() > wal::MAX_PAYLOAD_LEN {
-            return Err(WriteError::TooLarge {
-                bytes: enc.buf.len(),
-                max: wal::MAX_PAYLOAD_LEN,
-            });
-        }
-        wal::frame(&mut group.framed, lsn, &enc.buf);
-        self.next_lsn = Lsn(lsn.0 + 1);
+        self.frame(group, lsn, &enc.buf)?;
         group.records.push(WalRecord {
             lsn,
             recorded_at,
