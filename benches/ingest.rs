@@ -8,19 +8,16 @@
 //! ```
 //!
 //! Sample counts and times are small (the reference machine has 2 cores); the sustained figures
-//! and their targets come from `cargo run --release --example bench_store`.
+//! and their targets come from `cargo run --release -p dash-bench -- store`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
 
-mod support;
-
-use support::{batch, bench_dir};
-
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use dash::{Durability, Store};
+use dash_bench::synth::{batch, bench_dir, CRITERION_SAMPLES, CRITERION_WARM_UP};
 
 const BATCH: u64 = 1000;
 const OPEN_CLAIMS: u64 = 10_000;
@@ -33,7 +30,7 @@ fn ingest_batch(c: &mut Criterion) {
     let mut group = c.benchmark_group("ingest_batch_1000");
     group.throughput(Throughput::Elements(BATCH));
     for (name, durability) in [("batched", BATCHED), ("strict", Durability::Strict)] {
-        let dir = bench_dir();
+        let dir = bench_dir().unwrap();
         let store = Store::builder(dir.path())
             .durability(durability)
             .open()
@@ -76,7 +73,7 @@ fn open(c: &mut Criterion) {
     let mut group = c.benchmark_group("open_10k_claims");
     group.throughput(Throughput::Elements(OPEN_CLAIMS));
     for (name, checkpointed) in [("wal_replay", false), ("checkpointed", true)] {
-        let dir = bench_dir();
+        let dir = bench_dir().unwrap();
         small_store(dir.path(), checkpointed);
         group.bench_function(name, |b| {
             b.iter(|| {
@@ -98,7 +95,10 @@ mod group {
 
     criterion_group! {
         name = benches;
-        config = super::support::short_config(Duration::from_secs(3));
+        config = Criterion::default()
+            .sample_size(CRITERION_SAMPLES)
+            .warm_up_time(CRITERION_WARM_UP)
+            .measurement_time(Duration::from_secs(3));
         targets = ingest_batch, open
     }
 }

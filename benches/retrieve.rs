@@ -1,31 +1,30 @@
-//! Criterion bench of retrieval on a small store: 20,000 claims (`support::claim`, plus a 64-d
-//! clustered vector and a `bucket` metadata pair) of which 16,384 are sealed into an HNSW graph
-//! and the rest stay in the exact part; hybrid, lexical-only and dense-only `top_k(50)` queries,
-//! a filtered one (1 % bucket) and a `recorded_as_of` one.
+//! Criterion bench of retrieval on a small store: 20,000 claims (`dash_bench::synth::claim`,
+//! plus a 64-d clustered vector and a `bucket` metadata pair) of which 16,384 are sealed into an
+//! HNSW graph and the rest stay in the exact part; hybrid, lexical-only and dense-only
+//! `top_k(50)` queries, a filtered one (1 % bucket) and a `recorded_as_of` one.
 //!
 //! ```text
 //! cargo bench --bench retrieve
 //! ```
 //!
 //! Sample counts are small (2 cores); the 1,000,000-claim figures and their targets come from
-//! `cargo run --release --example bench_retrieve`.
+//! `cargo run --release -p dash-bench -- retrieve`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 use std::time::Duration;
 
-mod support;
-
 use criterion::{criterion_group, criterion_main, Criterion};
 use dash::{Durability, IngestItem, Query, Store, Timestamp};
-use support::{bench_dir, claim, short_config, Rng, TENANT};
+use dash_bench::rng::SplitMix;
+use dash_bench::synth::{self, bench_dir, claim, CRITERION_SAMPLES, CRITERION_WARM_UP, TENANT};
 
 const CLAIMS: u64 = 20_000;
 const DIM: usize = 64;
 const CLUSTERS: u64 = 64;
 
 /// A unit-free vector near one of `CLUSTERS` fixed centres (deterministic).
-fn vector(rng: &mut Rng, centres: &[Vec<f32>]) -> Vec<f32> {
+fn vector(rng: &mut SplitMix, centres: &[Vec<f32>]) -> Vec<f32> {
     let centre = &centres[rng.below(CLUSTERS) as usize];
     centre
         .iter()
@@ -33,7 +32,7 @@ fn vector(rng: &mut Rng, centres: &[Vec<f32>]) -> Vec<f32> {
         .collect()
 }
 
-fn item(n: u64, rng: &mut Rng, centres: &[Vec<f32>]) -> IngestItem {
+fn item(n: u64, rng: &mut SplitMix, centres: &[Vec<f32>]) -> IngestItem {
     let mut item = claim("c", n);
     item.claim.embedding = Some(vector(rng, centres));
     item.claim
@@ -43,7 +42,7 @@ fn item(n: u64, rng: &mut Rng, centres: &[Vec<f32>]) -> IngestItem {
 }
 
 fn retrieve(c: &mut Criterion) {
-    let dir = bench_dir();
+    let dir = bench_dir().unwrap();
     let store = Store::builder(dir.path())
         .durability(Durability::Batched {
             max_records: 1000,
@@ -52,7 +51,7 @@ fn retrieve(c: &mut Criterion) {
         .dense_seal_threshold(16_384)
         .open()
         .unwrap();
-    let mut rng = Rng::new(7);
+    let mut rng = synth::rng(7);
     let centres: Vec<Vec<f32>> = (0..CLUSTERS)
         .map(|_| {
             (0..DIM)
@@ -110,7 +109,10 @@ mod group {
 
     criterion_group! {
         name = benches;
-        config = short_config(Duration::from_secs(3));
+        config = Criterion::default()
+            .sample_size(CRITERION_SAMPLES)
+            .warm_up_time(CRITERION_WARM_UP)
+            .measurement_time(Duration::from_secs(3));
         targets = retrieve
     }
 }

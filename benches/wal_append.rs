@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Sample counts and times are small (the reference machine has 2 cores); the sustained figures
-//! and their targets come from `cargo run --release --example bench_store`.
+//! and their targets come from `cargo run --release -p dash-bench -- store`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs::OpenOptions;
@@ -16,15 +16,12 @@ use std::hint::black_box;
 use std::io::Write;
 use std::time::Duration;
 
-mod support;
-
-use support::{bench_dir, claim};
-
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use dash::{Durability, Store};
+use dash_bench::synth::{bench_dir, claim, CRITERION_SAMPLES, CRITERION_WARM_UP};
 
 fn single_ingest(c: &mut Criterion, name: &str, durability: Durability) {
-    let dir = bench_dir();
+    let dir = bench_dir().unwrap();
     let store = Store::builder(dir.path())
         .durability(durability)
         .open()
@@ -63,7 +60,7 @@ fn batched(c: &mut Criterion) {
 fn bare_fdatasync(c: &mut Criterion) {
     // The size of one single-claim WAL record, measured on a small store.
     let len = {
-        let dir = bench_dir();
+        let dir = bench_dir().unwrap();
         let store = Store::builder(dir.path()).open().unwrap();
         let before = store.stats().wal_bytes;
         for i in 0..16 {
@@ -71,7 +68,7 @@ fn bare_fdatasync(c: &mut Criterion) {
         }
         ((store.stats().wal_bytes - before) / 16) as usize
     };
-    let dir = bench_dir();
+    let dir = bench_dir().unwrap();
     let mut file = OpenOptions::new()
         .create(true)
         .append(true)
@@ -95,7 +92,10 @@ mod group {
 
     criterion_group! {
         name = benches;
-        config = super::support::short_config(Duration::from_secs(2));
+        config = Criterion::default()
+            .sample_size(CRITERION_SAMPLES)
+            .warm_up_time(CRITERION_WARM_UP)
+            .measurement_time(Duration::from_secs(2));
         targets = bare_fdatasync, strict, batched
     }
 }

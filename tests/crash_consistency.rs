@@ -23,13 +23,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-mod common;
-
-use common::SplitMix;
 use dash::{
     CheckpointError, Claim, ClaimId, CommitStatus, Durability, Edge, Evidence, IngestItem,
     MemStorage, OpenError, Relation, Stance, Store, TenantId, Timestamp, VersionBody, WriteError,
 };
+use dash_bench::rng::SplitMix;
 
 const TENANT: &str = "t";
 /// Low, so that some checkpoints of the workload merge segments.
@@ -789,7 +787,8 @@ fn interrupted_recoveries(storage: &MemStorage, rng: &mut SplitMix, context: &st
                     matches!(e, OpenError::Io { .. }),
                     "{context}: recovery cut at its sync {k} failed with {e:?}, not an I/O error"
                 );
-                storage.crash_keeping(|_, unsynced| (rng.next() % (unsynced as u64 + 1)) as usize);
+                storage
+                    .crash_keeping(|_, unsynced| (rng.next_u64() % (unsynced as u64 + 1)) as usize);
             }
         }
     }
@@ -824,12 +823,12 @@ fn power_cuts(torn: bool, during_recovery: bool) -> Coverage {
                 "power cut at sync {n} of {total} never happened: the sync sequence is not \
                  deterministic"
             );
-            let mut rng = SplitMix(n.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ seed);
+            let mut rng = SplitMix::new(n.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ seed);
             if torn {
-                storage.crash_keeping(|_, unsynced| match rng.next() % 4 {
+                storage.crash_keeping(|_, unsynced| match rng.next_u64() % 4 {
                     0 => 0,
                     1 => unsynced,
-                    _ => (rng.next() % (unsynced as u64 + 1)) as usize,
+                    _ => (rng.next_u64() % (unsynced as u64 + 1)) as usize,
                 });
             } else {
                 storage.crash();
@@ -935,8 +934,8 @@ fn concurrent_writers_lose_no_acknowledged_write_at_any_power_cut() {
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         drop(store);
-        let mut rng = SplitMix(n);
-        storage.crash_keeping(|_, unsynced| (rng.next() % (unsynced as u64 + 1)) as usize);
+        let mut rng = SplitMix::new(n);
+        storage.crash_keeping(|_, unsynced| (rng.next_u64() % (unsynced as u64 + 1)) as usize);
 
         let context = format!("power cut at sync {n}, acknowledged per writer {acked:?}");
         let store = open(&storage).unwrap_or_else(|e| panic!("{context}: recovery failed: {e}"));

@@ -22,10 +22,8 @@ use std::process::{Command, Stdio};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-mod common;
-
-use common::SplitMix;
 use dash::{Claim, ClaimId, Durability, Evidence, IngestItem, Stance, Store, TenantId};
+use dash_bench::rng::SplitMix;
 
 const CHILD_ENV: &str = "DASH_KILL9_CHILD";
 const ROUND_ENV: &str = "DASH_KILL9_ROUND";
@@ -211,10 +209,10 @@ fn acknowledged_writes_survive_sigkill() {
         .unwrap()
         .as_nanos() as u64;
     eprintln!("kill9 seed {seed}");
-    let mut rng = SplitMix(seed);
+    let mut rng = SplitMix::new(seed);
     let mut printed: BTreeMap<(u32, usize), Vec<u64>> = BTreeMap::new();
     for round in 0..ROUNDS {
-        let delay = Duration::from_millis(50 + rng.next() % 351);
+        let delay = Duration::from_millis(50 + rng.next_u64() % 351);
         let (mut child, acks) = spawn_child(dir.path(), round);
         // Time the kill from the first acknowledged write, so it lands mid-ingest.
         let first = match acks.recv_timeout(Duration::from_secs(60)) {

@@ -10,13 +10,14 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{find, get, id_set, ids, SplitMix};
+use common::{find, get, id_set, ids};
 use dash::index::HnswParams;
 use dash::{
     Claim, ClaimId, Edge, Evidence, IngestItem, Query, QueryError, Relation, Retention,
     RetrieveResponse, RetrievedClaim, Stance, StanceMode, Store, TenantId, Timestamp,
     ValidationError,
 };
+use dash_bench::rng::SplitMix;
 
 const DIM: usize = 16;
 
@@ -70,15 +71,15 @@ fn evidence(claim: &str, id: &str, source: &str, stance: Stance, quality: f32) -
 /// A deterministic vector with components in `-1..1`.
 fn vector(rng: &mut SplitMix) -> Vec<f32> {
     (0..DIM)
-        .map(|_| (rng.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0)
+        .map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0)
         .collect()
 }
 
 /// 3..=8 words of [`WORDS`].
 fn text(rng: &mut SplitMix) -> String {
-    let n = 3 + (rng.next() % 6) as usize;
+    let n = 3 + (rng.next_u64() % 6) as usize;
     (0..n)
-        .map(|_| WORDS[(rng.next() % WORDS.len() as u64) as usize])
+        .map(|_| WORDS[(rng.next_u64() % WORDS.len() as u64) as usize])
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -101,7 +102,7 @@ fn a_write_is_visible_to_lexical_and_dense_retrieval_as_soon_as_ingest_returns()
         .dense_seal_threshold(8)
         .open()
         .unwrap();
-    let mut rng = SplitMix(1);
+    let mut rng = SplitMix::new(1);
     for k in 0..40 {
         let id = format!("c{k}");
         let marker = format!("zq{k}marker");
@@ -157,7 +158,7 @@ fn a_write_is_visible_to_lexical_and_dense_retrieval_as_soon_as_ingest_returns()
 
 /// `n` claims `c0..` of `tenant`, the same texts and embeddings for every tenant.
 fn corpus(tenant: &str, n: usize) -> Vec<IngestItem> {
-    let mut rng = SplitMix(42);
+    let mut rng = SplitMix::new(42);
     (0..n)
         .map(|k| {
             let text = text(&mut rng);
@@ -168,7 +169,7 @@ fn corpus(tenant: &str, n: usize) -> Vec<IngestItem> {
 }
 
 fn extra(tenant: &str, n: usize, seed: u64) -> Vec<IngestItem> {
-    let mut rng = SplitMix(seed);
+    let mut rng = SplitMix::new(seed);
     (0..n)
         .map(|k| {
             let text = format!("{} arctic sea ice", text(&mut rng));
@@ -179,7 +180,7 @@ fn extra(tenant: &str, n: usize, seed: u64) -> Vec<IngestItem> {
 }
 
 fn query_vector() -> Vec<f32> {
-    vector(&mut SplitMix(7))
+    vector(&mut SplitMix::new(7))
 }
 
 /// The tenant's text, embedding and hybrid answers.
@@ -964,7 +965,7 @@ fn positive(mut rng: SplitMix) -> Vec<f32> {
 /// A tenant whose answers have no ties: claim `gK` holds "glacier" K+1 times, and the
 /// embeddings are [`positive`].
 fn reopen_corpus(store: &Store) {
-    let mut rng = SplitMix(5);
+    let mut rng = SplitMix::new(5);
     let items: Vec<IngestItem> = (0..25)
         .map(|k| {
             // Filler without "glacier", so no two claims share a (tf, length) pair.
@@ -972,7 +973,7 @@ fn reopen_corpus(store: &Store) {
             let text = format!("{}{filler}", "glacier ".repeat(k + 1));
             with_embedding(
                 item("a", &format!("g{k}"), &text),
-                &positive(SplitMix(100 + k as u64)),
+                &positive(SplitMix::new(100 + k as u64)),
             )
         })
         .collect();
@@ -980,14 +981,14 @@ fn reopen_corpus(store: &Store) {
     store
         .ingest(with_embedding(
             item("a", "g3", &format!("{}extra", "glacier ".repeat(27))),
-            &positive(SplitMix(6)),
+            &positive(SplitMix::new(6)),
         ))
         .unwrap();
     store.forget(&t("a"), &c("g7")).unwrap();
 }
 
 fn reopen_probes(store: &Store) -> Vec<Vec<(String, u32)>> {
-    let qv = positive(SplitMix(7));
+    let qv = positive(SplitMix::new(7));
     let queries = [
         Query::new("a").text("glacier").top_k(30),
         Query::new("a").embedding(qv.clone()).top_k(30),
@@ -1023,7 +1024,7 @@ fn answers_are_the_same_after_checkpoint_and_reopen_and_after_wal_replay() {
     store
         .ingest(with_embedding(
             item("a", "late", "glacier late arrival"),
-            &positive(SplitMix(77)),
+            &positive(SplitMix::new(77)),
         ))
         .unwrap();
     let before = reopen_probes(&store);
@@ -1057,13 +1058,13 @@ fn tied_results_keep_their_order_across_checkpoint_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::builder(dir.path()).open().unwrap();
     // Ingested in reverse key order with identical texts and embeddings: every score ties.
-    let away: Vec<f32> = positive(SplitMix(7)).iter().map(|x| -x).collect();
+    let away: Vec<f32> = positive(SplitMix::new(7)).iter().map(|x| -x).collect();
     for k in (0..6).rev() {
         let it = item("a", &format!("dup{k}"), "the reservoir is full");
         store.ingest(with_embedding(it, &away)).unwrap();
     }
     let text = Query::new("a").text("reservoir full");
-    let dense = Query::new("a").embedding(positive(SplitMix(7)));
+    let dense = Query::new("a").embedding(positive(SplitMix::new(7)));
     let answer = |store: &Store| {
         (
             ranking(&store.retrieve(&text).unwrap()),
@@ -1097,7 +1098,7 @@ fn sealed_dense_graphs_answer_and_filter_old_versions_inside_the_search() {
         })
         .open()
         .unwrap();
-    let mut rng = SplitMix(11);
+    let mut rng = SplitMix::new(11);
     let vectors: Vec<Vec<f32>> = (0..300).map(|_| vector(&mut rng)).collect();
     let mut receipts = Vec::new();
     for chunk in 0..6 {
@@ -1197,7 +1198,7 @@ fn graphs_merge_into_one_once_writes_pause() {
             .unwrap()
     };
     let load = |store: &Store| -> Vec<Vec<f32>> {
-        let mut rng = SplitMix(5);
+        let mut rng = SplitMix::new(5);
         let vectors: Vec<Vec<f32>> = (0..300).map(|_| vector(&mut rng)).collect();
         for chunk in 0..6 {
             let items = (chunk * 50..(chunk + 1) * 50)
@@ -1264,8 +1265,8 @@ fn retention_drops_old_versions_from_recorded_time_queries() {
             .unwrap()
     };
     let store = open();
-    let v1 = vector(&mut SplitMix(3));
-    let v2 = vector(&mut SplitMix(4));
+    let v1 = vector(&mut SplitMix::new(3));
+    let v2 = vector(&mut SplitMix::new(4));
     let r1 = store
         .ingest(with_embedding(item("a", "c1", "alpha tidal energy"), &v1))
         .unwrap();
@@ -1471,7 +1472,7 @@ fn graph_expansion_stops_at_the_requested_depth() {
 fn explain_reports_each_stage_with_candidate_counts() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::builder(dir.path()).open().unwrap();
-    let mut rng = SplitMix(15);
+    let mut rng = SplitMix::new(15);
     let texts = [
         "wind turbines offshore",
         "wind farms onshore",
@@ -1705,7 +1706,7 @@ fn writes_during_the_background_index_build_after_open_are_not_lost() {
 #[test]
 fn a_store_reopens_at_once_while_its_indexer_is_busy() {
     let dir = tempfile::tempdir().unwrap();
-    let mut rng = SplitMix(11);
+    let mut rng = SplitMix::new(11);
     {
         let store = Store::builder(dir.path())
             .dense_seal_threshold(64)
@@ -1744,7 +1745,7 @@ fn selective_dense_filters_score_exactly_the_admitted_documents() {
         .dense_seal_threshold(128)
         .open()
         .unwrap();
-    let mut rng = SplitMix(5);
+    let mut rng = SplitMix::new(5);
     let mut vectors = Vec::new();
     for i in 0..600 {
         let v = vector(&mut rng);

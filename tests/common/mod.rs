@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: the WAL layout as `docs/design.md` §3 states it (one
-//! place to change with the format), a small deterministic generator, and lookups in retrieve
-//! answers.
+//! place to change with the format) and lookups in retrieve answers. The tests' deterministic
+//! generator is the benches' one, `dash_bench::rng::SplitMix`.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 /// WAL file header length (magic, version, reserved, first LSN, CRC).
@@ -27,20 +27,6 @@ pub fn record_spans(bytes: &[u8]) -> Vec<(usize, usize)> {
         at = end;
     }
     spans
-}
-
-/// SplitMix64: deterministic pseudo-random numbers without a dependency.
-pub struct SplitMix(pub u64);
-
-impl SplitMix {
-    /// The next number.
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
 }
 
 /// The claim ids of an answer, in rank order.

@@ -56,7 +56,7 @@ const WEIGHTS_FILE: &str = "model.safetensors";
 /// When it is unset, candle 0.11 counts the physical cores afresh at every matrix product by
 /// reading `/proc/cpuinfo` (`num_cpus::get_physical`): about 60 µs a read on a 2-core VM, and a
 /// short query makes 36 products. A library cannot set it safely once threads run; the
-/// application can, first thing in `main` (as `examples/embed_bench.rs` does) or in its launch
+/// application can, first thing in `main` (as `dash-bench embed` does) or in its launch
 /// environment.
 ///
 /// ```no_run

@@ -1,0 +1,11 @@
+//! The subcommands, one module each.
+
+pub mod detection;
+pub mod embed;
+pub mod ir;
+pub mod load;
+pub mod quality;
+pub mod retrieve;
+pub mod scale;
+pub mod scorecard;
+pub mod store;

@@ -1,0 +1,312 @@
+//! `dash-bench retrieve`: retrieval at scale (the retrieval issue's performance targets), on the
+//! common synthetic corpus of `shared/bench/synthetic.py`:
+//!
+//! ```text
+//! python3 ../shared/bench/synthetic.py 1010000 /tmp/synth   # needs numpy; ~1 minute
+//! cargo run --release -p dash-bench -- retrieve --data /tmp/synth --sealed 1000000 --mutable 10000
+//! ```
+//!
+//! 1. loads `--sealed` claims (text, 2-5 evidence, entities, 128-d vector; plus a `bucket`
+//!    metadata pair, `line % 100`, for a 1 % filter), checkpoints them into segments, closes;
+//! 2. reopens (timed), times the first query (it waits for the background indexing of the
+//!    segments) and the background HNSW build;
+//! 3. ingests `--mutable` more claims into the mutable part (not checkpointed);
+//! 4. runs the 200 queries (text + vector), hybrid top-50 `Balanced` with evidence and
+//!    citations: latency percentiles one query at a time, then throughput with 2 threads;
+//! 5. ANN recall@10 against an exact scan (dense-only queries ranked by relevance), unfiltered and
+//!    with a filter that keeps 1 % of the claims;
+//! 6. recall@100 on the real MiniLM embeddings of `--real` (default `../shared/data`);
+//! 7. resident memory per claim.
+//!
+//! `--reuse` keeps the store of the previous run (same sizes) and skips step 1, so that the
+//! memory figure is not inflated by what the load phase left in the allocator.
+
+mod ground_truth;
+mod real;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use dash_bench::corpus::{Queries, Synthetic};
+use dash_bench::stats::Lat;
+use dash_bench::vectors::Matrix;
+use dash_bench::{data, ingest, machine, synth, Res};
+use dash_core::{Durability, IngestItem, Query, Ranking, Store};
+
+use ground_truth::{exact_tops, mean_recall};
+
+/// The tenant of the synthetic corpus' claims.
+const TENANT: &str = "bench";
+
+/// The Batched durability of the loads: the store's safe defaults.
+const BATCHED: Durability = Durability::Batched {
+    max_records: dash_core::SAFE_BATCH_RECORDS,
+    max_delay: dash_core::SAFE_BATCH_DELAY,
+};
+
+/// The claims of the metadata filter of the filtered recall (`bucket` = 7 of 100).
+const FILTER_BUCKET: usize = 7;
+
+/// Arguments of `dash-bench retrieve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The synthetic corpus (`python3 ../shared/bench/synthetic.py N DIR`).
+    #[arg(long, default_value = "/tmp/synth")]
+    pub data: PathBuf,
+    /// The real evaluation data, for the recall@100 on MiniLM embeddings.
+    #[arg(long, default_value = data::DEFAULT_DIR)]
+    pub real: PathBuf,
+    /// Claims loaded and checkpointed into segments.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub sealed: usize,
+    /// Claims ingested after the reopen, left in the mutable part.
+    #[arg(long, default_value_t = 10_000)]
+    pub mutable: usize,
+    /// Passes over the queries for the latency and throughput figures.
+    #[arg(long, default_value_t = 3)]
+    pub passes: usize,
+    /// Keep the store of the previous run (same sizes) and skip the load.
+    #[arg(long)]
+    pub reuse: bool,
+}
+
+/// Claims `[from, to)` of the corpus with their vectors and a `bucket` pair (`line % 100`).
+fn load(corpus: &Synthetic, vectors: &Matrix, from: usize, to: usize) -> Res<Vec<IngestItem>> {
+    let mut items = corpus.items(vectors, from, to)?;
+    for (line, item) in (from..).zip(&mut items) {
+        item.claim
+            .metadata
+            .insert("bucket".into(), (line % 100).to_string());
+    }
+    Ok(items)
+}
+
+/// Ingests `items` in batches and flushes; the time it took.
+fn ingest_all(store: &Store, items: Vec<IngestItem>, tag: &str) -> Res<Duration> {
+    let start = Instant::now();
+    ingest::in_batches(store, items, tag, ingest::BATCH)?;
+    store.flush()?;
+    Ok(start.elapsed())
+}
+
+/// The ids of the dense-only top `k` for `q`, ranked by relevance, within `bucket` if given.
+fn dense_ids(
+    store: &Store,
+    tenant: &str,
+    q: &[f32],
+    k: usize,
+    bucket: Option<&str>,
+) -> Res<Vec<String>> {
+    let mut query = Query::new(tenant)
+        .embedding(q.to_vec())
+        .top_k(k)
+        .ranking(Ranking::Relevance);
+    if let Some(b) = bucket {
+        query = query.metadata("bucket", b);
+    }
+    Ok(store
+        .retrieve(&query)?
+        .results
+        .into_iter()
+        .map(|r| r.claim_id.to_string())
+        .collect())
+}
+
+/// Runs the steps and prints one line per figure.
+pub fn run(a: Args) -> Res<()> {
+    let total = a.sealed + a.mutable;
+    println!(
+        "dash-bench retrieve: {} sealed + {} mutable claims from {}",
+        a.sealed,
+        a.mutable,
+        a.data.display()
+    );
+    let corpus = Synthetic::open(&a.data)?;
+    let vectors = corpus.vectors(total)?;
+    let queries = corpus.queries()?;
+
+    let dir = synth::target_dir("bench_retrieve");
+    let reuse = a.reuse && dir.exists();
+    if !reuse && dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
+    }
+    if !reuse {
+        bulk_load(&dir, &corpus, &vectors, a.sealed)?;
+    }
+    let rss_before = machine::rss_bytes("self").unwrap_or(0);
+    let start = Instant::now();
+    let store = Store::builder(&dir).durability(BATCHED).open()?;
+    println!(
+        "reopen (manifest, verify segments, WAL): {:.2} s",
+        start.elapsed().as_secs_f64()
+    );
+    let claims = store.stats().claims;
+    if reuse && claims < a.sealed as u64 {
+        return Err(format!("--reuse: the store holds {claims} claims, not {}", a.sealed).into());
+    }
+    store.retrieve(&Query::new(TENANT).text("first"))?;
+    println!(
+        "first query answered (it waits for the background indexing of {} claims): {:.2} s after open",
+        a.sealed,
+        start.elapsed().as_secs_f64()
+    );
+    let start = Instant::now();
+    store.wait_for_indexes();
+    let stats = store.stats();
+    println!(
+        "background HNSW build: {:.1} s ({} docs in graphs; error: {:?})",
+        start.elapsed().as_secs_f64(),
+        stats.dense_graph_docs,
+        stats.last_index_error
+    );
+    ingest_all(&store, load(&corpus, &vectors, a.sealed, total)?, "mutable")?;
+    let stats = store.stats();
+    println!(
+        "mutable part: {} versions in memtables, {} dense docs searched exactly",
+        stats.memtable_versions, stats.dense_exact_docs
+    );
+    // The bench itself holds every vector once (for the exact ground truth): not the store's.
+    let own = (vectors.data.len() * 4) as u64;
+    let store_rss = machine::rss_bytes("self").unwrap_or(0).saturating_sub(own);
+    println!(
+        "RSS of the open store: {:.0} MiB = {:.0} B/claim (process RSS {:.0} MiB before reopen, minus the bench's own vectors)",
+        store_rss as f64 / 1048576.0,
+        store_rss as f64 / total.max(1) as f64,
+        rss_before as f64 / 1048576.0
+    );
+
+    latency(&store, &queries, a.passes)?;
+    throughput(&store, &queries, a.passes)?;
+    ann_recall(&store, &vectors, &queries.vectors, total)?;
+    drop(store);
+    real::recall_at_100(&a.real)
+}
+
+/// Step 1: loads the first `sealed` claims into a new store in `dir` with one graph build at
+/// reopen, checkpoints and closes it.
+fn bulk_load(dir: &Path, corpus: &Synthetic, vectors: &Matrix, sealed: usize) -> Res<()> {
+    let store = Store::builder(dir)
+        .durability(BATCHED)
+        .dense_seal_threshold(usize::MAX) // bulk load: one graph build at reopen
+        .open()?;
+    let took = ingest_all(&store, load(corpus, vectors, 0, sealed)?, "sealed")?;
+    store.checkpoint()?;
+    println!(
+        "load: {} claims in {:.1} s ({:.0}/s, indexing included)",
+        sealed,
+        took.as_secs_f64(),
+        sealed as f64 / took.as_secs_f64()
+    );
+    store.close()?;
+    Ok(())
+}
+
+/// Query `i` of the corpus: hybrid top-50 with its text and vector.
+fn hybrid(queries: &Queries, i: usize) -> Query {
+    Query::new(TENANT)
+        .text(queries.texts[i].as_str())
+        .embedding(queries.vectors.row(i).to_vec())
+        .top_k(50)
+}
+
+/// Step 4: latency one query at a time over `passes` passes, citation coverage, and the mean
+/// time of each retrieval stage.
+fn latency(store: &Store, queries: &Queries, passes: usize) -> Res<()> {
+    let n = queries.texts.len();
+    for i in 0..n.min(20) {
+        store.retrieve(&hybrid(queries, i))?; // warm-up
+    }
+    let mut times = Vec::with_capacity(n * passes);
+    // (results with evidence, of which with a citation)
+    let mut cited = (0usize, 0usize);
+    for _ in 0..passes {
+        for i in 0..n {
+            let start = Instant::now();
+            let answer = store.retrieve(&hybrid(queries, i))?;
+            times.push(start.elapsed());
+            for r in &answer.results {
+                if !(r.supporting_evidence.is_empty() && r.contradicting_evidence.is_empty()) {
+                    cited.0 += 1;
+                    cited.1 += usize::from(!r.citations.is_empty());
+                }
+            }
+        }
+    }
+    let mut stage_us: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for i in 0..n {
+        if let Some(e) = store.retrieve(&hybrid(queries, i).explain(true))?.explain {
+            for s in e.stages {
+                *stage_us.entry(s.name).or_default() += s.micros;
+            }
+        }
+    }
+    let lat = Lat::of(times);
+    println!(
+        "hybrid top-50 Balanced, 1 thread, {} queries: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, mean {:.2} ms; citations on {}/{} results with evidence",
+        lat.count, lat.p50_ms, lat.p95_ms, lat.p99_ms, lat.mean_ms, cited.1, cited.0
+    );
+    let stages: Vec<String> = stage_us
+        .iter()
+        .map(|(k, v)| format!("{k} {:.2} ms", *v as f64 / 1e3 / n.max(1) as f64))
+        .collect();
+    println!("mean per stage: {}", stages.join(", "));
+    Ok(())
+}
+
+/// Step 4 continued: queries per second with 2 threads, each running `passes` passes.
+fn throughput(store: &Store, queries: &Queries, passes: usize) -> Res<()> {
+    const THREADS: usize = 2;
+    let n = queries.texts.len().max(1);
+    let per_thread = queries.texts.len() * passes;
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                s.spawn(move || -> Res<()> {
+                    for j in 0..per_thread {
+                        store.retrieve(&hybrid(queries, (j + t * 7) % n))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().map_err(|_| "a query thread panicked")??;
+        }
+        Ok::<_, dash_bench::BoxError>(())
+    })?;
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "throughput, {THREADS} threads: {:.0} queries/s",
+        (THREADS * per_thread) as f64 / secs
+    );
+    Ok(())
+}
+
+/// Step 5: ANN recall@10 of dense-only queries against exact search, unfiltered and within a
+/// 1 % metadata filter.
+fn ann_recall(store: &Store, vectors: &Matrix, queries: &Matrix, total: usize) -> Res<()> {
+    let id_of = |row: usize| format!("c{row}");
+    let truth = exact_tops(vectors, queries, 10, |_| true)?;
+    let found: Vec<Vec<String>> = queries
+        .iter()
+        .map(|q| dense_ids(store, TENANT, q, 10, None))
+        .collect::<Res<_>>()?;
+    println!(
+        "ANN recall@10 vs exact over {total} vectors: {:.4}",
+        mean_recall(&found, &truth, id_of)
+    );
+    let bucket = FILTER_BUCKET.to_string();
+    let truth = exact_tops(vectors, queries, 10, |row| row % 100 == FILTER_BUCKET)?;
+    let found: Vec<Vec<String>> = queries
+        .iter()
+        .map(|q| dense_ids(store, TENANT, q, 10, Some(&bucket)))
+        .collect::<Res<_>>()?;
+    println!(
+        "filtered (1 %) recall@10: {:.4}",
+        mean_recall(&found, &truth, id_of)
+    );
+    Ok(())
+}
