@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # HTTP benchmark of `dash serve` (the server issue's figures): builds the release binaries,
-# creates the synthetic corpus if it is missing, runs dash-server/examples/loadgen.rs (which
-# starts and stops the servers itself) and prints where the JSON figures are.
+# creates the synthetic corpus if it is missing, runs `dash-bench load` (which starts and stops
+# the servers itself) and prints where the JSON figures are.
 #
-# Usage: scripts/bench_http.sh [OUT_JSON] [extra loadgen arguments...]
+# Usage: scripts/bench_http.sh [OUT_JSON] [extra `dash-bench load` arguments...]
 #   DATA=DIR   corpus directory (default /work/data/synth1010k if present, else /tmp/synth-http,
 #              generated with N + 10,000 claims: the load uses N, the write phases the rest)
 #   N=COUNT    claims to load (default 100000)
@@ -30,9 +30,9 @@ if [[ ! -f "$data/claims.jsonl" || ! -f "$data/vectors.f32" || ! -f "$data/queri
   python3 "$synth" "$((n + 10000))" "$data"
 fi
 
-cargo build --release -p dash-server --bins --examples
+cargo build --release -p dash-server --bins
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 echo "machine: $(nproc) cores, $(lscpu | grep 'Model name' | sed 's/Model name: *//')"
-"$target_dir/release/examples/loadgen" \
+cargo run --release -p dash-bench -- load \
   --server "$target_dir/release/dash" --data "$data" --n "$n" --out "$out" "$@"
 echo "HTTP benchmark figures: $out"
