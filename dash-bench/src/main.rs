@@ -39,6 +39,8 @@ enum Command {
     Embed(cmd::embed::Args),
     /// HTTP load on `dash serve`: ingest, retrieve, overload, restart, lag.
     Load(cmd::load::Args),
+    /// The lexical stage alone at scale: pruned (MaxScore) against exhaustive BM25 search.
+    Lexical(cmd::lexical::Args),
     /// Side by side, an IR set (Climate-FEVER): DASH's hit@10, recall@10, nDCG@10, p50/p95.
     Ir(cmd::ir::Args),
     /// Side by side, the synthetic corpus at scale: top-50 latency, dense recall@50 vs exact.
@@ -57,6 +59,7 @@ fn main() {
         Command::Detection(a) => cmd::detection::run(a),
         Command::Embed(a) => cmd::embed::run(a),
         Command::Load(a) => cmd::load::run(a),
+        Command::Lexical(a) => cmd::lexical::run(a),
         Command::Ir(a) => cmd::ir::run(a),
         Command::Scale(a) => cmd::scale::run(a),
         Command::Scorecard(a) => cmd::scorecard::run(a),

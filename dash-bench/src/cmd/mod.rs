@@ -3,6 +3,7 @@
 pub mod detection;
 pub mod embed;
 pub mod ir;
+pub mod lexical;
 pub mod load;
 pub mod quality;
 pub mod retrieve;

@@ -68,12 +68,17 @@ pub struct Bm25Index {
     term_ids: HashMap<String, u32, foldhash::fast::RandomState>,
     /// Word (lower-cased, before stemming) → term id, for words seen before; bounded.
     word_terms: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
-    /// Per term id: (doc, tf) in insertion order; entries of removed docs are skipped and
+    /// Per term id: (doc, tf) in increasing doc order; entries of removed docs are skipped and
     /// compacted away lazily.
     postings: Vec<Vec<(DocId, u32)>>,
+    /// Per term id: what bounds its BM25 contribution (for dynamic pruning).
+    bounds: Vec<TermBound>,
     /// Per term id: live documents containing it.
     df: Vec<u32>,
     docs: Vec<Doc>,
+    /// Per doc id: its length in terms, [`DEAD`] when not live — what scoring reads for every
+    /// posting, packed apart from [`Doc`] so that the walk over a long list stays in cache.
+    lens: Vec<u32>,
     live_docs: u32,
     live_len: u64,
     dead_postings: usize,
@@ -96,8 +101,10 @@ impl Bm25Index {
             term_ids: HashMap::default(),
             word_terms: HashMap::default(),
             postings: Vec::new(),
+            bounds: Vec::new(),
             df: Vec::new(),
             docs: Vec::new(),
+            lens: Vec::new(),
             live_docs: 0,
             live_len: 0,
             dead_postings: 0,
@@ -135,6 +142,7 @@ impl Bm25Index {
         self.purge_dead(doc);
         let mut ids: Vec<u32> = Vec::new();
         let (term_ids, postings, df) = (&mut self.term_ids, &mut self.postings, &mut self.df);
+        let bounds = &mut self.bounds;
         let (analyzer, word_terms) = (&self.analyzer, &mut self.word_terms);
         analyzer.for_each_word(text, |word| {
             // Stemming costs more than a lookup: words seen before map straight to their term.
@@ -150,6 +158,7 @@ impl Bm25Index {
                     let id = u32::try_from(postings.len()).unwrap_or(u32::MAX);
                     term_ids.insert(term.into_owned(), id);
                     postings.push(Vec::new());
+                    bounds.push(TermBound::default());
                     df.push(0);
                     id
                 }
@@ -159,7 +168,7 @@ impl Bm25Index {
             }
             ids.push(id);
         });
-        let len = u32::try_from(ids.len()).unwrap_or(u32::MAX);
+        let len = u32::try_from(ids.len()).unwrap_or(u32::MAX).min(DEAD - 1);
         ids.sort_unstable();
         let mut terms: Vec<(u32, u32)> = Vec::with_capacity(ids.len());
         for id in ids {
@@ -169,14 +178,26 @@ impl Bm25Index {
             }
         }
         for &(term, tf) in &terms {
-            self.postings[term as usize].push((doc, tf));
+            let list = &mut self.postings[term as usize];
+            // Callers number documents in increasing order, so this is an append; an older id
+            // (reused after removal) goes to its place, keeping the list sorted.
+            match list.last() {
+                Some(&(last, _)) if last > doc => {
+                    let at = list.partition_point(|&(d, _)| d < doc);
+                    list.insert(at, (doc, tf));
+                }
+                _ => list.push((doc, tf)),
+            }
+            self.bounds[term as usize].widen(tf, len);
             self.df[term as usize] += 1;
         }
         self.total_postings += terms.len();
         let slot = doc as usize;
         if self.docs.len() <= slot {
             self.docs.resize_with(slot + 1, Doc::default);
+            self.lens.resize(slot + 1, DEAD);
         }
+        self.lens[slot] = len;
         self.docs[slot] = Doc {
             len,
             terms: terms.into_boxed_slice(),
@@ -213,6 +234,7 @@ impl Bm25Index {
             return;
         }
         d.live = false;
+        self.lens[doc as usize] = DEAD;
         self.live_docs -= 1;
         self.live_len -= u64::from(d.len);
         for &(term, _) in d.terms.iter() {
@@ -227,8 +249,13 @@ impl Bm25Index {
 
     fn compact(&mut self) {
         let docs = &self.docs;
-        for list in &mut self.postings {
+        for (list, bound) in self.postings.iter_mut().zip(&mut self.bounds) {
             list.retain(|&(doc, _)| docs[doc as usize].live);
+            // Removed documents may have held the extremes: tighten the bound.
+            *bound = TermBound::default();
+            for &(doc, tf) in list.iter() {
+                bound.widen(tf, docs[doc as usize].len);
+            }
         }
         for d in self.docs.iter_mut().filter(|d| !d.live) {
             d.terms = Box::default();
@@ -251,45 +278,213 @@ impl Bm25Index {
         self.total_postings -= terms.len();
     }
 
-    /// The BM25 score of every live document matching at least one term of `query` that
-    /// `accept` lets through, best first, at most `k`; ties go to the lower doc id.
+    /// The best `k` live documents matching at least one term of `query` that `accept` lets
+    /// through, by BM25 score, best first; ties go to the lower doc id.
+    ///
+    /// Dynamic pruning (MaxScore: Turtle and Flood, 1995; Lucene and tantivy prune the same
+    /// way): the query's postings are walked document at a time; once the top `k` is full,
+    /// the terms whose score bounds together cannot lift a document above the `k`-th score
+    /// no longer propose documents, and are only probed (by galloping) for the documents the
+    /// other terms propose. The answer is [`Bm25Index::search_exhaustive`]'s (scores may
+    /// differ in the last bits: terms are summed in another order).
+    ///
+    /// `accept` is asked only about documents that would enter the top `k`, so a filter costs a
+    /// few hundred checks, not one per posting.
+    ///
+    /// ```
+    /// use dash_core::index::{Analyzer, Bm25Index};
+    ///
+    /// let mut index = Bm25Index::new(Analyzer::english());
+    /// for d in 0..100 {
+    ///     index.insert(d, if d == 42 { "glacier retreat in the alps" } else { "glacier mass" });
+    /// }
+    /// let hits = index.search("alpine glacier retreat", 1, |_| true);
+    /// assert_eq!(hits[0].0, 42);
+    /// assert_eq!(hits, index.search_exhaustive("alpine glacier retreat", 1, |_| true));
+    /// ```
     pub fn search(
         &self,
         query: &str,
         k: usize,
         accept: impl Fn(DocId) -> bool,
     ) -> Vec<(DocId, f32)> {
-        if k == 0 || self.live_docs == 0 {
+        let Some(model) = self.model(k) else {
             return Vec::new();
-        }
-        let n = self.live_docs as f32;
-        let avgdl = self.live_len as f32 / n;
-        let Bm25Params { k1, b } = self.params;
+        };
+        let mut cursors: Vec<Cursor<'_>> = self
+            .query_terms(query)
+            .into_iter()
+            .filter_map(|(id, times)| {
+                let df = *self.df.get(id as usize)?;
+                if df == 0 {
+                    return None;
+                }
+                let weight = model.idf(df) * times as f32;
+                let bound = self.bounds.get(id as usize)?;
+                Some(Cursor {
+                    list: self.postings.get(id as usize)?,
+                    pos: 0,
+                    weight,
+                    bound: weight * model.bound(bound) * BOUND_SLACK,
+                })
+            })
+            .collect();
+        self.max_score(&mut cursors, k, &accept, &model)
+    }
+
+    /// The same answer as [`Bm25Index::search`], by scoring every posting of every query term
+    /// (term at a time, into a dense accumulator): the reference the pruned search is tested
+    /// and measured against.
+    pub fn search_exhaustive(
+        &self,
+        query: &str,
+        k: usize,
+        accept: impl Fn(DocId) -> bool,
+    ) -> Vec<(DocId, f32)> {
+        let Some(model) = self.model(k) else {
+            return Vec::new();
+        };
         SCRATCH.with(|cell| {
             let Ok(mut scratch) = cell.try_borrow_mut() else {
                 // Re-entered from `accept` (no caller does that): use a fresh accumulator.
-                return self.score(
-                    query,
-                    k,
-                    &accept,
-                    &mut Scratch::default(),
-                    (n, avgdl, k1, b),
-                );
+                return self.score_all(query, k, &accept, &mut Scratch::default(), &model);
             };
-            self.score(query, k, &accept, &mut scratch, (n, avgdl, k1, b))
+            self.score_all(query, k, &accept, &mut scratch, &model)
         })
     }
 
+    /// The scoring constants of a search for `k` documents; `None` when nothing can match.
+    fn model(&self, k: usize) -> Option<Model> {
+        if k == 0 || self.live_docs == 0 {
+            return None;
+        }
+        let n = self.live_docs as f32;
+        Some(Model {
+            n,
+            avgdl: self.live_len as f32 / n,
+            params: self.params,
+        })
+    }
+
+    /// The indexed terms of `query` with how often each occurs, by term id.
+    fn query_terms(&self, query: &str) -> Vec<(u32, u32)> {
+        let mut ids = Vec::new();
+        self.analyzer.for_each_word(query, |word| {
+            let id = match self.word_terms.get(word) {
+                Some(&id) => Some(id),
+                None => self
+                    .term_ids
+                    .get(self.analyzer.stem(word).as_ref())
+                    .copied(),
+            };
+            ids.extend(id);
+        });
+        ids.sort_unstable();
+        let mut terms: Vec<(u32, u32)> = Vec::with_capacity(ids.len());
+        for id in ids {
+            match terms.last_mut() {
+                Some((last, times)) if *last == id => *times += 1,
+                _ => terms.push((id, 1)),
+            }
+        }
+        terms
+    }
+
+    /// MaxScore over `cursors`: document at a time, the terms sorted by bound; the first
+    /// `essential` ones (whose bounds sum to at most the `k`-th score) only probe.
+    fn max_score(
+        &self,
+        cursors: &mut [Cursor<'_>],
+        k: usize,
+        accept: &impl Fn(DocId) -> bool,
+        model: &Model,
+    ) -> Vec<(DocId, f32)> {
+        cursors.sort_by(|a, b| a.bound.total_cmp(&b.bound));
+        // prefix[i]: the most terms 0..=i can add to a document's score together.
+        let prefix: Vec<f32> = cursors
+            .iter()
+            .scan(0.0f32, |sum, c| {
+                *sum += c.bound;
+                Some(*sum)
+            })
+            .collect();
+        let mut top = TopK::new(k);
+        // A document scoring below this cannot enter the top `k`.
+        let mut threshold = f32::NEG_INFINITY;
+        let mut essential = 0;
+        // Windows of document ids: the essential terms are scored term at a time into a small
+        // accumulator, then each document they touched is completed from the other terms, in
+        // increasing id order (Lucene's MaxScore bulk scorer works the same way).
+        let mut scores = [0.0f32; WINDOW];
+        let mut touched = [0u64; WINDOW / 64];
+        while let Some(base) = cursors[essential..].iter().filter_map(Cursor::doc).min() {
+            let end = base.saturating_add(WINDOW as DocId);
+            for c in &mut cursors[essential..] {
+                while let Some(&(doc, tf)) = c.list.get(c.pos) {
+                    if doc >= end {
+                        break;
+                    }
+                    c.pos += 1;
+                    let len = self.lens[doc as usize];
+                    if len == DEAD {
+                        continue; // a removed document's postings, not compacted yet
+                    }
+                    let slot = (doc - base) as usize;
+                    scores[slot] += c.weight * model.saturate(tf, model.norm(len));
+                    touched[slot / 64] |= 1 << (slot % 64);
+                }
+            }
+            for (word_ix, word) in touched.iter_mut().enumerate() {
+                let mut bits = std::mem::take(word);
+                while bits != 0 {
+                    let slot = word_ix * 64 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    let doc = base + slot as DocId;
+                    let mut score = std::mem::take(&mut scores[slot]);
+                    let norm = model.norm(self.lens[doc as usize]);
+                    let mut hopeless = false;
+                    for i in (0..essential).rev() {
+                        if score + prefix[i] < threshold {
+                            hopeless = true;
+                            break;
+                        }
+                        let c = &mut cursors[i];
+                        c.seek(doc);
+                        if let Some(&(at, tf)) = c.list.get(c.pos) {
+                            if at == doc {
+                                score += c.weight * model.saturate(tf, norm);
+                            }
+                        }
+                    }
+                    if hopeless {
+                        continue;
+                    }
+                    let hit = Hit::new(doc, score);
+                    if top.admits(&hit) && accept(doc) {
+                        top.push(hit);
+                        if let Some(floor) = top.floor() {
+                            threshold = floor;
+                        }
+                    }
+                }
+            }
+            // Terms whose bounds together fall below the threshold stop proposing documents.
+            while essential < cursors.len() && prefix[essential] < threshold {
+                essential += 1;
+            }
+        }
+        top.into_sorted()
+    }
+
     /// Term-at-a-time scoring into a dense accumulator, then a bounded top-`k` selection that
-    /// asks `accept` only about documents that would enter the top `k` (a filter is evaluated
-    /// for a few hundred documents, not for every posting).
-    fn score(
+    /// asks `accept` only about documents that would enter the top `k`.
+    fn score_all(
         &self,
         query: &str,
         k: usize,
         accept: &impl Fn(DocId) -> bool,
         scratch: &mut Scratch,
-        (n, avgdl, k1, b): (f32, f32, f32, f32),
+        model: &Model,
     ) -> Vec<(DocId, f32)> {
         let Scratch { scores, touched } = scratch;
         if scores.len() < self.docs.len() {
@@ -299,24 +494,22 @@ impl Bm25Index {
             let Some(&id) = self.term_ids.get(term) else {
                 return;
             };
-            let df = self.df[id as usize] as f32;
-            if df == 0.0 {
+            let df = self.df[id as usize];
+            if df == 0 {
                 return;
             }
-            let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+            let idf = model.idf(df);
             for &(doc, tf) in &self.postings[id as usize] {
-                let d = &self.docs[doc as usize];
-                if !d.live {
+                let len = self.lens[doc as usize];
+                if len == DEAD {
                     continue;
                 }
-                let tf = tf as f32;
-                let norm = k1 * (1.0 - b + b * d.len as f32 / avgdl);
                 let slot = &mut scores[doc as usize];
                 // Every term's contribution is > 0, so 0 marks an untouched document.
                 if *slot == 0.0 {
                     touched.push(doc);
                 }
-                *slot += idf * tf * (k1 + 1.0) / (tf + norm);
+                *slot += idf * model.saturate(tf, model.norm(len));
             }
         });
         let mut top = TopK::new(k);
@@ -331,6 +524,119 @@ impl Bm25Index {
         }
         touched.clear();
         top.into_sorted()
+    }
+}
+
+/// [`Bm25Index::lens`] of a document that is not live. (A document's term count is capped below
+/// it: [`Bm25Index::insert`] saturates at `u32::MAX - 1`.)
+const DEAD: u32 = u32::MAX;
+
+/// Document ids per MaxScore window (a 16 KiB accumulator on the stack).
+const WINDOW: usize = 4096;
+
+/// Score bounds are widened by this factor, so that rounding (terms summed in another order
+/// than the bounds) can never prune a document that belongs in the answer.
+const BOUND_SLACK: f32 = 1.0 + 1e-4;
+
+/// What bounds a term's contribution to any document's score: the Pareto frontier of its
+/// postings' (term frequency, document length) pairs — the contribution grows with the one and
+/// falls with the other, so its largest value, for any mean length, is at one of these pairs
+/// (Lucene keeps the same "impacts"). Few pairs: frequencies above a handful are rare.
+/// Removals leave it wider than needed (still a bound) until the next compaction.
+#[derive(Debug, Clone, Default)]
+struct TermBound {
+    /// Pairs no other pair beats on both counts, by increasing frequency (so by increasing
+    /// length too).
+    frontier: Vec<(u32, u32)>,
+}
+
+/// A frontier longer than this is cut to its extremes, a looser bound ([`TermBound::widen`]).
+const FRONTIER_MAX: usize = 16;
+
+impl TermBound {
+    fn widen(&mut self, tf: u32, len: u32) {
+        let f = &mut self.frontier;
+        if f.iter().any(|&(t, l)| t >= tf && l <= len) {
+            return; // dominated
+        }
+        f.retain(|&(t, l)| !(tf >= t && len <= l));
+        let at = f.partition_point(|&(t, _)| t < tf);
+        f.insert(at, (tf, len));
+        if f.len() > FRONTIER_MAX {
+            // The largest frequency with the smallest length bounds every pair.
+            let (max_tf, min_len) = (f[f.len() - 1].0, f[0].1);
+            f.clear();
+            f.push((max_tf, min_len));
+        }
+    }
+}
+
+/// The constants of one search: live documents, mean length, parameters.
+#[derive(Debug, Clone, Copy)]
+struct Model {
+    n: f32,
+    avgdl: f32,
+    params: Bm25Params,
+}
+
+impl Model {
+    /// Lucene's non-negative IDF of a term in `df` live documents.
+    fn idf(&self, df: u32) -> f32 {
+        let df = df as f32;
+        (1.0 + (self.n - df + 0.5) / (df + 0.5)).ln()
+    }
+
+    /// The length normalisation of a document of `len` terms.
+    fn norm(&self, len: u32) -> f32 {
+        let Bm25Params { k1, b } = self.params;
+        k1 * (1.0 - b + b * len as f32 / self.avgdl)
+    }
+
+    /// The saturated term frequency, given the document's [`Model::norm`].
+    fn saturate(&self, tf: u32, norm: f32) -> f32 {
+        let tf = tf as f32;
+        tf * (self.params.k1 + 1.0) / (tf + norm)
+    }
+
+    /// The largest [`Model::saturate`] a term with this bound can give.
+    fn bound(&self, bound: &TermBound) -> f32 {
+        bound
+            .frontier
+            .iter()
+            .map(|&(tf, len)| self.saturate(tf, self.norm(len)))
+            .fold(0.0, f32::max)
+    }
+}
+
+/// A position in one query term's postings.
+struct Cursor<'a> {
+    list: &'a [(DocId, u32)],
+    pos: usize,
+    /// The term's IDF times how often the query holds it.
+    weight: f32,
+    /// The most the term adds to any document's score.
+    bound: f32,
+}
+
+impl Cursor<'_> {
+    /// The document the cursor is on; `None` once exhausted.
+    fn doc(&self) -> Option<DocId> {
+        self.list.get(self.pos).map(|&(d, _)| d)
+    }
+
+    /// Moves to the first posting at or after `target`: galloping (doubling steps), then a
+    /// binary search within the last step, so a long list is probed in O(log gap).
+    fn seek(&mut self, target: DocId) {
+        let rest = &self.list[self.pos.min(self.list.len())..];
+        if rest.first().is_none_or(|&(d, _)| d >= target) {
+            return;
+        }
+        let mut step = 1;
+        while step < rest.len() && rest[step].0 < target {
+            step *= 2;
+        }
+        let window = &rest[step / 2..step.min(rest.len())];
+        self.pos += step / 2 + window.partition_point(|&(d, _)| d < target);
     }
 }
 
@@ -413,6 +719,82 @@ mod tests {
                 prop_assert!((gs - es).abs() <= 1e-4 * es.abs().max(1.0), "{gd}:{gs} vs {ed}:{es}");
             }
         }
+    }
+
+    /// Words with skewed frequencies, so pruning has long lists to skip.
+    fn skewed_text() -> impl Strategy<Value = String> {
+        prop::collection::vec((0u32..64).prop_map(|r| r * r / 64), 1..16).prop_map(|ranks| {
+            ranks
+                .iter()
+                .map(|r| format!("w{r}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+    }
+
+    proptest! {
+        /// The pruned search returns the exhaustive search's documents (up to ties within
+        /// rounding), with a filter, over any mix of inserts, re-inserts and removals, for any
+        /// `k`, with repeated query terms.
+        #[test]
+        fn pruning_returns_the_exhaustive_answer(
+            docs in prop::collection::vec(skewed_text(), 1..300),
+            removed in prop::collection::vec(0usize..300, 0..60),
+            reinserted in prop::collection::vec((0usize..300, skewed_text()), 0..10),
+            query in skewed_text(),
+            k in 1usize..40,
+            modulus in 1u32..4,
+            stride in 1usize..60,
+        ) {
+            // Ids spread by `stride` so that a corpus spans several scoring windows.
+            let id = |i: usize| ((i % docs.len()) * stride) as DocId;
+            let mut index = Bm25Index::new(Analyzer::english());
+            for (d, t) in docs.iter().enumerate() {
+                index.insert(id(d), t);
+            }
+            for r in removed {
+                index.remove(id(r));
+            }
+            for (d, t) in reinserted {
+                index.insert(id(d), &t);
+            }
+            let accept = |d: DocId| d.is_multiple_of(modulus);
+            let pruned = index.search(&query, k, accept);
+            let exhaustive = index.search_exhaustive(&query, k, accept);
+            prop_assert_eq!(pruned.len(), exhaustive.len());
+            let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * a.abs().max(1.0);
+            for ((pd, ps), (ed, es)) in pruned.iter().zip(&exhaustive) {
+                prop_assert!(close(*ps, *es), "rank scores {pd}:{ps} vs {ed}:{es}");
+                prop_assert!(accept(*pd));
+            }
+            // A document the pruned search returned has its exhaustive score.
+            let all = index.search_exhaustive(&query, docs.len() * stride, |_| true);
+            for (pd, ps) in &pruned {
+                let truth = all.iter().find(|(d, _)| d == pd).map(|(_, s)| *s);
+                prop_assert!(truth.is_some_and(|t| close(t, *ps)), "{pd}:{ps} vs {truth:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_rare_term_beside_one_in_every_document() {
+        // Once the top k is full of rare-term documents the common term only probes (the
+        // pruned path); the answer is still the exhaustive one.
+        let mut index = Bm25Index::new(Analyzer::english());
+        for d in 0..10_000 {
+            let text = if d % 1000 == 7 {
+                "rare common"
+            } else {
+                "common filler words"
+            };
+            index.insert(d, text);
+        }
+        let pruned = index.search("rare common", 5, |_| true);
+        assert_eq!(pruned, index.search_exhaustive("rare common", 5, |_| true));
+        assert_eq!(
+            pruned.iter().map(|h| h.0).collect::<Vec<_>>(),
+            vec![7, 1007, 2007, 3007, 4007]
+        );
     }
 
     #[test]

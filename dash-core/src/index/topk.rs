@@ -67,6 +67,14 @@ impl TopK {
         self.heap.len() < self.k || self.heap.peek().is_some_and(|worst| hit < worst)
     }
 
+    /// The worst score in the top `k` once it is full (`None` before).
+    pub(crate) fn floor(&self) -> Option<f32> {
+        if self.heap.len() < self.k {
+            return None;
+        }
+        self.heap.peek().map(|worst| worst.score)
+    }
+
     pub(crate) fn push(&mut self, hit: Hit) {
         if self.heap.len() < self.k {
             self.heap.push(hit);
