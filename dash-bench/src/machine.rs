@@ -90,6 +90,18 @@ pub fn rss_bytes(pid: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// Resident memory of a process split by kind, in bytes: anonymous (heap, stacks) and
+/// file-backed (mapped files, such as the store's segments, and the program's own code).
+pub fn rss_split(pid: &str) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    };
+    Some((field("RssAnon:")?, field("RssFile:")?))
+}
+
 /// The machine's busy and stolen CPU seconds so far (the first line of `/proc/stat`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MachineCpu {

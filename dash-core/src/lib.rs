@@ -77,7 +77,7 @@ pub use model::{
     TenantId, Timestamp, VersionBody, VersionInfo,
 };
 pub use retrieve::{Fusion, Query, Ranking, RetrieveResponse, RetrievedClaim, StanceMode};
-pub use storage::{FileStorage, MemStorage, Storage, StorageFile};
+pub use storage::{FileBytes, FileStorage, MemStorage, Storage, StorageFile};
 pub use store::{
     BatchReceipt, CheckpointReport, CommitStatus, Durability, ForgetReceipt, IngestReceipt,
     RecoveryReport, Retention, Store, StoreBuilder, StoreStats, DEFAULT_DENSE_SEAL_THRESHOLD,

@@ -33,6 +33,7 @@ use crate::codec::{check_blake3, check_format_version, hash_bytes, Decoder, Enco
 use crate::detect::record::{decode_tenant, encode_tenant, TenantDerived};
 use crate::error::{Corruption, CorruptionKind};
 use crate::model::{ClaimId, ClaimVersion, Lsn, TenantId, Timestamp, VersionBody};
+use crate::storage::FileBytes;
 
 /// Directory of segment files, relative to the store root.
 pub(crate) const SEGMENT_DIR: &str = "segments";
@@ -223,7 +224,8 @@ impl SegmentBuilder {
 pub(crate) struct Segment {
     pub(crate) id: u64,
     path: PathBuf,
-    bytes: Arc<[u8]>,
+    /// The file, mapped (or, on storages that cannot map, read).
+    bytes: FileBytes,
     pub(crate) hash: [u8; 32],
     index_offset: usize,
     entry_count: usize,
@@ -237,7 +239,7 @@ pub(crate) struct Segment {
 
 impl Segment {
     /// Verifies `bytes` (magic, version, BLAKE3 of the whole file, offsets) and indexes them.
-    pub(crate) fn from_bytes(id: u64, bytes: Vec<u8>) -> Result<Self, Corruption> {
+    pub(crate) fn from_bytes(id: u64, bytes: FileBytes) -> Result<Self, Corruption> {
         let path = file_path(id);
         let corrupt = |offset: usize, kind| Corruption {
             file: path.clone(),
@@ -294,7 +296,7 @@ impl Segment {
         let seg = Self {
             id,
             path,
-            bytes: bytes.into(),
+            bytes,
             hash,
             index_offset: index_offset as usize,
             entry_count: entry_count as usize,
@@ -520,7 +522,7 @@ mod tests {
 
     #[test]
     fn lookups_and_round_trip() {
-        let seg = Segment::from_bytes(1, build()).unwrap();
+        let seg = Segment::from_bytes(1, build().into()).unwrap();
         assert_eq!(seg.entry_count(), 3);
         let i = seg.find("a", "y").unwrap().unwrap();
         assert_eq!(seg.latest(i).unwrap(), (2, true));
@@ -541,7 +543,7 @@ mod tests {
             let mut bad = bytes.clone();
             bad[at] ^= 0x01;
             assert!(
-                Segment::from_bytes(1, bad).is_err(),
+                Segment::from_bytes(1, bad.into()).is_err(),
                 "flip at {at} went unnoticed"
             );
         }

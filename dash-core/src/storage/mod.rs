@@ -18,9 +18,11 @@ use std::fmt::Debug;
 use std::io;
 use std::path::Path;
 
+mod bytes;
 mod file;
 mod mem;
 
+pub use bytes::FileBytes;
 pub use file::FileStorage;
 pub use mem::MemStorage;
 
@@ -64,6 +66,16 @@ pub trait Storage: Send + Sync + Debug {
     /// # Errors
     /// The underlying I/O error (`NotFound` if missing).
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+
+    /// The whole file, for reading only: memory-mapped where the storage can map it (so its
+    /// pages live in the page cache, not in the process's heap), else read. The store maps only
+    /// immutable files (segments), which it never changes or truncates while they are open.
+    ///
+    /// # Errors
+    /// The underlying I/O error (`NotFound` if missing).
+    fn map(&self, path: &Path) -> io::Result<FileBytes> {
+        self.read(path).map(FileBytes::from)
+    }
 
     /// Names of the files directly inside `dir`, in no particular order (empty if `dir` is missing).
     ///

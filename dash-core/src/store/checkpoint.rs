@@ -65,7 +65,7 @@ fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Checkpoint
 }
 
 /// Writes a new segment under the next id of `next`, makes it durable (data, then directory
-/// entry) and loads it back.
+/// entry) and loads it back, mapped (the written bytes are dropped: the page cache holds them).
 fn install_segment(
     shared: &Shared,
     next: &mut Manifest,
@@ -81,7 +81,9 @@ fn install_segment(
     storage
         .sync_dir(Path::new(SEGMENT_DIR))
         .map_err(io_err(SEGMENT_DIR))?;
-    Ok(Arc::new(Segment::from_bytes(id, bytes)?))
+    drop(bytes);
+    let mapped = storage.map(&path).map_err(io_err(&path))?;
+    Ok(Arc::new(Segment::from_bytes(id, mapped)?))
 }
 
 fn meta_of(seg: &Segment) -> SegmentMeta {

@@ -72,7 +72,7 @@ fn load_segments(storage: &dyn Storage, m: &Manifest) -> Result<Vec<Arc<Segment>
         .par_iter()
         .map(|meta| {
             let path = segment::file_path(meta.id);
-            let bytes = match storage.read(&path) {
+            let bytes = match storage.map(&path) {
                 Ok(b) => b,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     return Err(OpenError::Corruption(Corruption {

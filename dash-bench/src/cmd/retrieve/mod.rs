@@ -170,11 +170,18 @@ pub fn run(a: Args) -> Res<()> {
     // The bench itself holds every vector once (for the exact ground truth): not the store's.
     let own = (vectors.data.len() * 4) as u64;
     let store_rss = machine::rss_bytes("self").unwrap_or(0).saturating_sub(own);
+    let (anon, file) = machine::rss_split("self").unwrap_or_default();
+    let per_claim = |bytes: u64| bytes as f64 / total.max(1) as f64;
     println!(
         "RSS of the open store: {:.0} MiB = {:.0} B/claim (process RSS {:.0} MiB before reopen, minus the bench's own vectors)",
         store_rss as f64 / 1048576.0,
-        store_rss as f64 / total.max(1) as f64,
+        per_claim(store_rss),
         rss_before as f64 / 1048576.0
+    );
+    println!(
+        "  of which anonymous {:.0} B/claim, file-backed (mapped segments, program) {:.0} B/claim",
+        per_claim(anon.saturating_sub(own)),
+        per_claim(file)
     );
 
     latency(&store, &queries, a.passes)?;

@@ -1,0 +1,62 @@
+//! [`FileBytes`]: a whole file's bytes, read into the heap or memory-mapped.
+
+use std::fmt;
+use std::ops::Deref;
+
+/// The bytes of a whole file, read-only: on the heap, or mapped from the file
+/// ([`Storage::map`](super::Storage::map)).
+///
+/// A mapping reads from the page cache: pages are loaded on first touch and the kernel may drop
+/// clean pages under memory pressure, so an open store's segments cost no heap memory.
+///
+/// ```
+/// use dash_core::FileBytes;
+///
+/// let bytes = FileBytes::from(b"segment".to_vec());
+/// assert_eq!(&bytes[..3], b"seg");
+/// assert!(!bytes.is_mapped());
+/// ```
+pub struct FileBytes(Repr);
+
+enum Repr {
+    Heap(Box<[u8]>),
+    Mapped(memmap2::Mmap),
+}
+
+impl FileBytes {
+    pub(crate) fn mapped(map: memmap2::Mmap) -> Self {
+        Self(Repr::Mapped(map))
+    }
+
+    /// True when the bytes are a mapping of the file (not a copy on the heap).
+    #[must_use]
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.0, Repr::Mapped(_))
+    }
+}
+
+impl From<Vec<u8>> for FileBytes {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self(Repr::Heap(bytes.into_boxed_slice()))
+    }
+}
+
+impl Deref for FileBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Heap(b) => b,
+            Repr::Mapped(m) => m,
+        }
+    }
+}
+
+impl fmt::Debug for FileBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileBytes")
+            .field("len", &self.len())
+            .field("mapped", &self.is_mapped())
+            .finish()
+    }
+}
