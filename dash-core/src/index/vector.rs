@@ -389,7 +389,8 @@ const SELECTIVITY_SAMPLE: usize = 1024;
 ///
 /// Scores are cosine similarities, recomputed from the index's own unit vectors with the dot
 /// product [`ExactIndex`] uses, so they equal an `ExactIndex`'s scores for the same vectors.
-/// Memory: the graph holds one copy of the vectors and the exact-scan path another.
+/// Memory: one copy of the vectors, the graph's own (the exact-scan path and the rescoring read
+/// them from it).
 ///
 /// Cost (measured, release build, 2 cores, 1,000,000 clustered 128-d vectors, see
 /// `docs/decisions.md` D13): build 239 s on 2 threads; a top-10 query at `ef_search` 200 takes
@@ -407,18 +408,18 @@ const SELECTIVITY_SAMPLE: usize = 1024;
 /// ```
 pub struct HnswIndex {
     params: HnswParams,
-    /// `None` for an empty index (usearch needs a non-zero dimension and capacity).
+    dim: usize,
+    /// `None` for an empty index (usearch needs a non-zero dimension and capacity). It holds
+    /// the only copy of the unit vectors, keyed by doc id.
     graph: Option<usearch::Index>,
-    /// The same unit vectors, for rescoring graph hits and for exact scans.
-    exact: ExactIndex,
-    /// Every doc, ascending (for the selectivity sample).
+    /// Every doc, ascending (membership, the selectivity sample, exact scans).
     docs: Vec<DocId>,
 }
 
 impl fmt::Debug for HnswIndex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HnswIndex")
-            .field("dim", &self.exact.dim())
+            .field("dim", &self.dim)
             .field("len", &self.docs.len())
             .field("params", &self.params)
             .finish_non_exhaustive()
@@ -480,11 +481,13 @@ impl HnswIndex {
         } else {
             Some(build_graph(&exact, &ids, params, cancelled)?)
         };
+        // The graph now holds the vectors: the build's copy goes.
+        drop(exact);
         ids.sort_unstable();
         Ok(Self {
             params,
+            dim,
             graph,
-            exact,
             docs: ids,
         })
     }
@@ -499,7 +502,7 @@ impl HnswIndex {
     /// ```
     #[must_use]
     pub fn dim(&self) -> usize {
-        self.exact.dim()
+        self.dim
     }
 
     /// The parameters the index was built with.
@@ -526,7 +529,7 @@ impl HnswIndex {
     /// ```
     #[must_use]
     pub fn len(&self) -> u32 {
-        self.exact.len()
+        u32::try_from(self.docs.len()).unwrap_or(u32::MAX)
     }
 
     /// True when the index holds no document.
@@ -539,7 +542,7 @@ impl HnswIndex {
     /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.exact.is_empty()
+        self.docs.is_empty()
     }
 
     /// True when `doc` was indexed.
@@ -552,7 +555,7 @@ impl HnswIndex {
     /// ```
     #[must_use]
     pub fn contains(&self, doc: DocId) -> bool {
-        self.exact.contains(doc)
+        self.docs.binary_search(&doc).is_ok()
     }
 
     /// [`Self::search_filtered`] without a count of accepted documents (the selectivity of
@@ -628,7 +631,7 @@ impl HnswIndex {
         }
         let accepted = accepted_count.unwrap_or_else(|| self.estimate_accepted(&accept));
         if self.prefers_exact(accepted, k) {
-            Ok(self.exact.search_unit(&query, k, accept))
+            Ok(self.scan(&query, k, accept))
         } else {
             Ok(self.graph_search(&query, k, accept))
         }
@@ -659,7 +662,8 @@ impl HnswIndex {
         k: usize,
         accept: impl Fn(DocId) -> bool,
     ) -> Result<Vec<(DocId, f32)>, VectorError> {
-        self.exact.search(query, k, accept)
+        let query = unit(query, self.dim)?;
+        Ok(self.scan(&query, k, accept))
     }
 
     /// Every indexed doc, ascending.
@@ -667,9 +671,34 @@ impl HnswIndex {
         &self.docs
     }
 
-    /// The stored (unit) vector of `doc`.
-    pub(crate) fn row(&self, doc: DocId) -> Option<&[f32]> {
-        self.exact.row(doc)
+    /// The stored (unit) vector of `doc`, read from the graph.
+    pub(crate) fn row(&self, doc: DocId) -> Option<Vec<f32>> {
+        let mut row = vec![0.0; self.dim];
+        self.read_row(doc, &mut row).then_some(row)
+    }
+
+    /// Reads `doc`'s unit vector into `row` (`dim` long); false when `doc` is not indexed.
+    fn read_row(&self, doc: DocId, row: &mut [f32]) -> bool {
+        let Some(graph) = &self.graph else {
+            return false;
+        };
+        self.contains(doc) && matches!(graph.get(u64::from(doc), row), Ok(1))
+    }
+
+    /// The exact path: the dot product of `query` (a checked unit vector) with every accepted
+    /// document's vector, best first, at most `k`.
+    fn scan(&self, query: &[f32], k: usize, accept: impl Fn(DocId) -> bool) -> Vec<(DocId, f32)> {
+        if k == 0 {
+            return Vec::new();
+        }
+        let mut top = TopK::new(k);
+        let mut row = vec![0.0; self.dim];
+        for &doc in self.docs.iter().filter(|&&d| accept(d)) {
+            if self.read_row(doc, &mut row) {
+                top.push(Hit::new(doc, dot(query, &row)));
+            }
+        }
+        top.into_sorted()
     }
 
     /// The size of the candidate list for `k` results.
@@ -710,16 +739,16 @@ impl HnswIndex {
         // usearch searches with a candidate list of `max(expansion_search, k)`.
         let filter = |key: u64| DocId::try_from(key).is_ok_and(&accept);
         let Ok(found) = graph.filtered_search(query, k, filter) else {
-            return self.exact.search_unit(query, k, accept);
+            return self.scan(query, k, accept);
         };
         let mut top = TopK::new(k);
+        let mut row = vec![0.0; self.dim];
         for key in found.keys {
             let Ok(doc) = DocId::try_from(key) else {
                 continue;
             };
-            match self.exact.row(doc) {
-                Some(row) if accept(doc) => top.push(Hit::new(doc, dot(query, row))),
-                _ => {}
+            if accept(doc) && self.read_row(doc, &mut row) {
+                top.push(Hit::new(doc, dot(query, &row)));
             }
         }
         top.into_sorted()

@@ -60,13 +60,13 @@ impl SealPlan {
     ) -> Result<HnswIndex, VectorError> {
         let from_fresh = self.fresh.iter().filter_map(|(doc, item)| {
             let v = item.claim.embedding.as_deref()?;
-            Some((*doc, v))
+            Some((*doc, std::borrow::Cow::Borrowed(v)))
         });
         let from_graphs = self.graphs.iter().flat_map(|g| {
             g.doc_ids()
                 .iter()
                 .filter(|d| !self.removed.contains(**d))
-                .filter_map(|d| Some((*d, g.row(*d)?)))
+                .filter_map(|d| Some((*d, std::borrow::Cow::Owned(g.row(*d)?))))
         });
         HnswIndex::build_cancellable(self.dim, from_fresh.chain(from_graphs), params, cancelled)
     }
@@ -233,12 +233,16 @@ impl DenseIndex {
         let query = unit(query, self.dim())?;
         let mut top = TopK::new(k);
         for doc in allowed.iter().filter(|&doc| accept(doc)) {
-            let row = self
-                .fresh
-                .row(doc)
-                .or_else(|| self.graphs.iter().find_map(|g| g.row(doc)));
+            let row = match self.fresh.row(doc) {
+                Some(row) => Some(std::borrow::Cow::Borrowed(row)),
+                None => self
+                    .graphs
+                    .iter()
+                    .find_map(|g| g.row(doc))
+                    .map(std::borrow::Cow::Owned),
+            };
             if let Some(row) = row {
-                top.push(Hit::new(doc, dot(&query, row)));
+                top.push(Hit::new(doc, dot(&query, &row)));
             }
         }
         Ok(top.into_sorted())

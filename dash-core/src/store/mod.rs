@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{
-    Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak,
+    Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard,
 };
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -20,8 +20,7 @@ use crate::error::{
 use crate::model::{
     ClaimId, ClaimRecord, ClaimVersion, Edge, IngestItem, Lsn, TenantId, Timestamp,
 };
-use crate::retrieve::{Catalog, DetectionStatus, Fold, Query, RetrieveResponse, SealPlan};
-use crate::segment::Segment;
+use crate::retrieve::{DetectionStatus, Query, RetrieveResponse};
 use crate::storage::Storage;
 use crate::validate::{
     validate_claim_id, validate_commit_id, validate_item, validate_tenant_id, MAX_BATCH_ITEMS,
@@ -31,6 +30,7 @@ use crate::wal::Truncation;
 mod builder;
 mod checkpoint;
 pub(crate) mod dims;
+mod indexer;
 mod recovery;
 mod state;
 pub(crate) mod writer;
@@ -325,146 +325,6 @@ impl Shared {
     }
 }
 
-/// At most this many queued catalog changes are indexed under the state lock when the indexer
-/// swaps in the catalog it built at open.
-const ABSORB_UNDER_LOCK: usize = 4096;
-
-/// The background dense indexer: plans a seal under the state lock, builds the HNSW graph with
-/// no lock held, installs it under the lock. It holds the store weakly, so closing the store
-/// never waits for a build (an unfinished build is dropped).
-fn run_indexer(shared: Weak<Shared>, rx: mpsc::Receiver<()>, segments: Vec<Arc<Segment>>) {
-    // First the sealed segments' indexes (queries wait for them), then seals on demand.
-    // Should this thread stop before the indexes are in (a bug: a panic), waiting queries get
-    // `QueryError::IndexUnavailable` instead of waiting forever.
-    let mut guard = ReadyGuard(Some(shared.clone()));
-    // A closed store (no strong reference left) cancels the builds.
-    let closed = || shared.strong_count() == 0;
-    let Some((queueing, detected_through)) = shared.upgrade().map(|s| {
-        let through = lock(&s.checkpoint).manifest.detected_through;
-        (s.config.stage_queues(), through)
-    }) else {
-        return;
-    };
-    let built = Catalog::from_segments(&segments, &closed, queueing, detected_through);
-    drop(segments);
-    let Some(s) = shared.upgrade() else {
-        return;
-    };
-    let readiness = match built {
-        Ok(None) => return,
-        Ok(Some(mut catalog)) => {
-            // Changes queued meanwhile (WAL replay, new writes) are applied in chunks taken under
-            // the lock and indexed outside it; only the last small chunk is indexed under it.
-            loop {
-                let mut st = s.write_state();
-                if st.catalog.pending() <= ABSORB_UNDER_LOCK {
-                    catalog.absorb(&mut st.catalog);
-                    st.catalog = catalog;
-                    st.seal_wanted = !st.catalog.seal_candidates(st.seal_threshold).is_empty();
-                    break;
-                }
-                let mut queued = std::mem::take(&mut st.catalog);
-                st.catalog = Catalog::deferred(queued.queueing(), queued.detected_through);
-                drop(st);
-                catalog.absorb_some(&mut queued);
-                if shared.strong_count() == 1 {
-                    return; // only this thread still holds the store: it was closed
-                }
-            }
-            Ok(())
-        }
-        Err(e) => Err(format!("indexing the segments failed: {e}")),
-    };
-    s.set_index_readiness(readiness);
-    guard.0 = None;
-    drop(s);
-    // Seals when the writer asks; merges of a tenant's graphs once writes have paused.
-    let merge_idle = shared.upgrade().and_then(|s| s.config.dense_merge_idle);
-    let poll = merge_idle.map(|d| d.clamp(Duration::from_millis(10), Duration::from_secs(1)));
-    loop {
-        let woken = match poll {
-            None => match rx.recv() {
-                Ok(()) => true,
-                Err(_) => return,
-            },
-            Some(poll) => match rx.recv_timeout(poll) {
-                Ok(()) => true,
-                Err(mpsc::RecvTimeoutError::Timeout) => false,
-                Err(mpsc::RecvTimeoutError::Disconnected) => return,
-            },
-        };
-        // Seals first, whenever one is due; merges only on a quiet poll.
-        loop {
-            let Some(s) = shared.upgrade() else {
-                return;
-            };
-            let params = s.config.hnsw;
-            let job = next_build(&mut s.write_state(), if woken { None } else { merge_idle });
-            drop(s);
-            let Some((tenant, plan)) = job else {
-                break;
-            };
-            // A panic in a build must not end the indexer: it counts as a failed build.
-            let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                plan.build(params, &|| shared.strong_count() == 0)
-            }))
-            .unwrap_or_else(|_| Err(crate::index::VectorError::Backend("build panicked".into())));
-            let Some(s) = shared.upgrade() else {
-                return;
-            };
-            match built {
-                Ok(graph) => {
-                    s.write_state().catalog.install(&tenant, &plan, Some(graph));
-                    s.metrics.index_builds.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(crate::index::VectorError::Cancelled) => return,
-                Err(e) => {
-                    s.write_state().catalog.install(&tenant, &plan, None);
-                    *lock(&s.last_index_error) = Some(format!("tenant {tenant}: {e}"));
-                }
-            }
-        }
-    }
-}
-
-/// The indexer's next build, planned (the tenant marked building): a due seal first, else, when
-/// `merge_idle` is given and no write has been applied for that long, a merge of a tenant's
-/// graphs.
-fn next_build(st: &mut State, merge_idle: Option<Duration>) -> Option<(TenantId, SealPlan)> {
-    st.seal_wanted = false;
-    let threshold = st.seal_threshold;
-    let seal = st.catalog.seal_candidates(threshold).into_iter().next();
-    // `last_recorded` is `Timestamp::MIN` before the first write.
-    let idle_micros = Timestamp::now()
-        .as_unix_micros()
-        .saturating_sub(st.last_recorded.as_unix_micros());
-    let quiet =
-        merge_idle.is_some_and(|d| idle_micros >= i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
-    let (tenant, fold) = match seal {
-        Some(t) => (t, Fold::Tiered),
-        None if quiet => (st.catalog.merge_candidates().into_iter().next()?, Fold::All),
-        None => return None,
-    };
-    let plan = st.catalog.plan_seal(&tenant, fold)?;
-    Some((tenant, plan))
-}
-
-/// Marks the open-time indexes as unavailable if the indexer stops before they are in.
-struct ReadyGuard(Option<Weak<Shared>>);
-
-impl Drop for ReadyGuard {
-    fn drop(&mut self) {
-        if let Some(s) = self.0.take().and_then(|w| w.upgrade()) {
-            let (state, _) = &s.index_ready;
-            if lock(state).is_none() {
-                s.set_index_readiness(Err(
-                    "the indexer stopped before the indexes were built".into()
-                ));
-            }
-        }
-    }
-}
-
 #[derive(Debug, Default)]
 struct Threads {
     writer: Option<JoinHandle<()>>,
@@ -554,7 +414,7 @@ impl Store {
         let segments = shared.read_state().segments.clone();
         std::thread::Builder::new()
             .name("dash-indexer".into())
-            .spawn(move || run_indexer(weak, ix_rx, segments))
+            .spawn(move || indexer::run_indexer(weak, ix_rx, segments))
             .map_err(|source| crate::error::OpenError::Io {
                 path: PathBuf::new(),
                 source,
