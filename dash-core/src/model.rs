@@ -61,6 +61,14 @@ macro_rules! string_id {
                 &self.0
             }
         }
+
+        // Hash and Eq are the string's own (derived over the one field), so maps keyed by
+        // the id can be searched with a `&str`.
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
     };
 }
 

@@ -36,7 +36,7 @@ pub(crate) fn eligible(index: &TenantIndex, n: DocId, p: DocId) -> bool {
     let (Some(nd), Some(pd)) = (index.docs.get(n as usize), index.docs.get(p as usize)) else {
         return false;
     };
-    pd.item.is_some() && pd.claim != nd.claim && nd.recorded_at < pd.superseded_at
+    pd.has_content() && pd.claim != nd.claim && nd.recorded_at < pd.superseded_at
 }
 
 /// `n`'s terms (sorted by term id) with their weight as of `n`: `(term, idf, postings before
@@ -238,18 +238,16 @@ pub(crate) fn dense(index: &TenantIndex, n: DocId, k: usize) -> Vec<(f32, DocId)
     if k == 0 {
         return Vec::new();
     }
-    let (Some(dense), Some(item)) = (&index.dense, index.item(n)) else {
+    // The vector the dense index holds for `n` (the caller's or the store's embedder's).
+    let Some(dense) = &index.dense else {
         return Vec::new();
     };
-    let Some(vector) = item.claim.embedding.as_deref() else {
+    let Some(vector) = dense.vector(n) else {
         return Vec::new();
     };
-    if vector.len() != dense.dim() {
-        return Vec::new();
-    }
     let accept = |p: DocId| eligible(index, n, p);
     dense
-        .search(vector, k, &accept, None)
+        .search(&vector, k, &accept, None)
         .unwrap_or_default()
         .into_iter()
         .map(|(d, s)| (s, d))

@@ -43,6 +43,8 @@ const REBUILD_RECORD_EDGES: usize = 100_000;
 const STRUCTURED_CONFIDENCE: f32 = 0.9;
 /// Version of the structured rule, recorded on its edges.
 const STRUCTURED_RULE: &str = "structured/1";
+/// Documents whose content is decoded under one read lock while the stage primes at open.
+const PRIME_CHUNK: usize = 4096;
 
 /// A message to the stage.
 #[derive(Debug)]
@@ -151,7 +153,7 @@ impl TenantState {
                     index
                         .docs
                         .get(p as usize)
-                        .is_some_and(|d| d.item.is_some() && at < d.superseded_at)
+                        .is_some_and(|d| d.has_content() && at < d.superseded_at)
                 });
             }
             while list.len() > keep {
@@ -267,18 +269,38 @@ impl Stage {
         let s = self.shared()?;
         let config = Arc::clone(&s.config.detection);
         let keep = config.max_candidates.saturating_mul(4);
-        let st = s.read_state();
-        let through = st.catalog.detected_through;
-        for (tenant, index) in st.catalog.tenants() {
+        let (through, tenants) = {
+            let st = s.read_state();
+            let tenants: Vec<TenantId> = st.catalog.tenants().map(|(t, _)| t.clone()).collect();
+            (st.catalog.detected_through, tenants)
+        };
+        // Contents are decoded from the segments: in chunks, each under its own read lock, so
+        // the writer is never held up for the whole walk.
+        for tenant in tenants {
             let state = self.tenants.entry(tenant.clone()).or_default();
-            for (n, doc) in index.docs.iter().enumerate() {
-                let Ok(n) = DocId::try_from(n) else { break };
-                if doc.lsn > through {
-                    break; // documents are in commit order
+            let mut from: DocId = 0;
+            loop {
+                let st = s.read_state();
+                let Some(index) = st.catalog.tenant(&tenant) else {
+                    break;
+                };
+                let end = (from as usize)
+                    .saturating_add(PRIME_CHUNK)
+                    .min(index.docs.len());
+                let mut reached = end == index.docs.len();
+                for n in from..DocId::try_from(end).unwrap_or(DocId::MAX) {
+                    if index.docs.get(n as usize).is_none_or(|d| d.lsn > through) {
+                        reached = true; // documents are in commit order
+                        break;
+                    }
+                    if let Some(item) = index.item(n) {
+                        state.register(index, n, &item, keep);
+                    }
                 }
-                if let Some(item) = &doc.item {
-                    state.register(index, n, item, keep);
+                if reached {
+                    break;
                 }
+                from = DocId::try_from(end).unwrap_or(DocId::MAX);
             }
         }
         Ok(())
@@ -387,7 +409,9 @@ impl Stage {
                 };
                 for n in p.first..p.first + p.count {
                     let Some(item) = index.item(n) else { continue };
-                    if item.claim.embedding.is_some() {
+                    // Already has a vector: the caller's, or one embedded before a restart.
+                    let embedded = index.dense.as_ref().is_some_and(|d| d.contains(n));
+                    if item.claim.embedding.is_some() || embedded {
                         continue;
                     }
                     if !takes {
@@ -593,7 +617,7 @@ fn gather(
     let keep = config.max_candidates.saturating_mul(4);
     let c = &s.detection;
     for n in docs {
-        let Some(item) = index.item(n).map(Arc::clone) else {
+        let Some(item) = index.item(n) else {
             continue;
         };
         let is_structured = triple(&item.claim).is_some();
@@ -716,7 +740,7 @@ fn gather(
                 n,
                 p,
                 a: Arc::clone(&item),
-                b: Arc::clone(other),
+                b: other,
             });
         }
         state.register(index, n, &item, keep);

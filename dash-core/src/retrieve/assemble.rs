@@ -2,6 +2,7 @@
 //! stance, its citations and its conflicts; the results' neighbourhood becomes a bounded
 //! [`Graph`].
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::answer::{
@@ -85,8 +86,9 @@ pub(crate) fn assemble(
     })
 }
 
-/// A visible edge between two claims: (from, to, the edge).
-type Link<'a> = (u32, u32, &'a Edge);
+/// A visible edge between two claims: (from, to, the edge). A caller's edge is read from its
+/// document's content (decoded, so owned); a detected edge is borrowed from the catalog.
+type Link<'a> = (u32, u32, Cow<'a, Edge>);
 
 /// Edges out of `doc` to claims with a visible version, and edges into `doc`'s claim from
 /// visible documents of other claims; at most `cap` of each.
@@ -102,7 +104,7 @@ fn links<'a>(index: &'a TenantIndex, doc: DocId, view: &TimeView, cap: usize) ->
         }
         if let Some(to) = index.claim_index(&edge.to_claim_id) {
             if to != me && index.visible_doc_of_claim(to, view).is_some() {
-                out.push((me, to, edge));
+                out.push((me, to, Cow::Owned(edge.clone())));
             }
         }
     }
@@ -119,7 +121,7 @@ fn links<'a>(index: &'a TenantIndex, doc: DocId, view: &TimeView, cap: usize) ->
             continue;
         }
         for edge in s.edges.iter().filter(|e| &e.to_claim_id == my_id) {
-            out.push((sd.claim, me, edge));
+            out.push((sd.claim, me, Cow::Owned(edge.clone())));
             incoming += 1;
         }
     }
@@ -138,7 +140,7 @@ fn links<'a>(index: &'a TenantIndex, doc: DocId, view: &TimeView, cap: usize) ->
             continue;
         };
         if index.visible(other, view) {
-            out.push((f.claim, t.claim, &e.edge));
+            out.push((f.claim, t.claim, Cow::Borrowed(&e.edge)));
             detected += 1;
         }
     }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use roaring::RoaringBitmap;
 
 use super::dense::{DenseIndex, Fold, SealPlan};
-use super::rank::evidence_weight;
+use super::rank::{evidence_weight, EvidenceWeight};
 use crate::detect::edges::{DetectedGraph, DocEdge};
 use crate::detect::record::TenantDerived;
 use crate::error::Corruption;
@@ -64,9 +64,11 @@ enum Change {
     Tombstone(TenantId, ClaimId, Timestamp),
     Drop(TenantId, ClaimId, Vec<u32>),
     Derived(Lsn, Vec<TenantDerived>),
+    Relocate(Arc<Segment>),
 }
 
-/// One indexed version of a claim.
+/// One indexed version of a claim: what ranking and the time filters read for every
+/// candidate, and where its content is.
 #[derive(Debug)]
 pub(crate) struct Doc {
     /// The claim (index into [`TenantIndex::claims`]).
@@ -79,8 +81,39 @@ pub(crate) struct Doc {
     pub(crate) recorded_at: Timestamp,
     /// When a later version or tombstone replaced it ([`Timestamp::MAX`] while current).
     pub(crate) superseded_at: Timestamp,
-    /// Its content; `None` once retention dropped it.
-    pub(crate) item: Option<Arc<IngestItem>>,
+    /// Valid time: `[from, to)`, open ends unbounded.
+    pub(crate) valid_from: Option<Timestamp>,
+    pub(crate) valid_to: Option<Timestamp>,
+    /// What its evidence says (the composite score's inputs).
+    pub(crate) weight: EvidenceWeight,
+    /// The claim's confidence.
+    pub(crate) confidence: f32,
+    /// Its content.
+    content: Content,
+}
+
+/// Where a document's content (claim text, evidence, edges) is.
+#[derive(Debug)]
+enum Content {
+    /// In memory: written since the last checkpoint (the memtable holds the same item).
+    Held(Arc<IngestItem>),
+    /// In a mapped segment, decoded when a reader asks: entry `entry` holds the claim's
+    /// versions of the segment's LSN range.
+    Stored { segment: Arc<Segment>, entry: u32 },
+    /// Dropped by retention.
+    Dropped,
+}
+
+impl Doc {
+    /// False once retention dropped the version.
+    pub(crate) fn has_content(&self) -> bool {
+        !matches!(self.content, Content::Dropped)
+    }
+
+    /// True when `t` lies in the version's valid time.
+    pub(crate) fn valid_at(&self, t: Timestamp) -> bool {
+        self.valid_from.is_none_or(|f| f <= t) && self.valid_to.is_none_or(|e| t < e)
+    }
 }
 
 /// A claim id and its documents, oldest version first.
@@ -125,11 +158,6 @@ pub(crate) struct TenantIndex {
     pub(crate) undetected: u64,
     /// Documents whose vector the store's embedder made.
     pub(crate) store_vectors: u64,
-}
-
-/// True when `t` lies in `[from, to)`, open ends unbounded.
-pub(crate) fn valid_at(item: &IngestItem, t: Timestamp) -> bool {
-    item.claim.valid_from.is_none_or(|f| f <= t) && item.claim.valid_to.is_none_or(|e| t < e)
 }
 
 /// The text the lexical index holds for a version: the claim's text and its evidence excerpts.
@@ -210,19 +238,24 @@ impl TenantIndex {
         let claim = self.claim_slot(&item.claim.claim_id)?;
         let doc = DocId::try_from(self.docs.len()).ok()?;
         self.close_current(claim, recorded_at);
+        let weight = evidence_weight(item);
         self.docs.push(Doc {
             claim,
             version,
             lsn,
             recorded_at,
             superseded_at: Timestamp::MAX,
-            item: Some(Arc::clone(item)),
+            valid_from: item.claim.valid_from,
+            valid_to: item.claim.valid_to,
+            weight,
+            confidence: item.claim.confidence,
+            content: Content::Held(Arc::clone(item)),
         });
         if let Some(slot) = self.claims.get_mut(claim as usize) {
             slot.docs.push(doc);
         }
         self.current.insert(doc);
-        if evidence_weight(item).net_contradicting {
+        if weight.net_contradicting {
             self.net_contradicting.insert(doc);
         }
         self.lexical.insert(doc, &indexed_text(item));
@@ -284,7 +317,7 @@ impl TenantIndex {
             }
             self.detected.remove_doc(doc);
             if let Some(d) = self.docs.get_mut(doc as usize) {
-                d.item = None;
+                d.content = Content::Dropped;
             }
         }
         if let Some(slot) = self.claims.get_mut(ix as usize) {
@@ -293,9 +326,47 @@ impl TenantIndex {
         }
     }
 
-    /// The document's content, unless retention dropped it.
-    pub(crate) fn item(&self, doc: DocId) -> Option<&Arc<IngestItem>> {
-        self.docs.get(doc as usize)?.item.as_ref()
+    /// The document's content, unless retention dropped it: the held item, or the version
+    /// decoded from its mapped segment. (A segment was verified whole when it was loaded; should
+    /// it fail to decode now — its file changed under the mapping — the document is treated as
+    /// gone.)
+    pub(crate) fn item(&self, doc: DocId) -> Option<Arc<IngestItem>> {
+        let d = self.docs.get(doc as usize)?;
+        match &d.content {
+            Content::Held(item) => Some(Arc::clone(item)),
+            Content::Stored { segment, entry } => segment
+                .versions(*entry as usize)
+                .ok()?
+                .into_iter()
+                .find(|v| v.version == d.version)
+                .and_then(|v| match v.body {
+                    VersionBody::Live(item) => Some(item),
+                    VersionBody::Tombstone => None,
+                }),
+            Content::Dropped => None,
+        }
+    }
+
+    /// Points the documents whose versions `segment` holds at it, releasing the items held in
+    /// memory (or the older segments) for them: a segment holds every version of its LSN range,
+    /// so a document of one of its keys with an LSN in that range is in it.
+    fn relocate(&mut self, segment: &Arc<Segment>, entry: u32, claim: &str) {
+        let Some(&ix) = self.claim_ix.get(claim) else {
+            return;
+        };
+        let Some(slot) = self.claims.get(ix as usize) else {
+            return;
+        };
+        for &doc in &slot.docs {
+            if let Some(d) = self.docs.get_mut(doc as usize) {
+                if d.has_content() && (segment.min_lsn..=segment.max_lsn).contains(&d.lsn) {
+                    d.content = Content::Stored {
+                        segment: Arc::clone(segment),
+                        entry,
+                    };
+                }
+            }
+        }
     }
 
     /// The document of a claim version, if it is indexed and holds content.
@@ -304,7 +375,7 @@ impl TenantIndex {
         slot.docs.iter().copied().find(|&d| {
             self.docs
                 .get(d as usize)
-                .is_some_and(|x| x.version == version && x.item.is_some())
+                .is_some_and(|x| x.version == version && x.has_content())
         })
     }
 
@@ -322,28 +393,21 @@ impl TenantIndex {
         Some(&self.claims.get(d.claim as usize)?.id)
     }
 
-    /// Applies what the detection stage derived for this tenant: store-made vectors (the
-    /// document's item gains the vector, so seals and answers see it), then edges, then an
-    /// epoch activation. Entries naming versions retention dropped are skipped.
+    /// Applies what the detection stage derived for this tenant: store-made vectors (into the
+    /// dense index, which seals and dense candidates read), then edges, then an epoch
+    /// activation. Entries naming versions retention dropped are skipped.
     fn apply_derived(&mut self, d: &TenantDerived) {
         for v in &d.vectors {
             let Some(doc) = self.doc_of(&v.claim, v.version) else {
                 continue;
             };
-            let Some(slot) = self.docs.get_mut(doc as usize) else {
-                continue;
-            };
-            let Some(item) = &mut slot.item else { continue };
-            if item.claim.embedding.is_some() {
-                continue;
-            }
-            let with = Arc::make_mut(item);
-            with.claim.embedding = Some(v.vector.clone());
-            with.claim.embedding_model.clone_from(&d.model);
             let dense = self
                 .dense
                 .get_or_insert_with(|| DenseIndex::new(v.vector.len()));
-            if dense.dim() == v.vector.len() && dense.insert(doc, &v.vector).is_ok() {
+            if dense.dim() != v.vector.len() || dense.contains(doc) {
+                continue; // a caller's vector, or the same vector applied twice
+            }
+            if dense.insert(doc, &v.vector).is_ok() {
                 self.store_vectors += 1;
             }
         }
@@ -379,14 +443,14 @@ impl TenantIndex {
         let Some(d) = self.docs.get(doc as usize) else {
             return false;
         };
-        let Some(item) = &d.item else {
+        if !d.has_content() {
             return false;
-        };
+        }
         let known = match view.recorded_as_of {
             None => d.superseded_at == Timestamp::MAX,
             Some(r) => d.recorded_at <= r && r < d.superseded_at,
         };
-        known && view.as_of.is_none_or(|t| valid_at(item, t))
+        known && view.as_of.is_none_or(|t| d.valid_at(t))
     }
 
     /// True when the document answers a query at `view`: its version is the one known at
@@ -566,6 +630,13 @@ impl Catalog {
                 catalog.apply_tenant_derived(&d);
             }
         }
+        // The decoded items go: documents read their content from the mapped segments.
+        for seg in segments {
+            if cancelled() {
+                return Ok(None);
+            }
+            catalog.relocate(seg);
+        }
         Ok(Some(catalog))
     }
 
@@ -595,6 +666,7 @@ impl Catalog {
                 Change::Tombstone(t, claim, at) => self.add_tombstone(&t, &claim, at),
                 Change::Drop(t, claim, versions) => self.drop_versions(&t, &claim, &versions),
                 Change::Derived(through, derived) => self.apply_derived(through, derived),
+                Change::Relocate(segment) => self.relocate(&segment),
             }
         }
     }
@@ -737,6 +809,26 @@ impl Catalog {
         }
     }
 
+    /// Points every document whose version `segment` holds at it (a checkpoint or merge has
+    /// just published it), so the catalog reads their content from the mapped file and the
+    /// memtable's items (or the merged segments' mappings) can go.
+    pub(crate) fn relocate(&mut self, segment: &Arc<Segment>) {
+        if let Some(queue) = &mut self.deferred {
+            queue.push(Change::Relocate(Arc::clone(segment)));
+            return;
+        }
+        for i in 0..segment.entry_count() {
+            // A key that fails to decode was caught by the segment's checksum at load; skip.
+            let Ok((tenant, claim)) = segment.key(i) else {
+                continue;
+            };
+            let (Some(index), Ok(entry)) = (self.tenants.get_mut(tenant), u32::try_from(i)) else {
+                continue;
+            };
+            index.relocate(segment, entry, claim);
+        }
+    }
+
     /// One tenant's indexes.
     pub(crate) fn tenant(&self, tenant: &TenantId) -> Option<&TenantIndex> {
         self.tenants.get(tenant)
@@ -794,15 +886,8 @@ impl Catalog {
     /// Plans a background build for `tenant` and marks it building.
     pub(crate) fn plan_seal(&mut self, tenant: &TenantId, fold: Fold) -> Option<SealPlan> {
         let t = self.tenants.get_mut(tenant)?;
-        let TenantIndex {
-            docs,
-            dense,
-            removed,
-            ..
-        } = t;
-        let dense = dense.as_mut()?;
-        let item_of = |d: DocId| docs.get(d as usize)?.item.clone();
-        Some(dense.plan_seal(item_of, removed, fold))
+        let TenantIndex { dense, removed, .. } = t;
+        Some(dense.as_mut()?.plan_seal(removed, fold))
     }
 
     /// Installs a finished build (or, on `None`, gives up on it).

@@ -8,12 +8,12 @@
 //! delete, so superseded, forgotten and retention-dropped documents stay in the graphs and are
 //! excluded by the search's `accept` filter, inside the graph walk.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
 use crate::index::{dot, unit, DocId, ExactIndex, Hit, HnswIndex, HnswParams, TopK, VectorError};
-use crate::model::IngestItem;
 
 /// Filters admitting fewer than this fraction of a tenant's dense documents are answered by
 /// scoring the admitted documents directly: 2 %, the graphs' own exact-scan threshold.
@@ -40,12 +40,12 @@ pub(crate) enum Fold {
     All,
 }
 
-/// What a background build takes: the exact part's documents at planning time and the graphs
-/// to fold in.
+/// What a background build takes: the exact part's documents (with a copy of their unit
+/// vectors) at planning time and the graphs to fold in.
 #[derive(Debug)]
 pub(crate) struct SealPlan {
     pub(crate) dim: usize,
-    pub(crate) fresh: Vec<(DocId, Arc<IngestItem>)>,
+    pub(crate) fresh: Vec<(DocId, Vec<f32>)>,
     pub(crate) graphs: Vec<Arc<HnswIndex>>,
     /// Documents dropped by retention: left out of the new graph.
     pub(crate) removed: RoaringBitmap,
@@ -58,15 +58,15 @@ impl SealPlan {
         params: HnswParams,
         cancelled: &(dyn Fn() -> bool + Sync),
     ) -> Result<HnswIndex, VectorError> {
-        let from_fresh = self.fresh.iter().filter_map(|(doc, item)| {
-            let v = item.claim.embedding.as_deref()?;
-            Some((*doc, std::borrow::Cow::Borrowed(v)))
-        });
+        let from_fresh = self
+            .fresh
+            .iter()
+            .map(|(doc, v)| (*doc, Cow::Borrowed(v.as_slice())));
         let from_graphs = self.graphs.iter().flat_map(|g| {
             g.doc_ids()
                 .iter()
                 .filter(|d| !self.removed.contains(**d))
-                .filter_map(|d| Some((*d, std::borrow::Cow::Owned(g.row(*d)?))))
+                .filter_map(|d| Some((*d, Cow::Owned(g.row(*d)?))))
         });
         HnswIndex::build_cancellable(self.dim, from_fresh.chain(from_graphs), params, cancelled)
     }
@@ -90,6 +90,19 @@ impl DenseIndex {
     /// Adds `doc` to the exact part; a vector the index cannot use (zero length) is refused.
     pub(crate) fn insert(&mut self, doc: DocId, vector: &[f32]) -> Result<(), VectorError> {
         self.fresh.insert(doc, vector)
+    }
+
+    /// True when `doc` has a vector here (in the exact part or a graph).
+    pub(crate) fn contains(&self, doc: DocId) -> bool {
+        self.fresh.contains(doc) || self.graphs.iter().any(|g| g.contains(doc))
+    }
+
+    /// `doc`'s unit vector: the exact part's row, or read from the graph that holds it.
+    pub(crate) fn vector(&self, doc: DocId) -> Option<Cow<'_, [f32]>> {
+        match self.fresh.row(doc) {
+            Some(row) => Some(Cow::Borrowed(row)),
+            None => self.graphs.iter().find_map(|g| g.row(doc)).map(Cow::Owned),
+        }
     }
 
     /// Drops `doc` from the exact part (graphs keep it; searches filter it out).
@@ -134,16 +147,11 @@ impl DenseIndex {
 
     /// Plans a build over the exact part's documents and the graphs `fold` picks; marks the
     /// index as building.
-    pub(crate) fn plan_seal(
-        &mut self,
-        item_of: impl Fn(DocId) -> Option<Arc<IngestItem>>,
-        removed: &RoaringBitmap,
-        fold: Fold,
-    ) -> SealPlan {
-        let fresh: Vec<(DocId, Arc<IngestItem>)> = self
+    pub(crate) fn plan_seal(&mut self, removed: &RoaringBitmap, fold: Fold) -> SealPlan {
+        let fresh: Vec<(DocId, Vec<f32>)> = self
             .fresh
             .live_docs()
-            .filter_map(|d| Some((d, item_of(d)?)))
+            .filter_map(|d| Some((d, self.fresh.row(d)?.to_vec())))
             .collect();
         let mut by_size: Vec<&Arc<HnswIndex>> = self.graphs.iter().collect();
         by_size.sort_by_key(|g| g.len());
@@ -233,15 +241,7 @@ impl DenseIndex {
         let query = unit(query, self.dim())?;
         let mut top = TopK::new(k);
         for doc in allowed.iter().filter(|&doc| accept(doc)) {
-            let row = match self.fresh.row(doc) {
-                Some(row) => Some(std::borrow::Cow::Borrowed(row)),
-                None => self
-                    .graphs
-                    .iter()
-                    .find_map(|g| g.row(doc))
-                    .map(std::borrow::Cow::Owned),
-            };
-            if let Some(row) = row {
+            if let Some(row) = self.vector(doc) {
                 top.push(Hit::new(doc, dot(&query, &row)));
             }
         }

@@ -7,9 +7,9 @@ use roaring::RoaringBitmap;
 
 use super::answer::{Explain, RetrieveResponse, ScoreBreakdown, Stage};
 use super::assemble::{assemble, build_graph};
-use super::catalog::{valid_at, TenantIndex, TimeView};
+use super::catalog::{TenantIndex, TimeView};
 use super::query::{Query, Ranking, StanceMode};
-use super::rank::{composite, evidence_weight, fuse};
+use super::rank::{composite, fuse};
 use crate::index::DocId;
 use crate::model::Timestamp;
 
@@ -121,20 +121,20 @@ pub(crate) fn run(index: Option<&TenantIndex>, q: &Query) -> RetrieveResponse {
         let mut ranked = Vec::with_capacity(fused.len());
         let mut superseded: Vec<(DocId, DocId)> = Vec::new();
         for f in fused {
-            let Some(item) = index.item(f.doc) else {
+            let Some(d) = index.docs.get(f.doc as usize) else {
                 continue;
             };
-            let w = evidence_weight(item);
+            let w = d.weight;
             let successor = match q.as_of {
                 Some(_) => None,
                 None => index.successor(f.doc, &view),
             };
             let temporal = match q.as_of {
                 Some(_) => 1.0,
-                None if valid_at(item, now) => 1.0,
+                None if d.valid_at(now) => 1.0,
                 None => NOT_VALID_NOW,
             } * if successor.is_some() { SUPERSEDED } else { 1.0 };
-            let confidence = item.claim.confidence;
+            let confidence = d.confidence;
             let breakdown = ScoreBreakdown {
                 relevance: f.relevance,
                 lexical: f.lexical,

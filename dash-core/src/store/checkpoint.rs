@@ -177,6 +177,9 @@ pub(crate) fn checkpoint(
         st.frozen.drain(..frozen.len());
         if let Some(seg) = &new_segment {
             st.segments.push(Arc::clone(seg));
+            // The catalog now reads these versions from the mapped segment; the memtable's
+            // items, dropped with it, leave memory.
+            st.catalog.relocate(seg);
         }
     }
     shared.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
@@ -219,6 +222,11 @@ fn merge(shared: &Shared, ck: &mut CheckpointState) -> Result<CheckpointReport, 
         // The versions retention dropped leave the retrieval indexes in the same step.
         for (tenant, claim, versions) in &dropped {
             st.catalog.drop_versions(tenant, claim, versions);
+        }
+        // Documents move to the merged segment, so the merged-away files (already unlinked by
+        // garbage collection once unreferenced) are unmapped when their last reader is done.
+        if let Some(seg) = &merged {
+            st.catalog.relocate(seg);
         }
     }
     shared.metrics.merges.fetch_add(1, Ordering::Relaxed);
