@@ -56,6 +56,7 @@ mod codec;
 pub mod detect;
 pub mod embed;
 mod error;
+mod frame;
 pub mod index;
 pub(crate) mod lexicon;
 mod manifest;

@@ -98,6 +98,8 @@ struct StoreGauges {
     dense_graph_docs: Gauge,
     dense_exact_docs: Gauge,
     dense_graphs: Gauge,
+    graphs_loaded: Gauge,
+    graphs_discarded: Gauge,
     detected_edges: Gauge,
     detected_edges_built: Gauge,
     detected_edges_dropped: Gauge,
@@ -189,6 +191,16 @@ impl Metrics {
                 "Dense documents scanned exactly",
             ),
             dense_graphs: gauge(&mut r, "dense_graphs", "HNSW graphs a dense search visits"),
+            graphs_loaded: gauge(
+                &mut r,
+                "graphs_loaded",
+                "HNSW graphs loaded from their files at open (not rebuilt)",
+            ),
+            graphs_discarded: gauge(
+                &mut r,
+                "graphs_discarded",
+                "Graph files found unusable at open and rebuilt",
+            ),
             detected_edges: gauge(
                 &mut r,
                 "detected_edges",
@@ -315,6 +327,8 @@ impl Metrics {
         set(&g.dense_graph_docs, stats.dense_graph_docs);
         set(&g.dense_exact_docs, stats.dense_exact_docs);
         set(&g.dense_graphs, stats.dense_graphs as u64);
+        set(&g.graphs_loaded, stats.graphs_loaded);
+        set(&g.graphs_discarded, stats.graphs_discarded);
         set(&g.detected_edges, stats.detected_edges);
         set(&g.detected_edges_built, stats.detected_edges_built);
         set(

@@ -414,6 +414,8 @@ pub struct HnswIndex {
     graph: Option<usearch::Index>,
     /// Every doc, ascending (membership, the selectivity sample, exact scans).
     docs: Vec<DocId>,
+    /// The name of the graph file holding it, once saved (or loaded from one).
+    file: std::sync::OnceLock<Box<str>>,
 }
 
 impl fmt::Debug for HnswIndex {
@@ -489,6 +491,7 @@ impl HnswIndex {
             dim,
             graph,
             docs: ids,
+            file: std::sync::OnceLock::new(),
         })
     }
 
@@ -701,6 +704,87 @@ impl HnswIndex {
         top.into_sorted()
     }
 
+    /// The graph in usearch's serialized form (empty for an empty index), for a graph file.
+    ///
+    /// # Errors
+    /// [`VectorError::Backend`] if usearch cannot serialize it.
+    pub(crate) fn graph_bytes(&self) -> Result<Vec<u8>, VectorError> {
+        let Some(graph) = &self.graph else {
+            return Ok(Vec::new());
+        };
+        let mut buf = vec![0u8; graph.serialized_length()];
+        graph.save_to_buffer(&mut buf).map_err(backend)?;
+        Ok(buf)
+    }
+
+    /// An index from a graph saved by [`Self::graph_bytes`]: `docs` are its documents
+    /// (ascending), `built` the parameters it was built with; searches use `params.ef_search`.
+    /// The loaded graph is checked against `docs` (count, dimension, every key present).
+    ///
+    /// # Errors
+    /// [`VectorError::InvalidParams`]; [`VectorError::Backend`] when usearch refuses the bytes
+    /// or they do not hold exactly `docs`.
+    pub(crate) fn from_graph_bytes(
+        dim: usize,
+        built: HnswParams,
+        params: HnswParams,
+        docs: Vec<DocId>,
+        bytes: &[u8],
+    ) -> Result<Self, VectorError> {
+        built.check()?;
+        params.check()?;
+        let params = HnswParams {
+            ef_search: params.ef_search,
+            ..built
+        };
+        if docs.is_empty() {
+            return Ok(Self {
+                params,
+                dim,
+                graph: None,
+                docs,
+                file: std::sync::OnceLock::new(),
+            });
+        }
+        if !docs.windows(2).all(|w| w[0] < w[1]) {
+            return Err(VectorError::Backend(
+                "graph documents are not ascending".into(),
+            ));
+        }
+        let graph = usearch::Index::new(&graph_options(dim, params)).map_err(backend)?;
+        graph.load_from_buffer(bytes).map_err(backend)?;
+        let threads = rayon::current_num_threads().max(SEARCH_SLOTS);
+        graph
+            .reserve_capacity_and_threads(docs.len(), threads)
+            .map_err(backend)?;
+        graph.change_expansion_search(params.ef_search);
+        let holds_docs = graph.dimensions() == dim
+            && graph.size() == docs.len()
+            && docs.iter().all(|&d| graph.contains(u64::from(d)));
+        if !holds_docs {
+            return Err(VectorError::Backend(
+                "the saved graph does not hold its listed documents".into(),
+            ));
+        }
+        Ok(Self {
+            params,
+            dim,
+            graph: Some(graph),
+            docs,
+            file: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The name of the graph file that holds this graph, once it was saved or loaded.
+    pub(crate) fn file(&self) -> Option<&str> {
+        self.file.get().map(AsRef::as_ref)
+    }
+
+    /// Records the graph file that holds this graph (the first name given sticks).
+    pub(crate) fn set_file(&self, name: &str) {
+        let _ = self.file.set(name.into());
+    }
+
     /// The size of the candidate list for `k` results.
     fn ef(&self, k: usize) -> usize {
         self.params.ef_search.max(k)
@@ -755,6 +839,23 @@ impl HnswIndex {
     }
 }
 
+fn backend(e: impl fmt::Display) -> VectorError {
+    VectorError::Backend(e.to_string())
+}
+
+/// The usearch options of a graph: inner product over unit f32 vectors, one vector per key.
+fn graph_options(dim: usize, params: HnswParams) -> usearch::IndexOptions {
+    usearch::IndexOptions {
+        dimensions: dim,
+        metric: usearch::MetricKind::IP,
+        quantization: usearch::ScalarKind::F32,
+        connectivity: params.max_nb_connection,
+        expansion_add: params.ef_construction,
+        expansion_search: params.ef_search,
+        multi: false,
+    }
+}
+
 /// Builds the usearch graph over `ids` (their unit vectors in `exact`), inserting in parallel
 /// from [`PARALLEL_BUILD_MIN_DOCS`] documents on.
 fn build_graph(
@@ -764,19 +865,7 @@ fn build_graph(
     cancelled: &(dyn Fn() -> bool + Sync),
 ) -> Result<usearch::Index, VectorError> {
     use rayon::prelude::*;
-    fn backend(e: impl fmt::Display) -> VectorError {
-        VectorError::Backend(e.to_string())
-    }
-    let options = usearch::IndexOptions {
-        dimensions: exact.dim(),
-        metric: usearch::MetricKind::IP,
-        quantization: usearch::ScalarKind::F32,
-        connectivity: params.max_nb_connection,
-        expansion_add: params.ef_construction,
-        expansion_search: params.ef_search,
-        multi: false,
-    };
-    let graph = usearch::Index::new(&options).map_err(backend)?;
+    let graph = usearch::Index::new(&graph_options(exact.dim(), params)).map_err(backend)?;
     let threads = rayon::current_num_threads().max(SEARCH_SLOTS);
     graph
         .reserve_capacity_and_threads(ids.len(), threads)
@@ -1161,6 +1250,38 @@ mod tests {
 
     /// Every node of a small graph is reachable: each document's own vector finds it first.
     /// (Built with concurrent inserts, about 1 query in 800 missed here: usearch#735.)
+    #[test]
+    fn a_saved_graph_loads_back_with_the_same_answers() {
+        let data = clustered(3_000, 16, 20, 0.3, 11);
+        let index = HnswIndex::build(16, ids(&data), HnswParams::default()).unwrap();
+        let bytes = index.graph_bytes().unwrap();
+        let docs = index.doc_ids().to_vec();
+        let tuned = HnswParams {
+            ef_search: 64,
+            ..HnswParams::default()
+        };
+        let loaded =
+            HnswIndex::from_graph_bytes(16, index.params(), tuned, docs.clone(), &bytes).unwrap();
+        assert_eq!(loaded.params().ef_search, 64);
+        assert_eq!(loaded.len(), index.len());
+        for q in data.iter().step_by(97) {
+            let a = index.search(q, 10, |d| d % 3 != 0).unwrap();
+            let b = loaded.search(q, 10, |d| d % 3 != 0).unwrap();
+            assert_eq!(a[0], b[0], "the nearest neighbour");
+            assert_eq!(loaded.row(a[0].0), index.row(a[0].0));
+        }
+        // A graph that does not hold the listed documents, or bytes usearch refuses, is refused.
+        let fewer = docs[..docs.len() - 1].to_vec();
+        let params = HnswParams::default();
+        assert!(HnswIndex::from_graph_bytes(16, params, params, fewer, &bytes).is_err());
+        let other = docs.iter().map(|d| d + 1).collect();
+        assert!(HnswIndex::from_graph_bytes(16, params, params, other, &bytes).is_err());
+        assert!(
+            HnswIndex::from_graph_bytes(16, params, params, docs.clone(), &bytes[..100]).is_err()
+        );
+        assert!(HnswIndex::from_graph_bytes(8, params, params, docs, &bytes).is_err());
+    }
+
     #[test]
     fn every_node_of_a_small_graph_finds_itself() {
         let params = HnswParams {

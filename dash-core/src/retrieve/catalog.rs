@@ -829,6 +829,35 @@ impl Catalog {
         }
     }
 
+    /// Hands a graph loaded from its file to `tenant`'s dense index
+    /// ([`super::graph_files::load`] checked it against this catalog).
+    pub(crate) fn adopt_graph(&mut self, tenant: &TenantId, graph: HnswIndex) {
+        if let Some(dense) = self.tenants.get_mut(tenant).and_then(|t| t.dense.as_mut()) {
+            dense.adopt(graph);
+        }
+    }
+
+    /// `tenant`'s sealed graphs, with the stamps of those not saved to a file yet.
+    pub(crate) fn graphs_to_save(&self, tenant: &TenantId) -> Vec<super::graph_files::ToSave> {
+        let Some(index) = self.tenants.get(tenant) else {
+            return Vec::new();
+        };
+        let Some(dense) = &index.dense else {
+            return Vec::new();
+        };
+        dense
+            .graphs()
+            .iter()
+            .map(|g| {
+                let stamps = match g.file() {
+                    Some(_) => None,
+                    None => super::graph_files::stamps(index, g.doc_ids()),
+                };
+                (Arc::clone(g), stamps)
+            })
+            .collect()
+    }
+
     /// One tenant's indexes.
     pub(crate) fn tenant(&self, tenant: &TenantId) -> Option<&TenantIndex> {
         self.tenants.get(tenant)

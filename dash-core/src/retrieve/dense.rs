@@ -92,6 +92,27 @@ impl DenseIndex {
         self.fresh.insert(doc, vector)
     }
 
+    /// The sealed graphs.
+    pub(crate) fn graphs(&self) -> &[Arc<HnswIndex>] {
+        &self.graphs
+    }
+
+    /// Takes in a graph loaded from its file: its documents leave the exact part. The caller
+    /// has checked that they are this tenant's documents with these vectors.
+    pub(crate) fn adopt(&mut self, graph: HnswIndex) {
+        for &doc in graph.doc_ids() {
+            self.fresh.remove(doc);
+        }
+        if !graph.is_empty() {
+            self.graphs.push(Arc::new(graph));
+        }
+    }
+
+    /// True when `doc` waits in the exact part (not sealed into a graph).
+    pub(crate) fn holds_fresh(&self, doc: DocId) -> bool {
+        self.fresh.contains(doc)
+    }
+
     /// True when `doc` has a vector here (in the exact part or a graph).
     pub(crate) fn contains(&self, doc: DocId) -> bool {
         self.fresh.contains(doc) || self.graphs.iter().any(|g| g.contains(doc))

@@ -10,6 +10,7 @@ mod answer;
 mod assemble;
 pub(crate) mod catalog;
 mod dense;
+pub(crate) mod graph_files;
 mod planner;
 mod query;
 mod rank;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::state::State;
 use super::{lock, Shared};
 use crate::model::{TenantId, Timestamp};
+use crate::retrieve::graph_files::{self, LoadReport};
 use crate::retrieve::{Catalog, Fold, SealPlan};
 use crate::segment::Segment;
 
@@ -30,14 +31,22 @@ pub(super) fn run_indexer(
     let mut guard = ReadyGuard(Some(shared.clone()));
     // A closed store (no strong reference left) cancels the builds.
     let closed = || shared.strong_count() == 0;
-    let Some((queueing, detected_through)) = shared.upgrade().map(|s| {
+    let Some((queueing, detected_through, storage, params)) = shared.upgrade().map(|s| {
         let through = lock(&s.checkpoint).manifest.detected_through;
-        (s.config.stage_queues(), through)
+        let storage = Arc::clone(&s.storage);
+        (s.config.stage_queues(), through, storage, s.config.hnsw)
     }) else {
         return;
     };
     let built = Catalog::from_segments(&segments, &closed, queueing, detected_through);
     drop(segments);
+    // The graphs saved before this open, read and verified off the lock; they are checked
+    // against the catalog once it holds the WAL's documents too (graphs include them).
+    let (saved, mut graphs) = match built {
+        Ok(Some(_)) if !closed() => graph_files::read(storage.as_ref(), params),
+        _ => (Vec::new(), LoadReport::default()),
+    };
+    let mut saved = Some(saved);
     let Some(s) = shared.upgrade() else {
         return;
     };
@@ -50,6 +59,7 @@ pub(super) fn run_indexer(
                 let mut st = s.write_state();
                 if st.catalog.pending() <= ABSORB_UNDER_LOCK {
                     catalog.absorb(&mut st.catalog);
+                    graph_files::adopt(&mut catalog, saved.take().unwrap_or_default(), &mut graphs);
                     st.catalog = catalog;
                     st.seal_wanted = !st.catalog.seal_candidates(st.seal_threshold).is_empty();
                     break;
@@ -66,8 +76,16 @@ pub(super) fn run_indexer(
         }
         Err(e) => Err(format!("indexing the segments failed: {e}")),
     };
+    s.metrics
+        .graphs_loaded
+        .fetch_add(graphs.loaded, Ordering::Relaxed);
+    let discarded = graphs.discarded.len() as u64;
+    s.metrics
+        .graphs_discarded
+        .fetch_add(discarded, Ordering::Relaxed);
     s.set_index_readiness(readiness);
     guard.0 = None;
+    graph_files::remove_discarded(storage.as_ref(), &graphs);
     drop(s);
     // Seals when the writer asks; merges of a tenant's graphs once writes have paused.
     let merge_idle = shared.upgrade().and_then(|s| s.config.dense_merge_idle);
@@ -107,6 +125,7 @@ pub(super) fn run_indexer(
                 Ok(graph) => {
                     s.write_state().catalog.install(&tenant, &plan, Some(graph));
                     s.metrics.index_builds.fetch_add(1, Ordering::Relaxed);
+                    save_graphs(&s, &tenant);
                 }
                 Err(crate::index::VectorError::Cancelled) => return,
                 Err(e) => {
@@ -115,6 +134,21 @@ pub(super) fn run_indexer(
                 }
             }
         }
+    }
+}
+
+/// Saves `tenant`'s graphs to their files. They are a cache (an open rebuilds what it cannot
+/// load), so a failure is reported in `last_index_error`, not fatal. Nothing is written once
+/// the store is closing: `Store::close` waits for a save in progress, then releases the
+/// directory.
+fn save_graphs(s: &Shared, tenant: &TenantId) {
+    let closing = lock(&s.graph_files_closed);
+    if *closing {
+        return;
+    }
+    let graphs = s.read_state().catalog.graphs_to_save(tenant);
+    if let Err(e) = graph_files::save(s.storage.as_ref(), tenant, &graphs) {
+        *lock(&s.last_index_error) = Some(format!("saving tenant {tenant}'s graphs: {e}"));
     }
 }
 

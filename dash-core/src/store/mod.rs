@@ -170,6 +170,11 @@ pub struct StoreStats {
     pub index_building: bool,
     /// The last background index build failure, if any.
     pub last_index_error: Option<String>,
+    /// Sealed graphs loaded from their files at open (not rebuilt).
+    pub graphs_loaded: u64,
+    /// Graph files found unusable at open (damaged, or numbered differently after retention
+    /// dropped versions) and removed; their documents are sealed again in the background.
+    pub graphs_discarded: u64,
     /// Detected edges (contradictions and successions) live now, across tenants.
     pub detected_edges: u64,
     /// Detected edges built since open (rebuilds included).
@@ -212,6 +217,8 @@ pub(crate) struct Metrics {
     pub(crate) checkpoints: AtomicU64,
     pub(crate) merges: AtomicU64,
     pub(crate) index_builds: AtomicU64,
+    pub(crate) graphs_loaded: AtomicU64,
+    pub(crate) graphs_discarded: AtomicU64,
 }
 
 /// What the store's threads share.
@@ -233,6 +240,9 @@ pub(crate) struct Shared {
     pub(crate) indexer: Mutex<Option<Sender<()>>>,
     /// The last background index build failure, if any.
     pub(crate) last_index_error: Mutex<Option<String>>,
+    /// Set when the store closes; held while graph files are written (so `close` waits for a
+    /// save in progress and nothing is written afterwards).
+    pub(crate) graph_files_closed: Mutex<bool>,
     /// `None` while the segments' retrieval indexes are built at open, then the outcome.
     pub(crate) index_ready: (Mutex<Option<Result<(), String>>>, Condvar),
     /// Wakes the detection stage (set while it runs).
@@ -1030,6 +1040,8 @@ impl Store {
             dense_graphs,
             index_building,
             last_index_error: lock(&self.shared.last_index_error).clone(),
+            graphs_loaded: m.graphs_loaded.load(Ordering::Relaxed),
+            graphs_discarded: m.graphs_discarded.load(Ordering::Relaxed),
             detected_edges,
             detected_edges_built: load(&d.built),
             detected_edges_dropped_degree: load(&d.dropped_degree),
@@ -1073,6 +1085,8 @@ impl Store {
     }
 
     fn shutdown(&self) -> Result<(), CloseError> {
+        // Waits for a graph file being written; none is written afterwards.
+        *lock(&self.shared.graph_files_closed) = true;
         let mut threads = lock(&self.threads);
         let mut panicked = false;
         let mut result = Ok(());

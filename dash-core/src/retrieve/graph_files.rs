@@ -1,0 +1,339 @@
+//! Graph files: each tenant's sealed HNSW graphs saved beside the segments, so an open loads
+//! them instead of rebuilding them (minutes at a million vectors).
+//!
+//! ```text
+//! graphs/<t>.list                 the tenant's current graphs (<t>: BLAKE3 of the tenant id,
+//!                                  32 hex chars: fixed length, and no two ids alike on a
+//!                                  case-insensitive file system)
+//! graphs/<t>.<16 hex chars>.graph  one graph (the hex: the start of the file's BLAKE3)
+//!
+//! LIST  := frame("DASHGLS\0", 1, tenant str | count u32 | name str * count)
+//! graph := frame("DASHGRF\0", 1, dim u32 | max_nb_connection u32 | ef_construction u32
+//!                | doc_count u32 | stamp * doc_count | usearch_len u64 | usearch bytes)
+//! stamp := doc u32 | lsn u64 | version u32 | claim u64 (the first 8 bytes of BLAKE3(claim id))
+//! ```
+//! (`frame` is `crate::frame`'s: magics, format version, BLAKE3 of the whole file.)
+//!
+//! A graph file is a cache of what the segments hold, never the only copy: a file that is
+//! missing, damaged (BLAKE3), of another format, or whose stamps do not match the documents the
+//! open numbered (retention dropped versions since, so numbers moved) is discarded, and its
+//! documents are sealed again by the indexer as before. Every stamp is checked, so a graph is
+//! only adopted when each of its document numbers names the same claim version it was built
+//! from. Writes: the graph files first (fsynced), then `LIST` through a temporary file and a
+//! rename (fsynced, directory synced), and only then are unlisted files removed — after a crash
+//! `LIST` names complete files.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::codec::{hash_bytes, Decoder, Encoder};
+use crate::frame::{frame, unframe};
+use crate::index::{DocId, HnswIndex, HnswParams};
+use crate::model::TenantId;
+use crate::storage::Storage;
+
+use super::catalog::{Catalog, TenantIndex};
+
+/// Directory of the graph files, relative to the store root.
+pub(crate) const GRAPH_DIR: &str = "graphs";
+const LIST_SUFFIX: &str = ".list";
+const LIST_MAGIC: [u8; 8] = *b"DASHGLS\0";
+const GRAPH_MAGIC: [u8; 8] = *b"DASHGRF\0";
+/// The graph file format this build writes (and the only one it reads).
+pub(crate) const FORMAT_VERSION: u16 = 1;
+
+/// What identifies the claim version behind a document number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    pub(crate) doc: DocId,
+    pub(crate) lsn: u64,
+    pub(crate) version: u32,
+    pub(crate) claim: u64,
+}
+
+/// The stamps of `docs` in `index` (`None` if one is not a document with content).
+pub(crate) fn stamps(index: &TenantIndex, docs: &[DocId]) -> Option<Vec<Stamp>> {
+    docs.iter()
+        .map(|&doc| {
+            let d = index.docs.get(doc as usize).filter(|d| d.has_content())?;
+            let claim = index.claims.get(d.claim as usize)?;
+            Some(Stamp {
+                doc,
+                lsn: d.lsn.0,
+                version: d.version,
+                claim: claim_hash(claim.id.as_str()),
+            })
+        })
+        .collect()
+}
+
+fn claim_hash(id: &str) -> u64 {
+    let h = hash_bytes(id.as_bytes());
+    u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]])
+}
+
+/// The prefix of the tenant's files: a hash of its id.
+fn tenant_prefix(tenant: &TenantId) -> String {
+    hex(&hash_bytes(tenant.as_str().as_bytes())[..16])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One graph to keep on disk: the graph, and for one not saved yet its stamps.
+pub(crate) type ToSave = (Arc<HnswIndex>, Option<Vec<Stamp>>);
+
+/// Saves `tenant`'s current graphs: writes those not saved yet, publishes the list of all, then
+/// removes the files no longer listed. Graphs whose stamps are missing are left out.
+///
+/// # Errors
+/// The first I/O error (the files are a cache: the caller reports it and goes on).
+pub(crate) fn save(
+    storage: &dyn Storage,
+    tenant: &TenantId,
+    graphs: &[ToSave],
+) -> std::io::Result<()> {
+    let dir = Path::new(GRAPH_DIR);
+    let prefix = tenant_prefix(tenant);
+    storage.create_dir_all(dir)?;
+    let mut names: Vec<String> = Vec::new();
+    for (graph, stamps) in graphs {
+        if let Some(name) = graph.file() {
+            names.push(name.to_owned());
+            continue;
+        }
+        let Some(stamps) = stamps else { continue };
+        let bytes = encode_graph(graph, stamps)?;
+        let name = format!("{prefix}.{}.graph", hex(&hash_bytes(&bytes)[..8]));
+        let mut file = storage.create(&dir.join(&name))?;
+        file.append(&bytes)?;
+        file.sync_data()?;
+        graph.set_file(&name);
+        names.push(name);
+    }
+    let mut body = Encoder::default();
+    body.str(tenant.as_str());
+    body.u32(u32::try_from(names.len()).unwrap_or(u32::MAX));
+    for name in &names {
+        body.str(name);
+    }
+    let list = format!("{prefix}{LIST_SUFFIX}");
+    let temp = dir.join(format!("{list}.tmp"));
+    let mut file = storage.create(&temp)?;
+    file.append(&frame(LIST_MAGIC, FORMAT_VERSION, &body.buf))?;
+    file.sync_data()?;
+    storage.rename(&temp, &dir.join(&list))?;
+    storage.sync_dir(dir)?;
+    // Only now may the graphs the list no longer names go (this tenant's files only).
+    let keep: HashSet<&str> = names.iter().map(String::as_str).collect();
+    for name in storage.list(dir)? {
+        let ours = name.starts_with(&format!("{prefix}."));
+        if ours && name != list && !keep.contains(name.as_str()) {
+            storage.remove(&dir.join(&name))?;
+        }
+    }
+    Ok(())
+}
+
+fn encode_graph(graph: &HnswIndex, stamps: &[Stamp]) -> std::io::Result<Vec<u8>> {
+    let blob = graph
+        .graph_bytes()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut body = Encoder::default();
+    let params = graph.params();
+    let as_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    body.u32(as_u32(graph.dim()));
+    body.u32(as_u32(params.max_nb_connection));
+    body.u32(as_u32(params.ef_construction));
+    body.u32(as_u32(stamps.len()));
+    for s in stamps {
+        body.u32(s.doc);
+        body.u64(s.lsn);
+        body.u32(s.version);
+        body.u64(s.claim);
+    }
+    body.u64(blob.len() as u64);
+    body.bytes(&blob);
+    Ok(frame(GRAPH_MAGIC, FORMAT_VERSION, &body.buf))
+}
+
+/// What an open did with the graph files.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct LoadReport {
+    /// Graphs adopted.
+    pub(crate) loaded: u64,
+    /// Graph files (or lists) found unusable, each with why; they are removed.
+    pub(crate) discarded: Vec<(PathBuf, String)>,
+}
+
+/// A graph read back from its file, verified, not yet checked against the catalog.
+pub(crate) struct Saved {
+    tenant: TenantId,
+    path: PathBuf,
+    stamps: Vec<Stamp>,
+    graph: HnswIndex,
+}
+
+/// Reads every tenant's listed graphs (the slow part: BLAKE3 of each file, usearch's load),
+/// with no lock held. Unusable files and lists go to the report; unlisted files are removed.
+pub(crate) fn read(storage: &dyn Storage, params: HnswParams) -> (Vec<Saved>, LoadReport) {
+    let mut report = LoadReport::default();
+    let mut saved = Vec::new();
+    let dir = Path::new(GRAPH_DIR);
+    let Ok(files) = storage.list(dir) else {
+        return (saved, report);
+    };
+    let mut listed_names: HashSet<String> = HashSet::new();
+    for list in files.iter().filter(|f| f.ends_with(LIST_SUFFIX)) {
+        let list_path = dir.join(list);
+        let prefix = &list[..list.len() - LIST_SUFFIX.len()];
+        let listed = match read_list(storage, &list_path) {
+            Ok(listed) => listed,
+            Err(why) => {
+                report.discarded.push((list_path, why));
+                continue;
+            }
+        };
+        // The list names its tenant, which must be the one its name says.
+        let (tenant, names) = match listed.split_first() {
+            Some((tenant, names)) if tenant_prefix(&TenantId::new(tenant.as_str())) == prefix => {
+                (TenantId::new(tenant.as_str()), names.to_vec())
+            }
+            _ => {
+                report
+                    .discarded
+                    .push((list_path, "the list names another tenant".into()));
+                continue;
+            }
+        };
+        listed_names.insert(list.clone());
+        for name in &names {
+            if !name.starts_with(&format!("{prefix}.")) {
+                continue; // never another tenant's file
+            }
+            listed_names.insert(name.clone());
+            let path = dir.join(name);
+            match read_graph(storage, &path, params) {
+                Ok((stamps, graph)) => {
+                    graph.set_file(name);
+                    saved.push(Saved {
+                        tenant: tenant.clone(),
+                        path,
+                        stamps,
+                        graph,
+                    });
+                }
+                Err(why) => report.discarded.push((path, why)),
+            }
+        }
+    }
+    // Files no list names: a save cut short, or graphs replaced before a crash.
+    for f in files.iter().filter(|f| !listed_names.contains(*f)) {
+        if !report.discarded.iter().any(|(p, _)| p.ends_with(f)) {
+            let _ = storage.remove(&dir.join(f));
+        }
+    }
+    (saved, report)
+}
+
+/// Hands each graph read at open to its tenant's dense index, once every one of its stamps
+/// matches the document the catalog numbered (call it when the catalog holds everything the
+/// segments and the WAL replay numbered: WAL documents are in graphs too). Cheap: one check per
+/// document. Graphs that do not match go to the report.
+pub(crate) fn adopt(catalog: &mut Catalog, saved: Vec<Saved>, report: &mut LoadReport) {
+    for s in saved {
+        match check(catalog, &s) {
+            Ok(()) => {
+                catalog.adopt_graph(&s.tenant, s.graph);
+                report.loaded += 1;
+            }
+            Err(why) => report.discarded.push((s.path, why)),
+        }
+    }
+}
+
+/// Removes the files `report` discarded (after the catalog swap: not under the state lock).
+pub(crate) fn remove_discarded(storage: &dyn Storage, report: &LoadReport) {
+    for (path, _) in &report.discarded {
+        let _ = storage.remove(path);
+    }
+}
+
+/// The list's tenant, then its file names.
+fn read_list(storage: &dyn Storage, path: &Path) -> Result<Vec<String>, String> {
+    let bytes = storage.map(path).map_err(|e| e.to_string())?;
+    let (_, body) = unframe(LIST_MAGIC, FORMAT_VERSION, FORMAT_VERSION, &bytes)
+        .map_err(|(at, kind)| format!("{kind} at {at}"))?;
+    let mut d = Decoder::new(body);
+    let mut run = || -> crate::codec::DecodeResult<Vec<String>> {
+        let mut out = vec![d.string()?];
+        for _ in 0..d.u32()? {
+            out.push(d.string()?);
+        }
+        Ok(out)
+    };
+    run().map_err(|(at, kind)| format!("{kind} at {at}"))
+}
+
+/// A graph file's body: dimension, M, ef_construction, stamps, usearch's bytes.
+type GraphHeader<'a> = (u32, u32, u32, Vec<Stamp>, &'a [u8]);
+
+/// One graph file, verified (BLAKE3, format) and loaded: its stamps and its graph.
+fn read_graph(
+    storage: &dyn Storage,
+    path: &Path,
+    params: HnswParams,
+) -> Result<(Vec<Stamp>, HnswIndex), String> {
+    let bytes = storage.map(path).map_err(|e| e.to_string())?;
+    let (_, body) = unframe(GRAPH_MAGIC, FORMAT_VERSION, FORMAT_VERSION, &bytes)
+        .map_err(|(at, kind)| format!("{kind} at {at}"))?;
+    let mut d = Decoder::new(body);
+    let mut header = || -> crate::codec::DecodeResult<GraphHeader<'_>> {
+        let (dim, m, ef_construction, count) = (d.u32()?, d.u32()?, d.u32()?, d.u32()?);
+        let mut stamps = Vec::with_capacity((count as usize).min(d.remaining() / 24));
+        for _ in 0..count {
+            stamps.push(Stamp {
+                doc: d.u32()?,
+                lsn: d.u64()?,
+                version: d.u32()?,
+                claim: d.u64()?,
+            });
+        }
+        let len = usize::try_from(d.u64()?).unwrap_or(usize::MAX);
+        Ok((dim, m, ef_construction, stamps, d.take(len)?))
+    };
+    let (dim, m, ef_construction, stamps, blob) =
+        header().map_err(|(at, kind)| format!("{kind} at {at}"))?;
+    let built = HnswParams {
+        max_nb_connection: m as usize,
+        ef_construction: ef_construction as usize,
+        ..params
+    };
+    let docs: Vec<DocId> = stamps.iter().map(|s| s.doc).collect();
+    let graph = HnswIndex::from_graph_bytes(dim as usize, built, params, docs, blob)
+        .map_err(|e| e.to_string())?;
+    Ok((stamps, graph))
+}
+
+/// Every number of the graph names the version it was built from, whose vector waits in the
+/// tenant's exact part (not in another graph already).
+fn check(catalog: &Catalog, saved: &Saved) -> Result<(), String> {
+    let index = catalog
+        .tenant(&saved.tenant)
+        .ok_or_else(|| format!("tenant {} has no documents", saved.tenant))?;
+    let dense = index
+        .dense
+        .as_ref()
+        .filter(|dense| dense.dim() == saved.graph.dim())
+        .ok_or("no dense index of this dimension")?;
+    let docs = saved.graph.doc_ids();
+    if stamps(index, docs).as_deref() != Some(&saved.stamps[..]) {
+        return Err("its documents were numbered differently at this open".into());
+    }
+    if !docs.iter().all(|&doc| dense.holds_fresh(doc)) {
+        return Err("its documents are not all waiting in the exact part".into());
+    }
+    Ok(())
+}

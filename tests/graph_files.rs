@@ -1,0 +1,221 @@
+//! Sealed HNSW graphs are saved beside the segments and loaded at open instead of rebuilt; a
+//! damaged, truncated or stale graph file is never served: it is discarded and its documents
+//! are sealed again.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use dash::{Claim, IngestItem, Query, Ranking, Retention, Store, StoreStats};
+use dash_bench::rng::SplitMix;
+
+const DIM: usize = 16;
+const N: usize = 600;
+
+fn vector(rng: &mut SplitMix) -> Vec<f32> {
+    (0..DIM).map(|_| rng.unit() as f32 - 0.5).collect()
+}
+
+fn item(tenant: &str, i: usize, v: Vec<f32>) -> IngestItem {
+    let mut claim = Claim::new(tenant, format!("c{i}"), format!("claim number {i}"));
+    claim.embedding = Some(v);
+    IngestItem::new(claim)
+}
+
+fn open(dir: &Path) -> Store {
+    // No idle merges: which graphs exist must not depend on how long a test takes.
+    Store::builder(dir)
+        .dense_seal_threshold(100)
+        .dense_merge_after_idle(None)
+        .retention(Retention {
+            max_versions: Some(1),
+            purge_forgotten: true,
+        })
+        .open()
+        .unwrap()
+}
+
+/// Dense-only answers (ids and scores) for a fixed set of query vectors.
+fn answers(store: &Store, tenant: &str) -> Vec<Vec<(String, f32)>> {
+    let mut rng = SplitMix::new(99);
+    (0..20)
+        .map(|_| {
+            let q = Query::new(tenant)
+                .embedding(vector(&mut rng))
+                .ranking(Ranking::Relevance)
+                .top_k(5);
+            let r = store.retrieve(&q).unwrap();
+            r.results
+                .iter()
+                .map(|c| (c.claim_id.as_str().to_owned(), c.score))
+                .collect()
+        })
+        .collect()
+}
+
+/// Dense answers of one tenant.
+type Answers = Vec<Vec<(String, f32)>>;
+
+/// A store with `N` vectors in tenants `a` and `b`, sealed into graphs, closed: the answers
+/// and how many documents were in graphs.
+fn build(dir: &Path) -> (Answers, Answers, u64) {
+    let store = open(dir);
+    let mut rng = SplitMix::new(7);
+    for i in 0..N {
+        store.ingest(item("a", i, vector(&mut rng))).unwrap();
+        store.ingest(item("b", i, vector(&mut rng))).unwrap();
+        if i == N / 2 {
+            store.checkpoint().unwrap(); // half in a segment, half in the WAL
+        }
+    }
+    store.wait_for_indexes();
+    let stats = store.stats();
+    assert!(
+        stats.index_builds > 0 && stats.dense_graphs >= 2,
+        "{stats:?}"
+    );
+    assert_eq!(stats.last_index_error, None);
+    let answers = (
+        answers(&store, "a"),
+        answers(&store, "b"),
+        stats.dense_graph_docs,
+    );
+    store.close().unwrap();
+    answers
+}
+
+/// The files in `graphs/` with this extension, sorted.
+fn files(dir: &Path, extension: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir.join("graphs"))
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == extension))
+        .collect();
+    out.sort();
+    out
+}
+
+fn graph_files(dir: &Path) -> Vec<PathBuf> {
+    files(dir, "graph")
+}
+
+fn settled(store: &Store) -> StoreStats {
+    store.retrieve(&Query::new("a").text("claim")).unwrap(); // waits for the open's indexing
+    store.wait_for_indexes();
+    store.stats()
+}
+
+#[test]
+fn a_clean_restart_loads_the_graphs_instead_of_rebuilding_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, in_graphs) = build(dir.path());
+    let files = graph_files(dir.path());
+    assert!(files.len() >= 2, "one list of graphs per tenant: {files:?}");
+
+    let store = open(dir.path());
+    let stats = settled(&store);
+    assert_eq!(stats.index_builds, 0, "nothing rebuilt: {stats:?}");
+    assert_eq!(stats.graphs_loaded as usize, files.len());
+    assert_eq!(stats.graphs_discarded, 0);
+    assert_eq!(
+        stats.dense_graph_docs, in_graphs,
+        "every sealed vector is in a loaded graph"
+    );
+    assert_eq!(
+        (stats.dense_graph_docs + stats.dense_exact_docs) as usize,
+        2 * N
+    );
+    assert_eq!((answers(&store, "a"), answers(&store, "b")), (a, b));
+    store.close().unwrap();
+    assert_eq!(graph_files(dir.path()), files, "a restart rewrites nothing");
+}
+
+#[test]
+fn a_damaged_or_truncated_graph_file_is_discarded_and_rebuilt() {
+    for damage in ["flip", "truncate", "remove"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, _) = build(dir.path());
+        let files = graph_files(dir.path());
+        let victim = &files[0];
+        let mut bytes = std::fs::read(victim).unwrap();
+        match damage {
+            "flip" => {
+                let at = bytes.len() / 2;
+                bytes[at] ^= 0x01;
+                std::fs::write(victim, &bytes).unwrap();
+            }
+            "truncate" => std::fs::write(victim, &bytes[..bytes.len() - 100]).unwrap(),
+            _ => std::fs::remove_file(victim).unwrap(),
+        }
+        let store = open(dir.path());
+        let stats = settled(&store);
+        assert_eq!(stats.graphs_discarded, 1, "{damage}: {stats:?}");
+        assert_eq!(stats.graphs_loaded as usize, files.len() - 1, "{damage}");
+        // The lost graph's documents are searched exactly, and sealed again once due.
+        let dense_docs = stats.dense_graph_docs + stats.dense_exact_docs;
+        assert_eq!(dense_docs as usize, 2 * N, "{damage}: {stats:?}");
+        // Dense answers are approximate, but the nearest neighbour of each query is stable.
+        let firsts = |r: &Vec<Vec<(String, f32)>>| -> Vec<String> {
+            r.iter().map(|x| x[0].0.clone()).collect()
+        };
+        assert_eq!(firsts(&answers(&store, "a")), firsts(&a), "{damage}");
+        assert_eq!(firsts(&answers(&store, "b")), firsts(&b), "{damage}");
+        assert!(
+            !victim.exists() || damage == "remove",
+            "{damage}: the bad file was removed"
+        );
+        store.close().unwrap();
+    }
+}
+
+#[test]
+fn graphs_numbered_before_retention_dropped_versions_are_not_adopted() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path());
+    {
+        // New versions of the first claims, then a merge that keeps one version per claim: the
+        // next open numbers documents without the dropped ones, so saved numbers move.
+        let store = open(dir.path());
+        let mut rng = SplitMix::new(8);
+        for i in 0..10 {
+            store.ingest(item("a", i, vector(&mut rng))).unwrap();
+        }
+        store.checkpoint().unwrap();
+        store.compact().unwrap();
+        store.close().unwrap();
+    }
+    let store = open(dir.path());
+    let stats = settled(&store);
+    assert!(stats.graphs_discarded >= 1, "{stats:?}");
+    assert!(stats.index_builds >= 1);
+    assert_eq!(stats.last_index_error, None);
+    // Every current vector is searchable, each claim once, with its newest version.
+    let r = store
+        .retrieve(&Query::new("a").embedding(vec![0.1; DIM]).top_k(N + 50))
+        .unwrap();
+    let mut ids: Vec<&str> = r.results.iter().map(|c| c.claim_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), N);
+    store.close().unwrap();
+}
+
+#[test]
+fn graph_files_are_kept_per_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path());
+    let lists = files(dir.path(), "list");
+    assert_eq!(lists.len(), 2, "one list per tenant");
+    // Swapping the two tenants' lists must not hand one tenant's graph to the other: each list
+    // names its tenant, which must match its file name.
+    let (la, lb) = (&lists[0], &lists[1]);
+    let (ba, bb) = (std::fs::read(la).unwrap(), std::fs::read(lb).unwrap());
+    std::fs::write(la, bb).unwrap();
+    std::fs::write(lb, ba).unwrap();
+    let store = open(dir.path());
+    let stats = settled(&store);
+    assert_eq!(stats.graphs_loaded, 0, "{stats:?}");
+    assert_eq!(stats.graphs_discarded, 2);
+    let dense_docs = stats.dense_graph_docs + stats.dense_exact_docs;
+    assert_eq!(dense_docs as usize, 2 * N, "every vector searchable");
+    store.close().unwrap();
+}
