@@ -312,14 +312,8 @@ impl Bm25Index {
             return Vec::new();
         };
         let mut cursors: Vec<Cursor<'_>> = self
-            .query_terms(query)
-            .into_iter()
-            .filter_map(|(id, times)| {
-                let df = *self.df.get(id as usize)?;
-                if df == 0 {
-                    return None;
-                }
-                let weight = model.idf(df) * times as f32;
+            .weighted_terms(query, &model)
+            .filter_map(|(id, weight)| {
                 let bound = self.bounds.get(id as usize)?;
                 Some(Cursor {
                     list: self.postings.get(id as usize)?,
@@ -364,6 +358,21 @@ impl Bm25Index {
             avgdl: self.live_len as f32 / n,
             params: self.params,
         })
+    }
+
+    /// The live terms of `query` (by id) with their weight: IDF times how often the query
+    /// holds the term (a term given twice counts twice, as in a Lucene boolean query).
+    fn weighted_terms<'a>(
+        &'a self,
+        query: &str,
+        model: &'a Model,
+    ) -> impl Iterator<Item = (u32, f32)> + 'a {
+        self.query_terms(query)
+            .into_iter()
+            .filter_map(move |(id, times)| {
+                let df = *self.df.get(id as usize)?;
+                (df > 0).then(|| (id, model.idf(df) * times as f32))
+            })
     }
 
     /// The indexed terms of `query` with how often each occurs, by term id.
@@ -490,15 +499,7 @@ impl Bm25Index {
         if scores.len() < self.docs.len() {
             scores.resize(self.docs.len(), 0.0);
         }
-        self.analyzer.for_each_term(query, |term| {
-            let Some(&id) = self.term_ids.get(term) else {
-                return;
-            };
-            let df = self.df[id as usize];
-            if df == 0 {
-                return;
-            }
-            let idf = model.idf(df);
+        for (id, weight) in self.weighted_terms(query, model) {
             for &(doc, tf) in &self.postings[id as usize] {
                 let len = self.lens[doc as usize];
                 if len == DEAD {
@@ -509,9 +510,9 @@ impl Bm25Index {
                 if *slot == 0.0 {
                     touched.push(doc);
                 }
-                *slot += idf * model.saturate(tf, model.norm(len));
+                *slot += weight * model.saturate(tf, model.norm(len));
             }
-        });
+        }
         let mut top = TopK::new(k);
         for &doc in touched.iter() {
             let hit = Hit::new(doc, scores[doc as usize]);

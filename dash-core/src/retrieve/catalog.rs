@@ -830,7 +830,7 @@ impl Catalog {
     }
 
     /// Hands a graph loaded from its file to `tenant`'s dense index
-    /// ([`super::graph_files::load`] checked it against this catalog).
+    /// ([`super::graph_files::adopt`] checked it against this catalog).
     pub(crate) fn adopt_graph(&mut self, tenant: &TenantId, graph: HnswIndex) {
         if let Some(dense) = self.tenants.get_mut(tenant).and_then(|t| t.dense.as_mut()) {
             dense.adopt(graph);

@@ -27,7 +27,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::codec::{hash_bytes, Decoder, Encoder};
+use crate::codec::{hash_bytes, DecodeResult, Decoder, Encoder};
 use crate::frame::{frame, unframe};
 use crate::index::{DocId, HnswIndex, HnswParams};
 use crate::model::TenantId;
@@ -261,24 +261,31 @@ pub(crate) fn remove_discarded(storage: &dyn Storage, report: &LoadReport) {
     }
 }
 
+/// Maps the file at `path`, verifies its framing (`magic`, version, BLAKE3), and decodes its
+/// body with `decode` (which fails on bad bytes, or on content it cannot use); any failure as
+/// a sentence for the report.
+fn read_framed<T>(
+    storage: &dyn Storage,
+    path: &Path,
+    magic: [u8; 8],
+    decode: impl FnOnce(&mut Decoder<'_>) -> DecodeResult<Result<T, String>>,
+) -> Result<T, String> {
+    let damage = |(at, kind): (usize, crate::error::CorruptionKind)| format!("{kind} at {at}");
+    let bytes = storage.map(path).map_err(|e| e.to_string())?;
+    let (_, body) = unframe(magic, FORMAT_VERSION, FORMAT_VERSION, &bytes).map_err(damage)?;
+    decode(&mut Decoder::new(body)).map_err(damage)?
+}
+
 /// The list's tenant, then its file names.
 fn read_list(storage: &dyn Storage, path: &Path) -> Result<Vec<String>, String> {
-    let bytes = storage.map(path).map_err(|e| e.to_string())?;
-    let (_, body) = unframe(LIST_MAGIC, FORMAT_VERSION, FORMAT_VERSION, &bytes)
-        .map_err(|(at, kind)| format!("{kind} at {at}"))?;
-    let mut d = Decoder::new(body);
-    let mut run = || -> crate::codec::DecodeResult<Vec<String>> {
+    read_framed(storage, path, LIST_MAGIC, |d| {
         let mut out = vec![d.string()?];
         for _ in 0..d.u32()? {
             out.push(d.string()?);
         }
-        Ok(out)
-    };
-    run().map_err(|(at, kind)| format!("{kind} at {at}"))
+        Ok(Ok(out))
+    })
 }
-
-/// A graph file's body: dimension, M, ef_construction, stamps, usearch's bytes.
-type GraphHeader<'a> = (u32, u32, u32, Vec<Stamp>, &'a [u8]);
 
 /// One graph file, verified (BLAKE3, format) and loaded: its stamps and its graph.
 fn read_graph(
@@ -286,11 +293,7 @@ fn read_graph(
     path: &Path,
     params: HnswParams,
 ) -> Result<(Vec<Stamp>, HnswIndex), String> {
-    let bytes = storage.map(path).map_err(|e| e.to_string())?;
-    let (_, body) = unframe(GRAPH_MAGIC, FORMAT_VERSION, FORMAT_VERSION, &bytes)
-        .map_err(|(at, kind)| format!("{kind} at {at}"))?;
-    let mut d = Decoder::new(body);
-    let mut header = || -> crate::codec::DecodeResult<GraphHeader<'_>> {
+    read_framed(storage, path, GRAPH_MAGIC, |d| {
         let (dim, m, ef_construction, count) = (d.u32()?, d.u32()?, d.u32()?, d.u32()?);
         let mut stamps = Vec::with_capacity((count as usize).min(d.remaining() / 24));
         for _ in 0..count {
@@ -302,19 +305,19 @@ fn read_graph(
             });
         }
         let len = usize::try_from(d.u64()?).unwrap_or(usize::MAX);
-        Ok((dim, m, ef_construction, stamps, d.take(len)?))
-    };
-    let (dim, m, ef_construction, stamps, blob) =
-        header().map_err(|(at, kind)| format!("{kind} at {at}"))?;
-    let built = HnswParams {
-        max_nb_connection: m as usize,
-        ef_construction: ef_construction as usize,
-        ..params
-    };
-    let docs: Vec<DocId> = stamps.iter().map(|s| s.doc).collect();
-    let graph = HnswIndex::from_graph_bytes(dim as usize, built, params, docs, blob)
-        .map_err(|e| e.to_string())?;
-    Ok((stamps, graph))
+        let blob = d.take(len)?;
+        let built = HnswParams {
+            max_nb_connection: m as usize,
+            ef_construction: ef_construction as usize,
+            ..params
+        };
+        let docs: Vec<DocId> = stamps.iter().map(|s| s.doc).collect();
+        Ok(
+            HnswIndex::from_graph_bytes(dim as usize, built, params, docs, blob)
+                .map(|graph| (stamps, graph))
+                .map_err(|e| e.to_string()),
+        )
+    })
 }
 
 /// Every number of the graph names the version it was built from, whose vector waits in the
