@@ -74,6 +74,10 @@ fn build(dir: &Path) -> (Answers, Answers, u64) {
         "{stats:?}"
     );
     assert_eq!(stats.last_index_error, None);
+    assert_eq!(
+        stats.dense_mapped_docs, stats.dense_graph_docs,
+        "a saved graph is swapped for its view from the file: {stats:?}"
+    );
     let answers = (
         answers(&store, "a"),
         answers(&store, "b"),
@@ -119,6 +123,10 @@ fn a_clean_restart_loads_the_graphs_instead_of_rebuilding_them() {
     assert_eq!(
         stats.dense_graph_docs, in_graphs,
         "every sealed vector is in a loaded graph"
+    );
+    assert_eq!(
+        stats.dense_mapped_docs, in_graphs,
+        "loaded graphs are viewed from their mapped files"
     );
     assert_eq!(
         (stats.dense_graph_docs + stats.dense_exact_docs) as usize,

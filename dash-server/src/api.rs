@@ -834,6 +834,7 @@ fn debug_storage(state: &AppState) -> Result<Answer, ApiError> {
                 "building": stats.index_building,
                 "builds": stats.index_builds,
                 "dense_graph_docs": stats.dense_graph_docs,
+                "dense_mapped_docs": stats.dense_mapped_docs,
                 "dense_exact_docs": stats.dense_exact_docs,
                 "dense_graphs": stats.dense_graphs,
             },

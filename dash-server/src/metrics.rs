@@ -96,6 +96,7 @@ struct StoreGauges {
     poisoned: Gauge,
     index_building: Gauge,
     dense_graph_docs: Gauge,
+    dense_mapped_docs: Gauge,
     dense_exact_docs: Gauge,
     dense_graphs: Gauge,
     graphs_loaded: Gauge,
@@ -185,6 +186,11 @@ impl Metrics {
             ),
             index_building: gauge(&mut r, "index_building", "1 while background indexing runs"),
             dense_graph_docs: gauge(&mut r, "dense_graph_docs", "Dense documents in HNSW graphs"),
+            dense_mapped_docs: gauge(
+                &mut r,
+                "dense_mapped_docs",
+                "Dense documents in graphs viewed from their mapped graph files",
+            ),
             dense_exact_docs: gauge(
                 &mut r,
                 "dense_exact_docs",
@@ -325,6 +331,7 @@ impl Metrics {
         set(&g.poisoned, u64::from(stats.poisoned.is_some()));
         set(&g.index_building, u64::from(stats.index_building));
         set(&g.dense_graph_docs, stats.dense_graph_docs);
+        set(&g.dense_mapped_docs, stats.dense_mapped_docs);
         set(&g.dense_exact_docs, stats.dense_exact_docs);
         set(&g.dense_graphs, stats.dense_graphs as u64);
         set(&g.graphs_loaded, stats.graphs_loaded);

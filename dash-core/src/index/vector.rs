@@ -14,6 +14,7 @@ use std::fmt;
 
 use super::topk::{Hit, TopK};
 use super::DocId;
+use crate::storage::FileBytes;
 
 /// Why a vector (or a set of HNSW parameters) was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -410,12 +411,16 @@ pub struct HnswIndex {
     params: HnswParams,
     dim: usize,
     /// `None` for an empty index (usearch needs a non-zero dimension and capacity). It holds
-    /// the only copy of the unit vectors, keyed by doc id.
+    /// the only copy of the unit vectors, keyed by doc id: in its own memory when built here,
+    /// in `backing` when viewed from a graph file.
     graph: Option<usearch::Index>,
     /// Every doc, ascending (membership, the selectivity sample, exact scans).
     docs: Vec<DocId>,
     /// The name of the graph file holding it, once saved (or loaded from one).
     file: std::sync::OnceLock<Box<str>>,
+    /// The file bytes a viewed graph points into. Declared after `graph` so that it is
+    /// dropped after it: the view must never outlive the bytes.
+    backing: Option<std::sync::Arc<FileBytes>>,
 }
 
 impl fmt::Debug for HnswIndex {
@@ -492,6 +497,7 @@ impl HnswIndex {
             graph,
             docs: ids,
             file: std::sync::OnceLock::new(),
+            backing: None,
         })
     }
 
@@ -717,19 +723,26 @@ impl HnswIndex {
         Ok(buf)
     }
 
-    /// An index from a graph saved by [`Self::graph_bytes`]: `docs` are its documents
-    /// (ascending), `built` the parameters it was built with; searches use `params.ef_search`.
-    /// The loaded graph is checked against `docs` (count, dimension, every key present).
+    /// An index over a graph saved by [`Self::graph_bytes`], *viewed* where it lies:
+    /// `bytes[range]` is the serialized graph (its start should be 64-byte aligned in the
+    /// file, as graph files place it), `docs` its documents (ascending), `built` the parameters
+    /// it was built with; searches use `params.ef_search`. The index keeps `bytes` alive and
+    /// reads vectors and links from them (a mapped graph file costs page cache, not heap); only
+    /// usearch's per-node lookup tables (about 40 bytes a document) are allocated. The graph is
+    /// checked against `docs` (count, dimension, every key present).
     ///
     /// # Errors
     /// [`VectorError::InvalidParams`]; [`VectorError::Backend`] when usearch refuses the bytes
-    /// or they do not hold exactly `docs`.
-    pub(crate) fn from_graph_bytes(
+    /// (bounds are checked: a short or damaged graph is refused) or they do not hold exactly
+    /// `docs`.
+    #[allow(unsafe_code)]
+    pub(crate) fn view_graph(
         dim: usize,
         built: HnswParams,
         params: HnswParams,
         docs: Vec<DocId>,
-        bytes: &[u8],
+        bytes: std::sync::Arc<FileBytes>,
+        range: std::ops::Range<usize>,
     ) -> Result<Self, VectorError> {
         built.check()?;
         params.check()?;
@@ -744,6 +757,7 @@ impl HnswIndex {
                 graph: None,
                 docs,
                 file: std::sync::OnceLock::new(),
+                backing: None,
             });
         }
         if !docs.windows(2).all(|w| w[0] < w[1]) {
@@ -751,12 +765,22 @@ impl HnswIndex {
                 "graph documents are not ascending".into(),
             ));
         }
+        let blob = bytes
+            .get(range)
+            .ok_or_else(|| VectorError::Backend("the graph lies outside its file".into()))?;
         let graph = usearch::Index::new(&graph_options(dim, params)).map_err(backend)?;
-        graph.load_from_buffer(bytes).map_err(backend)?;
+        // Search contexts first: a view keeps the thread limits set before it.
         let threads = rayon::current_num_threads().max(SEARCH_SLOTS);
         graph
-            .reserve_capacity_and_threads(docs.len(), threads)
+            .reserve_capacity_and_threads(0, threads)
             .map_err(backend)?;
+        // SAFETY: usearch keeps pointers into `blob` for as long as `graph` lives. `blob` borrows
+        // from `bytes`, an `Arc` this index holds in `backing`, declared after `graph` so it is
+        // dropped after it; `FileBytes` is immutable (a heap copy, or a read-only mapping of a
+        // graph file, which DASH writes once under a fresh name and never changes; a file cut by
+        // another process under the mapping faults with SIGBUS, as segments do: docs/design.md
+        // §4). usearch checks every offset it reads against `blob.len()` while viewing.
+        unsafe { graph.view_from_buffer(blob) }.map_err(backend)?;
         graph.change_expansion_search(params.ef_search);
         let holds_docs = graph.dimensions() == dim
             && graph.size() == docs.len()
@@ -772,7 +796,13 @@ impl HnswIndex {
             graph: Some(graph),
             docs,
             file: std::sync::OnceLock::new(),
+            backing: Some(bytes),
         })
+    }
+
+    /// True when the graph is viewed from file bytes rather than held in its own memory.
+    pub(crate) fn is_viewed(&self) -> bool {
+        self.backing.is_some()
     }
 
     /// The name of the graph file that holds this graph, once it was saved or loaded.
@@ -1248,40 +1278,77 @@ mod tests {
         assert!(r_10pct >= 0.95, "filtered (10 %) recall@10 {r_10pct}");
     }
 
-    /// Every node of a small graph is reachable: each document's own vector finds it first.
-    /// (Built with concurrent inserts, about 1 query in 800 missed here: usearch#735.)
+    /// A saved graph viewed from its bytes (the `unsafe` view): same answers and vectors as the
+    /// graph it was saved from, from several threads at once, after the original is dropped.
     #[test]
-    fn a_saved_graph_loads_back_with_the_same_answers() {
+    fn a_saved_graph_is_viewed_with_the_same_answers() {
         let data = clustered(3_000, 16, 20, 0.3, 11);
         let index = HnswIndex::build(16, ids(&data), HnswParams::default()).unwrap();
-        let bytes = index.graph_bytes().unwrap();
+        let blob = index.graph_bytes().unwrap();
+        // As in a graph file: the graph after a header, at a 64-byte aligned offset.
+        let mut file = vec![7u8; 64];
+        file.extend_from_slice(&blob);
+        let bytes = std::sync::Arc::new(FileBytes::from(file));
+        let range = 64..64 + blob.len();
         let docs = index.doc_ids().to_vec();
         let tuned = HnswParams {
             ef_search: 64,
             ..HnswParams::default()
         };
-        let loaded =
-            HnswIndex::from_graph_bytes(16, index.params(), tuned, docs.clone(), &bytes).unwrap();
-        assert_eq!(loaded.params().ef_search, 64);
-        assert_eq!(loaded.len(), index.len());
-        for q in data.iter().step_by(97) {
-            let a = index.search(q, 10, |d| d % 3 != 0).unwrap();
-            let b = loaded.search(q, 10, |d| d % 3 != 0).unwrap();
-            assert_eq!(a[0], b[0], "the nearest neighbour");
-            assert_eq!(loaded.row(a[0].0), index.row(a[0].0));
-        }
-        // A graph that does not hold the listed documents, or bytes usearch refuses, is refused.
-        let fewer = docs[..docs.len() - 1].to_vec();
+        let viewed = HnswIndex::view_graph(
+            16,
+            index.params(),
+            tuned,
+            docs.clone(),
+            std::sync::Arc::clone(&bytes),
+            range.clone(),
+        )
+        .unwrap();
+        assert!(viewed.is_viewed() && !index.is_viewed());
+        assert_eq!(viewed.params().ef_search, 64);
+        assert_eq!(viewed.len(), index.len());
+        let expected: Vec<_> = data
+            .iter()
+            .step_by(97)
+            .map(|q| index.search(q, 10, |d| d % 3 != 0).unwrap())
+            .collect();
+        let rows: Vec<_> = expected.iter().map(|a| index.row(a[0].0)).collect();
+        drop(index);
+        drop(blob);
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let (viewed, data, expected, rows) = (&viewed, &data, &expected, &rows);
+                s.spawn(move || {
+                    for (i, q) in data.iter().step_by(97).enumerate() {
+                        let b = viewed.search(q, 10, |d| d % 3 != 0).unwrap();
+                        assert_eq!(expected[i][0], b[0], "thread {t}: the nearest neighbour");
+                        assert_eq!(viewed.row(b[0].0), rows[i]);
+                    }
+                });
+            }
+        });
+        // A graph that does not hold the listed documents, bytes usearch refuses (cut short,
+        // or a range beyond the file), or another dimension, is refused.
         let params = HnswParams::default();
-        assert!(HnswIndex::from_graph_bytes(16, params, params, fewer, &bytes).is_err());
-        let other = docs.iter().map(|d| d + 1).collect();
-        assert!(HnswIndex::from_graph_bytes(16, params, params, other, &bytes).is_err());
-        assert!(
-            HnswIndex::from_graph_bytes(16, params, params, docs.clone(), &bytes[..100]).is_err()
-        );
-        assert!(HnswIndex::from_graph_bytes(8, params, params, docs, &bytes).is_err());
+        let view = |dim, docs: Vec<DocId>, range: std::ops::Range<usize>| {
+            HnswIndex::view_graph(
+                dim,
+                params,
+                params,
+                docs,
+                std::sync::Arc::clone(&bytes),
+                range,
+            )
+        };
+        assert!(view(16, docs[..docs.len() - 1].to_vec(), range.clone()).is_err());
+        assert!(view(16, docs.iter().map(|d| d + 1).collect(), range.clone()).is_err());
+        assert!(view(16, docs.clone(), 64..164).is_err());
+        assert!(view(16, docs.clone(), 64..range.end + 1).is_err());
+        assert!(view(8, docs, range).is_err());
     }
 
+    /// Every node of a small graph is reachable: each document's own vector finds it first.
+    /// (Built with concurrent inserts, about 1 query in 800 missed here: usearch#735.)
     #[test]
     fn every_node_of_a_small_graph_finds_itself() {
         let params = HnswParams {

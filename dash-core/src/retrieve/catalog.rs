@@ -837,6 +837,19 @@ impl Catalog {
         }
     }
 
+    /// Puts `view` (the same graph, viewed from its file) in the place of `built` in `tenant`'s
+    /// dense index; nothing if a merge replaced `built` meanwhile.
+    pub(crate) fn replace_graph(
+        &mut self,
+        tenant: &TenantId,
+        built: &Arc<HnswIndex>,
+        view: HnswIndex,
+    ) {
+        if let Some(dense) = self.tenants.get_mut(tenant).and_then(|t| t.dense.as_mut()) {
+            dense.replace(built, view);
+        }
+    }
+
     /// `tenant`'s sealed graphs, with the stamps of those not saved to a file yet.
     pub(crate) fn graphs_to_save(&self, tenant: &TenantId) -> Vec<super::graph_files::ToSave> {
         let Some(index) = self.tenants.get(tenant) else {
@@ -910,6 +923,14 @@ impl Catalog {
             .values()
             .filter_map(|t| t.dense.as_ref().map(DenseIndex::sizes))
             .fold((0, 0), |(a, b), (x, y)| (a + x, b + y))
+    }
+
+    /// Documents in graphs viewed from their files, over all tenants.
+    pub(crate) fn dense_mapped_docs(&self) -> u64 {
+        self.tenants
+            .values()
+            .filter_map(|t| t.dense.as_ref().map(DenseIndex::mapped_docs))
+            .sum()
     }
 
     /// Plans a background build for `tenant` and marks it building.

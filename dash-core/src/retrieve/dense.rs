@@ -108,6 +108,16 @@ impl DenseIndex {
         }
     }
 
+    /// Puts `view` in the place of `built` (the same documents and vectors, read from the
+    /// graph's file); nothing if `built` is no longer one of the graphs.
+    pub(crate) fn replace(&mut self, built: &Arc<HnswIndex>, view: HnswIndex) {
+        if let Some(g) = self.graphs.iter_mut().find(|g| Arc::ptr_eq(g, built)) {
+            if g.doc_ids() == view.doc_ids() {
+                *g = Arc::new(view);
+            }
+        }
+    }
+
     /// True when `doc` waits in the exact part (not sealed into a graph).
     pub(crate) fn holds_fresh(&self, doc: DocId) -> bool {
         self.fresh.contains(doc)
@@ -164,6 +174,15 @@ impl DenseIndex {
     pub(crate) fn sizes(&self) -> (u64, u64) {
         let graphs = self.graphs.iter().map(|g| u64::from(g.len())).sum();
         (graphs, u64::from(self.fresh.len()))
+    }
+
+    /// Documents in graphs viewed from their files.
+    pub(crate) fn mapped_docs(&self) -> u64 {
+        self.graphs
+            .iter()
+            .filter(|g| g.is_viewed())
+            .map(|g| u64::from(g.len()))
+            .sum()
     }
 
     /// Plans a build over the exact part's documents and the graphs `fold` picks; marks the

@@ -8,11 +8,16 @@
 //! graphs/<t>.<16 hex chars>.graph  one graph (the hex: the start of the file's BLAKE3)
 //!
 //! LIST  := frame("DASHGLS\0", 1, tenant str | count u32 | name str * count)
-//! graph := frame("DASHGRF\0", 1, dim u32 | max_nb_connection u32 | ef_construction u32
-//!                | doc_count u32 | stamp * doc_count | usearch_len u64 | usearch bytes)
+//! graph := frame("DASHGRF\0", 2, dim u32 | max_nb_connection u32 | ef_construction u32
+//!                | doc_count u32 | stamp * doc_count | usearch_len u64
+//!                | pad u8 | 0 * pad | usearch bytes)
 //! stamp := doc u32 | lsn u64 | version u32 | claim u64 (the first 8 bytes of BLAKE3(claim id))
 //! ```
-//! (`frame` is `crate::frame`'s: magics, format version, BLAKE3 of the whole file.)
+//! (`frame` is `crate::frame`'s: magics, format version, BLAKE3 of the whole file.) `pad`
+//! zero bytes put usearch's bytes at a multiple of 64 from the start of the file: an open maps
+//! the file and *views* the graph in place (vectors and links are read from the page cache, not
+//! copied to the heap), so its floats lie aligned as in a file of usearch's own. Graph files of
+//! format 1 (unaligned, loaded by copy) are discarded at open and rebuilt once.
 //!
 //! A graph file is a cache of what the segments hold, never the only copy: a file that is
 //! missing, damaged (BLAKE3), of another format, or whose stamps do not match the documents the
@@ -28,10 +33,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::codec::{hash_bytes, DecodeResult, Decoder, Encoder};
-use crate::frame::{frame, unframe};
+use crate::frame::{frame, unframe, BODY_OFFSET};
 use crate::index::{DocId, HnswIndex, HnswParams};
 use crate::model::TenantId;
-use crate::storage::Storage;
+use crate::storage::{FileBytes, Storage};
 
 use super::catalog::{Catalog, TenantIndex};
 
@@ -40,8 +45,12 @@ pub(crate) const GRAPH_DIR: &str = "graphs";
 const LIST_SUFFIX: &str = ".list";
 const LIST_MAGIC: [u8; 8] = *b"DASHGLS\0";
 const GRAPH_MAGIC: [u8; 8] = *b"DASHGRF\0";
+/// The list format this build writes (and the only one it reads).
+pub(crate) const LIST_FORMAT: u16 = 1;
 /// The graph file format this build writes (and the only one it reads).
-pub(crate) const FORMAT_VERSION: u16 = 1;
+pub(crate) const GRAPH_FORMAT: u16 = 2;
+/// Where usearch's bytes start in a graph file: a multiple of this.
+const GRAPH_ALIGN: usize = 64;
 
 /// What identifies the claim version behind a document number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,8 +94,13 @@ fn hex(bytes: &[u8]) -> String {
 /// One graph to keep on disk: the graph, and for one not saved yet its stamps.
 pub(crate) type ToSave = (Arc<HnswIndex>, Option<Vec<Stamp>>);
 
+/// A graph just saved, and its view from the file, to take its place.
+pub(crate) type Replacement = (Arc<HnswIndex>, HnswIndex);
+
 /// Saves `tenant`'s current graphs: writes those not saved yet, publishes the list of all, then
-/// removes the files no longer listed. Graphs whose stamps are missing are left out.
+/// removes the files no longer listed. Graphs whose stamps are missing are left out. Returns,
+/// for each graph written, a view of it from its file, to take the built graph's place (which
+/// frees the graph's heap memory: its vectors and links are read from the page cache after).
 ///
 /// # Errors
 /// The first I/O error (the files are a cache: the caller reports it and goes on).
@@ -94,11 +108,12 @@ pub(crate) fn save(
     storage: &dyn Storage,
     tenant: &TenantId,
     graphs: &[ToSave],
-) -> std::io::Result<()> {
+) -> std::io::Result<Vec<Replacement>> {
     let dir = Path::new(GRAPH_DIR);
     let prefix = tenant_prefix(tenant);
     storage.create_dir_all(dir)?;
     let mut names: Vec<String> = Vec::new();
+    let mut written = Vec::new();
     for (graph, stamps) in graphs {
         if let Some(name) = graph.file() {
             names.push(name.to_owned());
@@ -111,6 +126,7 @@ pub(crate) fn save(
         file.append(&bytes)?;
         file.sync_data()?;
         graph.set_file(&name);
+        written.push((Arc::clone(graph), dir.join(&name)));
         names.push(name);
     }
     let mut body = Encoder::default();
@@ -122,7 +138,7 @@ pub(crate) fn save(
     let list = format!("{prefix}{LIST_SUFFIX}");
     let temp = dir.join(format!("{list}.tmp"));
     let mut file = storage.create(&temp)?;
-    file.append(&frame(LIST_MAGIC, FORMAT_VERSION, &body.buf))?;
+    file.append(&frame(LIST_MAGIC, LIST_FORMAT, &body.buf))?;
     file.sync_data()?;
     storage.rename(&temp, &dir.join(&list))?;
     storage.sync_dir(dir)?;
@@ -134,7 +150,17 @@ pub(crate) fn save(
             storage.remove(&dir.join(&name))?;
         }
     }
-    Ok(())
+    // Read back as an open would (which also proves the bytes on disk).
+    let mut views = Vec::new();
+    for (graph, path) in written {
+        let (_, view) = read_graph(storage, &path, graph.params())
+            .map_err(|why| std::io::Error::other(format!("{}: {why}", path.display())))?;
+        if let Some(name) = graph.file() {
+            view.set_file(name);
+        }
+        views.push((graph, view));
+    }
+    Ok(views)
 }
 
 fn encode_graph(graph: &HnswIndex, stamps: &[Stamp]) -> std::io::Result<Vec<u8>> {
@@ -155,8 +181,12 @@ fn encode_graph(graph: &HnswIndex, stamps: &[Stamp]) -> std::io::Result<Vec<u8>>
         body.u64(s.claim);
     }
     body.u64(blob.len() as u64);
+    // The pad byte itself comes first, then as many zeros as align the graph.
+    let pad = (GRAPH_ALIGN - (BODY_OFFSET + body.buf.len() + 1) % GRAPH_ALIGN) % GRAPH_ALIGN;
+    body.u8(pad as u8);
+    body.bytes(&vec![0; pad]);
     body.bytes(&blob);
-    Ok(frame(GRAPH_MAGIC, FORMAT_VERSION, &body.buf))
+    Ok(frame(GRAPH_MAGIC, GRAPH_FORMAT, &body.buf))
 }
 
 /// What an open did with the graph files.
@@ -261,24 +291,26 @@ pub(crate) fn remove_discarded(storage: &dyn Storage, report: &LoadReport) {
     }
 }
 
-/// Maps the file at `path`, verifies its framing (`magic`, version, BLAKE3), and decodes its
-/// body with `decode` (which fails on bad bytes, or on content it cannot use); any failure as
-/// a sentence for the report.
+/// Maps the file at `path`, verifies its framing (`magic`, `version`, BLAKE3), and decodes its
+/// body with `decode` (given the body and the mapped file, which the body starts at
+/// [`BODY_OFFSET`] of; it fails on bad bytes, or on content it cannot use); any failure as a
+/// sentence for the report.
 fn read_framed<T>(
     storage: &dyn Storage,
     path: &Path,
     magic: [u8; 8],
-    decode: impl FnOnce(&mut Decoder<'_>) -> DecodeResult<Result<T, String>>,
+    version: u16,
+    decode: impl FnOnce(&mut Decoder<'_>, &Arc<FileBytes>) -> DecodeResult<Result<T, String>>,
 ) -> Result<T, String> {
     let damage = |(at, kind): (usize, crate::error::CorruptionKind)| format!("{kind} at {at}");
-    let bytes = storage.map(path).map_err(|e| e.to_string())?;
-    let (_, body) = unframe(magic, FORMAT_VERSION, FORMAT_VERSION, &bytes).map_err(damage)?;
-    decode(&mut Decoder::new(body)).map_err(damage)?
+    let bytes = Arc::new(storage.map(path).map_err(|e| e.to_string())?);
+    let (_, body) = unframe(magic, version, version, &bytes).map_err(damage)?;
+    decode(&mut Decoder::new(body), &bytes).map_err(damage)?
 }
 
 /// The list's tenant, then its file names.
 fn read_list(storage: &dyn Storage, path: &Path) -> Result<Vec<String>, String> {
-    read_framed(storage, path, LIST_MAGIC, |d| {
+    read_framed(storage, path, LIST_MAGIC, LIST_FORMAT, |d, _| {
         let mut out = vec![d.string()?];
         for _ in 0..d.u32()? {
             out.push(d.string()?);
@@ -287,13 +319,14 @@ fn read_list(storage: &dyn Storage, path: &Path) -> Result<Vec<String>, String> 
     })
 }
 
-/// One graph file, verified (BLAKE3, format) and loaded: its stamps and its graph.
+/// One graph file, verified (BLAKE3, format) and viewed in place: its stamps and its graph
+/// (which keeps the mapping).
 fn read_graph(
     storage: &dyn Storage,
     path: &Path,
     params: HnswParams,
 ) -> Result<(Vec<Stamp>, HnswIndex), String> {
-    read_framed(storage, path, GRAPH_MAGIC, |d| {
+    read_framed(storage, path, GRAPH_MAGIC, GRAPH_FORMAT, |d, file| {
         let (dim, m, ef_construction, count) = (d.u32()?, d.u32()?, d.u32()?, d.u32()?);
         let mut stamps = Vec::with_capacity((count as usize).min(d.remaining() / 24));
         for _ in 0..count {
@@ -305,18 +338,29 @@ fn read_graph(
             });
         }
         let len = usize::try_from(d.u64()?).unwrap_or(usize::MAX);
-        let blob = d.take(len)?;
+        let pad = usize::from(d.u8()?);
+        d.take(pad)?;
+        let start = BODY_OFFSET + d.position();
+        d.take(len)?;
+        if !d.is_empty() {
+            return Ok(Err("bytes after the graph".into()));
+        }
         let built = HnswParams {
             max_nb_connection: m as usize,
             ef_construction: ef_construction as usize,
             ..params
         };
         let docs: Vec<DocId> = stamps.iter().map(|s| s.doc).collect();
-        Ok(
-            HnswIndex::from_graph_bytes(dim as usize, built, params, docs, blob)
-                .map(|graph| (stamps, graph))
-                .map_err(|e| e.to_string()),
+        Ok(HnswIndex::view_graph(
+            dim as usize,
+            built,
+            params,
+            docs,
+            Arc::clone(file),
+            start..start + len,
         )
+        .map(|graph| (stamps, graph))
+        .map_err(|e| e.to_string()))
     })
 }
 

@@ -123,9 +123,15 @@ pub(super) fn run_indexer(
             };
             match built {
                 Ok(graph) => {
-                    s.write_state().catalog.install(&tenant, &plan, Some(graph));
+                    {
+                        let mut st = s.write_state();
+                        st.catalog.install(&tenant, &plan, Some(graph));
+                        // Under the lock: whoever sees the build done sees the save pending.
+                        s.graphs_saving.store(true, Ordering::Release);
+                    }
                     s.metrics.index_builds.fetch_add(1, Ordering::Relaxed);
                     save_graphs(&s, &tenant);
+                    s.graphs_saving.store(false, Ordering::Release);
                 }
                 Err(crate::index::VectorError::Cancelled) => return,
                 Err(e) => {
@@ -147,8 +153,17 @@ fn save_graphs(s: &Shared, tenant: &TenantId) {
         return;
     }
     let graphs = s.read_state().catalog.graphs_to_save(tenant);
-    if let Err(e) = graph_files::save(s.storage.as_ref(), tenant, &graphs) {
-        *lock(&s.last_index_error) = Some(format!("saving tenant {tenant}'s graphs: {e}"));
+    match graph_files::save(s.storage.as_ref(), tenant, &graphs) {
+        Ok(views) if !views.is_empty() => {
+            let mut st = s.write_state();
+            for (built, view) in views {
+                st.catalog.replace_graph(tenant, &built, view);
+            }
+        }
+        Ok(_) => {}
+        Err(e) => {
+            *lock(&s.last_index_error) = Some(format!("saving tenant {tenant}'s graphs: {e}"));
+        }
     }
 }
 

@@ -161,6 +161,10 @@ pub struct StoreStats {
     /// Dense documents (all tenants, all kept versions) in sealed HNSW graphs; versions dropped
     /// by retention count until the next seal rebuilds their graph.
     pub dense_graph_docs: u64,
+    /// Of `dense_graph_docs`, those whose graph is viewed from its mapped graph file (its
+    /// vectors and links cost page cache, not heap); the others' graphs are held in the heap
+    /// until their file is written.
+    pub dense_mapped_docs: u64,
     /// Dense documents searched by exact scan (not sealed yet).
     pub dense_exact_docs: u64,
     /// Sealed HNSW graphs, over all tenants (a dense search visits each of its tenant's).
@@ -243,6 +247,9 @@ pub(crate) struct Shared {
     /// Set when the store closes; held while graph files are written (so `close` waits for a
     /// save in progress and nothing is written afterwards).
     pub(crate) graph_files_closed: Mutex<bool>,
+    /// True from a graph's install until its file is written and its view swapped in, so
+    /// [`Store::wait_for_indexes`] also waits for the graph files.
+    pub(crate) graphs_saving: AtomicBool,
     /// `None` while the segments' retrieval indexes are built at open, then the outcome.
     pub(crate) index_ready: (Mutex<Option<Result<(), String>>>, Condvar),
     /// Wakes the detection stage (set while it runs).
@@ -938,7 +945,8 @@ impl Store {
             {
                 let st = self.shared.read_state();
                 let due = !st.catalog.seal_candidates(st.seal_threshold).is_empty();
-                if !due && !st.catalog.building() {
+                let saving = self.shared.graphs_saving.load(Ordering::Acquire);
+                if !due && !st.catalog.building() && !saving {
                     return;
                 }
                 if due && !st.catalog.building() {
@@ -993,6 +1001,7 @@ impl Store {
         let st = self.shared.read_state();
         let (dense_graph_docs, dense_exact_docs) = st.catalog.dense_sizes();
         let dense_graphs = st.catalog.dense_graph_count();
+        let dense_mapped_docs = st.catalog.dense_mapped_docs();
         let index_building = st.catalog.building() || st.seal_wanted || !st.catalog.is_ready();
         let detected_edges = st.catalog.detected_edge_count();
         let detection_watermark = st.catalog.detected_through;
@@ -1036,6 +1045,7 @@ impl Store {
             merges: m.merges.load(Ordering::Relaxed),
             index_builds: m.index_builds.load(Ordering::Relaxed),
             dense_graph_docs,
+            dense_mapped_docs,
             dense_exact_docs,
             dense_graphs,
             index_building,

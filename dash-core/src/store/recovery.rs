@@ -319,6 +319,7 @@ pub(crate) fn recover(storage: Arc<dyn Storage>, config: Config) -> Result<Recov
         indexer: Mutex::new(None),
         last_index_error: Mutex::new(None),
         graph_files_closed: Mutex::new(false),
+        graphs_saving: AtomicBool::new(false),
         index_ready: (Mutex::new(None), std::sync::Condvar::new()),
         stage: Mutex::new(None),
         detection: crate::detect::stage::DetectionCounters::default(),
