@@ -184,7 +184,7 @@ fn conflicts(index: &TenantIndex, doc: DocId, view: &TimeView) -> Vec<Conflict> 
 fn claim_id(index: &TenantIndex, claim: u32) -> ClaimId {
     index
         .claims
-        .get(claim as usize)
+        .get(claim)
         .map(|c| c.id.clone())
         .unwrap_or_else(|| ClaimId::new(""))
 }

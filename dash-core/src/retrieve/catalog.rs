@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
+use super::claims::ClaimTable;
 use super::dense::{DenseIndex, Fold, SealPlan};
 use super::rank::{evidence_weight, EvidenceWeight};
 use crate::detect::edges::{DetectedGraph, DocEdge};
@@ -116,13 +117,6 @@ impl Doc {
     }
 }
 
-/// A claim id and its documents, oldest version first.
-#[derive(Debug)]
-pub(crate) struct ClaimSlot {
-    pub(crate) id: ClaimId,
-    pub(crate) docs: Vec<DocId>,
-}
-
 /// The time a query looks at.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct TimeView {
@@ -136,8 +130,7 @@ pub(crate) struct TimeView {
 #[derive(Debug)]
 pub(crate) struct TenantIndex {
     pub(crate) docs: Vec<Doc>,
-    claim_ix: HashMap<ClaimId, u32, foldhash::fast::RandomState>,
-    pub(crate) claims: Vec<ClaimSlot>,
+    pub(crate) claims: ClaimTable,
     /// Documents that are their claim's current version (not replaced, not forgotten).
     pub(crate) current: RoaringBitmap,
     /// Documents dropped by retention.
@@ -182,8 +175,7 @@ impl TenantIndex {
     fn new() -> Self {
         Self {
             docs: Vec::new(),
-            claim_ix: HashMap::default(),
-            claims: Vec::new(),
+            claims: ClaimTable::default(),
             current: RoaringBitmap::new(),
             removed: RoaringBitmap::new(),
             net_contradicting: RoaringBitmap::new(),
@@ -198,22 +190,9 @@ impl TenantIndex {
         }
     }
 
-    fn claim_slot(&mut self, id: &ClaimId) -> Option<u32> {
-        if let Some(&ix) = self.claim_ix.get(id) {
-            return Some(ix);
-        }
-        let ix = u32::try_from(self.claims.len()).ok()?;
-        self.claims.push(ClaimSlot {
-            id: id.clone(),
-            docs: Vec::new(),
-        });
-        self.claim_ix.insert(id.clone(), ix);
-        Some(ix)
-    }
-
     /// The claim's current document, if it has one.
     fn current_doc(&self, claim: u32) -> Option<DocId> {
-        let last = *self.claims.get(claim as usize)?.docs.last()?;
+        let last = *self.claims.get(claim)?.docs.last()?;
         self.current.contains(last).then_some(last)
     }
 
@@ -235,7 +214,7 @@ impl TenantIndex {
         lsn: Lsn,
         recorded_at: Timestamp,
     ) -> Option<DocId> {
-        let claim = self.claim_slot(&item.claim.claim_id)?;
+        let claim = self.claims.find_or_add(&item.claim.claim_id)?;
         let doc = DocId::try_from(self.docs.len()).ok()?;
         self.close_current(claim, recorded_at);
         let weight = evidence_weight(item);
@@ -251,7 +230,7 @@ impl TenantIndex {
             confidence: item.claim.confidence,
             content: Content::Held(Arc::clone(item)),
         });
-        if let Some(slot) = self.claims.get_mut(claim as usize) {
+        if let Some(slot) = self.claims.get_mut(claim) {
             slot.docs.push(doc);
         }
         self.current.insert(doc);
@@ -276,7 +255,7 @@ impl TenantIndex {
             }
         }
         for edge in &item.edges {
-            if let Some(target) = self.claim_slot(&edge.to_claim_id) {
+            if let Some(target) = self.claims.find_or_add(&edge.to_claim_id) {
                 self.incoming.entry(target).or_default().push(doc);
                 if edge.relation == Relation::Supersedes {
                     self.superseded_targets.insert(target);
@@ -287,17 +266,20 @@ impl TenantIndex {
     }
 
     fn add_tombstone(&mut self, claim: &ClaimId, recorded_at: Timestamp) {
-        if let Some(&ix) = self.claim_ix.get(claim) {
+        if let Some(ix) = self.claims.find(claim.as_str()) {
             self.close_current(ix, recorded_at);
         }
     }
 
     /// Removes the given versions' documents from every index (retention dropped them).
     fn drop_versions(&mut self, claim: &ClaimId, versions: &[u32]) {
-        let Some(&ix) = self.claim_ix.get(claim) else {
+        let Some(ix) = self.claims.find(claim.as_str()) else {
             return;
         };
-        let docs: Vec<DocId> = self.claims[ix as usize]
+        let Some(slot) = self.claims.get(ix) else {
+            return;
+        };
+        let docs: Vec<DocId> = slot
             .docs
             .iter()
             .copied()
@@ -320,7 +302,7 @@ impl TenantIndex {
                 d.content = Content::Dropped;
             }
         }
-        if let Some(slot) = self.claims.get_mut(ix as usize) {
+        if let Some(slot) = self.claims.get_mut(ix) {
             let removed = &self.removed;
             slot.docs.retain(|d| !removed.contains(*d));
         }
@@ -351,10 +333,10 @@ impl TenantIndex {
     /// memory (or the older segments) for them: a segment holds every version of its LSN range,
     /// so a document of one of its keys with an LSN in that range is in it.
     fn relocate(&mut self, segment: &Arc<Segment>, entry: u32, claim: &str) {
-        let Some(&ix) = self.claim_ix.get(claim) else {
+        let Some(ix) = self.claims.find(claim) else {
             return;
         };
-        let Some(slot) = self.claims.get(ix as usize) else {
+        let Some(slot) = self.claims.get(ix) else {
             return;
         };
         for &doc in &slot.docs {
@@ -371,7 +353,7 @@ impl TenantIndex {
 
     /// The document of a claim version, if it is indexed and holds content.
     pub(crate) fn doc_of(&self, claim: &ClaimId, version: u32) -> Option<DocId> {
-        let slot = self.claims.get(*self.claim_ix.get(claim)? as usize)?;
+        let slot = self.claims.get(self.claims.find(claim.as_str())?)?;
         slot.docs.iter().copied().find(|&d| {
             self.docs
                 .get(d as usize)
@@ -390,7 +372,7 @@ impl TenantIndex {
     /// The claim id of a document.
     pub(crate) fn claim_id(&self, doc: DocId) -> Option<&ClaimId> {
         let d = self.docs.get(doc as usize)?;
-        Some(&self.claims.get(d.claim as usize)?.id)
+        Some(&self.claims.get(d.claim)?.id)
     }
 
     /// Applies what the detection stage derived for this tenant: store-made vectors (into the
@@ -487,7 +469,7 @@ impl TenantIndex {
 
     /// A visible document of another claim with a `supersedes` edge to `claim`.
     fn superseded_by(&self, claim: u32, view: &TimeView) -> Option<DocId> {
-        let target = &self.claims.get(claim as usize)?.id;
+        let target = &self.claims.get(claim)?.id;
         self.incoming.get(&claim)?.iter().copied().find(|&s| {
             self.docs.get(s as usize).is_some_and(|d| d.claim != claim)
                 && self.visible_in_time(s, view)
@@ -501,7 +483,7 @@ impl TenantIndex {
 
     /// The claim's document visible at `view` ([`Self::visible`]), if any.
     pub(crate) fn visible_doc_of_claim(&self, claim: u32, view: &TimeView) -> Option<DocId> {
-        let slot = self.claims.get(claim as usize)?;
+        let slot = self.claims.get(claim)?;
         slot.docs
             .iter()
             .rev()
@@ -511,7 +493,7 @@ impl TenantIndex {
 
     /// The index of a claim id, if the tenant has seen it.
     pub(crate) fn claim_index(&self, id: &ClaimId) -> Option<u32> {
-        self.claim_ix.get(id).copied()
+        self.claims.find(id.as_str())
     }
 
     /// Documents with an edge pointing at `claim`.

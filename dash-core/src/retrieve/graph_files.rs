@@ -66,7 +66,7 @@ pub(crate) fn stamps(index: &TenantIndex, docs: &[DocId]) -> Option<Vec<Stamp>> 
     docs.iter()
         .map(|&doc| {
             let d = index.docs.get(doc as usize).filter(|d| d.has_content())?;
-            let claim = index.claims.get(d.claim as usize)?;
+            let claim = index.claims.get(d.claim)?;
             Some(Stamp {
                 doc,
                 lsn: d.lsn.0,

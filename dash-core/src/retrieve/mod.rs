@@ -9,6 +9,7 @@
 mod answer;
 mod assemble;
 pub(crate) mod catalog;
+mod claims;
 mod dense;
 pub(crate) mod graph_files;
 mod planner;

@@ -157,7 +157,7 @@ pub(crate) fn run(index: Option<&TenantIndex>, q: &Query) -> RetrieveResponse {
         // so the order survives a reopen (document ids are assigned in load order).
         let key = |d: DocId| {
             let doc = index.docs.get(d as usize);
-            let claim = doc.and_then(|x| index.claims.get(x.claim as usize));
+            let claim = doc.and_then(|x| index.claims.get(x.claim));
             (doc.map(|x| x.recorded_at), claim.map(|c| &c.id))
         };
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| key(a.0).cmp(&key(b.0))));
