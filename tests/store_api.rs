@@ -376,3 +376,39 @@ fn merge_purges_forgotten_history_whatever_the_memtable_holds() {
         assert_eq!(rec.item.claim.canonical_text, "new life");
     }
 }
+
+/// The writer's busy time and its wait for the state lock are counted, the wait a part of the
+/// busy time, while queries run beside the writes.
+#[test]
+fn the_writer_counts_its_busy_time_and_its_lock_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::builder(dir.path()).open().unwrap();
+    let before = store.stats();
+    assert_eq!(
+        (before.writer_busy_micros, before.writer_lock_wait_micros),
+        (0, 0)
+    );
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let (store, done) = (&store, &done);
+        s.spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                store
+                    .retrieve(&dash::Query::new("a").text("claim number"))
+                    .unwrap();
+            }
+        });
+        for i in 0..200 {
+            store
+                .ingest(item("a", &format!("c{i}"), &format!("claim number {i}")))
+                .unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let stats = store.stats();
+    assert!(stats.writer_busy_micros > 0, "{stats:?}");
+    assert!(
+        stats.writer_lock_wait_micros <= stats.writer_busy_micros,
+        "{stats:?}"
+    );
+}

@@ -101,6 +101,8 @@ struct StoreGauges {
     dense_graphs: Gauge,
     graphs_loaded: Gauge,
     graphs_discarded: Gauge,
+    writer_busy_micros: Gauge,
+    writer_lock_wait_micros: Gauge,
     detected_edges: Gauge,
     detected_edges_built: Gauge,
     detected_edges_dropped: Gauge,
@@ -206,6 +208,16 @@ impl Metrics {
                 &mut r,
                 "graphs_discarded",
                 "Graph files found unusable at open and rebuilt",
+            ),
+            writer_busy_micros: gauge(
+                &mut r,
+                "writer_busy_micros",
+                "Microseconds the store's writer spent on write groups since open",
+            ),
+            writer_lock_wait_micros: gauge(
+                &mut r,
+                "writer_lock_wait_micros",
+                "Of writer_busy_micros, the wait for the state lock (behind queries)",
             ),
             detected_edges: gauge(
                 &mut r,
@@ -336,6 +348,8 @@ impl Metrics {
         set(&g.dense_graphs, stats.dense_graphs as u64);
         set(&g.graphs_loaded, stats.graphs_loaded);
         set(&g.graphs_discarded, stats.graphs_discarded);
+        set(&g.writer_busy_micros, stats.writer_busy_micros);
+        set(&g.writer_lock_wait_micros, stats.writer_lock_wait_micros);
         set(&g.detected_edges, stats.detected_edges);
         set(&g.detected_edges_built, stats.detected_edges_built);
         set(

@@ -179,6 +179,12 @@ pub struct StoreStats {
     /// Graph files found unusable at open (damaged, or numbered differently after retention
     /// dropped versions) and removed; their documents are sealed again in the background.
     pub graphs_discarded: u64,
+    /// Microseconds the writer thread spent on request groups since open (validation, WAL
+    /// append and sync, applying to the in-memory state, answering).
+    pub writer_busy_micros: u64,
+    /// Of `writer_busy_micros`, the time it waited for the state's write lock: behind queries
+    /// holding the read lock, or background work holding the lock.
+    pub writer_lock_wait_micros: u64,
     /// Detected edges (contradictions and successions) live now, across tenants.
     pub detected_edges: u64,
     /// Detected edges built since open (rebuilds included).
@@ -223,6 +229,8 @@ pub(crate) struct Metrics {
     pub(crate) index_builds: AtomicU64,
     pub(crate) graphs_loaded: AtomicU64,
     pub(crate) graphs_discarded: AtomicU64,
+    pub(crate) writer_busy_micros: AtomicU64,
+    pub(crate) writer_lock_wait_micros: AtomicU64,
 }
 
 /// What the store's threads share.
@@ -1052,6 +1060,8 @@ impl Store {
             last_index_error: lock(&self.shared.last_index_error).clone(),
             graphs_loaded: m.graphs_loaded.load(Ordering::Relaxed),
             graphs_discarded: m.graphs_discarded.load(Ordering::Relaxed),
+            writer_busy_micros: m.writer_busy_micros.load(Ordering::Relaxed),
+            writer_lock_wait_micros: m.writer_lock_wait_micros.load(Ordering::Relaxed),
             detected_edges,
             detected_edges_built: load(&d.built),
             detected_edges_dropped_degree: load(&d.dropped_degree),

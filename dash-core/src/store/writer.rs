@@ -176,6 +176,7 @@ impl Writer {
     /// The thread's body: runs until a `Shutdown` or until every sender is gone.
     pub(crate) fn run(mut self) {
         while let Some(first) = self.next_request() {
+            let started = Instant::now();
             let mut group = Group::default();
             let mut barrier = self.sequence(first, &mut group);
             while barrier.is_none()
@@ -188,12 +189,15 @@ impl Writer {
                 }
             }
             self.write_group(group);
-            if let Some(barrier) = barrier {
-                if self.handle_barrier(barrier) {
-                    return;
-                }
-            }
+            let stop = barrier.is_some_and(|b| self.handle_barrier(b));
             self.maybe_request_checkpoint();
+            self.shared
+                .metrics
+                .writer_busy_micros
+                .fetch_add(micros(started.elapsed()), Ordering::Relaxed);
+            if stop {
+                return;
+            }
         }
         // Every sender is gone (the store was dropped without close): make Batched writes durable.
         if let Err(e) = self.sync_unsynced() {
@@ -566,6 +570,18 @@ impl Writer {
         Ok(())
     }
 
+    /// The state's write lock, counting the time spent waiting for it (behind readers) in
+    /// [`StoreStats::writer_lock_wait_micros`](crate::StoreStats::writer_lock_wait_micros).
+    fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, super::state::State> {
+        let asked = Instant::now();
+        let guard = self.shared.write_state();
+        self.shared
+            .metrics
+            .writer_lock_wait_micros
+            .fetch_add(micros(asked.elapsed()), Ordering::Relaxed);
+        guard
+    }
+
     /// Writes the group, syncs as the durability mode says, applies it and answers it.
     fn write_group(&mut self, group: Group) {
         if group.records.is_empty() {
@@ -599,7 +615,7 @@ impl Writer {
             .records_written
             .fetch_add(n as u64, Ordering::Relaxed);
         let (applied, seal_wanted) = {
-            let mut st = self.shared.write_state();
+            let mut st = self.write_state();
             let applied = group.records.iter().try_for_each(|r| st.apply(r));
             (applied, st.seal_wanted)
         };
@@ -682,7 +698,7 @@ impl Writer {
             self.shared
                 .note_wal_len(self.wal.first_lsn(), self.wal.len());
         }
-        let mut st = self.shared.write_state();
+        let mut st = self.write_state();
         let active = std::mem::take(&mut st.active);
         st.frozen.push(Arc::new(active));
         Ok(Rotated {
@@ -712,4 +728,8 @@ impl Writer {
             let _ = tx.send(());
         }
     }
+}
+/// A duration in whole microseconds (saturating).
+fn micros(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
