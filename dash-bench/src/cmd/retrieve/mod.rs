@@ -187,6 +187,11 @@ pub fn run(a: Args) -> Res<()> {
 
     latency(&store, &queries, a.passes)?;
     throughput(&store, &queries, a.passes)?;
+    writer_wait(
+        &store,
+        load(&corpus, &vectors, 0, total.min(20_000))?,
+        &queries,
+    )?;
     ann_recall(&store, &vectors, &queries.vectors, total)?;
     drop(store);
     real::recall_at_100(&a.real)
@@ -292,6 +297,52 @@ fn throughput(store: &Store, queries: &Queries, passes: usize) -> Res<()> {
     println!(
         "throughput, {THREADS} threads: {:.0} queries/s",
         (THREADS * per_thread) as f64 / secs
+    );
+    Ok(())
+}
+
+/// Step 4b: the writer's wait for the state lock while 2 threads query flat out: the items are
+/// ingested into another tenant (the measured tenant's answers stay as they are) and the
+/// writer's busy and lock-wait counters compared before and after.
+fn writer_wait(store: &Store, mut items: Vec<IngestItem>, queries: &Queries) -> Res<()> {
+    const THREADS: usize = 2;
+    for item in &mut items {
+        item.claim.tenant_id = dash_core::TenantId::new("writer-probe");
+    }
+    let n = queries.texts.len().max(1);
+    let before = store.stats();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let count = items.len();
+    let took = std::thread::scope(|s| {
+        let (done, store) = (&done, store);
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                s.spawn(move || -> Res<()> {
+                    let mut j = t * 7;
+                    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                        store.retrieve(&hybrid(queries, j % n))?;
+                        j += 1;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        let took = ingest_all(store, items, "writer-probe");
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        for h in handles {
+            h.join().map_err(|_| "a query thread panicked")??;
+        }
+        took
+    })?;
+    let after = store.stats();
+    let busy = after.writer_busy_micros - before.writer_busy_micros;
+    let wait = after.writer_lock_wait_micros - before.writer_lock_wait_micros;
+    println!(
+        "writer under {THREADS} query threads: {count} claims in {:.2} s; busy {:.3} s, waiting for the state lock {:.3} s = {:.2} % of busy",
+        took.as_secs_f64(),
+        busy as f64 / 1e6,
+        wait as f64 / 1e6,
+        100.0 * wait as f64 / (busy.max(1)) as f64
     );
     Ok(())
 }
