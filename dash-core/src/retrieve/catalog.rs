@@ -814,9 +814,13 @@ impl Catalog {
     /// Hands a graph loaded from its file to `tenant`'s dense index
     /// ([`super::graph_files::adopt`] checked it against this catalog).
     pub(crate) fn adopt_graph(&mut self, tenant: &TenantId, graph: HnswIndex) {
-        if let Some(dense) = self.tenants.get_mut(tenant).and_then(|t| t.dense.as_mut()) {
+        if let Some(dense) = self.dense_mut(tenant) {
             dense.adopt(graph);
         }
+    }
+
+    fn dense_mut(&mut self, tenant: &TenantId) -> Option<&mut DenseIndex> {
+        self.tenants.get_mut(tenant)?.dense.as_mut()
     }
 
     /// Puts `view` (the same graph, viewed from its file) in the place of `built` in `tenant`'s
@@ -827,7 +831,7 @@ impl Catalog {
         built: &Arc<HnswIndex>,
         view: HnswIndex,
     ) {
-        if let Some(dense) = self.tenants.get_mut(tenant).and_then(|t| t.dense.as_mut()) {
+        if let Some(dense) = self.dense_mut(tenant) {
             dense.replace(built, view);
         }
     }

@@ -33,9 +33,14 @@ impl ClaimTable {
 
     /// The number of `id`, if seen.
     pub(crate) fn find(&self, id: &str) -> Option<u32> {
+        self.find_hashed(self.hash(id), id)
+    }
+
+    /// The number of `id`, whose hash is `hash`, if seen.
+    fn find_hashed(&self, hash: u64, id: &str) -> Option<u32> {
         let slots = &self.slots;
         self.index
-            .find(self.hash(id), |&ix| {
+            .find(hash, |&ix| {
                 slots.get(ix as usize).is_some_and(|s| s.id.as_str() == id)
             })
             .copied()
@@ -43,11 +48,11 @@ impl ClaimTable {
 
     /// The number of `id`, adding a slot for it if new; `None` past `u32::MAX` claims.
     pub(crate) fn find_or_add(&mut self, id: &ClaimId) -> Option<u32> {
-        if let Some(ix) = self.find(id.as_str()) {
+        let hash = self.hash(id.as_str());
+        if let Some(ix) = self.find_hashed(hash, id.as_str()) {
             return Some(ix);
         }
         let ix = u32::try_from(self.slots.len()).ok()?;
-        let hash = self.hash(id.as_str());
         self.slots.push(ClaimSlot {
             id: id.clone(),
             docs: SmallVec::new(),

@@ -190,7 +190,9 @@ impl Writer {
             }
             self.write_group(group);
             let stop = barrier.is_some_and(|b| self.handle_barrier(b));
-            self.maybe_request_checkpoint();
+            if !stop {
+                self.maybe_request_checkpoint();
+            }
             self.shared
                 .metrics
                 .writer_busy_micros
