@@ -10,6 +10,7 @@
 //! Vectors (documents and queries alike) must have the index's dimension, finite components and a
 //! non-zero norm; anything else is a typed [`VectorError`], never a panic or a NaN score.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use super::topk::{Hit, TopK};
@@ -101,11 +102,13 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// Exact cosine search over a mutable set of vectors: a scan of every live row.
 ///
-/// Rows are the unit vectors, stored back to back in one flat `Vec<f32>` and indexed by doc id
-/// (ids are dense and assigned by the caller, as for [`Bm25Index`](super::Bm25Index)); a removed
-/// document's row stays in place, skipped by the scan, until its id is reused. The scan is a dot
-/// product per accepted live row, so it costs `O(live · dim)`: the right tool for a memtable, a
-/// small segment, or a filter that leaves few documents (see [`HnswIndex::search_filtered`]).
+/// Rows are the unit vectors, stored back to back in one flat `Vec<f32>` in insertion order,
+/// with a map from doc id to row: memory follows the documents held, not the largest id (an
+/// exact part holding the newest thousand documents of a million-document tenant keeps a
+/// thousand rows). A removed document's row is skipped by the scan until removed rows
+/// outnumber live ones, when the rows are compacted. The scan is a dot product per accepted
+/// live row, so it costs `O(live · dim)`: the right tool for a memtable, a small segment, or a
+/// filter that leaves few documents (see [`HnswIndex::search_filtered`]).
 ///
 /// ```
 /// use dash_core::index::ExactIndex;
@@ -122,11 +125,13 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[derive(Debug, Clone)]
 pub struct ExactIndex {
     dim: usize,
-    /// Row `d` (unit vector of doc `d`) is `rows[d * dim..(d + 1) * dim]`.
+    /// Row `r` (a unit vector) is `rows[r * dim..(r + 1) * dim]`, of document `docs[r]`.
     rows: Vec<f32>,
-    /// `live[d]`: doc `d` is indexed and not removed.
+    docs: Vec<DocId>,
+    /// `live[r]`: row `r` is its document's current row.
     live: Vec<bool>,
-    live_count: u32,
+    /// Each live document's row.
+    row_of: HashMap<DocId, u32, foldhash::fast::RandomState>,
 }
 
 impl ExactIndex {
@@ -142,8 +147,9 @@ impl ExactIndex {
         Self {
             dim,
             rows: Vec::new(),
+            docs: Vec::new(),
             live: Vec::new(),
-            live_count: 0,
+            row_of: HashMap::default(),
         }
     }
 
@@ -167,7 +173,8 @@ impl ExactIndex {
     /// ```
     #[must_use]
     pub fn len(&self) -> u32 {
-        self.live_count
+        // At most `u32::MAX` rows (a row number is a `u32`).
+        self.row_of.len() as u32
     }
 
     /// True when no document is live.
@@ -177,7 +184,7 @@ impl ExactIndex {
     /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.live_count == 0
+        self.row_of.is_empty()
     }
 
     /// True when `doc` is indexed and not removed.
@@ -190,7 +197,7 @@ impl ExactIndex {
     /// ```
     #[must_use]
     pub fn contains(&self, doc: DocId) -> bool {
-        self.live.get(doc as usize).copied().unwrap_or(false)
+        self.row_of.contains_key(&doc)
     }
 
     /// Indexes `vector` (normalised to unit length) as `doc`, replacing what `doc` held before.
@@ -212,20 +219,40 @@ impl ExactIndex {
     /// ```
     pub fn insert(&mut self, doc: DocId, vector: &[f32]) -> Result<(), VectorError> {
         let inv = inverse_norm(vector, self.dim)?;
-        let slot = doc as usize;
-        if self.live.len() <= slot {
-            self.live.resize(slot + 1, false);
-            self.rows.resize((slot + 1) * self.dim, 0.0);
-        }
-        let row = &mut self.rows[slot * self.dim..(slot + 1) * self.dim];
-        for (r, &x) in row.iter_mut().zip(vector) {
-            *r = (f64::from(x) * inv) as f32;
-        }
-        if !self.live[slot] {
-            self.live[slot] = true;
-            self.live_count += 1;
-        }
+        self.put(doc, vector.iter().map(|&x| (f64::from(x) * inv) as f32));
         Ok(())
+    }
+
+    /// Stores `row`, already a unit vector (read back from a catalog image), as `doc`.
+    pub(crate) fn insert_unit(&mut self, doc: DocId, row: &[f32]) -> Result<(), VectorError> {
+        if row.len() != self.dim {
+            return Err(VectorError::Dimension {
+                expected: self.dim,
+                got: row.len(),
+            });
+        }
+        self.put(doc, row.iter().copied());
+        Ok(())
+    }
+
+    fn put(&mut self, doc: DocId, row: impl Iterator<Item = f32>) {
+        let dim = self.dim;
+        let r = match self.row_of.get(&doc) {
+            Some(&r) => r as usize,
+            None => {
+                let Ok(r) = u32::try_from(self.docs.len()) else {
+                    return; // 4 billion rows: not reachable (the catalog caps documents first)
+                };
+                self.row_of.insert(doc, r);
+                self.docs.push(doc);
+                self.live.push(true);
+                self.rows.resize(self.rows.len() + dim, 0.0);
+                r as usize
+            }
+        };
+        for (x, v) in self.rows[r * dim..(r + 1) * dim].iter_mut().zip(row) {
+            *x = v;
+        }
     }
 
     /// Removes `doc` (a no-op if it is not live). Its id can be inserted again.
@@ -240,28 +267,54 @@ impl ExactIndex {
     /// # Ok::<(), dash_core::index::VectorError>(())
     /// ```
     pub fn remove(&mut self, doc: DocId) {
-        if let Some(live) = self.live.get_mut(doc as usize) {
-            if *live {
-                *live = false;
-                self.live_count -= 1;
-            }
+        let Some(r) = self.row_of.remove(&doc) else {
+            return;
+        };
+        if let Some(live) = self.live.get_mut(r as usize) {
+            *live = false;
+        }
+        let dead = self.docs.len() - self.row_of.len();
+        if dead > self.row_of.len() && dead >= 64 {
+            self.compact();
         }
     }
 
-    /// The stored unit vector of a live `doc`.
-    /// The stored (unit) vector of `doc`.
-    pub(crate) fn row(&self, doc: DocId) -> Option<&[f32]> {
-        let slot = doc as usize;
-        if self.contains(doc) {
-            self.rows.get(slot * self.dim..(slot + 1) * self.dim)
-        } else {
-            None
+    /// Drops the removed rows.
+    fn compact(&mut self) {
+        let dim = self.dim;
+        let mut kept = 0usize;
+        for r in 0..self.docs.len() {
+            if !self.live[r] {
+                continue;
+            }
+            if kept != r {
+                self.rows.copy_within(r * dim..(r + 1) * dim, kept * dim);
+                self.docs[kept] = self.docs[r];
+            }
+            // `kept` < the old row count ≤ u32::MAX.
+            self.row_of.insert(self.docs[kept], kept as u32);
+            kept += 1;
         }
+        self.rows.truncate(kept * dim);
+        self.rows.shrink_to_fit();
+        self.docs.truncate(kept);
+        self.docs.shrink_to_fit();
+        self.live.clear();
+        self.live.resize(kept, true);
+        self.live.shrink_to_fit();
+    }
+
+    /// The stored (unit) vector of a live `doc`.
+    pub(crate) fn row(&self, doc: DocId) -> Option<&[f32]> {
+        let r = *self.row_of.get(&doc)? as usize;
+        self.rows.get(r * self.dim..(r + 1) * self.dim)
     }
 
     /// The live documents, ascending.
     pub(crate) fn live_docs(&self) -> impl Iterator<Item = DocId> + '_ {
-        (0..).zip(&self.live).filter(|(_, l)| **l).map(|(d, _)| d)
+        let mut docs: Vec<DocId> = self.row_of.keys().copied().collect();
+        docs.sort_unstable();
+        docs.into_iter()
     }
 
     /// The cosine similarity of `query` with every live document that `accept` lets through,
@@ -299,12 +352,12 @@ impl ExactIndex {
         accept: impl Fn(DocId) -> bool,
     ) -> Vec<(DocId, f32)> {
         // Also covers `dim == 0`, where no row can be live (and `chunks_exact(0)` would panic).
-        if k == 0 || self.live_count == 0 {
+        if k == 0 || self.row_of.is_empty() {
             return Vec::new();
         }
         let mut top = TopK::new(k);
         let rows = self.rows.chunks_exact(self.dim);
-        for ((doc, &live), row) in (0..).zip(&self.live).zip(rows) {
+        for ((&doc, &live), row) in self.docs.iter().zip(&self.live).zip(rows) {
             if live && accept(doc) {
                 top.push(Hit::new(doc, dot(query, row)));
             }
@@ -923,6 +976,43 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::{BTreeMap, HashSet};
     use std::time::Instant;
+
+    #[test]
+    fn the_exact_part_keeps_rows_for_held_documents_only_and_compacts_removed_ones() {
+        let mut index = ExactIndex::new(2);
+        let vector = |d: u32| [1.0 + d as f32, (d % 7) as f32];
+        // Ids far from zero: rows follow the documents, not the largest id.
+        for d in 1_000_000..1_000_200 {
+            index.insert(d, &vector(d)).unwrap();
+        }
+        assert_eq!(index.rows.len(), 200 * 2);
+        for d in (1_000_000..1_000_200).filter(|d| d % 4 != 0) {
+            index.remove(d);
+        }
+        assert_eq!(index.len(), 50);
+        assert!(
+            index.rows.len() < 200 * 2,
+            "removed rows were compacted away"
+        );
+        assert_eq!(index.live_docs().count(), 50);
+        for d in 1_000_000..1_000_200 {
+            assert_eq!(index.contains(d), d % 4 == 0, "{d}");
+            if d % 4 == 0 {
+                let row = index.row(d).unwrap();
+                let expected = unit(&vector(d), 2).unwrap();
+                assert!((row[0] - expected[0]).abs() < 1e-6 && (row[1] - expected[1]).abs() < 1e-6);
+            }
+        }
+        // The scan sees exactly the live documents, and a removed id can come back.
+        let all = index.search(&[1.0, 0.0], 1000, |_| true).unwrap();
+        assert_eq!(all.len(), 50);
+        assert!(all.iter().all(|(d, _)| d % 4 == 0));
+        index.insert(1_000_001, &[0.0, 1.0]).unwrap();
+        assert_eq!(
+            index.search(&[0.0, 1.0], 1, |_| true).unwrap()[0].0,
+            1_000_001
+        );
+    }
 
     /// Cosine similarity in f64, straight from the definition: the reference.
     fn cosine(a: &[f32], b: &[f32]) -> f64 {
