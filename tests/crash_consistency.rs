@@ -779,6 +779,13 @@ fn interrupted_recoveries(storage: &MemStorage, rng: &mut SplitMix, context: &st
                     "{context}: open ignored a failed sync"
                 );
                 drop(store);
+                // Closing writes the catalog image (syncs of its own): a cut there is a crash
+                // at close, which the next open recovers from like any other.
+                if storage.is_powered_off() {
+                    storage.crash_keeping(|_, unsynced| {
+                        (rng.next_u64() % (unsynced as u64 + 1)) as usize
+                    });
+                }
                 storage.cut_power_at_sync(None);
                 return k as usize - 1;
             }

@@ -6,6 +6,9 @@
 //! `cargo test --test format_fixture -- --ignored write_fixture`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::copy_dir;
 use std::path::{Path, PathBuf};
 
 use dash::{
@@ -47,19 +50,6 @@ fn write_fixture() {
     store.ingest(item("c5", "only in the WAL")).unwrap();
     store.close().unwrap();
     let _ = std::fs::remove_file(dir.join("LOCK"));
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 #[test]

@@ -97,6 +97,32 @@ impl Encoder {
         }
     }
 
+    /// `list<u32>`, in one copy.
+    pub(crate) fn u32s(&mut self, v: &[u32]) {
+        self.len(v.len());
+        self.buf.reserve(v.len() * 4);
+        for x in v {
+            self.buf.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+
+    /// `list<(u32, u32)>`.
+    pub(crate) fn pairs(&mut self, v: &[(u32, u32)]) {
+        self.len(v.len());
+        self.buf.reserve(v.len() * 8);
+        for (a, b) in v {
+            self.buf.extend_from_slice(&a.to_le_bytes());
+            self.buf.extend_from_slice(&b.to_le_bytes());
+        }
+    }
+
+    /// `bitmap := len u32 | roaring's portable serialization`.
+    pub(crate) fn bitmap(&mut self, b: &roaring::RoaringBitmap) {
+        self.len(b.serialized_size());
+        // Writing into a Vec cannot fail.
+        let _ = b.serialize_into(&mut self.buf);
+    }
+
     pub(crate) fn item(&mut self, item: &IngestItem) {
         let c = &item.claim;
         self.str(c.claim_id.as_str());
@@ -155,13 +181,18 @@ impl Encoder {
 
         self.len(item.edges.len());
         for e in &item.edges {
-            self.str(e.from_claim_id.as_str());
-            self.str(e.to_claim_id.as_str());
-            self.u8(relation_code(e.relation));
-            self.f32(e.strength);
-            self.u8(u8::from(e.detected));
-            self.opt_str(e.reason.as_deref());
+            self.edge(e);
         }
+    }
+
+    /// An `edge` (the item format's).
+    pub(crate) fn edge(&mut self, e: &Edge) {
+        self.str(e.from_claim_id.as_str());
+        self.str(e.to_claim_id.as_str());
+        self.u8(relation_code(e.relation));
+        self.f32(e.strength);
+        self.u8(u8::from(e.detected));
+        self.opt_str(e.reason.as_deref());
     }
 }
 
@@ -307,6 +338,47 @@ impl<'a> Decoder<'a> {
         Ok(n)
     }
 
+    /// `list<u32>`.
+    pub(crate) fn u32s(&mut self) -> DecodeResult<Vec<u32>> {
+        let n = self.count(4)?;
+        let bytes = self.take(n * 4)?;
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+
+    /// `list<(u32, u32)>`.
+    pub(crate) fn pairs(&mut self) -> DecodeResult<Vec<(u32, u32)>> {
+        let n = self.count(8)?;
+        let bytes = self.take(n * 8)?;
+        Ok(bytes
+            .chunks_exact(8)
+            .map(|c| {
+                (
+                    u32::from_le_bytes([c[0], c[1], c[2], c[3]]),
+                    u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
+                )
+            })
+            .collect())
+    }
+
+    /// A [`Encoder::bitmap`]: refused unless roaring reads it whole and exactly.
+    pub(crate) fn bitmap(&mut self) -> DecodeResult<roaring::RoaringBitmap> {
+        let n = self.count(1)?;
+        let at = self.pos;
+        let bytes = self.take(n)?;
+        match roaring::RoaringBitmap::deserialize_from(bytes) {
+            Ok(b) if b.serialized_size() == n => Ok(b),
+            _ => Err((at, CorruptionKind::Malformed("bad bitmap"))),
+        }
+    }
+
+    /// An `i64` timestamp (microseconds since the Unix epoch).
+    pub(crate) fn timestamp(&mut self) -> DecodeResult<Timestamp> {
+        Ok(Timestamp::from_unix_micros(self.i64()?))
+    }
+
     pub(crate) fn str(&mut self) -> DecodeResult<&'a str> {
         let n = self.u32()? as usize;
         let start = self.pos;
@@ -334,7 +406,7 @@ impl<'a> Decoder<'a> {
         })
     }
 
-    fn opt_ts(&mut self) -> DecodeResult<Option<Timestamp>> {
+    pub(crate) fn opt_ts(&mut self) -> DecodeResult<Option<Timestamp>> {
         Ok(if self.flag()? {
             Some(Timestamp::from_unix_micros(self.i64()?))
         } else {
@@ -435,32 +507,34 @@ impl<'a> Decoder<'a> {
         let n = self.count(15)?;
         let mut edges = Vec::with_capacity(n);
         for _ in 0..n {
-            let from_claim_id = ClaimId::new(self.string()?);
-            let to_claim_id = ClaimId::new(self.string()?);
-            let at = self.pos;
-            let relation = match self.u8()? {
-                0 => Relation::Supports,
-                1 => Relation::Contradicts,
-                2 => Relation::Refines,
-                3 => Relation::Supersedes,
-                _ => return Err((at, CorruptionKind::Malformed("unknown relation code"))),
-            };
-            let strength = self.f32()?;
-            let detected = self.flag()?;
-            let reason = self.opt_string()?;
-            edges.push(Edge {
-                from_claim_id,
-                to_claim_id,
-                relation,
-                strength,
-                detected,
-                reason,
-            });
+            edges.push(self.edge()?);
         }
         Ok(IngestItem {
             claim,
             evidence,
             edges,
+        })
+    }
+
+    /// An `edge` (the item format's).
+    pub(crate) fn edge(&mut self) -> DecodeResult<Edge> {
+        let from_claim_id = ClaimId::new(self.string()?);
+        let to_claim_id = ClaimId::new(self.string()?);
+        let at = self.pos;
+        let relation = match self.u8()? {
+            0 => Relation::Supports,
+            1 => Relation::Contradicts,
+            2 => Relation::Refines,
+            3 => Relation::Supersedes,
+            _ => return Err((at, CorruptionKind::Malformed("unknown relation code"))),
+        };
+        Ok(Edge {
+            from_claim_id,
+            to_claim_id,
+            relation,
+            strength: self.f32()?,
+            detected: self.flag()?,
+            reason: self.opt_string()?,
         })
     }
 }

@@ -101,6 +101,7 @@ struct StoreGauges {
     dense_graphs: Gauge,
     graphs_loaded: Gauge,
     graphs_discarded: Gauge,
+    catalog_image_loaded: Gauge,
     writer_busy_micros: Gauge,
     writer_lock_wait_micros: Gauge,
     detected_edges: Gauge,
@@ -208,6 +209,11 @@ impl Metrics {
                 &mut r,
                 "graphs_discarded",
                 "Graph files found unusable at open and rebuilt",
+            ),
+            catalog_image_loaded: gauge(
+                &mut r,
+                "catalog_image_loaded",
+                "1 when the open read the catalog image of the last clean close (no re-indexing)",
             ),
             writer_busy_micros: gauge(
                 &mut r,
@@ -348,6 +354,10 @@ impl Metrics {
         set(&g.dense_graphs, stats.dense_graphs as u64);
         set(&g.graphs_loaded, stats.graphs_loaded);
         set(&g.graphs_discarded, stats.graphs_discarded);
+        set(
+            &g.catalog_image_loaded,
+            u64::from(stats.catalog_image_loaded),
+        );
         set(&g.writer_busy_micros, stats.writer_busy_micros);
         set(&g.writer_lock_wait_micros, stats.writer_lock_wait_micros);
         set(&g.detected_edges, stats.detected_edges);

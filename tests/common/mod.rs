@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: the WAL layout as `docs/design.md` §3 states it (one
-//! place to change with the format) and lookups in retrieve answers. The tests' deterministic
+//! place to change with the format), lookups in retrieve answers, and copying a store's directory. The tests' deterministic
 //! generator is the benches' one, `dash_bench::rng::SplitMix`.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -47,4 +47,19 @@ pub fn find<'a>(r: &'a dash::RetrieveResponse, id: &str) -> Option<&'a dash::Ret
 /// The result for `id`; panics (naming what was returned) if it is missing.
 pub fn get<'a>(r: &'a dash::RetrieveResponse, id: &str) -> &'a dash::RetrievedClaim {
     find(r, id).unwrap_or_else(|| panic!("{id} missing from {:?}", ids(r)))
+}
+
+/// Copies a directory tree, leaving out `LOCK`: what a power cut leaves of a store whose writes
+/// were acknowledged (or a fixture, opened from a scratch copy).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else if entry.file_name() != "LOCK" {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }

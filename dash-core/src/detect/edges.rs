@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
+use crate::codec::{DecodeResult, Decoder, Encoder};
 use crate::index::DocId;
 use crate::model::{Edge, Relation};
 
@@ -130,6 +131,79 @@ impl DetectedGraph {
     /// Live edges.
     pub(crate) fn live_edges(&self) -> u64 {
         self.live
+    }
+}
+
+/// The catalog image's part (`retrieve/image.rs`; format in `docs/design.md` §4b):
+///
+/// ```text
+/// detected := epoch u32 | list<doc_edge> (the live edges, in order)
+///           | pending_count u32 | (epoch u32 | list<doc_edge>) * pending_count
+/// doc_edge := from u32 | to u32 | edge (the item format's) | judge str
+/// ```
+///
+/// Edges retention retired are not kept; the per-document lists are rebuilt.
+impl DetectedGraph {
+    pub(crate) fn encode(&self, e: &mut Encoder) {
+        fn list<'a>(e: &mut Encoder, edges: impl ExactSizeIterator<Item = &'a DocEdge>) {
+            e.len(edges.len());
+            for x in edges {
+                e.u32(x.from);
+                e.u32(x.to);
+                e.edge(&x.edge);
+                e.str(&x.judge);
+            }
+        }
+        e.u32(self.epoch);
+        let live: Vec<&DocEdge> = self.all().collect();
+        list(e, live.into_iter());
+        e.len(self.pending.len());
+        for (epoch, edges) in &self.pending {
+            e.u32(*epoch);
+            list(e, edges.iter());
+        }
+    }
+
+    /// A graph as [`DetectedGraph::encode`] wrote it.
+    pub(crate) fn decode(d: &mut Decoder<'_>) -> DecodeResult<Self> {
+        fn list(d: &mut Decoder<'_>) -> DecodeResult<Vec<DocEdge>> {
+            let n = d.count(8 + 15 + 4)?;
+            let mut out = Vec::with_capacity(n);
+            let mut judges: Vec<Arc<str>> = Vec::new();
+            for _ in 0..n {
+                let (from, to, edge) = (d.u32()?, d.u32()?, d.edge()?);
+                let name = d.str()?;
+                // Few judges: one shared string each.
+                let judge = match judges.iter().find(|j| &***j == name) {
+                    Some(j) => Arc::clone(j),
+                    None => {
+                        let j: Arc<str> = Arc::from(name);
+                        judges.push(Arc::clone(&j));
+                        j
+                    }
+                };
+                out.push(DocEdge {
+                    from,
+                    to,
+                    edge,
+                    judge,
+                    live: true,
+                });
+            }
+            Ok(out)
+        }
+        let mut graph = Self {
+            epoch: d.u32()?,
+            ..Self::default()
+        };
+        for e in list(d)? {
+            graph.push(e);
+        }
+        for _ in 0..d.count(8)? {
+            let epoch = d.u32()?;
+            graph.pending.insert(epoch, list(d)?);
+        }
+        Ok(graph)
     }
 }
 

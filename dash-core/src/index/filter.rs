@@ -6,7 +6,12 @@ use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
+use smallvec::SmallVec;
+
+use super::lists::List;
 use super::DocId;
+use crate::codec::{DecodeResult, Decoder, Encoder};
+use crate::error::CorruptionKind;
 
 /// What a document can be filtered on.
 #[derive(Debug, Clone, Copy)]
@@ -60,13 +65,13 @@ const SMALL_MAX: usize = 64;
 /// The documents of one facet: a sorted vector while small, a roaring bitmap once large.
 #[derive(Debug)]
 enum Postings {
-    Small(Vec<DocId>),
+    Small(SmallVec<[DocId; 4]>),
     Large(RoaringBitmap),
 }
 
 impl Postings {
     fn single(doc: DocId) -> Self {
-        Postings::Small(vec![doc])
+        Postings::Small(smallvec::smallvec![doc])
     }
 
     fn insert(&mut self, doc: DocId) {
@@ -142,7 +147,9 @@ pub struct FilterIndex {
     /// Key ids whose bitmap emptied, for reuse.
     free: Vec<u32>,
     /// Per document: the key ids it was indexed under, so removal is exact.
-    doc_keys: Vec<Box<[u32]>>,
+    doc_keys: Vec<List<u32>>,
+    /// The key lists of documents read back from a catalog image ([`List::Base`]).
+    base_keys: Box<[u32]>,
     live: RoaringBitmap,
 }
 
@@ -198,9 +205,9 @@ impl FilterIndex {
         ids.dedup();
         let slot = doc as usize;
         if self.doc_keys.len() <= slot {
-            self.doc_keys.resize_with(slot + 1, Box::default);
+            self.doc_keys.resize_with(slot + 1, List::default);
         }
-        self.doc_keys[slot] = ids.into_boxed_slice();
+        self.doc_keys[slot] = List::Own(ids.into_boxed_slice());
         self.live.insert(doc);
     }
 
@@ -209,7 +216,7 @@ impl FilterIndex {
         let Some(ids) = self.doc_keys.get_mut(doc as usize).map(std::mem::take) else {
             return;
         };
-        for id in ids.iter() {
+        for id in ids.get(&self.base_keys) {
             let Some((name, bitmap)) = self.keys.get_mut(*id as usize) else {
                 continue;
             };
@@ -278,6 +285,107 @@ impl FilterIndex {
             and(&any);
         }
         out.unwrap_or_else(|| self.live.clone())
+    }
+}
+
+/// The catalog image's part (`retrieve/image.rs`; format in `docs/design.md` §4b):
+///
+/// ```text
+/// filters := key_count u32 | key * key_count | free list<u32> | live bitmap
+///          | doc_count u32 | key_count u32 * doc_count | list<u32> (every document's keys)
+/// key     := name opt<str> | tag u8 (0: small, 1: large) | list<u32> (small) or bitmap (large)
+/// ```
+///
+/// The documents' key lists come back as one array ([`List::Base`]).
+impl FilterIndex {
+    pub(crate) fn encode(&self, e: &mut Encoder) {
+        e.len(self.keys.len());
+        for (name, postings) in &self.keys {
+            e.opt_str(name.as_deref());
+            match postings {
+                Postings::Small(v) => {
+                    e.u8(0);
+                    e.u32s(v);
+                }
+                Postings::Large(b) => {
+                    e.u8(1);
+                    e.bitmap(b);
+                }
+            }
+        }
+        e.u32s(&self.free);
+        e.bitmap(&self.live);
+        let lists: Vec<&[u32]> = self
+            .doc_keys
+            .iter()
+            .map(|k| k.get(&self.base_keys))
+            .collect();
+        e.len(lists.len());
+        for l in &lists {
+            e.len(l.len());
+        }
+        e.u32s(&lists.concat());
+    }
+
+    /// An index as [`FilterIndex::encode`] wrote it, over documents numbered below `doc_count`.
+    pub(crate) fn decode(d: &mut Decoder<'_>, doc_count: usize) -> DecodeResult<Self> {
+        let n = d.count(2)?;
+        let mut index = Self::default();
+        index.keys.reserve(n);
+        index.key_ids.reserve(n);
+        for id in 0..n {
+            let at = d.position();
+            let name: Option<Arc<str>> = if d.flag()? {
+                Some(Arc::from(d.str()?))
+            } else {
+                None
+            };
+            let postings = match d.u8()? {
+                0 => {
+                    let count = d.count(4)?;
+                    let bytes = d.take(count * 4)?;
+                    Postings::Small(
+                        bytes
+                            .chunks_exact(4)
+                            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                            .collect(),
+                    )
+                }
+                1 => Postings::Large(d.bitmap()?),
+                _ => return Err((at, CorruptionKind::Malformed("bad facet postings tag"))),
+            };
+            let beyond = match &postings {
+                Postings::Small(v) => v.last().copied(),
+                Postings::Large(b) => b.max(),
+            };
+            if beyond.is_some_and(|doc| doc as usize >= doc_count) {
+                return Err((at, CorruptionKind::Malformed("unknown document")));
+            }
+            if let Some(name) = &name {
+                // `id` < `n` ≤ u32::MAX (a count).
+                index.key_ids.insert(Arc::clone(name), id as u32);
+            }
+            index.keys.push((name, postings));
+        }
+        index.free = d.u32s()?;
+        index.live = d.bitmap()?;
+        let docs = d.count(4)?;
+        if docs > doc_count {
+            return Err((d.position(), CorruptionKind::Malformed("unknown document")));
+        }
+        let mut lens = Vec::with_capacity(docs);
+        for _ in 0..docs {
+            lens.push(d.u32()?);
+        }
+        let (lists, total) = List::ranges(lens);
+        let at = d.position();
+        let base = d.u32s()?;
+        if base.len() != total || base.iter().any(|&k| k as usize >= n) {
+            return Err((at, CorruptionKind::Malformed("bad key lists")));
+        }
+        index.doc_keys = lists;
+        index.base_keys = base.into_boxed_slice();
+        Ok(index)
     }
 }
 

@@ -15,8 +15,11 @@
 
 use std::collections::HashMap;
 
+use super::lists::List;
 use super::topk::{Hit, TopK};
 use super::Analyzer;
+use crate::codec::{DecodeResult, Decoder, Encoder};
+use crate::error::CorruptionKind;
 
 /// A document's number within one index (dense, assigned by the caller).
 pub type DocId = u32;
@@ -45,7 +48,7 @@ struct Doc {
     len: u32,
     /// (term id, term frequency) of each distinct term. Kept after removal until the dead
     /// postings are compacted away, so that re-inserting the id can purge them first.
-    terms: Box<[(u32, u32)]>,
+    terms: List<(u32, u32)>,
     live: bool,
 }
 
@@ -76,6 +79,8 @@ pub struct Bm25Index {
     /// Per term id: live documents containing it.
     df: Vec<u32>,
     docs: Vec<Doc>,
+    /// The term lists of documents read back from a catalog image ([`List::Base`]).
+    base: Box<[(u32, u32)]>,
     /// Per doc id: its length in terms, [`DEAD`] when not live — what scoring reads for every
     /// posting, packed apart from [`Doc`] so that the walk over a long list stays in cache.
     lens: Vec<u32>,
@@ -104,6 +109,7 @@ impl Bm25Index {
             bounds: Vec::new(),
             df: Vec::new(),
             docs: Vec::new(),
+            base: Box::default(),
             lens: Vec::new(),
             live_docs: 0,
             live_len: 0,
@@ -200,7 +206,7 @@ impl Bm25Index {
         self.lens[slot] = len;
         self.docs[slot] = Doc {
             len,
-            terms: terms.into_boxed_slice(),
+            terms: List::Own(terms.into_boxed_slice()),
             live: true,
         };
         self.live_docs += 1;
@@ -214,7 +220,7 @@ impl Bm25Index {
         self.docs
             .get(doc as usize)
             .filter(|d| d.live)
-            .map_or(&[][..], |d| &d.terms[..])
+            .map_or(&[][..], |d| d.terms.get(&self.base))
     }
 
     /// The postings of a term id (from [`Bm25Index::doc_terms`]): `(doc, tf)` in increasing
@@ -237,10 +243,11 @@ impl Bm25Index {
         self.lens[doc as usize] = DEAD;
         self.live_docs -= 1;
         self.live_len -= u64::from(d.len);
-        for &(term, _) in d.terms.iter() {
+        let terms = d.terms.get(&self.base);
+        for &(term, _) in terms {
             self.df[term as usize] -= 1;
         }
-        self.dead_postings += d.terms.len();
+        self.dead_postings += terms.len();
         // Keep postings lists mostly live: compact once half of all entries are dead.
         if self.dead_postings * 2 > self.total_postings {
             self.compact();
@@ -258,7 +265,7 @@ impl Bm25Index {
             }
         }
         for d in self.docs.iter_mut().filter(|d| !d.live) {
-            d.terms = Box::default();
+            d.terms = List::default();
         }
         self.total_postings -= self.dead_postings;
         self.dead_postings = 0;
@@ -271,7 +278,8 @@ impl Bm25Index {
             return;
         };
         let terms = std::mem::take(&mut d.terms);
-        for &(term, _) in terms.iter() {
+        let terms = terms.get(&self.base);
+        for &(term, _) in terms {
             self.postings[term as usize].retain(|&(other, _)| other != doc);
         }
         self.dead_postings -= terms.len();
@@ -525,6 +533,115 @@ impl Bm25Index {
         }
         touched.clear();
         top.into_sorted()
+    }
+}
+
+/// The catalog image's part (`retrieve/image.rs`; format in `docs/design.md` §4b):
+///
+/// ```text
+/// lexical := k1 f32 | b f32 | term_count u32 | term * term_count
+///          | doc_count u32 | (len u32 | live u8 | term_count u32) * doc_count
+///          | list<(term u32, tf u32)> (every document's terms, one after another)
+///          | live_docs u32 | live_len u64 | dead_postings u64
+/// term    := text str | postings list<(doc u32, tf u32)> | frontier list<(tf u32, len u32)>
+///          | df u32
+/// ```
+///
+/// The documents' term lists come back as one array ([`List::Base`]): one allocation, not
+/// one per document. The word cache starts empty.
+impl Bm25Index {
+    pub(crate) fn encode(&self, e: &mut Encoder) {
+        e.f32(self.params.k1);
+        e.f32(self.params.b);
+        let mut terms = vec![""; self.postings.len()];
+        for (term, &id) in &self.term_ids {
+            if let Some(slot) = terms.get_mut(id as usize) {
+                *slot = term;
+            }
+        }
+        e.len(terms.len());
+        for (id, term) in terms.iter().enumerate() {
+            e.str(term);
+            e.pairs(&self.postings[id]);
+            e.pairs(&self.bounds[id].frontier);
+            e.u32(self.df[id]);
+        }
+        e.len(self.docs.len());
+        for d in &self.docs {
+            e.u32(d.len);
+            e.u8(u8::from(d.live));
+            e.len(d.terms.get(&self.base).len());
+        }
+        let all: Vec<(u32, u32)> = self
+            .docs
+            .iter()
+            .flat_map(|d| d.terms.get(&self.base).iter().copied())
+            .collect();
+        e.pairs(&all);
+        e.u32(self.live_docs);
+        e.u64(self.live_len);
+        e.u64(self.dead_postings as u64);
+    }
+
+    /// An index as [`Bm25Index::encode`] wrote it, checked: postings sorted and naming known
+    /// documents, term lists naming known terms.
+    pub(crate) fn decode(d: &mut Decoder<'_>, analyzer: Analyzer) -> DecodeResult<Self> {
+        let params = Bm25Params {
+            k1: d.f32()?,
+            b: d.f32()?,
+        };
+        let terms = d.count(4 + 4 + 4 + 4)?;
+        let mut index = Self::with_params(analyzer, params);
+        index.term_ids.reserve(terms);
+        let mut max_doc = None;
+        for id in 0..terms {
+            let at = d.position();
+            let term = d.string()?;
+            let list = d.pairs()?;
+            let frontier = d.pairs()?;
+            let df = d.u32()?;
+            if !list.windows(2).all(|w| w[0].0 < w[1].0) {
+                return Err((at, CorruptionKind::Malformed("postings out of order")));
+            }
+            max_doc = max_doc.max(list.last().map(|p| p.0));
+            index.total_postings += list.len();
+            // `id` < `terms` ≤ u32::MAX (a count).
+            index.term_ids.insert(term, id as u32);
+            index.postings.push(list);
+            index.bounds.push(TermBound { frontier });
+            index.df.push(df);
+        }
+        let docs = d.count(9)?;
+        if max_doc.is_some_and(|m| m as usize >= docs) {
+            return Err((d.position(), CorruptionKind::Malformed("unknown document")));
+        }
+        let mut heads = Vec::with_capacity(docs);
+        for _ in 0..docs {
+            heads.push((d.u32()?, d.flag()?, d.u32()?));
+        }
+        let (lists, start) = List::ranges(heads.iter().map(|h| h.2));
+        index.lens = heads
+            .iter()
+            .map(|&(len, live, _)| if live { len.min(DEAD - 1) } else { DEAD })
+            .collect();
+        index.docs = heads
+            .into_iter()
+            .zip(lists)
+            .map(|((len, live, _), terms)| Doc { len, terms, live })
+            .collect();
+        let at = d.position();
+        let base = d.pairs()?;
+        if base.len() != start || base.iter().any(|&(term, _)| term as usize >= terms) {
+            return Err((at, CorruptionKind::Malformed("bad term lists")));
+        }
+        index.base = base.into_boxed_slice();
+        index.live_docs = d.u32()?;
+        index.live_len = d.u64()?;
+        index.dead_postings = usize::try_from(d.u64()?).unwrap_or(usize::MAX);
+        if index.dead_postings > index.total_postings {
+            return Err((d.position(), CorruptionKind::Malformed("dead postings")));
+        }
+        Ok(index)
     }
 }
 

@@ -9,6 +9,7 @@
 mod analyzer;
 mod filter;
 mod lexical;
+mod lists;
 mod topk;
 mod vector;
 

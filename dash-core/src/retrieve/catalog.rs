@@ -36,7 +36,7 @@ use crate::segment::Segment;
 /// as-of statistics are the same whenever it runs.
 #[derive(Debug, Default)]
 pub(crate) struct Catalog {
-    tenants: HashMap<TenantId, TenantIndex>,
+    pub(super) tenants: HashMap<TenantId, TenantIndex>,
     /// `Some` while the segments' indexes are being built: the changes to apply afterwards.
     deferred: Option<Vec<Change>>,
     /// Commits the detection stage has not processed yet, in LSN order (only kept when a
@@ -45,6 +45,9 @@ pub(crate) struct Catalog {
     queueing: bool,
     /// Every commit up to here has been through the stage (its derived record applied).
     pub(crate) detected_through: Lsn,
+    /// Loaded from a catalog image holding every record up to here: replayed changes at or
+    /// below it are already in (a commit's only resolves its documents' content).
+    pub(super) image_through: Lsn,
 }
 
 /// A commit's documents in one tenant, waiting for the detection stage.
@@ -62,9 +65,10 @@ pub(crate) struct Pending {
 #[derive(Debug)]
 enum Change {
     Commit(TenantId, Lsn, Timestamp, Vec<(Arc<IngestItem>, u32)>),
-    Tombstone(TenantId, ClaimId, Timestamp),
+    Tombstone(TenantId, Lsn, ClaimId, Timestamp),
     Drop(TenantId, ClaimId, Vec<u32>),
-    Derived(Lsn, Vec<TenantDerived>),
+    /// The record's LSN, the watermark it carries, its tenants' parts.
+    Derived(Lsn, Lsn, Vec<TenantDerived>),
     Relocate(Arc<Segment>),
 }
 
@@ -90,12 +94,12 @@ pub(crate) struct Doc {
     /// The claim's confidence.
     pub(crate) confidence: f32,
     /// Its content.
-    content: Content,
+    pub(super) content: Content,
 }
 
 /// Where a document's content (claim text, evidence, edges) is.
 #[derive(Debug)]
-enum Content {
+pub(super) enum Content {
     /// In memory: written since the last checkpoint (the memtable holds the same item).
     Held(Arc<IngestItem>),
     /// In a mapped segment, decoded when a reader asks: entry `entry` holds the claim's
@@ -103,6 +107,9 @@ enum Content {
     Stored { segment: Arc<Segment>, entry: u32 },
     /// Dropped by retention.
     Dropped,
+    /// In a WAL record (a catalog image's document written after the last checkpoint): the
+    /// open's replay of that record resolves it to `Held`.
+    Logged,
 }
 
 impl Doc {
@@ -142,9 +149,9 @@ pub(crate) struct TenantIndex {
     pub(crate) filters: FilterIndex,
     pub(crate) dense: Option<DenseIndex>,
     /// For each claim, the documents that have an edge pointing at it.
-    incoming: HashMap<u32, Vec<DocId>, foldhash::fast::RandomState>,
+    pub(super) incoming: HashMap<u32, Vec<DocId>, foldhash::fast::RandomState>,
     /// Claims some document says it supersedes.
-    superseded_targets: RoaringBitmap,
+    pub(super) superseded_targets: RoaringBitmap,
     /// Edges the engine detected (between documents).
     pub(crate) detected: DetectedGraph,
     /// Documents still waiting for the detection stage.
@@ -172,7 +179,7 @@ fn indexed_text(item: &IngestItem) -> std::borrow::Cow<'_, str> {
 }
 
 impl TenantIndex {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             docs: Vec::new(),
             claims: ClaimTable::default(),
@@ -325,7 +332,7 @@ impl TenantIndex {
                     VersionBody::Live(item) => Some(item),
                     VersionBody::Tombstone => None,
                 }),
-            Content::Dropped => None,
+            Content::Dropped | Content::Logged => None,
         }
     }
 
@@ -514,6 +521,15 @@ impl Catalog {
         }
     }
 
+    /// An empty, ready catalog.
+    pub(super) fn ready(queueing: bool, detected_through: Lsn) -> Self {
+        Self {
+            queueing,
+            detected_through,
+            ..Self::default()
+        }
+    }
+
     /// True when commits are queued for a detection stage.
     pub(crate) fn queueing(&self) -> bool {
         self.queueing
@@ -597,7 +613,7 @@ impl Catalog {
                     if let Some((l, t, at)) = current.take() {
                         catalog.add_commit(&t, l, at, std::mem::take(&mut commit));
                     }
-                    catalog.add_tombstone(&tenant, &claim, v.recorded_at);
+                    catalog.add_tombstone(&tenant, lsn, &claim, v.recorded_at);
                 }
             }
         }
@@ -643,11 +659,14 @@ impl Catalog {
 
     fn apply_changes(&mut self, changes: Vec<Change>) {
         for change in changes {
+            let imaged = |lsn: Lsn| lsn <= self.image_through;
             match change {
+                Change::Commit(t, lsn, _, items) if imaged(lsn) => self.resolve_logged(&t, &items),
                 Change::Commit(t, lsn, at, items) => self.add_commit(&t, lsn, at, items),
-                Change::Tombstone(t, claim, at) => self.add_tombstone(&t, &claim, at),
+                Change::Tombstone(_, lsn, _, _) | Change::Derived(lsn, _, _) if imaged(lsn) => {}
+                Change::Tombstone(t, lsn, claim, at) => self.add_tombstone(&t, lsn, &claim, at),
                 Change::Drop(t, claim, versions) => self.drop_versions(&t, &claim, &versions),
-                Change::Derived(through, derived) => self.apply_derived(through, derived),
+                Change::Derived(lsn, through, derived) => self.apply_derived(lsn, through, derived),
                 Change::Relocate(segment) => self.relocate(&segment),
             }
         }
@@ -696,9 +715,14 @@ impl Catalog {
 
     /// Applies a derived record: every tenant's part, then the watermark (the commits it
     /// completes leave the queue).
-    pub(crate) fn apply_derived(&mut self, detected_through: Lsn, derived: Vec<TenantDerived>) {
+    pub(crate) fn apply_derived(
+        &mut self,
+        lsn: Lsn,
+        detected_through: Lsn,
+        derived: Vec<TenantDerived>,
+    ) {
         if let Some(queue) = &mut self.deferred {
-            queue.push(Change::Derived(detected_through, derived));
+            queue.push(Change::Derived(lsn, detected_through, derived));
             return;
         }
         for d in &derived {
@@ -718,6 +742,39 @@ impl Catalog {
                 }
             }
         }
+    }
+
+    /// Gives the image's documents of a replayed commit (already indexed) their content.
+    fn resolve_logged(&mut self, tenant: &TenantId, items: &[(Arc<IngestItem>, u32)]) {
+        let Some(index) = self.tenants.get_mut(tenant) else {
+            return;
+        };
+        for (item, version) in items {
+            let Some(slot) = index
+                .claims
+                .find(item.claim.claim_id.as_str())
+                .and_then(|ix| index.claims.get(ix))
+            else {
+                continue;
+            };
+            for &doc in &slot.docs {
+                if let Some(d) = index.docs.get_mut(doc as usize) {
+                    if d.version == *version && matches!(d.content, Content::Logged) {
+                        d.content = Content::Held(Arc::clone(item));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Documents still waiting for their content from the WAL (none once the replay of an
+    /// image's records is absorbed).
+    pub(crate) fn unresolved(&self) -> u64 {
+        self.tenants
+            .values()
+            .flat_map(|t| &t.docs)
+            .filter(|d| matches!(d.content, Content::Logged))
+            .count() as u64
     }
 
     fn apply_tenant_derived(&mut self, d: &TenantDerived) {
@@ -765,10 +822,16 @@ impl Catalog {
         self.tenants.iter()
     }
 
-    /// Applies a tombstone.
-    pub(crate) fn add_tombstone(&mut self, tenant: &TenantId, claim: &ClaimId, at: Timestamp) {
+    /// Applies a tombstone (written by the record at `lsn`).
+    pub(crate) fn add_tombstone(
+        &mut self,
+        tenant: &TenantId,
+        lsn: Lsn,
+        claim: &ClaimId,
+        at: Timestamp,
+    ) {
         if let Some(queue) = &mut self.deferred {
-            queue.push(Change::Tombstone(tenant.clone(), claim.clone(), at));
+            queue.push(Change::Tombstone(tenant.clone(), lsn, claim.clone(), at));
             return;
         }
         if let Some(t) = self.tenants.get_mut(tenant) {
@@ -816,6 +879,14 @@ impl Catalog {
     pub(crate) fn adopt_graph(&mut self, tenant: &TenantId, graph: HnswIndex) {
         if let Some(dense) = self.dense_mut(tenant) {
             dense.adopt(graph);
+        }
+    }
+
+    /// Hands a graph a catalog image names to `tenant`'s dense index
+    /// ([`super::graph_files::attach`] checked it).
+    pub(crate) fn attach_graph(&mut self, tenant: &TenantId, graph: HnswIndex) {
+        if let Some(dense) = self.dense_mut(tenant) {
+            dense.attach(graph);
         }
     }
 

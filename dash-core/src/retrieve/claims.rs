@@ -7,6 +7,8 @@
 use hashbrown::HashTable;
 use smallvec::SmallVec;
 
+use crate::codec::{DecodeResult, Decoder, Encoder};
+use crate::error::CorruptionKind;
 use crate::index::DocId;
 use crate::model::ClaimId;
 
@@ -74,6 +76,45 @@ impl ClaimTable {
     /// The slot of claim number `ix`, to change its documents.
     pub(crate) fn get_mut(&mut self, ix: u32) -> Option<&mut ClaimSlot> {
         self.slots.get_mut(ix as usize)
+    }
+}
+
+/// The catalog image's part (`retrieve/image.rs`; format in `docs/design.md` §4b):
+///
+/// ```text
+/// claims := claim_count u32 | (id str | docs list<u32>) * claim_count   (by claim number)
+/// ```
+impl ClaimTable {
+    pub(crate) fn encode(&self, e: &mut Encoder) {
+        e.len(self.slots.len());
+        for slot in &self.slots {
+            e.str(slot.id.as_str());
+            e.u32s(&slot.docs);
+        }
+    }
+
+    /// A table as [`ClaimTable::encode`] wrote it, its documents numbered below `doc_count`.
+    pub(crate) fn decode(d: &mut Decoder<'_>, doc_count: usize) -> DecodeResult<Self> {
+        let n = d.count(8)?;
+        let mut table = Self::default();
+        table.slots.reserve(n);
+        table.index.reserve(n, |_| 0);
+        for _ in 0..n {
+            let at = d.position();
+            let id = ClaimId::new(d.string()?);
+            let docs = d.u32s()?;
+            if docs.iter().any(|&doc| doc as usize >= doc_count) {
+                return Err((at, CorruptionKind::Malformed("unknown document")));
+            }
+            let new = table.slots.len();
+            match table.find_or_add(&id) {
+                Some(ix) if ix as usize == new => {
+                    table.slots[ix as usize].docs = SmallVec::from_vec(docs);
+                }
+                _ => return Err((at, CorruptionKind::Malformed("a claim listed twice"))),
+            }
+        }
+        Ok(table)
     }
 }
 

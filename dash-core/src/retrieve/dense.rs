@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
+use crate::codec::{DecodeResult, Decoder, Encoder};
+use crate::error::CorruptionKind;
 use crate::index::{dot, unit, DocId, ExactIndex, Hit, HnswIndex, HnswParams, TopK, VectorError};
 
 /// Filters admitting fewer than this fraction of a tenant's dense documents are answered by
@@ -286,6 +288,85 @@ impl DenseIndex {
             }
         }
         Ok(top.into_sorted())
+    }
+}
+
+/// The catalog image's part (`retrieve/image.rs`; format in `docs/design.md` §4b):
+///
+/// ```text
+/// dense := dim u32 | row_count u32 | (doc u32 | f32 * dim) * row_count
+///        | graph_count u32 | graph_file str * graph_count
+/// ```
+///
+/// The rows are the exact part's, plus those of any graph not saved to a file yet (they are
+/// sealed again after the open); saved graphs are named by file and viewed from it at open.
+impl DenseIndex {
+    pub(crate) fn encode(&self, e: &mut Encoder, removed: &RoaringBitmap) {
+        let dim = self.dim();
+        e.len(dim);
+        let mut rows: Vec<(DocId, Cow<'_, [f32]>)> = self
+            .fresh
+            .live_docs()
+            .filter_map(|d| Some((d, Cow::Borrowed(self.fresh.row(d)?))))
+            .collect();
+        let mut files = Vec::new();
+        for g in &self.graphs {
+            match g.file() {
+                Some(name) => files.push(name),
+                None => rows.extend(
+                    g.doc_ids()
+                        .iter()
+                        .filter(|d| !removed.contains(**d))
+                        .filter_map(|&d| Some((d, Cow::Owned(g.row(d)?)))),
+                ),
+            }
+        }
+        e.len(rows.len());
+        for (doc, row) in rows {
+            e.u32(doc);
+            for x in row.iter() {
+                e.f32(*x);
+            }
+        }
+        e.len(files.len());
+        for f in files {
+            e.str(f);
+        }
+    }
+
+    /// An index as [`DenseIndex::encode`] wrote it, without its graphs, and the names of the
+    /// graph files that hold the rest of its documents ([`DenseIndex::attach`] them).
+    /// Documents are numbered below `doc_count`.
+    pub(crate) fn decode(
+        d: &mut Decoder<'_>,
+        doc_count: usize,
+    ) -> DecodeResult<(Self, Vec<String>)> {
+        let dim = d.u32()? as usize;
+        let rows = d.count(4 + 4 * dim)?;
+        let mut index = Self::new(dim);
+        let mut row = vec![0f32; dim];
+        for _ in 0..rows {
+            let at = d.position();
+            let doc = d.u32()?;
+            for x in &mut row {
+                *x = d.f32()?;
+            }
+            if doc as usize >= doc_count || index.fresh.insert_unit(doc, &row).is_err() {
+                return Err((at, CorruptionKind::Malformed("bad vector row")));
+            }
+        }
+        let graphs = d.count(4)?;
+        let names = (0..graphs)
+            .map(|_| d.string())
+            .collect::<DecodeResult<Vec<_>>>()?;
+        Ok((index, names))
+    }
+
+    /// Takes in a graph of this index's image (its documents were never in the exact part).
+    pub(crate) fn attach(&mut self, graph: HnswIndex) {
+        if !graph.is_empty() {
+            self.graphs.push(Arc::new(graph));
+        }
     }
 }
 

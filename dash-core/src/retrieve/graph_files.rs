@@ -206,6 +206,13 @@ pub(crate) struct Saved {
     graph: HnswIndex,
 }
 
+impl Saved {
+    /// True when this is `tenant`'s graph file `name`.
+    pub(crate) fn is(&self, tenant: &TenantId, name: &str) -> bool {
+        &self.tenant == tenant && self.graph.file() == Some(name)
+    }
+}
+
 /// Reads every tenant's listed graphs (the slow part: BLAKE3 of each file, usearch's load),
 /// with no lock held. Unusable files and lists go to the report; unlisted files are removed.
 pub(crate) fn read(storage: &dyn Storage, params: HnswParams) -> (Vec<Saved>, LoadReport) {
@@ -282,6 +289,32 @@ pub(crate) fn adopt(catalog: &mut Catalog, saved: Vec<Saved>, report: &mut LoadR
             Err(why) => report.discarded.push((s.path, why)),
         }
     }
+}
+
+/// Whether a graph a catalog image names fits the image's documents: its tenant has a dense
+/// index of its dimension, and its stamps match.
+///
+/// # Errors
+/// Why it does not fit.
+pub(crate) fn check_attach(catalog: &Catalog, saved: &Saved) -> Result<(), String> {
+    let index = catalog
+        .tenant(&saved.tenant)
+        .ok_or_else(|| format!("tenant {} has no documents", saved.tenant))?;
+    if index.dense.as_ref().map(super::dense::DenseIndex::dim) != Some(saved.graph.dim()) {
+        return Err("no dense index of the graph's dimension".into());
+    }
+    if stamps(index, saved.graph.doc_ids()).as_deref() != Some(&saved.stamps[..]) {
+        return Err(format!(
+            "graph {} does not match the image's documents",
+            saved.path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Attaches a graph [`check_attach`] accepted to its tenant's dense index.
+pub(crate) fn attach(catalog: &mut Catalog, saved: Saved) {
+    catalog.attach_graph(&saved.tenant, saved.graph);
 }
 
 /// Removes the files `report` discarded (after the catalog swap: not under the state lock).

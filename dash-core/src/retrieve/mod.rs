@@ -12,6 +12,7 @@ pub(crate) mod catalog;
 mod claims;
 mod dense;
 pub(crate) mod graph_files;
+pub(crate) mod image;
 mod planner;
 mod query;
 mod rank;

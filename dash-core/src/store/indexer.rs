@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use super::state::State;
 use super::{lock, Shared};
-use crate::model::{TenantId, Timestamp};
-use crate::retrieve::graph_files::{self, LoadReport};
+use crate::model::{Lsn, TenantId, Timestamp};
+use crate::retrieve::graph_files::{self, Saved};
+use crate::retrieve::image;
 use crate::retrieve::{Catalog, Fold, SealPlan};
 use crate::segment::Segment;
+use crate::storage::Storage;
 
 /// At most this many queued catalog changes are indexed under the state lock when the indexer
 /// swaps in the catalog it built at open.
@@ -24,6 +26,7 @@ pub(super) fn run_indexer(
     shared: Weak<Shared>,
     rx: mpsc::Receiver<()>,
     segments: Vec<Arc<Segment>>,
+    replayed_through: Lsn,
 ) {
     // First the sealed segments' indexes (queries wait for them), then seals on demand.
     // Should this thread stop before the indexes are in (a bug: a panic), waiting queries get
@@ -38,14 +41,29 @@ pub(super) fn run_indexer(
     }) else {
         return;
     };
-    let built = Catalog::from_segments(&segments, &closed, queueing, detected_through);
-    drop(segments);
-    // The graphs saved before this open, read and verified off the lock; they are checked
-    // against the catalog once it holds the WAL's documents too (graphs include them).
-    let (saved, mut graphs) = match built {
-        Ok(Some(_)) if !closed() => graph_files::read(storage.as_ref(), params),
-        _ => (Vec::new(), LoadReport::default()),
+    // The graphs saved before this open, read and verified off the lock.
+    let (mut saved, mut graphs) = graph_files::read(storage.as_ref(), params);
+    // The image the last close wrote, when it fits this open; else the segments, indexed.
+    let (built, from_image) = match from_image(
+        storage.as_ref(),
+        &segments,
+        replayed_through,
+        queueing,
+        &mut saved,
+    ) {
+        Ok((catalog, attached)) => {
+            graphs.loaded += attached;
+            (Ok(Some(catalog)), true)
+        }
+        Err(unused) => {
+            if let (Some(why), Some(s)) = (unused, shared.upgrade()) {
+                *lock(&s.catalog_image_unused) = Some(why);
+            }
+            let built = Catalog::from_segments(&segments, &closed, queueing, detected_through);
+            (built, false)
+        }
     };
+    drop(segments);
     let mut saved = Some(saved);
     let Some(s) = shared.upgrade() else {
         return;
@@ -55,6 +73,8 @@ pub(super) fn run_indexer(
         Ok(Some(mut catalog)) => {
             // Changes queued meanwhile (WAL replay, new writes) are applied in chunks taken under
             // the lock and indexed outside it; only the last small chunk is indexed under it.
+            // Graphs an image did not name are checked against the catalog once it holds the
+            // WAL's documents too (graphs include them).
             loop {
                 let mut st = s.write_state();
                 if st.catalog.pending() <= ABSORB_UNDER_LOCK {
@@ -70,6 +90,15 @@ pub(super) fn run_indexer(
                 catalog.absorb_some(&mut queued);
                 if shared.strong_count() == 1 {
                     return; // only this thread still holds the store: it was closed
+                }
+            }
+            if from_image {
+                s.catalog_image_loaded.store(true, Ordering::Relaxed);
+                let unresolved = s.read_state().catalog.unresolved();
+                if unresolved > 0 {
+                    *lock(&s.last_index_error) = Some(format!(
+                        "catalog image: {unresolved} documents found no content in the WAL replay"
+                    ));
                 }
             }
             Ok(())
@@ -141,6 +170,47 @@ pub(super) fn run_indexer(
             }
         }
     }
+}
+
+/// The catalog from the store's image ([`image`]), with the graph files it names taken out of
+/// `saved` and attached (and how many); `Err(None)` when there is no image, `Err(Some(why))`
+/// when it cannot serve this open (it is removed then: it never will).
+fn from_image(
+    storage: &dyn Storage,
+    segments: &[Arc<Segment>],
+    replayed_through: Lsn,
+    queueing: bool,
+    saved: &mut Vec<Saved>,
+) -> Result<(Catalog, u64), Option<String>> {
+    let unusable = |why: String| {
+        let _ = image::remove(storage);
+        Some(format!("catalog image not used: {why}"))
+    };
+    let loaded = match image::read(storage, segments, replayed_through, queueing) {
+        Ok(Some(loaded)) => loaded,
+        Ok(None) => return Err(None),
+        Err(why) => return Err(unusable(why)),
+    };
+    let mut catalog = loaded.catalog;
+    // Every named graph is checked before any leaves `saved`: should one not fit, the open
+    // indexes the segments and adopts all of them as usual.
+    let mut wanted = Vec::new();
+    for (tenant, names) in &loaded.graphs {
+        for name in names {
+            let Some(g) = saved.iter().find(|g| g.is(tenant, name)) else {
+                return Err(unusable(format!("graph file {name} is missing or damaged")));
+            };
+            graph_files::check_attach(&catalog, g).map_err(unusable)?;
+            wanted.push((tenant, name));
+        }
+    }
+    let attached = wanted.len() as u64;
+    for (tenant, name) in wanted {
+        if let Some(at) = saved.iter().position(|g| g.is(tenant, name)) {
+            graph_files::attach(&mut catalog, saved.swap_remove(at));
+        }
+    }
+    Ok((catalog, attached))
 }
 
 /// Saves `tenant`'s graphs to their files. They are a cache (an open rebuilds what it cannot

@@ -20,6 +20,7 @@ use crate::error::{
 use crate::model::{
     ClaimId, ClaimRecord, ClaimVersion, Edge, IngestItem, Lsn, TenantId, Timestamp,
 };
+use crate::retrieve::image;
 use crate::retrieve::{DetectionStatus, Query, RetrieveResponse};
 use crate::storage::Storage;
 use crate::validate::{
@@ -179,6 +180,12 @@ pub struct StoreStats {
     /// Graph files found unusable at open (damaged, or numbered differently after retention
     /// dropped versions) and removed; their documents are sealed again in the background.
     pub graphs_discarded: u64,
+    /// True when the retrieval catalog came from the image the last clean close wrote
+    /// (`catalog.image`), not from indexing every version in the segments again.
+    pub catalog_image_loaded: bool,
+    /// Why an image found at open was not used (written over other segments, damaged, a
+    /// graph file it names missing, …); the catalog was then built from the segments.
+    pub catalog_image_unused: Option<String>,
     /// Microseconds the writer thread spent on request groups since open (validation, WAL
     /// append and sync, applying to the in-memory state, answering).
     pub writer_busy_micros: u64,
@@ -258,6 +265,10 @@ pub(crate) struct Shared {
     /// True from a graph's install until its file is written and its view swapped in, so
     /// [`Store::wait_for_indexes`] also waits for the graph files.
     pub(crate) graphs_saving: AtomicBool,
+    /// The catalog came from the store's image ([`StoreStats::catalog_image_loaded`]).
+    pub(crate) catalog_image_loaded: AtomicBool,
+    /// [`StoreStats::catalog_image_unused`].
+    pub(crate) catalog_image_unused: Mutex<Option<String>>,
     /// `None` while the segments' retrieval indexes are built at open, then the outcome.
     pub(crate) index_ready: (Mutex<Option<Result<(), String>>>, Condvar),
     /// Wakes the detection stage (set while it runs).
@@ -436,10 +447,21 @@ impl Store {
         }
         let (ix_tx, ix_rx) = mpsc::channel::<()>();
         let weak = Arc::downgrade(&shared);
-        let segments = shared.read_state().segments.clone();
+        let (segments, replayed) = {
+            let st = shared.read_state();
+            (st.segments.clone(), st.last_lsn)
+        };
+        // Before any write: an image holding records the WAL no longer has would otherwise fit
+        // a later open whose new records reuse their numbers.
+        image::discard_if_ahead(shared.storage.as_ref(), replayed).map_err(|source| {
+            crate::error::OpenError::Io {
+                path: PathBuf::from(image::IMAGE_FILE),
+                source,
+            }
+        })?;
         std::thread::Builder::new()
             .name("dash-indexer".into())
-            .spawn(move || indexer::run_indexer(weak, ix_rx, segments))
+            .spawn(move || indexer::run_indexer(weak, ix_rx, segments, replayed))
             .map_err(|source| crate::error::OpenError::Io {
                 path: PathBuf::new(),
                 source,
@@ -1060,6 +1082,8 @@ impl Store {
             last_index_error: lock(&self.shared.last_index_error).clone(),
             graphs_loaded: m.graphs_loaded.load(Ordering::Relaxed),
             graphs_discarded: m.graphs_discarded.load(Ordering::Relaxed),
+            catalog_image_loaded: self.shared.catalog_image_loaded.load(Ordering::Relaxed),
+            catalog_image_unused: lock(&self.shared.catalog_image_unused).clone(),
             writer_busy_micros: m.writer_busy_micros.load(Ordering::Relaxed),
             writer_lock_wait_micros: m.writer_lock_wait_micros.load(Ordering::Relaxed),
             detected_edges,
@@ -1112,6 +1136,7 @@ impl Store {
         let mut result = Ok(());
         // The writer first: a checkpoint waiting on it gets `Closed`, and the writer's handle on
         // the checkpoint channel goes away with it, so the checkpointer can then stop.
+        let closing = threads.writer.is_some();
         if let Some(h) = threads.writer.take() {
             let (reply, answer) = mpsc::sync_channel(1);
             if self.tx.send(Request::Shutdown(reply)).is_ok() {
@@ -1133,7 +1158,35 @@ impl Store {
         if panicked {
             return Err(CloseError::ThreadPanicked);
         }
+        if closing && result.is_ok() {
+            self.write_image();
+        }
         result
+    }
+
+    /// Writes the catalog image the next open starts from (a cache: a failure only means that
+    /// open indexes the segments again). Only after the final WAL sync succeeded, so every
+    /// record the image holds is durable; not while the catalog is still being built.
+    fn write_image(&self) {
+        if self.shared.poisoned.get().is_some() {
+            return;
+        }
+        let st = self.shared.read_state();
+        if !st.catalog.is_ready() {
+            return;
+        }
+        let written = image::write(
+            self.shared.storage.as_ref(),
+            &st.catalog,
+            st.last_lsn,
+            &st.segments,
+        );
+        drop(st);
+        if written.is_err() {
+            // A half-written image never replaces a whole one (temporary file, rename); an
+            // older image cannot fit the segments and WAL this close leaves: remove both.
+            let _ = image::remove(self.shared.storage.as_ref());
+        }
     }
 }
 

@@ -320,6 +320,8 @@ pub(crate) fn recover(storage: Arc<dyn Storage>, config: Config) -> Result<Recov
         last_index_error: Mutex::new(None),
         graph_files_closed: Mutex::new(false),
         graphs_saving: AtomicBool::new(false),
+        catalog_image_loaded: AtomicBool::new(false),
+        catalog_image_unused: Mutex::new(None),
         index_ready: (Mutex::new(None), std::sync::Condvar::new()),
         stage: Mutex::new(None),
         detection: crate::detect::stage::DetectionCounters::default(),

@@ -188,7 +188,7 @@ impl State {
                     },
                 );
                 self.catalog
-                    .add_tombstone(tenant, claim_id, record.recorded_at);
+                    .add_tombstone(tenant, record.lsn, claim_id, record.recorded_at);
             }
             RecordBody::Derived {
                 detected_through,
@@ -202,7 +202,7 @@ impl State {
                     self.active.insert_derived(d);
                 }
                 self.catalog
-                    .apply_derived(*detected_through, tenants.clone());
+                    .apply_derived(record.lsn, *detected_through, tenants.clone());
                 if !self.seal_wanted {
                     self.seal_wanted = tenants
                         .iter()

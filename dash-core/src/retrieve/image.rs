@@ -1,0 +1,492 @@
+//! The catalog image: every tenant's retrieval state (documents, claim table, lexical and facet
+//! postings, dense exact part and graph-file names, detected edges, the detection queue)
+//! written to one file when the store closes, so the next open reads it back in a fraction of a
+//! second instead of decoding and indexing every version in the segments again.
+//!
+//! ```text
+//! catalog.image := frame("DASHCIM\0", 1, body)
+//! body    := applied_through u64 | detected_through u64
+//!          | segment_count u32 | (id u64 | blake3 [32]) * segment_count
+//!          | queue_count u32 | pending * queue_count
+//!          | tenant_count u32 | (len u64 | tenant) * tenant_count
+//! pending := lsn u64 | tenant str | recorded_at i64 | first u32 | count u32
+//! tenant  := id str | undetected u64 | store_vectors u64
+//!          | part(head) | part(lexical) | part(filters) | part(dense) | part(detected)
+//! part(x) := len u64 | x
+//! head    := doc_count u32 | doc * doc_count | claims
+//!          | current bitmap | removed bitmap | net_contradicting bitmap | superseded bitmap
+//!          | incoming_count u32 | (claim u32 | list<u32>) * incoming_count
+//! doc     := claim u32 | version u32 | lsn u64 | recorded_at i64 | superseded_at i64
+//!          | valid_from opt<i64> | valid_to opt<i64>
+//!          | support f32 | contradiction f32 | net_contradicting u8 | confidence f32
+//!          | content u8 (0 dropped, 1 in a segment, 2 in the WAL) [| segment u64 | entry u32]
+//! dense   := 0 u8 | 1 u8 dense-part
+//! ```
+//!
+//! (`claims`, `lexical`, `filters`, the dense part and `detected` are written by their own
+//! modules; `bitmap` is roaring's portable form behind a length.)
+//!
+//! **When an image is used.** It describes the catalog after every record up to
+//! `applied_through`, over exactly the listed segments. An open uses it only when its segments
+//! are those (ids and BLAKE3 alike) and its WAL replay reached `applied_through`; the replayed
+//! records up to there are then skipped (their documents are in the image; a commit's items
+//! give back the content of documents written after the last checkpoint) and later ones are
+//! indexed as usual. Anything else — no file, damage (BLAKE3), another format, other segments,
+//! a shorter WAL, a graph file it names that is missing or does not match — and the open builds
+//! the catalog from the segments as before. The image is a cache: the segments and the WAL stay
+//! the truth.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::catalog::{Catalog, Content, Doc, Pending, TenantIndex};
+use super::claims::ClaimTable;
+use super::dense::DenseIndex;
+use super::rank::EvidenceWeight;
+use crate::codec::{DecodeResult, Decoder, Encoder};
+use crate::detect::edges::DetectedGraph;
+use crate::error::CorruptionKind;
+use crate::frame::{frame, unframe, BODY_OFFSET};
+use crate::index::{Analyzer, Bm25Index, FilterIndex};
+use crate::model::{Lsn, TenantId};
+use crate::segment::Segment;
+use crate::storage::Storage;
+
+/// The image's file, in the store's root directory.
+pub(crate) const IMAGE_FILE: &str = "catalog.image";
+const TEMP_FILE: &str = "catalog.image.tmp";
+const MAGIC: [u8; 8] = *b"DASHCIM\0";
+/// The image format this build writes (and the only one it reads).
+pub(crate) const IMAGE_FORMAT: u16 = 1;
+
+/// Writes `catalog` (ready, holding every record up to `applied_through`, over `segments`) as
+/// the store's image: a temporary file, fsynced, renamed over the old one, directory synced.
+/// Returns the file's size.
+///
+/// # Errors
+/// The first I/O error; the old image (if any) is then left as it was.
+pub(crate) fn write(
+    storage: &dyn Storage,
+    catalog: &Catalog,
+    applied_through: Lsn,
+    segments: &[Arc<Segment>],
+) -> std::io::Result<u64> {
+    let body = encode(catalog, applied_through, segments);
+    let bytes = frame(MAGIC, IMAGE_FORMAT, &body);
+    drop(body);
+    let temp = Path::new(TEMP_FILE);
+    let mut file = storage.create(temp)?;
+    file.append(&bytes)?;
+    file.sync_data()?;
+    drop(file);
+    storage.rename(temp, Path::new(IMAGE_FILE))?;
+    storage.sync_dir(Path::new(""))?;
+    Ok(bytes.len() as u64)
+}
+
+/// Removes the image (and a temporary file a crash left); a missing file is not an error.
+pub(crate) fn remove(storage: &dyn Storage) -> std::io::Result<()> {
+    let names = storage.list(Path::new(""))?;
+    for name in [IMAGE_FILE, TEMP_FILE] {
+        if names.iter().any(|n| n == name) {
+            storage.remove(Path::new(name))?;
+        }
+    }
+    storage.sync_dir(Path::new(""))
+}
+
+/// Removes the image if it holds records beyond `replayed_through` (the WAL lost them, so new
+/// records will take their numbers), or if its header is unreadable. Call it at open before
+/// any write; reads a few bytes (the whole file is verified when it is read).
+///
+/// # Errors
+/// The removal's I/O error.
+pub(crate) fn discard_if_ahead(
+    storage: &dyn Storage,
+    replayed_through: Lsn,
+) -> std::io::Result<()> {
+    let names = storage.list(Path::new(""))?;
+    if !names.iter().any(|n| n == IMAGE_FILE) {
+        return Ok(());
+    }
+    let ahead = match storage.map(Path::new(IMAGE_FILE)) {
+        Ok(bytes) => match bytes.get(BODY_OFFSET..BODY_OFFSET + 8) {
+            Some(b) if bytes.starts_with(&MAGIC) => {
+                let mut lsn = [0u8; 8];
+                lsn.copy_from_slice(b);
+                u64::from_le_bytes(lsn) > replayed_through.0
+            }
+            _ => true,
+        },
+        Err(_) => true,
+    };
+    if ahead {
+        remove(storage)?;
+    }
+    Ok(())
+}
+
+/// An image read back: the catalog (ready; its documents written after the last checkpoint
+/// wait for the replay's content) and, per tenant, the graph files its dense index needs.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    pub(crate) catalog: Catalog,
+    pub(crate) graphs: Vec<(TenantId, Vec<String>)>,
+}
+
+/// Reads the image, if there is one usable for an open over `segments` whose WAL replay
+/// reached `replayed_through`: `Ok(None)` without a file, `Err` with the reason it cannot be
+/// used (the caller builds from the segments).
+pub(crate) fn read(
+    storage: &dyn Storage,
+    segments: &[Arc<Segment>],
+    replayed_through: Lsn,
+    queueing: bool,
+) -> Result<Option<Loaded>, String> {
+    let names = storage.list(Path::new("")).map_err(|e| e.to_string())?;
+    if !names.iter().any(|n| n == IMAGE_FILE) {
+        return Ok(None);
+    }
+    let bytes = storage
+        .map(Path::new(IMAGE_FILE))
+        .map_err(|e| e.to_string())?;
+    let damage = |(at, kind): (usize, CorruptionKind)| format!("{kind} at {at}");
+    let (_, body) = unframe(MAGIC, IMAGE_FORMAT, IMAGE_FORMAT, &bytes).map_err(damage)?;
+    decode(body, segments, replayed_through, queueing)
+        .map_err(damage)?
+        .map(Some)
+}
+
+fn encode(catalog: &Catalog, applied_through: Lsn, segments: &[Arc<Segment>]) -> Vec<u8> {
+    let mut e = Encoder::default();
+    e.u64(applied_through.0);
+    e.u64(catalog.detected_through.0);
+    e.len(segments.len());
+    for s in segments {
+        e.u64(s.id);
+        e.bytes(&s.hash);
+    }
+    e.len(catalog.queue.len());
+    for p in &catalog.queue {
+        e.u64(p.lsn.0);
+        e.str(p.tenant.as_str());
+        e.i64(p.recorded_at.as_unix_micros());
+        e.u32(p.first);
+        e.u32(p.count);
+    }
+    let tenants: Vec<(&TenantId, &TenantIndex)> = catalog.tenants().collect();
+    // Tenants encode in parallel (each into its own buffer), then go in one after another.
+    let parts: Vec<Vec<u8>> = tenants
+        .par_iter()
+        .map(|(id, t)| encode_tenant(id, t))
+        .collect();
+    e.len(parts.len());
+    for p in parts {
+        e.u64(p.len() as u64);
+        e.bytes(&p);
+    }
+    e.buf
+}
+
+fn encode_tenant(id: &TenantId, t: &TenantIndex) -> Vec<u8> {
+    let mut e = Encoder::default();
+    e.str(id.as_str());
+    e.u64(t.undetected);
+    e.u64(t.store_vectors);
+    part(&mut e, |e| encode_head(e, t));
+    part(&mut e, |e| t.lexical.encode(e));
+    part(&mut e, |e| t.filters.encode(e));
+    part(&mut e, |e| match &t.dense {
+        None => e.u8(0),
+        Some(dense) => {
+            e.u8(1);
+            dense.encode(e, &t.removed);
+        }
+    });
+    part(&mut e, |e| t.detected.encode(e));
+    e.buf
+}
+
+/// `len u64 | what f writes`.
+fn part(e: &mut Encoder, f: impl FnOnce(&mut Encoder)) {
+    let at = e.buf.len();
+    e.u64(0);
+    f(e);
+    let len = (e.buf.len() - at - 8) as u64;
+    e.buf[at..at + 8].copy_from_slice(&len.to_le_bytes());
+}
+
+fn encode_head(e: &mut Encoder, t: &TenantIndex) {
+    e.len(t.docs.len());
+    for d in &t.docs {
+        e.u32(d.claim);
+        e.u32(d.version);
+        e.u64(d.lsn.0);
+        e.i64(d.recorded_at.as_unix_micros());
+        e.i64(d.superseded_at.as_unix_micros());
+        e.opt_ts(d.valid_from);
+        e.opt_ts(d.valid_to);
+        e.f32(d.weight.support);
+        e.f32(d.weight.contradiction);
+        e.u8(u8::from(d.weight.net_contradicting));
+        e.f32(d.confidence);
+        match &d.content {
+            Content::Dropped => e.u8(0),
+            Content::Stored { segment, entry } => {
+                e.u8(1);
+                e.u64(segment.id);
+                e.u32(*entry);
+            }
+            Content::Held(_) | Content::Logged => e.u8(2),
+        }
+    }
+    t.claims.encode(e);
+    e.bitmap(&t.current);
+    e.bitmap(&t.removed);
+    e.bitmap(&t.net_contradicting);
+    e.bitmap(&t.superseded_targets);
+    let mut incoming: Vec<(&u32, &Vec<u32>)> = t.incoming.iter().collect();
+    incoming.sort_unstable_by_key(|(claim, _)| **claim);
+    e.len(incoming.len());
+    for (claim, docs) in incoming {
+        e.u32(*claim);
+        e.u32s(docs);
+    }
+}
+
+fn malformed<T>(at: usize, what: &'static str) -> DecodeResult<Result<T, String>> {
+    Err((at, CorruptionKind::Malformed(what)))
+}
+
+/// The body, checked against the open: `Ok(Err(reason))` when it is sound but not for this
+/// open.
+fn decode(
+    body: &[u8],
+    segments: &[Arc<Segment>],
+    replayed_through: Lsn,
+    queueing: bool,
+) -> DecodeResult<Result<Loaded, String>> {
+    let mut d = Decoder::new(body);
+    let applied_through = Lsn(d.u64()?);
+    let detected_through = Lsn(d.u64()?);
+    if applied_through > replayed_through {
+        return Ok(Err(format!(
+            "it holds records up to {}, the WAL only up to {}",
+            applied_through.0, replayed_through.0
+        )));
+    }
+    let n = d.count(40)?;
+    let mut listed = Vec::with_capacity(n);
+    for _ in 0..n {
+        listed.push((d.u64()?, d.hash()?));
+    }
+    let open: Vec<(u64, [u8; 32])> = segments.iter().map(|s| (s.id, s.hash)).collect();
+    if listed != open {
+        return Ok(Err("it was written over other segments".into()));
+    }
+    let by_id: HashMap<u64, &Arc<Segment>> = segments.iter().map(|s| (s.id, s)).collect();
+    let mut queue = std::collections::VecDeque::new();
+    for _ in 0..d.count(28)? {
+        queue.push_back(Pending {
+            lsn: Lsn(d.u64()?),
+            tenant: TenantId::new(d.string()?),
+            recorded_at: d.timestamp()?,
+            first: d.u32()?,
+            count: d.u32()?,
+        });
+    }
+    let n = d.count(8)?;
+    let mut slices = Vec::with_capacity(n);
+    for _ in 0..n {
+        let len = usize::try_from(d.u64()?).unwrap_or(usize::MAX);
+        let at = d.position();
+        slices.push((at, d.take(len)?));
+    }
+    if !d.is_empty() {
+        return malformed(d.position(), "bytes after the tenants");
+    }
+    let tenants: Vec<(TenantId, TenantIndex, Vec<String>)> = slices
+        .into_par_iter()
+        .map(|(at, bytes)| decode_tenant(bytes, &by_id).map_err(|(pos, kind)| (at + pos, kind)))
+        .collect::<DecodeResult<_>>()?;
+    let mut catalog = Catalog::ready(queueing, detected_through);
+    catalog.queue = queue;
+    catalog.image_through = applied_through;
+    let mut graphs = Vec::new();
+    for (id, index, names) in tenants {
+        if !names.is_empty() {
+            graphs.push((id.clone(), names));
+        }
+        if catalog.tenants.insert(id, index).is_some() {
+            return malformed(0, "a tenant listed twice");
+        }
+    }
+    Ok(Ok(Loaded { catalog, graphs }))
+}
+
+/// One tenant's parts, decoded in parallel.
+fn decode_tenant(
+    bytes: &[u8],
+    segments: &HashMap<u64, &Arc<Segment>>,
+) -> DecodeResult<(TenantId, TenantIndex, Vec<String>)> {
+    let mut d = Decoder::new(bytes);
+    let id = TenantId::new(d.string()?);
+    let undetected = d.u64()?;
+    let store_vectors = d.u64()?;
+    let mut parts = [&[][..]; 5];
+    let mut offsets = [0usize; 5];
+    for (p, at) in parts.iter_mut().zip(&mut offsets) {
+        let len = usize::try_from(d.u64()?).unwrap_or(usize::MAX);
+        *at = d.position();
+        *p = d.take(len)?;
+    }
+    if !d.is_empty() {
+        return Err((
+            d.position(),
+            CorruptionKind::Malformed("bytes after a tenant"),
+        ));
+    }
+    let within = |i: usize| move |(pos, kind): (usize, CorruptionKind)| (offsets[i] + pos, kind);
+    let [head, lexical, filters, dense, detected] = parts;
+    // The head's first field is the document count the other parts are checked against, so
+    // all five decode at once.
+    let doc_count = Decoder::new(head).u32().map_err(within(0))? as usize;
+    let (head, ((lexical, filters), (dense, detected))) = rayon::join(
+        || decode_head(head, segments).map_err(within(0)),
+        || {
+            rayon::join(
+                || {
+                    rayon::join(
+                        || {
+                            Bm25Index::decode(&mut Decoder::new(lexical), Analyzer::english())
+                                .map_err(within(1))
+                        },
+                        || {
+                            FilterIndex::decode(&mut Decoder::new(filters), doc_count)
+                                .map_err(within(2))
+                        },
+                    )
+                },
+                || {
+                    rayon::join(
+                        || decode_dense(dense, doc_count).map_err(within(3)),
+                        || DetectedGraph::decode(&mut Decoder::new(detected)).map_err(within(4)),
+                    )
+                },
+            )
+        },
+    );
+    let head = head?;
+    let (dense, graphs) = dense?;
+    let mut index = TenantIndex::new();
+    index.docs = head.docs;
+    index.claims = head.claims;
+    index.current = head.current;
+    index.removed = head.removed;
+    index.net_contradicting = head.net_contradicting;
+    index.superseded_targets = head.superseded;
+    index.incoming = head.incoming;
+    index.lexical = lexical?;
+    index.filters = filters?;
+    index.dense = dense;
+    index.detected = detected?;
+    index.undetected = undetected;
+    index.store_vectors = store_vectors;
+    Ok((id, index, graphs))
+}
+
+fn decode_dense(bytes: &[u8], doc_count: usize) -> DecodeResult<(Option<DenseIndex>, Vec<String>)> {
+    let mut d = Decoder::new(bytes);
+    if !d.flag()? {
+        return Ok((None, Vec::new()));
+    }
+    let (dense, graphs) = DenseIndex::decode(&mut d, doc_count)?;
+    Ok((Some(dense), graphs))
+}
+
+/// A tenant's documents, claims, bitmaps and incoming edges.
+struct Head {
+    docs: Vec<Doc>,
+    claims: ClaimTable,
+    current: roaring::RoaringBitmap,
+    removed: roaring::RoaringBitmap,
+    net_contradicting: roaring::RoaringBitmap,
+    superseded: roaring::RoaringBitmap,
+    incoming: HashMap<u32, Vec<u32>, foldhash::fast::RandomState>,
+}
+
+fn decode_head(bytes: &[u8], segments: &HashMap<u64, &Arc<Segment>>) -> DecodeResult<Head> {
+    let mut d = Decoder::new(bytes);
+    let n = d.count(48)?;
+    let mut docs = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (claim, version, lsn) = (d.u32()?, d.u32()?, Lsn(d.u64()?));
+        let (recorded_at, superseded_at) = (d.timestamp()?, d.timestamp()?);
+        let (valid_from, valid_to) = (d.opt_ts()?, d.opt_ts()?);
+        let weight = EvidenceWeight {
+            support: d.f32()?,
+            contradiction: d.f32()?,
+            net_contradicting: d.flag()?,
+        };
+        let confidence = d.f32()?;
+        let at = d.position();
+        let content = match d.u8()? {
+            0 => Content::Dropped,
+            1 => {
+                let (id, entry) = (d.u64()?, d.u32()?);
+                match segments.get(&id) {
+                    Some(seg) if (entry as usize) < seg.entry_count() => Content::Stored {
+                        segment: Arc::clone(seg),
+                        entry,
+                    },
+                    _ => return Err((at, CorruptionKind::Malformed("unknown segment entry"))),
+                }
+            }
+            2 => Content::Logged,
+            _ => return Err((at, CorruptionKind::Malformed("bad content tag"))),
+        };
+        docs.push(Doc {
+            claim,
+            version,
+            lsn,
+            recorded_at,
+            superseded_at,
+            valid_from,
+            valid_to,
+            weight,
+            confidence,
+            content,
+        });
+    }
+    let claims = ClaimTable::decode(&mut d, n)?;
+    if let Some(at) = docs.iter().position(|doc| claims.get(doc.claim).is_none()) {
+        return Err((
+            at,
+            CorruptionKind::Malformed("a document of an unknown claim"),
+        ));
+    }
+    let (current, removed) = (d.bitmap()?, d.bitmap()?);
+    let (net_contradicting, superseded) = (d.bitmap()?, d.bitmap()?);
+    let mut incoming = HashMap::default();
+    for _ in 0..d.count(8)? {
+        incoming.insert(d.u32()?, d.u32s()?);
+    }
+    if !d.is_empty() {
+        return Err((
+            d.position(),
+            CorruptionKind::Malformed("bytes after the head"),
+        ));
+    }
+    Ok(Head {
+        docs,
+        claims,
+        current,
+        removed,
+        net_contradicting,
+        superseded,
+        incoming,
+    })
+}
