@@ -31,6 +31,8 @@ enum Command {
     Store(cmd::store::Args),
     /// Retrieval at scale on the common synthetic corpus: latency, throughput, ANN recall, memory.
     Retrieve(cmd::retrieve::Args),
+    /// A clean restart's first answer, claims over many tenants, with and without the catalog image.
+    Restart(cmd::restart::Args),
     /// Retrieval quality on the real data (Climate-FEVER, TimeQA).
     Quality(cmd::quality::Args),
     /// Contradiction detection: TimeQA, SICK, Climate-FEVER, and the stage's cost.
@@ -55,6 +57,7 @@ fn main() {
     let result = match cli.command {
         Command::Store(a) => cmd::store::run(a),
         Command::Retrieve(a) => cmd::retrieve::run(a),
+        Command::Restart(a) => cmd::restart::run(a),
         Command::Quality(a) => cmd::quality::run(a),
         Command::Detection(a) => cmd::detection::run(a),
         Command::Embed(a) => cmd::embed::run(a),
