@@ -837,6 +837,8 @@ fn debug_storage(state: &AppState) -> Result<Answer, ApiError> {
                 "dense_mapped_docs": stats.dense_mapped_docs,
                 "dense_exact_docs": stats.dense_exact_docs,
                 "dense_graphs": stats.dense_graphs,
+                "catalog_image_loaded": stats.catalog_image_loaded,
+                "catalog_image_unused": stats.catalog_image_unused,
             },
             "recovery": {
                 "manifest_generation": report.manifest_generation,
