@@ -263,6 +263,14 @@ pub(crate) fn hash_bytes(bytes: &[u8]) -> [u8; 32] {
     *hasher.finalize().as_bytes()
 }
 
+/// Two little-endian `u32`s from an 8-byte chunk.
+fn pair(c: &[u8]) -> (u32, u32) {
+    (
+        u32::from_le_bytes([c[0], c[1], c[2], c[3]]),
+        u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
+    )
+}
+
 /// Reads little-endian primitives from a slice, tracking the position for error reports.
 #[derive(Debug)]
 pub(crate) struct Decoder<'a> {
@@ -350,17 +358,21 @@ impl<'a> Decoder<'a> {
 
     /// `list<(u32, u32)>`.
     pub(crate) fn pairs(&mut self) -> DecodeResult<Vec<(u32, u32)>> {
+        Ok(self.pairs_iter()?.collect())
+    }
+
+    /// `list<(u32, u32)>` appended to `out`; returns how many.
+    pub(crate) fn pairs_into(&mut self, out: &mut Vec<(u32, u32)>) -> DecodeResult<u32> {
         let n = self.count(8)?;
-        let bytes = self.take(n * 8)?;
-        Ok(bytes
-            .chunks_exact(8)
-            .map(|c| {
-                (
-                    u32::from_le_bytes([c[0], c[1], c[2], c[3]]),
-                    u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
-                )
-            })
-            .collect())
+        out.extend(self.take(n * 8)?.chunks_exact(8).map(pair));
+        // `n` came from a u32.
+        Ok(n as u32)
+    }
+
+    /// `list<(u32, u32)>`, read as it is iterated.
+    pub(crate) fn pairs_iter(&mut self) -> DecodeResult<impl Iterator<Item = (u32, u32)> + 'a> {
+        let n = self.count(8)?;
+        Ok(self.take(n * 8)?.chunks_exact(8).map(pair))
     }
 
     /// A [`Encoder::bitmap`]: refused unless roaring reads it whole and exactly.

@@ -147,7 +147,7 @@ pub struct FilterIndex {
     /// Key ids whose bitmap emptied, for reuse.
     free: Vec<u32>,
     /// Per document: the key ids it was indexed under, so removal is exact.
-    doc_keys: Vec<List<u32>>,
+    doc_keys: Vec<List<Box<[u32]>>>,
     /// The key lists of documents read back from a catalog image ([`List::Base`]).
     base_keys: Box<[u32]>,
     live: RoaringBitmap,

@@ -15,6 +15,9 @@
 
 use std::collections::HashMap;
 
+use compact_str::CompactString;
+use smallvec::SmallVec;
+
 use super::lists::List;
 use super::topk::{Hit, TopK};
 use super::Analyzer;
@@ -48,7 +51,7 @@ struct Doc {
     len: u32,
     /// (term id, term frequency) of each distinct term. Kept after removal until the dead
     /// postings are compacted away, so that re-inserting the id can purge them first.
-    terms: List<(u32, u32)>,
+    terms: List<Box<[(u32, u32)]>>,
     live: bool,
 }
 
@@ -68,12 +71,15 @@ struct Doc {
 pub struct Bm25Index {
     analyzer: Analyzer,
     params: Bm25Params,
-    term_ids: HashMap<String, u32, foldhash::fast::RandomState>,
+    /// Term → id; terms are inline strings (no heap block for a term under 24 bytes).
+    term_ids: HashMap<CompactString, u32, foldhash::fast::RandomState>,
     /// Word (lower-cased, before stemming) → term id, for words seen before; bounded.
     word_terms: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
     /// Per term id: (doc, tf) in increasing doc order; entries of removed docs are skipped and
     /// compacted away lazily.
-    postings: Vec<Vec<(DocId, u32)>>,
+    postings: Vec<List<Vec<(DocId, u32)>>>,
+    /// The postings of terms read back from a catalog image ([`List::Base`]), until changed.
+    post_base: Box<[(DocId, u32)]>,
     /// Per term id: what bounds its BM25 contribution (for dynamic pruning).
     bounds: Vec<TermBound>,
     /// Per term id: live documents containing it.
@@ -106,6 +112,7 @@ impl Bm25Index {
             term_ids: HashMap::default(),
             word_terms: HashMap::default(),
             postings: Vec::new(),
+            post_base: Box::default(),
             bounds: Vec::new(),
             df: Vec::new(),
             docs: Vec::new(),
@@ -162,8 +169,8 @@ impl Bm25Index {
                 Some(&id) => id,
                 None => {
                     let id = u32::try_from(postings.len()).unwrap_or(u32::MAX);
-                    term_ids.insert(term.into_owned(), id);
-                    postings.push(Vec::new());
+                    term_ids.insert(CompactString::from(term.as_ref()), id);
+                    postings.push(List::default());
                     bounds.push(TermBound::default());
                     df.push(0);
                     id
@@ -184,7 +191,7 @@ impl Bm25Index {
             }
         }
         for &(term, tf) in &terms {
-            let list = &mut self.postings[term as usize];
+            let list = self.postings[term as usize].own_mut(&self.post_base);
             // Callers number documents in increasing order, so this is an append; an older id
             // (reused after removal) goes to its place, keeping the list sorted.
             match list.last() {
@@ -228,7 +235,7 @@ impl Bm25Index {
     pub(crate) fn postings(&self, term: u32) -> &[(DocId, u32)] {
         self.postings
             .get(term as usize)
-            .map_or(&[][..], Vec::as_slice)
+            .map_or(&[][..], |l| l.get(&self.post_base))
     }
 
     /// Removes `doc` (a no-op if it is not live).
@@ -257,6 +264,7 @@ impl Bm25Index {
     fn compact(&mut self) {
         let docs = &self.docs;
         for (list, bound) in self.postings.iter_mut().zip(&mut self.bounds) {
+            let list = list.own_mut(&self.post_base);
             list.retain(|&(doc, _)| docs[doc as usize].live);
             // Removed documents may have held the extremes: tighten the bound.
             *bound = TermBound::default();
@@ -264,6 +272,8 @@ impl Bm25Index {
                 bound.widen(tf, docs[doc as usize].len);
             }
         }
+        // Every list is its own now: the image's shared array can go.
+        self.post_base = Box::default();
         for d in self.docs.iter_mut().filter(|d| !d.live) {
             d.terms = List::default();
         }
@@ -280,7 +290,9 @@ impl Bm25Index {
         let terms = std::mem::take(&mut d.terms);
         let terms = terms.get(&self.base);
         for &(term, _) in terms {
-            self.postings[term as usize].retain(|&(other, _)| other != doc);
+            self.postings[term as usize]
+                .own_mut(&self.post_base)
+                .retain(|&(other, _)| other != doc);
         }
         self.dead_postings -= terms.len();
         self.total_postings -= terms.len();
@@ -324,7 +336,7 @@ impl Bm25Index {
             .filter_map(|(id, weight)| {
                 let bound = self.bounds.get(id as usize)?;
                 Some(Cursor {
-                    list: self.postings.get(id as usize)?,
+                    list: self.postings.get(id as usize)?.get(&self.post_base),
                     pos: 0,
                     weight,
                     bound: weight * model.bound(bound) * BOUND_SLACK,
@@ -508,7 +520,7 @@ impl Bm25Index {
             scores.resize(self.docs.len(), 0.0);
         }
         for (id, weight) in self.weighted_terms(query, model) {
-            for &(doc, tf) in &self.postings[id as usize] {
+            for &(doc, tf) in self.postings[id as usize].get(&self.post_base) {
                 let len = self.lens[doc as usize];
                 if len == DEAD {
                     continue;
@@ -562,7 +574,7 @@ impl Bm25Index {
         e.len(terms.len());
         for (id, term) in terms.iter().enumerate() {
             e.str(term);
-            e.pairs(&self.postings[id]);
+            e.pairs(self.postings[id].get(&self.post_base));
             e.pairs(&self.bounds[id].frontier);
             e.u32(self.df[id]);
         }
@@ -594,23 +606,28 @@ impl Bm25Index {
         let mut index = Self::with_params(analyzer, params);
         index.term_ids.reserve(terms);
         let mut max_doc = None;
+        // Every term's postings go into one array (one allocation, not one per term).
+        let mut base: Vec<(DocId, u32)> = Vec::new();
         for id in 0..terms {
             let at = d.position();
-            let term = d.string()?;
-            let list = d.pairs()?;
-            let frontier = d.pairs()?;
-            let df = d.u32()?;
+            let term = CompactString::from(d.str()?);
+            let start = base.len();
+            let len = d.pairs_into(&mut base)?;
+            let list = &base[start..];
             if !list.windows(2).all(|w| w[0].0 < w[1].0) {
                 return Err((at, CorruptionKind::Malformed("postings out of order")));
             }
             max_doc = max_doc.max(list.last().map(|p| p.0));
-            index.total_postings += list.len();
+            let frontier = d.pairs_iter()?.collect();
+            let df = d.u32()?;
+            index.total_postings += len as usize;
             // `id` < `terms` ≤ u32::MAX (a count).
             index.term_ids.insert(term, id as u32);
-            index.postings.push(list);
+            index.postings.push(List::Base { start, len });
             index.bounds.push(TermBound { frontier });
             index.df.push(df);
         }
+        index.post_base = base.into_boxed_slice();
         let docs = d.count(9)?;
         if max_doc.is_some_and(|m| m as usize >= docs) {
             return Err((d.position(), CorruptionKind::Malformed("unknown document")));
@@ -665,7 +682,7 @@ const BOUND_SLACK: f32 = 1.0 + 1e-4;
 struct TermBound {
     /// Pairs no other pair beats on both counts, by increasing frequency (so by increasing
     /// length too).
-    frontier: Vec<(u32, u32)>,
+    frontier: SmallVec<[(u32, u32); 3]>,
 }
 
 /// A frontier longer than this is cut to its extremes, a looser bound ([`TermBound::widen`]).
@@ -677,7 +694,7 @@ impl TermBound {
         if f.iter().any(|&(t, l)| t >= tf && l <= len) {
             return; // dominated
         }
-        f.retain(|&(t, l)| !(tf >= t && len <= l));
+        f.retain(|&mut (t, l)| !(tf >= t && len <= l));
         let at = f.partition_point(|&(t, _)| t < tf);
         f.insert(at, (tf, len));
         if f.len() > FRONTIER_MAX {
@@ -774,6 +791,51 @@ thread_local! {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// An index read back from its image behaves as the one it was written from, through
+    /// inserts, removals, an id reused, and the compaction that retires the shared arrays.
+    #[test]
+    fn an_index_read_back_from_its_image_keeps_answering_as_the_original() {
+        const WORDS: &[&str] = &["ice", "sea", "heat", "storm", "river", "coast", "carbon"];
+        let text = |d: u32| {
+            (0..(3 + d % 4))
+                .map(|i| WORDS[((d * 7 + i * 3) % 7) as usize])
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let mut original = Bm25Index::new(Analyzer::english());
+        for d in 0..60 {
+            original.insert(d, &text(d));
+        }
+        original.remove(5);
+        let mut e = Encoder::default();
+        original.encode(&mut e);
+        let mut copy = Bm25Index::decode(&mut Decoder::new(&e.buf), Analyzer::english()).unwrap();
+        let queries = ["ice storm", "carbon coast river", "heat"];
+        let same = |a: &Bm25Index, b: &Bm25Index| {
+            for q in queries {
+                assert_eq!(a.search(q, 10, |_| true), b.search(q, 10, |_| true), "{q}");
+            }
+            for d in 0..80 {
+                assert_eq!(a.doc_terms(d), b.doc_terms(d), "{d}");
+            }
+        };
+        same(&original, &copy);
+        for index in [&mut original, &mut copy] {
+            for d in 60..80 {
+                index.insert(d, &text(d + 1));
+            }
+            index.insert(5, "river river ice"); // a removed id reused
+            for d in (0..80).filter(|d| d % 5 != 0) {
+                index.remove(d); // past half of the postings: a compaction
+            }
+        }
+        assert!(
+            copy.post_base.is_empty(),
+            "the compaction made every list its own"
+        );
+        same(&original, &copy);
+    }
 
     /// BM25 straight from the formula, over the live documents: the reference.
     fn brute_force(docs: &[(DocId, String)], query: &str, p: Bm25Params) -> Vec<(DocId, f32)> {

@@ -2,31 +2,35 @@
 //! allocation or as a range of one shared array — the form an index read back from a catalog
 //! image takes, one allocation for every document instead of one each.
 
-/// A document's list: its own, or `base[start..start + len]` of the index's shared array.
+/// A list: its own (`O`: a `Box<[T]>` for lists that never grow, a `Vec<T>` for those that
+/// do), or `base[start..start + len]` of the index's shared array.
 #[derive(Debug)]
-pub(crate) enum List<T> {
-    Own(Box<[T]>),
+pub(crate) enum List<O> {
+    Own(O),
     Base { start: usize, len: u32 },
 }
 
-impl<T> Default for List<T> {
+impl<O: Default> Default for List<O> {
     fn default() -> Self {
-        List::Own(Box::default())
+        List::Own(O::default())
     }
 }
 
-impl<T> List<T> {
+impl<O> List<O> {
     /// The elements, given the index's shared array.
-    pub(crate) fn get<'a>(&'a self, base: &'a [T]) -> &'a [T] {
+    pub(crate) fn get<'a, T>(&'a self, base: &'a [T]) -> &'a [T]
+    where
+        O: AsRef<[T]>,
+    {
         match self {
-            List::Own(t) => t,
+            List::Own(t) => t.as_ref(),
             List::Base { start, len } => base
                 .get(*start..start.saturating_add(*len as usize))
                 .unwrap_or_default(),
         }
     }
 
-    /// Lists of the given lengths laid one after another in a shared array.
+    /// Lists of the given lengths laid one after another in a shared array, and its length.
     pub(crate) fn ranges(lens: impl IntoIterator<Item = u32>) -> (Vec<Self>, usize) {
         let mut start = 0usize;
         let lists = lens
@@ -41,6 +45,19 @@ impl<T> List<T> {
     }
 }
 
+impl<T: Clone> List<Vec<T>> {
+    /// The list to change: a range of the base is copied out first.
+    pub(crate) fn own_mut(&mut self, base: &[T]) -> &mut Vec<T> {
+        match self {
+            List::Own(v) => v,
+            List::Base { .. } => {
+                *self = List::Own(self.get(base).to_vec());
+                self.own_mut(base) // owned now: the first arm
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,12 +65,18 @@ mod tests {
     #[test]
     fn a_list_reads_its_own_elements_or_its_range_of_the_base() {
         let base = [1u32, 2, 3, 4, 5];
-        let (lists, total) = List::ranges([2, 0, 3]);
+        let (mut lists, total) = List::<Vec<u32>>::ranges([2, 0, 3]);
         assert_eq!(total, 5);
         let got: Vec<&[u32]> = lists.iter().map(|l| l.get(&base)).collect();
         assert_eq!(got, [&[1, 2][..], &[], &[3, 4, 5]]);
-        assert_eq!(List::Own(Box::new([9u32])).get(&base), [9]);
+        assert_eq!(List::Own(Box::new([9u32]) as Box<[u32]>).get(&base), [9]);
         // A range past the base (a bug elsewhere) reads as empty, never panics.
-        assert!(List::<u32>::Base { start: 4, len: 9 }.get(&base).is_empty());
+        assert!(List::<Vec<u32>>::Base { start: 4, len: 9 }
+            .get(&base)
+            .is_empty());
+        // Changing a list copies its range out; the base and the other lists stay.
+        lists[2].own_mut(&base).push(6);
+        assert_eq!(lists[2].get(&base), [3, 4, 5, 6]);
+        assert_eq!(lists[0].get(&base), [1, 2]);
     }
 }
