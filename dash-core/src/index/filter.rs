@@ -296,7 +296,7 @@ impl FilterIndex {
 /// key     := name opt<str> | tag u8 (0: small, 1: large) | list<u32> (small) or bitmap (large)
 /// ```
 ///
-/// The documents' key lists come back as one array ([`List::Base`]).
+/// The documents' key lists come back as one array (`List::Base`).
 impl FilterIndex {
     pub(crate) fn encode(&self, e: &mut Encoder) {
         e.len(self.keys.len());

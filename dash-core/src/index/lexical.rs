@@ -559,7 +559,7 @@ impl Bm25Index {
 ///          | df u32
 /// ```
 ///
-/// The documents' term lists come back as one array ([`List::Base`]): one allocation, not
+/// The documents' term lists come back as one array (`List::Base`): one allocation, not
 /// one per document. The word cache starts empty.
 impl Bm25Index {
     pub(crate) fn encode(&self, e: &mut Encoder) {

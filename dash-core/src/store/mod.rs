@@ -1,39 +1,35 @@
 //! The [`Store`] facade: open, write, read, checkpoint, close.
 
-use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Sender};
-use std::sync::{
-    Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard,
-};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::codec::Encoder;
-use crate::detect::stage::{DetectionCounters, Stage, StageMsg};
+use crate::detect::stage::{Stage, StageMsg};
 use crate::error::{
     CheckpointError, CloseError, QueryError, ReadError, ValidationError, WriteError,
 };
-use crate::model::{
-    ClaimId, ClaimRecord, ClaimVersion, Edge, IngestItem, Lsn, TenantId, Timestamp,
-};
+use crate::model::{ClaimId, ClaimRecord, ClaimVersion, Edge, IngestItem, TenantId};
 use crate::retrieve::image;
 use crate::retrieve::{DetectionStatus, Query, RetrieveResponse};
 use crate::storage::Storage;
 use crate::validate::{
     validate_claim_id, validate_commit_id, validate_item, validate_tenant_id, MAX_BATCH_ITEMS,
 };
-use crate::wal::Truncation;
 
 mod builder;
 mod checkpoint;
 pub(crate) mod dims;
 mod indexer;
+mod receipts;
 mod recovery;
+mod shared;
 mod state;
+mod stats;
 pub(crate) mod writer;
 
 pub use builder::{
@@ -41,325 +37,12 @@ pub use builder::{
     SAFE_BATCH_RECORDS,
 };
 pub use checkpoint::CheckpointReport;
+pub use receipts::{BatchReceipt, CommitStatus, ForgetReceipt, IngestReceipt, RecoveryReport};
+pub(crate) use shared::{lock, Metrics, Shared};
+pub use stats::StoreStats;
 
 use builder::Config;
-use checkpoint::CheckpointState;
-use state::State;
 use writer::{CommitRequest, Request};
-
-/// What `ingest` (and each item of `ingest_batch`) committed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct IngestReceipt {
-    /// The claim's tenant.
-    pub tenant_id: TenantId,
-    /// The claim.
-    pub claim_id: ClaimId,
-    /// The WAL record that holds it.
-    pub lsn: Lsn,
-    /// When the store committed it.
-    pub recorded_at: Timestamp,
-    /// The version this write made.
-    pub version: u32,
-}
-
-/// Whether a batch was written now or had been written before.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CommitStatus {
-    /// Written by this call.
-    Committed,
-    /// The same `commit_id` with the same content was committed before; nothing was written and
-    /// the receipt is the original one.
-    Replayed,
-}
-
-/// What `ingest_batch` committed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct BatchReceipt {
-    /// The batch's id.
-    pub commit_id: String,
-    /// Written now, or replayed.
-    pub status: CommitStatus,
-    /// The WAL record that holds the whole batch.
-    pub lsn: Lsn,
-    /// When the store committed it.
-    pub recorded_at: Timestamp,
-    /// One receipt per item, in order.
-    pub items: Vec<IngestReceipt>,
-}
-
-/// What `forget` committed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ForgetReceipt {
-    /// The claim's tenant.
-    pub tenant_id: TenantId,
-    /// The claim.
-    pub claim_id: ClaimId,
-    /// The WAL record of the tombstone.
-    pub lsn: Lsn,
-    /// When the store committed it.
-    pub recorded_at: Timestamp,
-    /// The tombstone's version.
-    pub version: u32,
-}
-
-/// What open found and repaired.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RecoveryReport {
-    /// The manifest generation opened (0 for a store without a checkpoint).
-    pub manifest_generation: u64,
-    /// Segments loaded and verified.
-    pub segments_loaded: usize,
-    /// WAL files read.
-    pub wal_files_read: usize,
-    /// Records replayed from the WAL (those after the manifest's watermark).
-    pub records_replayed: u64,
-    /// Torn tails (or, in `TruncateAtCorruption` mode, damage) cut from WAL files.
-    pub truncations: Vec<Truncation>,
-    /// Files removed during recovery: WAL files after a cut, torn empty WAL files, garbage.
-    pub removed_files: Vec<PathBuf>,
-}
-
-/// A snapshot of the store's size and state.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct StoreStats {
-    /// Claims whose current version is live (not forgotten), across tenants.
-    pub claims: u64,
-    /// The newest committed LSN.
-    pub last_lsn: Lsn,
-    /// Records up to this LSN are in segments.
-    pub checkpoint_lsn: Lsn,
-    /// The current manifest generation.
-    pub manifest_generation: u64,
-    /// WAL files on disk.
-    pub wal_files: usize,
-    /// Bytes in WAL files.
-    pub wal_bytes: u64,
-    /// Segments in the current manifest.
-    pub segments: usize,
-    /// Bytes in those segments.
-    pub segment_bytes: u64,
-    /// Versions in the memtables (not yet checkpointed).
-    pub memtable_versions: usize,
-    /// The embedding dimension of every tenant, when the store has one (opened with
-    /// [`StoreBuilder::embedding_dimension`]); otherwise each tenant's first embedding fixes
-    /// its own ([`Store::embedding_dimension`]).
-    pub embedding_dimension: Option<u32>,
-    /// WAL records written since open.
-    pub records_written: u64,
-    /// WAL fsyncs since open (records / syncs is the group-commit factor).
-    pub wal_syncs: u64,
-    /// Checkpoints completed since open.
-    pub checkpoints: u64,
-    /// Merges completed since open.
-    pub merges: u64,
-    /// Why the store refuses writes, if it is poisoned.
-    pub poisoned: Option<String>,
-    /// The last background checkpoint failure, if any.
-    pub last_checkpoint_error: Option<String>,
-    /// HNSW graphs built by the background indexer since open.
-    pub index_builds: u64,
-    /// Dense documents (all tenants, all kept versions) in sealed HNSW graphs; versions dropped
-    /// by retention count until the next seal rebuilds their graph.
-    pub dense_graph_docs: u64,
-    /// Of `dense_graph_docs`, those whose graph is viewed from its mapped graph file (its
-    /// vectors and links cost page cache, not heap); the others' graphs are held in the heap
-    /// until their file is written.
-    pub dense_mapped_docs: u64,
-    /// Dense documents searched by exact scan (not sealed yet).
-    pub dense_exact_docs: u64,
-    /// Sealed HNSW graphs, over all tenants (a dense search visits each of its tenant's).
-    pub dense_graphs: usize,
-    /// True while the background indexer has work due or running (including the build of the
-    /// segments' indexes after open).
-    pub index_building: bool,
-    /// The last background index build failure, if any.
-    pub last_index_error: Option<String>,
-    /// Sealed graphs loaded from their files at open (not rebuilt).
-    pub graphs_loaded: u64,
-    /// Graph files found unusable at open (damaged, or numbered differently after retention
-    /// dropped versions) and removed; their documents are sealed again in the background.
-    pub graphs_discarded: u64,
-    /// True when the retrieval catalog came from the image the last clean close wrote
-    /// (`catalog.image`), not from indexing every version in the segments again.
-    pub catalog_image_loaded: bool,
-    /// Why an image found at open was not used (written over other segments, damaged, a
-    /// graph file it names missing, …); the catalog was then built from the segments.
-    pub catalog_image_unused: Option<String>,
-    /// Microseconds the writer thread spent on request groups since open (validation, WAL
-    /// append and sync, applying to the in-memory state, answering).
-    pub writer_busy_micros: u64,
-    /// Of `writer_busy_micros`, the time it waited for the state's write lock: behind queries
-    /// holding the read lock, or background work holding the lock.
-    pub writer_lock_wait_micros: u64,
-    /// Detected edges (contradictions and successions) live now, across tenants.
-    pub detected_edges: u64,
-    /// Detected edges built since open (rebuilds included).
-    pub detected_edges_built: u64,
-    /// Detected edges not built because an endpoint reached the degree cap.
-    pub detected_edges_dropped_degree: u64,
-    /// Judgements below the confidence floor.
-    pub detected_edges_dropped_floor: u64,
-    /// Claim pairs handed to the judge since open.
-    pub detection_pairs_judged: u64,
-    /// Every commit up to this LSN has been through detection (and embedding).
-    pub detection_watermark: Lsn,
-    /// Commits waiting for the detection stage.
-    pub detection_lag_commits: u64,
-    /// Claim versions waiting for the detection stage.
-    pub detection_lag_claims: u64,
-    /// How long the oldest waiting commit has waited, in milliseconds (0 when none waits).
-    pub detection_lag_ms: u64,
-    /// Claim versions the stage processed since open.
-    pub detection_claims_processed: u64,
-    /// Candidates found since open, by source: lexical, dense, shared entity, structured group.
-    pub detection_candidates: [u64; 4],
-    /// Postings the lexical candidate search read since open.
-    pub detection_postings_read: u64,
-    /// Candidate searches the posting budget cut short.
-    pub detection_budget_hits: u64,
-    /// Vectors the store's embedder made since open.
-    pub embedded_vectors: u64,
-    /// Claim versions left without a vector because their tenant's vectors come from another
-    /// model (or unnamed caller vectors).
-    pub embedding_skipped: u64,
-    /// The last failure of the detection stage (a judge or embedder error), if any.
-    pub last_detection_error: Option<String>,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Metrics {
-    pub(crate) records_written: AtomicU64,
-    pub(crate) wal_syncs: AtomicU64,
-    pub(crate) checkpoints: AtomicU64,
-    pub(crate) merges: AtomicU64,
-    pub(crate) index_builds: AtomicU64,
-    pub(crate) graphs_loaded: AtomicU64,
-    pub(crate) graphs_discarded: AtomicU64,
-    pub(crate) writer_busy_micros: AtomicU64,
-    pub(crate) writer_lock_wait_micros: AtomicU64,
-}
-
-/// What the store's threads share.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) storage: Arc<dyn Storage>,
-    pub(crate) config: Config,
-    state: RwLock<State>,
-    /// Set once on the first WAL I/O failure; never cleared.
-    pub(crate) poisoned: OnceLock<String>,
-    /// Live WAL files: first LSN → size in bytes.
-    wal_files: Mutex<BTreeMap<Lsn, u64>>,
-    pub(crate) checkpoint: Mutex<CheckpointState>,
-    pub(crate) checkpoint_requested: AtomicBool,
-    pub(crate) last_checkpoint_error: Mutex<Option<String>>,
-    pub(crate) metrics: Metrics,
-    pub(crate) recovery: RecoveryReport,
-    /// Wakes the background dense indexer (set once it runs).
-    pub(crate) indexer: Mutex<Option<Sender<()>>>,
-    /// The last background index build failure, if any.
-    pub(crate) last_index_error: Mutex<Option<String>>,
-    /// Set when the store closes; held while graph files are written (so `close` waits for a
-    /// save in progress and nothing is written afterwards).
-    pub(crate) graph_files_closed: Mutex<bool>,
-    /// True from a graph's install until its file is written and its view swapped in, so
-    /// [`Store::wait_for_indexes`] also waits for the graph files.
-    pub(crate) graphs_saving: AtomicBool,
-    /// The catalog came from the store's image ([`StoreStats::catalog_image_loaded`]).
-    pub(crate) catalog_image_loaded: AtomicBool,
-    /// [`StoreStats::catalog_image_unused`].
-    pub(crate) catalog_image_unused: Mutex<Option<String>>,
-    /// `None` while the segments' retrieval indexes are built at open, then the outcome.
-    pub(crate) index_ready: (Mutex<Option<Result<(), String>>>, Condvar),
-    /// Wakes the detection stage (set while it runs).
-    pub(crate) stage: Mutex<Option<Sender<StageMsg>>>,
-    /// What the detection stage did since open.
-    pub(crate) detection: DetectionCounters,
-    /// The last failure of the detection stage.
-    pub(crate) last_detection_error: Mutex<Option<String>>,
-    /// Counts derived records applied; waiters for detection wait on the condvar.
-    pub(crate) detection_progress: (Mutex<u64>, Condvar),
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The data behind these mutexes is updated in single steps; a panic elsewhere cannot leave it
-    // half-written, so a poisoned mutex is taken over rather than propagated.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-impl Shared {
-    pub(crate) fn read_state(&self) -> RwLockReadGuard<'_, State> {
-        self.state
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    pub(crate) fn write_state(&self) -> RwLockWriteGuard<'_, State> {
-        self.state
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    pub(crate) fn poison(&self, err: &io::Error) {
-        // Only the first cause is kept: later errors are consequences.
-        let _ = self.poisoned.set(err.to_string());
-    }
-
-    pub(crate) fn note_wal_len(&self, first_lsn: Lsn, len: u64) {
-        lock(&self.wal_files).insert(first_lsn, len);
-    }
-
-    pub(crate) fn wal_files(&self) -> MutexGuard<'_, BTreeMap<Lsn, u64>> {
-        lock(&self.wal_files)
-    }
-
-    /// Records whether the segments' retrieval indexes are built, and wakes waiting queries.
-    fn set_index_readiness(&self, readiness: Result<(), String>) {
-        let (state, ready) = &self.index_ready;
-        *lock(state) = Some(readiness);
-        ready.notify_all();
-    }
-
-    /// Waits until the segments' retrieval indexes are built.
-    pub(crate) fn wait_index_ready(&self) -> Result<(), QueryError> {
-        let (state, ready) = &self.index_ready;
-        let mut guard = lock(state);
-        loop {
-            match &*guard {
-                Some(Ok(())) => return Ok(()),
-                Some(Err(e)) => return Err(QueryError::IndexUnavailable(e.clone())),
-                None => {
-                    guard = ready
-                        .wait(guard)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                }
-            }
-        }
-    }
-
-    /// Called by the writer after applying a group: wakes the detection stage for new commits,
-    /// and queries waiting for detection when derived records were applied.
-    pub(crate) fn after_apply(&self, commits: bool, derived: bool) {
-        if commits {
-            if let Some(tx) = lock(&self.stage).as_ref() {
-                let _ = tx.send(StageMsg::Wake);
-            }
-        }
-        if derived {
-            let (count, cv) = &self.detection_progress;
-            *lock(count) += 1;
-            cv.notify_all();
-        }
-    }
-
-    /// Asks the background indexer to seal whatever is due; false when no indexer listens
-    /// (the store is closing, or the thread has stopped).
-    pub(crate) fn wake_indexer(&self) -> bool {
-        lock(&self.indexer)
-            .as_ref()
-            .is_some_and(|tx| tx.send(()).is_ok())
-    }
-}
 
 #[derive(Debug, Default)]
 struct Threads {
@@ -1023,93 +706,6 @@ impl Store {
     #[must_use]
     pub fn embedding_dimension(&self, tenant: &TenantId) -> Option<u32> {
         self.shared.read_state().dims.of(tenant)
-    }
-
-    /// Sizes, LSNs and counters.
-    #[must_use]
-    pub fn stats(&self) -> StoreStats {
-        let st = self.shared.read_state();
-        let (dense_graph_docs, dense_exact_docs) = st.catalog.dense_sizes();
-        let dense_graphs = st.catalog.dense_graph_count();
-        let dense_mapped_docs = st.catalog.dense_mapped_docs();
-        let index_building = st.catalog.building() || st.seal_wanted || !st.catalog.is_ready();
-        let detected_edges = st.catalog.detected_edge_count();
-        let detection_watermark = st.catalog.detected_through;
-        let detection_lag_commits = st.catalog.queue.len() as u64;
-        let detection_lag_claims = st.catalog.queue.iter().map(|p| u64::from(p.count)).sum();
-        let detection_lag_ms = st.catalog.queue.front().map_or(0, |p| {
-            let waited = Timestamp::now().as_unix_micros() - p.recorded_at.as_unix_micros();
-            u64::try_from(waited / 1000).unwrap_or(0)
-        });
-        let (claims, last_lsn, embedding_dimension) = (st.live_claims, st.last_lsn, st.dims.store);
-        let memtable_versions =
-            st.active.version_count() + st.frozen.iter().map(|m| m.version_count()).sum::<usize>();
-        let segment_bytes = st.segments.iter().map(|s| s.len()).sum();
-        let segments = st.segments.len();
-        drop(st);
-        let (checkpoint_lsn, manifest_generation) = {
-            let ck = lock(&self.shared.checkpoint);
-            (ck.manifest.watermark, ck.manifest.generation)
-        };
-        let (wal_files, wal_bytes) = {
-            let files = self.shared.wal_files();
-            (files.len(), files.values().sum())
-        };
-        let m = &self.shared.metrics;
-        let d = &self.shared.detection;
-        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        StoreStats {
-            claims,
-            last_lsn,
-            checkpoint_lsn,
-            manifest_generation,
-            wal_files,
-            wal_bytes,
-            segments,
-            segment_bytes,
-            memtable_versions,
-            embedding_dimension,
-            records_written: m.records_written.load(Ordering::Relaxed),
-            wal_syncs: m.wal_syncs.load(Ordering::Relaxed),
-            checkpoints: m.checkpoints.load(Ordering::Relaxed),
-            merges: m.merges.load(Ordering::Relaxed),
-            index_builds: m.index_builds.load(Ordering::Relaxed),
-            dense_graph_docs,
-            dense_mapped_docs,
-            dense_exact_docs,
-            dense_graphs,
-            index_building,
-            last_index_error: lock(&self.shared.last_index_error).clone(),
-            graphs_loaded: m.graphs_loaded.load(Ordering::Relaxed),
-            graphs_discarded: m.graphs_discarded.load(Ordering::Relaxed),
-            catalog_image_loaded: self.shared.catalog_image_loaded.load(Ordering::Relaxed),
-            catalog_image_unused: lock(&self.shared.catalog_image_unused).clone(),
-            writer_busy_micros: m.writer_busy_micros.load(Ordering::Relaxed),
-            writer_lock_wait_micros: m.writer_lock_wait_micros.load(Ordering::Relaxed),
-            detected_edges,
-            detected_edges_built: load(&d.built),
-            detected_edges_dropped_degree: load(&d.dropped_degree),
-            detected_edges_dropped_floor: load(&d.dropped_floor),
-            detection_pairs_judged: load(&d.judged),
-            detection_watermark,
-            detection_lag_commits,
-            detection_lag_claims,
-            detection_lag_ms,
-            detection_claims_processed: load(&d.claims_processed),
-            detection_candidates: [
-                load(&d.candidates_lexical),
-                load(&d.candidates_dense),
-                load(&d.candidates_entity),
-                load(&d.candidates_structured),
-            ],
-            detection_postings_read: load(&d.postings_read),
-            detection_budget_hits: load(&d.budget_hits),
-            embedded_vectors: load(&d.embedded),
-            embedding_skipped: load(&d.embed_skipped),
-            last_detection_error: lock(&self.shared.last_detection_error).clone(),
-            poisoned: self.shared.poisoned.get().cloned(),
-            last_checkpoint_error: lock(&self.shared.last_checkpoint_error).clone(),
-        }
     }
 
     /// What open found and repaired.
