@@ -17,6 +17,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Weak};
+
+use parking_lot::{RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use super::candidates::{self, Scratch, SearchCost};
@@ -26,7 +28,7 @@ use super::DetectionConfig;
 use crate::error::WriteError;
 use crate::index::DocId;
 use crate::model::{Claim, IngestItem, Lsn, Relation, TenantId, Timestamp};
-use crate::retrieve::catalog::{Pending, TenantIndex};
+use crate::retrieve::catalog::{read_tenant, Pending, TenantIndex};
 use crate::store::writer::Request;
 use crate::store::{lock, Shared};
 
@@ -271,7 +273,7 @@ impl Stage {
         let keep = config.max_candidates.saturating_mul(4);
         let (through, tenants) = {
             let st = s.read_state();
-            let tenants: Vec<TenantId> = st.catalog.tenants().map(|(t, _)| t.clone()).collect();
+            let tenants: Vec<TenantId> = st.catalog.tenant_ids().cloned().collect();
             (st.catalog.detected_through, tenants)
         };
         // Contents are decoded from the segments: in chunks, each under its own read lock, so
@@ -294,7 +296,7 @@ impl Stage {
                         break;
                     }
                     if let Some(item) = index.item(n) {
-                        state.register(index, n, &item, keep);
+                        state.register(&index, n, &item, keep);
                     }
                 }
                 if reached {
@@ -492,13 +494,13 @@ impl Stage {
                 let to = end.min(from.saturating_add(GATHER_SLICE));
                 let (mut structured, mut pairs) = (Vec::new(), Vec::new());
                 {
-                    let st = s.read_state();
-                    let Some(index) = st.catalog.tenant(&p.tenant) else {
+                    // The tenant only: the writer may apply other tenants' commits meanwhile.
+                    let Some(cell) = s.read_state().catalog.shared_tenant(&p.tenant) else {
                         break;
                     };
                     let state = self.tenants.entry(p.tenant.clone()).or_default();
                     gather(
-                        index,
+                        &cell,
                         (state, &mut self.scratch),
                         &p.tenant,
                         t,
@@ -525,14 +527,15 @@ impl Stage {
         let (docs, through, epoch) = {
             let st = s.read_state();
             let through = st.catalog.detected_through;
-            match st.catalog.tenant(tenant) {
+            let found = match st.catalog.tenant(tenant) {
                 Some(index) => (
                     index.docs.iter().take_while(|d| d.lsn <= through).count(),
                     through,
                     index.detected.epoch(),
                 ),
                 None => return Ok(0),
-            }
+            };
+            found
         };
         let next = epoch.saturating_add(1);
         let mut state = TenantState::default();
@@ -545,14 +548,13 @@ impl Stage {
             let to = (from + GATHER_SLICE as usize).min(docs);
             let (mut structured, mut pairs) = (Vec::new(), Vec::new());
             if config.is_enabled() {
-                let st = s.read_state();
-                let Some(index) = st.catalog.tenant(tenant) else {
+                let Some(cell) = s.read_state().catalog.shared_tenant(tenant) else {
                     break;
                 };
                 let range = DocId::try_from(from).unwrap_or(DocId::MAX)
                     ..DocId::try_from(to).unwrap_or(DocId::MAX);
                 gather(
-                    index,
+                    &cell,
                     (&mut state, &mut self.scratch),
                     tenant,
                     0,
@@ -604,7 +606,7 @@ impl Stage {
 /// for the judge, registering each as processed before the next.
 #[allow(clippy::too_many_arguments)]
 fn gather(
-    index: &TenantIndex,
+    cell: &RwLock<TenantIndex>,
     (state, scratch): (&mut TenantState, &mut Scratch),
     tenant: &TenantId,
     t: usize,
@@ -615,136 +617,162 @@ fn gather(
     pairs: &mut Vec<TextPair>,
 ) {
     let keep = config.max_candidates.saturating_mul(4);
-    let c = &s.detection;
     for n in docs {
-        let Some(item) = index.item(n) else {
-            continue;
-        };
-        let is_structured = triple(&item.claim).is_some();
-        if let Some((subject, predicate, object)) = triple(&item.claim) {
-            let predicate_n = normalize(predicate);
-            if !config.is_multi_valued(tenant, &predicate_n) {
-                let key = (
-                    normalize(subject).into_boxed_str(),
-                    predicate_n.into_boxed_str(),
-                );
-                let object_n = normalize(object);
-                let group = state.groups.get(&key).map_or(&[][..], Vec::as_slice);
-                for &p in group.iter().rev().take(config.max_group_scan) {
-                    if !candidates::eligible(index, n, p) {
-                        continue;
-                    }
-                    let (Some(other), Some(other_object)) = (index.item(p), state.objects.get(&p))
-                    else {
-                        continue;
-                    };
-                    add(&c.candidates_structured, 1);
-                    if **other_object == *object_n {
-                        continue;
-                    }
-                    let (a, b) = (&item.claim, &other.claim);
-                    let shown = |c: &Claim| c.object.clone().unwrap_or_default();
-                    let (relation, new_first) = relation_for(a, b, false);
-                    let reason = if relation == Relation::Contradicts {
-                        format!(
-                            "same subject and predicate ({subject} / {predicate}), different \
-                             objects ({} / {}), overlapping validity",
-                            shown(a),
-                            shown(b)
-                        )
-                    } else {
-                        let (newer, older) = if new_first { (a, b) } else { (b, a) };
-                        format!(
-                            "succession: {} follows {} for {subject} / {predicate}",
-                            shown(newer),
-                            shown(older)
-                        )
-                    };
-                    let (from, to) = if new_first { (n, p) } else { (p, n) };
-                    structured.push(Proposal {
-                        tenant: t,
-                        n,
-                        from,
-                        to,
-                        relation,
-                        strength: STRUCTURED_CONFIDENCE,
-                        reason,
-                        judge: Arc::from(STRUCTURED_RULE),
-                    });
-                }
-            }
-        }
-        // Text candidates: lexical, dense, shared entities.
-        let mut cost = SearchCost::default();
-        let lexical = candidates::lexical(
-            index,
-            n,
-            (
-                config.max_candidates,
-                config.min_shared,
-                config.posting_budget,
-            ),
-            scratch,
-            &mut cost,
+        // One document per read lock: in a large tenant a document's candidate walk takes
+        // milliseconds, and the writer applying this tenant's commits waits behind the lock.
+        let index = read_tenant(cell);
+        gather_doc(
+            &index,
+            (state, scratch),
+            (tenant, t, n),
+            (config, keep),
+            &s.detection,
+            structured,
+            pairs,
         );
-        add(&c.postings_read, cost.postings);
-        add(&c.budget_hits, u64::from(cost.budget_hit));
-        add(&c.candidates_lexical, lexical.len() as u64);
-        let dense = candidates::dense(index, n, config.max_dense_candidates);
-        add(&c.candidates_dense, dense.len() as u64);
-        let mut entity: Vec<DocId> = Vec::new();
-        for e in &item.claim.entities {
-            if let Some(list) = state.recent.get(e.as_str()) {
-                for &p in list.iter().rev() {
-                    if entity.len() >= config.max_candidates {
-                        break;
-                    }
-                    if !entity.contains(&p) && candidates::eligible(index, n, p) {
-                        entity.push(p);
-                    }
-                }
-            }
-        }
-        add(&c.candidates_entity, entity.len() as u64);
-        let mut scored: Vec<(f32, DocId)> = lexical;
-        for (sim, p) in dense {
-            match scored.iter_mut().find(|(_, d)| *d == p) {
-                Some(x) => x.0 = x.0.max(sim),
-                None => scored.push((sim, p)),
-            }
-        }
-        // Entity candidates pass the same lexical gate as the index's (dense ones are close by
-        // meaning already).
-        let new_entities: Vec<DocId> = entity
-            .into_iter()
-            .filter(|p| scored.iter().all(|(_, d)| d != p))
-            .collect();
-        let scores = candidates::score_others(index, n, &new_entities, scratch);
-        scored.extend(
-            scores
-                .into_iter()
-                .zip(new_entities)
-                .filter(|((_, overlap), _)| *overlap >= config.min_shared)
-                .map(|((share, _), p)| (share, p)),
-        );
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
-        scored.truncate(config.max_judged);
-        for (_, p) in scored {
-            let Some(other) = index.item(p) else { continue };
-            // Two structured claims are the structured rule's alone.
-            if is_structured && triple(&other.claim).is_some() {
-                continue;
-            }
-            pairs.push(TextPair {
-                tenant: t,
-                n,
-                p,
-                a: Arc::clone(&item),
-                b: other,
-            });
-        }
-        state.register(index, n, &item, keep);
+        // Handed to a writer waiting for it: the next document would otherwise take it again
+        // first, and again (measured: 300 ms waits per commit in a 1M-claim tenant).
+        RwLockReadGuard::unlock_fair(index);
     }
+}
+
+/// [`gather`] for document `n`.
+fn gather_doc(
+    index: &TenantIndex,
+    (state, scratch): (&mut TenantState, &mut Scratch),
+    (tenant, t, n): (&TenantId, usize, DocId),
+    (config, keep): (&DetectionConfig, usize),
+    c: &DetectionCounters,
+    structured: &mut Vec<Proposal>,
+    pairs: &mut Vec<TextPair>,
+) {
+    let Some(item) = index.item(n) else {
+        return;
+    };
+    let is_structured = triple(&item.claim).is_some();
+    if let Some((subject, predicate, object)) = triple(&item.claim) {
+        let predicate_n = normalize(predicate);
+        if !config.is_multi_valued(tenant, &predicate_n) {
+            let key = (
+                normalize(subject).into_boxed_str(),
+                predicate_n.into_boxed_str(),
+            );
+            let object_n = normalize(object);
+            let group = state.groups.get(&key).map_or(&[][..], Vec::as_slice);
+            for &p in group.iter().rev().take(config.max_group_scan) {
+                if !candidates::eligible(index, n, p) {
+                    continue;
+                }
+                let (Some(other), Some(other_object)) = (index.item(p), state.objects.get(&p))
+                else {
+                    continue;
+                };
+                add(&c.candidates_structured, 1);
+                if **other_object == *object_n {
+                    continue;
+                }
+                let (a, b) = (&item.claim, &other.claim);
+                let shown = |c: &Claim| c.object.clone().unwrap_or_default();
+                let (relation, new_first) = relation_for(a, b, false);
+                let reason = if relation == Relation::Contradicts {
+                    format!(
+                        "same subject and predicate ({subject} / {predicate}), different \
+                         objects ({} / {}), overlapping validity",
+                        shown(a),
+                        shown(b)
+                    )
+                } else {
+                    let (newer, older) = if new_first { (a, b) } else { (b, a) };
+                    format!(
+                        "succession: {} follows {} for {subject} / {predicate}",
+                        shown(newer),
+                        shown(older)
+                    )
+                };
+                let (from, to) = if new_first { (n, p) } else { (p, n) };
+                structured.push(Proposal {
+                    tenant: t,
+                    n,
+                    from,
+                    to,
+                    relation,
+                    strength: STRUCTURED_CONFIDENCE,
+                    reason,
+                    judge: Arc::from(STRUCTURED_RULE),
+                });
+            }
+        }
+    }
+    // Text candidates: lexical, dense, shared entities.
+    let mut cost = SearchCost::default();
+    let lexical = candidates::lexical(
+        index,
+        n,
+        (
+            config.max_candidates,
+            config.min_shared,
+            config.posting_budget,
+        ),
+        scratch,
+        &mut cost,
+    );
+    add(&c.postings_read, cost.postings);
+    add(&c.budget_hits, u64::from(cost.budget_hit));
+    add(&c.candidates_lexical, lexical.len() as u64);
+    let dense = candidates::dense(index, n, config.max_dense_candidates);
+    add(&c.candidates_dense, dense.len() as u64);
+    let mut entity: Vec<DocId> = Vec::new();
+    for e in &item.claim.entities {
+        if let Some(list) = state.recent.get(e.as_str()) {
+            for &p in list.iter().rev() {
+                if entity.len() >= config.max_candidates {
+                    break;
+                }
+                if !entity.contains(&p) && candidates::eligible(index, n, p) {
+                    entity.push(p);
+                }
+            }
+        }
+    }
+    add(&c.candidates_entity, entity.len() as u64);
+    let mut scored: Vec<(f32, DocId)> = lexical;
+    for (sim, p) in dense {
+        match scored.iter_mut().find(|(_, d)| *d == p) {
+            Some(x) => x.0 = x.0.max(sim),
+            None => scored.push((sim, p)),
+        }
+    }
+    // Entity candidates pass the same lexical gate as the index's (dense ones are close by
+    // meaning already).
+    let new_entities: Vec<DocId> = entity
+        .into_iter()
+        .filter(|p| scored.iter().all(|(_, d)| d != p))
+        .collect();
+    let scores = candidates::score_others(index, n, &new_entities, scratch);
+    scored.extend(
+        scores
+            .into_iter()
+            .zip(new_entities)
+            .filter(|((_, overlap), _)| *overlap >= config.min_shared)
+            .map(|((share, _), p)| (share, p)),
+    );
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
+    scored.truncate(config.max_judged);
+    for (_, p) in scored {
+        let Some(other) = index.item(p) else { continue };
+        // Two structured claims are the structured rule's alone.
+        if is_structured && triple(&other.claim).is_some() {
+            continue;
+        }
+        pairs.push(TextPair {
+            tenant: t,
+            n,
+            p,
+            a: Arc::clone(&item),
+            b: other,
+        });
+    }
+    state.register(index, n, &item, keep);
 }
 
 /// Runs the judge over `pairs` (one batch, no lock held) and turns its conflicts into
@@ -840,7 +868,7 @@ fn cap_and_store(
             continue;
         };
         // Degrees count edges to versions still current when `n` was recorded.
-        let at = candidates::recorded_at(index, p.n);
+        let at = candidates::recorded_at(&index, p.n);
         let alive = |d: DocId| {
             index
                 .docs

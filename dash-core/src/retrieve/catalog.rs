@@ -9,7 +9,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use roaring::RoaringBitmap;
 
 use super::claims::ClaimTable;
@@ -34,9 +36,17 @@ use crate::segment::Segment;
 /// Documents are numbered in commit order (LSN, then claim id, then version), live and at open
 /// alike, so "recorded before" is "a smaller document number" and the detection stage's
 /// as-of statistics are the same whenever it runs.
+///
+/// **Locks.** Each tenant's indexes sit behind a lock of their own ([`SharedTenant`]), so a query
+/// holds its tenant only: it takes the handle under the store's state lock, lets that go, and
+/// reads the tenant. Whoever changes the catalog holds the state lock *and then* the tenant's
+/// write lock; the order is always state lock, then tenant lock, never the other way (a query
+/// holding its tenant never asks for the state lock).
 #[derive(Debug, Default)]
 pub(crate) struct Catalog {
-    pub(super) tenants: HashMap<TenantId, TenantIndex>,
+    pub(super) tenants: HashMap<TenantId, SharedTenant>,
+    /// Time spent waiting for tenants' write locks (behind queries) since last taken.
+    tenant_wait: Duration,
     /// `Some` while the segments' indexes are being built: the changes to apply afterwards.
     deferred: Option<Vec<Change>>,
     /// Commits the detection stage has not processed yet, in LSN order (only kept when a
@@ -48,6 +58,28 @@ pub(crate) struct Catalog {
     /// Loaded from a catalog image holding every record up to here: replayed changes at or
     /// below it are already in (a commit's only resolves its documents' content).
     pub(super) image_through: Lsn,
+}
+
+/// One tenant's indexes behind their own lock (see [`Catalog`] for the lock order).
+pub(crate) type SharedTenant = Arc<RwLock<TenantIndex>>;
+
+/// Reads a tenant's indexes (a fair lock: a waiting writer goes before new readers).
+pub(crate) fn read_tenant(cell: &RwLock<TenantIndex>) -> RwLockReadGuard<'_, TenantIndex> {
+    cell.read()
+}
+
+/// Takes a tenant's write lock, adding the time spent behind its readers to `waited`.
+fn write_tenant<'a>(
+    cell: &'a RwLock<TenantIndex>,
+    waited: &mut Duration,
+) -> RwLockWriteGuard<'a, TenantIndex> {
+    if let Some(guard) = cell.try_write() {
+        return guard;
+    }
+    let asked = Instant::now();
+    let guard = cell.write();
+    *waited += asked.elapsed();
+    guard
 }
 
 /// A commit's documents in one tenant, waiting for the detection stage.
@@ -686,13 +718,8 @@ impl Catalog {
             return;
         }
         items.sort_by(|a, b| (&a.0.claim.claim_id, a.1).cmp(&(&b.0.claim.claim_id, b.1)));
-        let index = match self.tenants.get_mut(tenant) {
-            Some(t) => t,
-            None => self
-                .tenants
-                .entry(tenant.clone())
-                .or_insert_with(TenantIndex::new),
-        };
+        let cell = self.cell(tenant);
+        let mut index = write_tenant(&cell, &mut self.tenant_wait);
         let mut first = None;
         let mut count = 0u32;
         for (item, version) in &items {
@@ -737,7 +764,8 @@ impl Catalog {
             .is_some_and(|p| p.lsn <= self.detected_through)
         {
             if let Some(p) = self.queue.pop_front() {
-                if let Some(t) = self.tenants.get_mut(&p.tenant) {
+                if let Some(cell) = self.tenants.get(&p.tenant) {
+                    let mut t = write_tenant(cell, &mut self.tenant_wait);
                     t.undetected = t.undetected.saturating_sub(u64::from(p.count));
                 }
             }
@@ -746,9 +774,11 @@ impl Catalog {
 
     /// Gives the image's documents of a replayed commit (already indexed) their content.
     fn resolve_logged(&mut self, tenant: &TenantId, items: &[(Arc<IngestItem>, u32)]) {
-        let Some(index) = self.tenants.get_mut(tenant) else {
+        let Some(cell) = self.tenants.get(tenant) else {
             return;
         };
+        let mut index = write_tenant(cell, &mut self.tenant_wait);
+        let index = &mut *index;
         for (item, version) in items {
             let Some(slot) = index
                 .claims
@@ -772,26 +802,25 @@ impl Catalog {
     pub(crate) fn unresolved(&self) -> u64 {
         self.tenants
             .values()
-            .flat_map(|t| &t.docs)
-            .filter(|d| matches!(d.content, Content::Logged))
-            .count() as u64
+            .map(|t| {
+                let t = read_tenant(t);
+                t.docs
+                    .iter()
+                    .filter(|d| matches!(d.content, Content::Logged))
+                    .count() as u64
+            })
+            .sum()
     }
 
     fn apply_tenant_derived(&mut self, d: &TenantDerived) {
-        let index = match self.tenants.get_mut(&d.tenant) {
-            Some(t) => t,
-            None => self
-                .tenants
-                .entry(d.tenant.clone())
-                .or_insert_with(TenantIndex::new),
-        };
-        index.apply_derived(d);
+        let cell = self.cell(&d.tenant);
+        write_tenant(&cell, &mut self.tenant_wait).apply_derived(d);
     }
 
     /// The tenant's detected edges whose two ends are current versions, with the versions
     /// they join and the judge that made them.
     pub(crate) fn detected_edges(&self, tenant: &TenantId) -> Vec<crate::detect::DetectedEdge> {
-        let Some(t) = self.tenants.get(tenant) else {
+        let Some(t) = self.tenant(tenant) else {
             return Vec::new();
         };
         let version = |d: DocId| t.docs.get(d as usize).map_or(0, |x| x.version);
@@ -809,17 +838,50 @@ impl Catalog {
 
     /// Live detected edges, over all tenants.
     pub(crate) fn detected_edge_count(&self) -> u64 {
-        self.tenants.values().map(|t| t.detected.live_edges()).sum()
+        self.tenants
+            .values()
+            .map(|t| read_tenant(t).detected.live_edges())
+            .sum()
     }
 
     /// Documents still waiting for the detection stage in `tenant`.
     pub(crate) fn undetected(&self, tenant: &TenantId) -> u64 {
-        self.tenants.get(tenant).map_or(0, |t| t.undetected)
+        self.tenant(tenant).map_or(0, |t| t.undetected)
     }
 
-    /// Every tenant's indexes (the detection stage walks them at open).
-    pub(crate) fn tenants(&self) -> impl Iterator<Item = (&TenantId, &TenantIndex)> + '_ {
-        self.tenants.iter()
+    /// Every tenant, with its indexes read-locked (the detection stage walks them at open).
+    pub(crate) fn tenants(
+        &self,
+    ) -> impl Iterator<Item = (&TenantId, RwLockReadGuard<'_, TenantIndex>)> + '_ {
+        self.tenants.iter().map(|(id, t)| (id, read_tenant(t)))
+    }
+
+    /// Every tenant's id.
+    pub(crate) fn tenant_ids(&self) -> impl Iterator<Item = &TenantId> + '_ {
+        self.tenants.keys()
+    }
+
+    /// `tenant`'s indexes, created empty when new.
+    fn cell(&mut self, tenant: &TenantId) -> SharedTenant {
+        match self.tenants.get(tenant) {
+            Some(cell) => Arc::clone(cell),
+            None => Arc::clone(
+                self.tenants
+                    .entry(tenant.clone())
+                    .or_insert_with(|| Arc::new(RwLock::new(TenantIndex::new()))),
+            ),
+        }
+    }
+
+    /// `tenant`'s indexes, write-locked (waiting for its queries to finish).
+    fn tenant_mut(&mut self, tenant: &TenantId) -> Option<RwLockWriteGuard<'_, TenantIndex>> {
+        let cell = self.tenants.get(tenant)?;
+        Some(write_tenant(cell, &mut self.tenant_wait))
+    }
+
+    /// The time spent waiting for tenants' write locks since the last call.
+    pub(crate) fn take_tenant_wait(&mut self) -> Duration {
+        std::mem::take(&mut self.tenant_wait)
     }
 
     /// Applies a tombstone (written by the record at `lsn`).
@@ -834,7 +896,7 @@ impl Catalog {
             queue.push(Change::Tombstone(tenant.clone(), lsn, claim.clone(), at));
             return;
         }
-        if let Some(t) = self.tenants.get_mut(tenant) {
+        if let Some(mut t) = self.tenant_mut(tenant) {
             t.add_tombstone(claim, at);
         }
     }
@@ -849,7 +911,7 @@ impl Catalog {
             ));
             return;
         }
-        if let Some(t) = self.tenants.get_mut(tenant) {
+        if let Some(mut t) = self.tenant_mut(tenant) {
             t.drop_versions(claim, versions);
         }
     }
@@ -862,36 +924,46 @@ impl Catalog {
             queue.push(Change::Relocate(Arc::clone(segment)));
             return;
         }
+        // Keys are sorted by tenant: each tenant's lock is taken once.
+        let mut held: Option<(&str, RwLockWriteGuard<'_, TenantIndex>)> = None;
         for i in 0..segment.entry_count() {
             // A key that fails to decode was caught by the segment's checksum at load; skip.
-            let Ok((tenant, claim)) = segment.key(i) else {
+            let (Ok((tenant, claim)), Ok(entry)) = (segment.key(i), u32::try_from(i)) else {
                 continue;
             };
-            let (Some(index), Ok(entry)) = (self.tenants.get_mut(tenant), u32::try_from(i)) else {
-                continue;
-            };
-            index.relocate(segment, entry, claim);
+            if held.as_ref().is_none_or(|(t, _)| *t != tenant) {
+                held = self
+                    .tenants
+                    .get(tenant)
+                    .map(|cell| (tenant, write_tenant(cell, &mut self.tenant_wait)));
+            }
+            if let Some((_, index)) = &mut held {
+                index.relocate(segment, entry, claim);
+            }
         }
     }
 
     /// Hands a graph loaded from its file to `tenant`'s dense index
     /// ([`super::graph_files::adopt`] checked it against this catalog).
     pub(crate) fn adopt_graph(&mut self, tenant: &TenantId, graph: HnswIndex) {
-        if let Some(dense) = self.dense_mut(tenant) {
-            dense.adopt(graph);
-        }
+        self.with_dense(tenant, |dense| dense.adopt(graph));
     }
 
     /// Hands a graph a catalog image names to `tenant`'s dense index
     /// ([`super::graph_files::attach`] checked it).
     pub(crate) fn attach_graph(&mut self, tenant: &TenantId, graph: HnswIndex) {
-        if let Some(dense) = self.dense_mut(tenant) {
-            dense.attach(graph);
-        }
+        self.with_dense(tenant, |dense| dense.attach(graph));
     }
 
-    fn dense_mut(&mut self, tenant: &TenantId) -> Option<&mut DenseIndex> {
-        self.tenants.get_mut(tenant)?.dense.as_mut()
+    /// Runs `f` on `tenant`'s dense index, if it has one.
+    fn with_dense(&mut self, tenant: &TenantId, f: impl FnOnce(&mut DenseIndex)) {
+        if let Some(dense) = self
+            .tenant_mut(tenant)
+            .as_mut()
+            .and_then(|t| t.dense.as_mut())
+        {
+            f(dense);
+        }
     }
 
     /// Puts `view` (the same graph, viewed from its file) in the place of `built` in `tenant`'s
@@ -902,16 +974,15 @@ impl Catalog {
         built: &Arc<HnswIndex>,
         view: HnswIndex,
     ) {
-        if let Some(dense) = self.dense_mut(tenant) {
-            dense.replace(built, view);
-        }
+        self.with_dense(tenant, |dense| dense.replace(built, view));
     }
 
     /// `tenant`'s sealed graphs, with the stamps of those not saved to a file yet.
     pub(crate) fn graphs_to_save(&self, tenant: &TenantId) -> Vec<super::graph_files::ToSave> {
-        let Some(index) = self.tenants.get(tenant) else {
+        let Some(index) = self.tenant(tenant) else {
             return Vec::new();
         };
+        let index = &*index;
         let Some(dense) = &index.dense else {
             return Vec::new();
         };
@@ -928,24 +999,30 @@ impl Catalog {
             .collect()
     }
 
-    /// One tenant's indexes.
-    pub(crate) fn tenant(&self, tenant: &TenantId) -> Option<&TenantIndex> {
-        self.tenants.get(tenant)
+    /// One tenant's indexes, read-locked.
+    pub(crate) fn tenant(&self, tenant: &TenantId) -> Option<RwLockReadGuard<'_, TenantIndex>> {
+        self.tenants.get(tenant).map(|t| read_tenant(t))
+    }
+
+    /// One tenant's indexes, to read after letting the store's state lock go (a query).
+    pub(crate) fn shared_tenant(&self, tenant: &TenantId) -> Option<SharedTenant> {
+        self.tenants.get(tenant).map(Arc::clone)
     }
 
     /// True when `tenant`'s exact dense part is due for sealing.
     pub(crate) fn wants_seal(&self, tenant: &TenantId, threshold: usize) -> bool {
-        self.tenants
-            .get(tenant)
-            .and_then(|t| t.dense.as_ref())
-            .is_some_and(|d| d.wants_seal(threshold))
+        self.tenant(tenant)
+            .is_some_and(|t| t.dense.as_ref().is_some_and(|d| d.wants_seal(threshold)))
     }
 
     /// Tenants whose exact dense part is due for sealing.
     pub(crate) fn seal_candidates(&self, threshold: usize) -> Vec<TenantId> {
         self.tenants
             .iter()
-            .filter(|(_, t)| t.dense.as_ref().is_some_and(|d| d.wants_seal(threshold)))
+            .filter(|(_, t)| {
+                let t = read_tenant(t);
+                t.dense.as_ref().is_some_and(|d| d.wants_seal(threshold))
+            })
             .map(|(id, _)| id.clone())
             .collect()
     }
@@ -954,7 +1031,10 @@ impl Catalog {
     pub(crate) fn merge_candidates(&self) -> Vec<TenantId> {
         self.tenants
             .iter()
-            .filter(|(_, t)| t.dense.as_ref().is_some_and(DenseIndex::wants_merge))
+            .filter(|(_, t)| {
+                let t = read_tenant(t);
+                t.dense.as_ref().is_some_and(DenseIndex::wants_merge)
+            })
             .map(|(id, _)| id.clone())
             .collect()
     }
@@ -963,22 +1043,25 @@ impl Catalog {
     pub(crate) fn dense_graph_count(&self) -> usize {
         self.tenants
             .values()
-            .filter_map(|t| t.dense.as_ref().map(DenseIndex::graph_count))
+            .filter_map(|t| read_tenant(t).dense.as_ref().map(DenseIndex::graph_count))
             .sum()
     }
 
     /// True while any background build runs.
     pub(crate) fn building(&self) -> bool {
-        self.tenants
-            .values()
-            .any(|t| t.dense.as_ref().is_some_and(DenseIndex::is_building))
+        self.tenants.values().any(|t| {
+            read_tenant(t)
+                .dense
+                .as_ref()
+                .is_some_and(DenseIndex::is_building)
+        })
     }
 
     /// Documents in graphs / in exact parts, over all tenants.
     pub(crate) fn dense_sizes(&self) -> (u64, u64) {
         self.tenants
             .values()
-            .filter_map(|t| t.dense.as_ref().map(DenseIndex::sizes))
+            .filter_map(|t| read_tenant(t).dense.as_ref().map(DenseIndex::sizes))
             .fold((0, 0), |(a, b), (x, y)| (a + x, b + y))
     }
 
@@ -986,25 +1069,22 @@ impl Catalog {
     pub(crate) fn dense_mapped_docs(&self) -> u64 {
         self.tenants
             .values()
-            .filter_map(|t| t.dense.as_ref().map(DenseIndex::mapped_docs))
+            .filter_map(|t| read_tenant(t).dense.as_ref().map(DenseIndex::mapped_docs))
             .sum()
     }
 
     /// Plans a background build for `tenant` and marks it building.
     pub(crate) fn plan_seal(&mut self, tenant: &TenantId, fold: Fold) -> Option<SealPlan> {
-        let t = self.tenants.get_mut(tenant)?;
-        let TenantIndex { dense, removed, .. } = t;
+        let mut t = self.tenant_mut(tenant)?;
+        let TenantIndex { dense, removed, .. } = &mut *t;
         Some(dense.as_mut()?.plan_seal(removed, fold))
     }
 
     /// Installs a finished build (or, on `None`, gives up on it).
     pub(crate) fn install(&mut self, tenant: &TenantId, plan: &SealPlan, graph: Option<HnswIndex>) {
-        let Some(dense) = self.tenants.get_mut(tenant).and_then(|t| t.dense.as_mut()) else {
-            return;
-        };
-        match graph {
+        self.with_dense(tenant, |dense| match graph {
             Some(g) => dense.install(plan, g),
             None => dense.abandon(),
-        }
+        });
     }
 }

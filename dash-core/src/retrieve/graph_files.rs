@@ -303,7 +303,7 @@ pub(crate) fn check_attach(catalog: &Catalog, saved: &Saved) -> Result<(), Strin
     if index.dense.as_ref().map(super::dense::DenseIndex::dim) != Some(saved.graph.dim()) {
         return Err("no dense index of the graph's dimension".into());
     }
-    if stamps(index, saved.graph.doc_ids()).as_deref() != Some(&saved.stamps[..]) {
+    if stamps(&index, saved.graph.doc_ids()).as_deref() != Some(&saved.stamps[..]) {
         return Err(format!(
             "graph {} does not match the image's documents",
             saved.path.display()
@@ -409,7 +409,7 @@ fn check(catalog: &Catalog, saved: &Saved) -> Result<(), String> {
         .filter(|dense| dense.dim() == saved.graph.dim())
         .ok_or("no dense index of this dimension")?;
     let docs = saved.graph.doc_ids();
-    if stamps(index, docs).as_deref() != Some(&saved.stamps[..]) {
+    if stamps(&index, docs).as_deref() != Some(&saved.stamps[..]) {
         return Err("its documents were numbered differently at this open".into());
     }
     if !docs.iter().all(|&doc| dense.holds_fresh(doc)) {

@@ -177,7 +177,7 @@ fn encode(catalog: &Catalog, applied_through: Lsn, segments: &[Arc<Segment>]) ->
         e.u32(p.first);
         e.u32(p.count);
     }
-    let tenants: Vec<(&TenantId, &TenantIndex)> = catalog.tenants().collect();
+    let tenants: Vec<_> = catalog.tenants().collect();
     // Tenants encode in parallel (each into its own buffer), then go in one after another.
     let parts: Vec<Vec<u8>> = tenants
         .par_iter()
@@ -320,6 +320,7 @@ fn decode(
         if !names.is_empty() {
             graphs.push((id.clone(), names));
         }
+        let index = Arc::new(parking_lot::RwLock::new(index));
         if catalog.tenants.insert(id, index).is_some() {
             return malformed(0, "a tenant listed twice");
         }

@@ -22,7 +22,7 @@ pub use answer::{
     RetrievedClaim, ScoreBreakdown, Stage,
 };
 pub use assemble::{MAX_CONFLICTS, MAX_DEGREE, MAX_GRAPH_NODES};
-pub(crate) use catalog::Catalog;
+pub(crate) use catalog::{read_tenant, Catalog};
 pub(crate) use dense::{Fold, SealPlan};
 pub(crate) use planner::run;
 pub use query::{

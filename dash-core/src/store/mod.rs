@@ -30,6 +30,8 @@ mod recovery;
 mod shared;
 mod state;
 mod stats;
+#[cfg(test)]
+mod tenant_lock_tests;
 pub(crate) mod writer;
 
 pub use builder::{
@@ -452,8 +454,15 @@ impl Store {
         let detection = self.wait_detection(query.tenant(), wait);
         let embedded = self.embed_query(query)?;
         let query = embedded.as_ref().unwrap_or(query);
-        let st = self.shared.read_state();
-        let mut answer = crate::retrieve::run(st.catalog.tenant(query.tenant()), query);
+        // The query holds its tenant's indexes only, not the store's state lock: the writer
+        // applies other tenants' commits meanwhile.
+        let tenant = self
+            .shared
+            .read_state()
+            .catalog
+            .shared_tenant(query.tenant());
+        let index = tenant.as_deref().map(crate::retrieve::read_tenant);
+        let mut answer = crate::retrieve::run(index.as_deref(), query);
         answer.detection = detection;
         Ok(answer)
     }

@@ -618,7 +618,15 @@ impl Writer {
             .fetch_add(n as u64, Ordering::Relaxed);
         let (applied, seal_wanted) = {
             let mut st = self.write_state();
+            // What other threads waited for tenants' locks is not the writer's wait.
+            st.catalog.take_tenant_wait();
             let applied = group.records.iter().try_for_each(|r| st.apply(r));
+            // Behind queries of the tenants written: part of the writer's lock wait.
+            let waited = st.catalog.take_tenant_wait();
+            self.shared
+                .metrics
+                .writer_lock_wait_micros
+                .fetch_add(micros(waited), Ordering::Relaxed);
             (applied, st.seal_wanted)
         };
         if seal_wanted {

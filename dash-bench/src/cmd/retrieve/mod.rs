@@ -12,7 +12,8 @@
 //!    segments) and the background HNSW build;
 //! 3. ingests `--mutable` more claims into the mutable part (not checkpointed);
 //! 4. runs the 200 queries (text + vector), hybrid top-50 `Balanced` with evidence and
-//!    citations: latency percentiles one query at a time, then throughput with 2 threads;
+//!    citations: latency percentiles one query at a time, then throughput with 2 threads, then
+//!    the writer's wait behind queries while it ingests 20,000 claims into another tenant;
 //! 5. ANN recall@10 against an exact scan (dense-only queries ranked by relevance), unfiltered and
 //!    with a filter that keeps 1 % of the claims;
 //! 6. recall@100 on the real MiniLM embeddings of `--real` (default `../shared/data`);
@@ -20,6 +21,8 @@
 //!
 //! `--reuse` keeps the store of the previous run (same sizes) and skips step 1, so that the
 //! memory figure is not inflated by what the load phase left in the allocator.
+//! `--probe-queried-tenant` adds the writer's wait while writing into the queried tenant (it
+//! leaves forgotten claims behind: run it on a store you drop afterwards).
 
 mod ground_truth;
 mod real;
@@ -69,6 +72,11 @@ pub struct Args {
     /// Keep the store of the previous run (same sizes) and skip the load.
     #[arg(long)]
     pub reuse: bool,
+    /// Also measure the writer's wait writing into the queried tenant (last step). Its 20,000
+    /// claims are forgotten again but stay in the store's graphs and WAL, so later `--reuse`
+    /// runs answer slower: run it on a store you drop afterwards.
+    #[arg(long)]
+    pub probe_queried_tenant: bool,
 }
 
 /// Claims `[from, to)` of the corpus with their vectors and a `bucket` pair (`line % 100`).
@@ -195,12 +203,13 @@ pub fn run(a: Args) -> Res<()> {
 
     latency(&store, &queries, a.passes)?;
     throughput(&store, &queries, a.passes)?;
-    writer_wait(
-        &store,
-        load(&corpus, &vectors, 0, total.min(20_000))?,
-        &queries,
-    )?;
+    let probe_items = load(&corpus, &vectors, 0, total.min(20_000))?;
+    writer_wait(&store, probe_items.clone(), &queries, Probe::OtherTenant)?;
     ann_recall(&store, &vectors, &queries.vectors, total)?;
+    if a.probe_queried_tenant {
+        // Last: its claims (forgotten again) would stand beside their originals in recall.
+        writer_wait(&store, probe_items, &queries, Probe::QueriedTenant)?;
+    }
     drop(store);
     real::recall_at_100(&a.real)
 }
@@ -309,20 +318,44 @@ fn throughput(store: &Store, queries: &Queries, passes: usize) -> Res<()> {
     Ok(())
 }
 
-/// Step 4b: the writer's wait for the state lock while 2 threads query flat out: the items are
-/// ingested into another tenant (the measured tenant's answers stay as they are) and the
-/// writer's busy and lock-wait counters compared before and after.
-fn writer_wait(store: &Store, mut items: Vec<IngestItem>, queries: &Queries) -> Res<()> {
+/// Where the writer-wait step writes.
+#[derive(Clone, Copy, PartialEq)]
+enum Probe {
+    /// A tenant of its own (the measured tenant's answers stay as they are).
+    OtherTenant,
+    /// The queried tenant, under new claim ids (forgotten again afterwards).
+    QueriedTenant,
+}
+
+/// Step 4b: the writer's wait for locks held by queries while 2 threads query flat out: the
+/// items are ingested (into another tenant, or the queried one) and the writer's busy and
+/// lock-wait counters compared before and after.
+fn writer_wait(
+    store: &Store,
+    mut items: Vec<IngestItem>,
+    queries: &Queries,
+    probe: Probe,
+) -> Res<()> {
     const THREADS: usize = 2;
-    // A tenant of its own per run: with `--reuse` the last run's probe claims are in the store
-    // already, and ingesting them again would be answered from the commit registry.
+    // New names per run: with `--reuse` the last run's probe claims are in the store already,
+    // and ingesting them again would be answered from the commit registry.
     let nonce = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let tenant = dash_core::TenantId::new(format!("writer-probe-{nonce}"));
-    for item in &mut items {
+    let tenant = match probe {
+        Probe::OtherTenant => dash_core::TenantId::new(format!("writer-probe-{nonce}")),
+        Probe::QueriedTenant => dash_core::TenantId::new(TENANT),
+    };
+    for (i, item) in items.iter_mut().enumerate() {
         item.claim.tenant_id = tenant.clone();
+        if probe == Probe::QueriedTenant {
+            item.claim.claim_id = dash_core::ClaimId::new(format!("probe-{nonce}-{i}"));
+            for e in &mut item.evidence {
+                e.claim_id = item.claim.claim_id.clone();
+            }
+        }
     }
+    let ids: Vec<dash_core::ClaimId> = items.iter().map(|i| i.claim.claim_id.clone()).collect();
     let n = queries.texts.len().max(1);
     let before = store.stats();
     let done = std::sync::atomic::AtomicBool::new(false);
@@ -341,7 +374,7 @@ fn writer_wait(store: &Store, mut items: Vec<IngestItem>, queries: &Queries) -> 
                 })
             })
             .collect();
-        let took = ingest_all(store, items, "writer-probe");
+        let took = ingest_all(store, items, &format!("writer-probe-{nonce}"));
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         for h in handles {
             h.join().map_err(|_| "a query thread panicked")??;
@@ -351,13 +384,23 @@ fn writer_wait(store: &Store, mut items: Vec<IngestItem>, queries: &Queries) -> 
     let after = store.stats();
     let busy = after.writer_busy_micros - before.writer_busy_micros;
     let wait = after.writer_lock_wait_micros - before.writer_lock_wait_micros;
+    let into = match probe {
+        Probe::OtherTenant => "another tenant",
+        Probe::QueriedTenant => "the queried tenant",
+    };
     println!(
-        "writer under {THREADS} query threads: {count} claims in {:.2} s; busy {:.3} s, waiting for the state lock {:.3} s = {:.2} % of busy",
+        "writer under {THREADS} query threads, writing into {into}: {count} claims in {:.2} s; busy {:.3} s, waiting behind queries {:.3} s = {:.2} % of busy",
         took.as_secs_f64(),
         busy as f64 / 1e6,
         wait as f64 / 1e6,
         100.0 * wait as f64 / (busy.max(1)) as f64
     );
+    if probe == Probe::QueriedTenant {
+        for id in &ids {
+            store.forget(&tenant, id)?;
+        }
+        store.flush()?;
+    }
     Ok(())
 }
 
