@@ -376,3 +376,43 @@ fn a_power_cut_at_any_sync_of_the_image_write_loses_nothing() {
         }
     }
 }
+
+/// Forgetting claims whose vectors are in a saved graph, then a compaction that purges their
+/// versions, leaves graph and image fitting: the next open reads both, rebuilds nothing, and
+/// never answers with a forgotten claim.
+#[test]
+fn a_purge_of_forgotten_claims_inside_a_saved_graph_keeps_the_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = SplitMix::new(11);
+    let forgotten: Vec<String> = (0..100).step_by(10).map(|i| format!("c{i}")).collect();
+    let probe = vector(&mut rng);
+    {
+        let store = open(dir.path());
+        for i in 0..100 {
+            store.ingest(item("a", i, &mut rng)).unwrap();
+        }
+        store.wait_for_indexes();
+        assert!(store.stats().dense_graph_docs > 0, "a graph was sealed");
+        for id in &forgotten {
+            store.forget(&"a".into(), &id.as_str().into()).unwrap();
+        }
+        // Versions and tombstones into a segment, then the merge that purges them.
+        store.checkpoint().unwrap();
+        store.compact().unwrap();
+        store.wait_for_indexes();
+        store.close().unwrap();
+    }
+    let store = open(dir.path());
+    let stats = settled(&store);
+    assert!(stats.catalog_image_loaded, "{stats:?}");
+    assert_eq!(stats.index_builds, 0, "nothing rebuilt: {stats:?}");
+    assert!(stats.dense_graph_docs > 0, "the graph came back: {stats:?}");
+    let found = store
+        .retrieve(&Query::new("a").embedding(probe).top_k(100))
+        .unwrap()
+        .results;
+    assert_eq!(found.len(), 90, "every claim not forgotten");
+    assert!(found
+        .iter()
+        .all(|r| !forgotten.contains(&r.claim_id.as_str().to_owned())));
+}

@@ -61,11 +61,13 @@ pub(crate) struct Stamp {
     pub(crate) claim: u64,
 }
 
-/// The stamps of `docs` in `index` (`None` if one is not a document with content).
+/// The stamps of `docs` in `index` (`None` if one is not a document). A document whose
+/// version retention dropped keeps its stamp: its number still means that version (searches
+/// skip it), so a purge after a graph was saved does not make the graph misfit.
 pub(crate) fn stamps(index: &TenantIndex, docs: &[DocId]) -> Option<Vec<Stamp>> {
     docs.iter()
         .map(|&doc| {
-            let d = index.docs.get(doc as usize).filter(|d| d.has_content())?;
+            let d = index.docs.get(doc as usize)?;
             let claim = index.claims.get(d.claim)?;
             Some(Stamp {
                 doc,
