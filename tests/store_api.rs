@@ -298,6 +298,25 @@ fn store_is_send_and_sync() {
 }
 
 #[test]
+fn a_failed_append_poisons_the_store_with_its_own_cause() {
+    let disk = dash::MemStorage::new();
+    let store = Store::builder_with_storage(std::sync::Arc::new(disk.clone()))
+        .open()
+        .unwrap();
+    store.ingest(item("a", "before", "durable")).unwrap();
+    disk.power_off();
+    assert!(matches!(
+        store.ingest(item("a", "lost", "never acknowledged")),
+        Err(WriteError::Io(_))
+    ));
+    assert!(matches!(
+        store.stats().poisoned,
+        Some(dash::PoisonCause::WalAppend { .. })
+    ));
+    assert!(store.get_claim(&t("a"), &c("before")).unwrap().is_some());
+}
+
+#[test]
 fn a_failed_fsync_poisons_the_store() {
     let disk = dash::MemStorage::new();
     let store = Store::builder_with_storage(std::sync::Arc::new(disk.clone()))
@@ -309,11 +328,15 @@ fn a_failed_fsync_poisons_the_store() {
         store.ingest(item("a", "lost", "never acknowledged")),
         Err(WriteError::Io(_))
     ));
+    // The cause is typed: the sync failed, not the append.
     assert!(matches!(
         store.ingest(item("a", "after", "refused")),
-        Err(WriteError::Poisoned { .. })
+        Err(WriteError::Poisoned {
+            cause: dash::PoisonCause::WalSync { .. }
+        })
     ));
-    assert!(store.stats().poisoned.is_some());
+    let cause = store.stats().poisoned.expect("poisoned");
+    assert!(cause.io_kind().is_some(), "{cause:?}");
     // Reads keep serving what was acknowledged.
     assert!(store.get_claim(&t("a"), &c("before")).unwrap().is_some());
     assert!(store.get_claim(&t("a"), &c("lost")).unwrap().is_none());

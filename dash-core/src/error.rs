@@ -288,6 +288,97 @@ pub enum OpenError {
     Corruption(#[from] Corruption),
 }
 
+/// Why a store stopped taking writes: the first failure that left the WAL's state unknown
+/// (later failures are its consequences). Reads go on serving what was acknowledged; writes are
+/// refused with [`WriteError::Poisoned`] until the store is reopened, and the reopen recovers
+/// the WAL as it is on disk.
+///
+/// ```
+/// use dash_core::PoisonCause;
+///
+/// let cause = PoisonCause::WalSync {
+///     kind: std::io::ErrorKind::StorageFull,
+///     message: "no space left on device".into(),
+/// };
+/// assert_eq!(cause.io_kind(), Some(std::io::ErrorKind::StorageFull));
+/// assert_eq!(cause.to_string(), "syncing the WAL failed: no space left on device");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PoisonCause {
+    /// Appending a group of records to the WAL failed: it may be on disk in part.
+    #[error("appending to the WAL failed: {message}")]
+    WalAppend {
+        /// The I/O error's kind.
+        kind: io::ErrorKind,
+        /// The I/O error's message.
+        message: String,
+    },
+    /// Syncing the WAL failed: records written since the last sync may be lost.
+    #[error("syncing the WAL failed: {message}")]
+    WalSync {
+        /// The I/O error's kind.
+        kind: io::ErrorKind,
+        /// The I/O error's message.
+        message: String,
+    },
+    /// Starting the next WAL file failed.
+    #[error("starting a new WAL file failed: {message}")]
+    WalRotate {
+        /// The I/O error's kind.
+        kind: io::ErrorKind,
+        /// The I/O error's message.
+        message: String,
+    },
+    /// A record written to the WAL could not be applied to the in-memory state (stored data it
+    /// needed did not decode): the state no longer matches the WAL.
+    #[error("applying a written record failed: {0}")]
+    Apply(Corruption),
+}
+
+/// Serialized as its message (the stats answer's `poisoned` string).
+impl serde::Serialize for PoisonCause {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl PoisonCause {
+    /// The kind of the I/O error behind it, if an I/O error is.
+    pub fn io_kind(&self) -> Option<io::ErrorKind> {
+        match self {
+            Self::WalAppend { kind, .. }
+            | Self::WalSync { kind, .. }
+            | Self::WalRotate { kind, .. } => Some(*kind),
+            Self::Apply(_) => None,
+        }
+    }
+
+    /// `e` failed appending to the WAL.
+    pub(crate) fn wal_append(e: &io::Error) -> Self {
+        Self::WalAppend {
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
+
+    /// `e` failed syncing the WAL.
+    pub(crate) fn wal_sync(e: &io::Error) -> Self {
+        Self::WalSync {
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
+
+    /// `e` failed starting a WAL file.
+    pub(crate) fn wal_rotate(e: &io::Error) -> Self {
+        Self::WalRotate {
+            kind: e.kind(),
+            message: e.to_string(),
+        }
+    }
+}
+
 /// Why a write (`ingest`, `ingest_batch`, `forget`) was refused or failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -325,7 +416,7 @@ pub enum WriteError {
     #[error("the store is poisoned by an earlier I/O failure ({cause}); reopen it")]
     Poisoned {
         /// The failure that poisoned it.
-        cause: String,
+        cause: PoisonCause,
     },
     /// The WAL write or fsync failed; the store is now poisoned. The write may or may not be on
     /// disk; it was not acknowledged.

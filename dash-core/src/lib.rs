@@ -71,7 +71,7 @@ mod wal;
 
 pub use error::{
     CheckpointError, CloseError, ConfigError, Corruption, CorruptionKind, Error, OpenError,
-    QueryError, ReadError, ValidationError, WriteError,
+    PoisonCause, QueryError, ReadError, ValidationError, WriteError,
 };
 pub use model::{
     Claim, ClaimId, ClaimRecord, ClaimVersion, Edge, Evidence, IngestItem, Lsn, Relation, Stance,

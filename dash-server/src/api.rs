@@ -773,7 +773,10 @@ fn health(state: &AppState) -> Result<Answer, ApiError> {
             "segments": stats.segments,
             "read_only": state.read_only.load(Ordering::Acquire),
             "indexing": stats.index_building,
-            "reason": stats.poisoned.or(shutting_down.then(|| "shutting down".to_owned())),
+            "reason": stats
+                .poisoned
+                .map(|cause| cause.to_string())
+                .or(shutting_down.then(|| "shutting down".to_owned())),
         }),
     )
 }

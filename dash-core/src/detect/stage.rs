@@ -45,8 +45,9 @@ const REBUILD_RECORD_EDGES: usize = 100_000;
 const STRUCTURED_CONFIDENCE: f32 = 0.9;
 /// Version of the structured rule, recorded on its edges.
 const STRUCTURED_RULE: &str = "structured/1";
-/// Documents whose content is decoded under one read lock while the stage primes at open.
-const PRIME_CHUNK: usize = 4096;
+/// Documents whose content is decoded under one read lock while the stage primes at open (a
+/// few milliseconds: the writer may be waiting for the lock).
+const PRIME_CHUNK: usize = 512;
 
 /// A message to the stage.
 #[derive(Debug)]
@@ -276,16 +277,17 @@ impl Stage {
             let tenants: Vec<TenantId> = st.catalog.tenant_ids().cloned().collect();
             (st.catalog.detected_through, tenants)
         };
-        // Contents are decoded from the segments: in chunks, each under its own read lock, so
-        // the writer is never held up for the whole walk.
+        // Contents are decoded from the segments: in chunks, each under its tenant's read lock
+        // only (handed to a waiting writer at the end), so the writer is never held up for
+        // more than a chunk.
         for tenant in tenants {
             let state = self.tenants.entry(tenant.clone()).or_default();
             let mut from: DocId = 0;
             loop {
-                let st = s.read_state();
-                let Some(index) = st.catalog.tenant(&tenant) else {
+                let Some(cell) = s.read_state().catalog.shared_tenant(&tenant) else {
                     break;
                 };
+                let index = read_tenant(&cell);
                 let end = (from as usize)
                     .saturating_add(PRIME_CHUNK)
                     .min(index.docs.len());
@@ -299,6 +301,7 @@ impl Stage {
                         state.register(&index, n, &item, keep);
                     }
                 }
+                RwLockReadGuard::unlock_fair(index);
                 if reached {
                     break;
                 }

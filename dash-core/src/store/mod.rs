@@ -190,12 +190,7 @@ impl Store {
     }
 
     fn check_writable(&self) -> Result<(), WriteError> {
-        match self.shared.poisoned.get() {
-            Some(cause) => Err(WriteError::Poisoned {
-                cause: cause.clone(),
-            }),
-            None => Ok(()),
-        }
+        self.shared.check_poison()
     }
 
     /// Ingests one item: a new claim, or a new version of an existing `(tenant, claim_id)`.

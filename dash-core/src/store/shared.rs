@@ -2,7 +2,7 @@
 //! lock, the manifests, counters and the channels that wake the background workers.
 
 use std::collections::BTreeMap;
-use std::io;
+
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::mpsc::Sender;
 use std::sync::{
@@ -14,7 +14,7 @@ use super::checkpoint::CheckpointState;
 use super::state::State;
 use super::RecoveryReport;
 use crate::detect::stage::{DetectionCounters, StageMsg};
-use crate::error::QueryError;
+use crate::error::{PoisonCause, QueryError, WriteError};
 use crate::model::Lsn;
 use crate::storage::Storage;
 
@@ -38,7 +38,7 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(super) state: RwLock<State>,
     /// Set once on the first WAL I/O failure; never cleared.
-    pub(crate) poisoned: OnceLock<String>,
+    pub(crate) poisoned: OnceLock<PoisonCause>,
     /// Live WAL files: first LSN → size in bytes.
     pub(super) wal_files: Mutex<BTreeMap<Lsn, u64>>,
     pub(crate) checkpoint: Mutex<CheckpointState>,
@@ -91,9 +91,19 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub(crate) fn poison(&self, err: &io::Error) {
+    pub(crate) fn poison(&self, cause: PoisonCause) {
         // Only the first cause is kept: later errors are consequences.
-        let _ = self.poisoned.set(err.to_string());
+        let _ = self.poisoned.set(cause);
+    }
+
+    /// Refuses writes once poisoned.
+    pub(crate) fn check_poison(&self) -> Result<(), WriteError> {
+        match self.poisoned.get() {
+            Some(cause) => Err(WriteError::Poisoned {
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        }
     }
 
     pub(crate) fn note_wal_len(&self, first_lsn: Lsn, len: u64) {

@@ -39,7 +39,7 @@ pub struct StoreStats {
     /// Merges completed since open.
     pub merges: u64,
     /// Why the store refuses writes, if it is poisoned.
-    pub poisoned: Option<String>,
+    pub poisoned: Option<crate::PoisonCause>,
     /// The last background checkpoint failure, if any.
     pub last_checkpoint_error: Option<String>,
     /// HNSW graphs built by the background indexer since open.

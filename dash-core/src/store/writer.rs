@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use crate::codec::Encoder;
 use crate::detect::record::TenantDerived;
-use crate::error::{Corruption, ValidationError, WriteError};
+use crate::error::{Corruption, PoisonCause, ValidationError, WriteError};
 use crate::model::{ClaimId, IngestItem, Lsn, TenantId, Timestamp};
 use crate::wal::{self, RecordBody, WalRecord, WalWriter};
 
@@ -203,7 +203,7 @@ impl Writer {
         }
         // Every sender is gone (the store was dropped without close): make Batched writes durable.
         if let Err(e) = self.sync_unsynced() {
-            self.shared.poison(&e);
+            self.shared.poison(PoisonCause::wal_sync(&e));
         }
     }
 
@@ -224,7 +224,7 @@ impl Writer {
                 Ok(request) => return Some(request),
                 Err(RecvTimeoutError::Timeout) => {
                     if let Err(e) = self.sync_unsynced() {
-                        self.shared.poison(&e);
+                        self.shared.poison(PoisonCause::wal_sync(&e));
                     }
                 }
                 Err(RecvTimeoutError::Disconnected) => return None,
@@ -310,17 +310,8 @@ impl Writer {
         }
     }
 
-    fn check_poison(&self) -> Result<(), WriteError> {
-        match self.shared.poisoned.get() {
-            Some(cause) => Err(WriteError::Poisoned {
-                cause: cause.clone(),
-            }),
-            None => Ok(()),
-        }
-    }
-
     fn sequence_commit(&mut self, c: &CommitRequest, group: &mut Group) -> Result<(), WriteError> {
-        self.check_poison()?;
+        self.shared.check_poison()?;
         if let Some(id) = &c.commit_id {
             let key = (c.tenant.clone(), id.clone());
             let earlier = match group.commits.get(&key) {
@@ -479,7 +470,7 @@ impl Writer {
         claim_id: &ClaimId,
         group: &mut Group,
     ) -> Result<ForgetOutcome, WriteError> {
-        self.check_poison()?;
+        self.shared.check_poison()?;
         let version = match self
             .latest(group, tenant, claim_id)
             .map_err(WriteError::Corruption)?
@@ -523,7 +514,7 @@ impl Writer {
         model: Option<(String, usize)>,
         group: &mut Group,
     ) -> Result<(), WriteError> {
-        self.check_poison()?;
+        self.shared.check_poison()?;
         if let Some((model, dim)) = &model {
             for d in tenants.iter_mut().filter(|d| !d.vectors.is_empty()) {
                 let (their_model, their_dim) = {
@@ -592,23 +583,28 @@ impl Writer {
             return;
         }
         let n = group.records.len();
-        let result = self.wal.append(&group.framed).and_then(|()| {
-            self.unsynced_records += n;
-            self.unsynced_since.get_or_insert_with(Instant::now);
-            let must_sync = match self.shared.config.durability {
-                Durability::Strict => group.must_sync,
-                Durability::Batched { max_records, .. } => self.unsynced_records >= max_records,
-            };
-            if must_sync {
-                self.sync_unsynced()
-            } else {
-                Ok(())
-            }
-        });
+        let result = self
+            .wal
+            .append(&group.framed)
+            .map_err(|e| (PoisonCause::wal_append(&e), e))
+            .and_then(|()| {
+                self.unsynced_records += n;
+                self.unsynced_since.get_or_insert_with(Instant::now);
+                let must_sync = match self.shared.config.durability {
+                    Durability::Strict => group.must_sync,
+                    Durability::Batched { max_records, .. } => self.unsynced_records >= max_records,
+                };
+                if must_sync {
+                    self.sync_unsynced()
+                        .map_err(|e| (PoisonCause::wal_sync(&e), e))
+                } else {
+                    Ok(())
+                }
+            });
         self.shared
             .note_wal_len(self.wal.first_lsn(), self.wal.len());
-        if let Err(e) = result {
-            self.shared.poison(&e);
+        if let Err((cause, e)) = result {
+            self.shared.poison(cause);
             group.completions.into_iter().for_each(|c| c.fail(&e));
             return;
         }
@@ -643,7 +639,7 @@ impl Writer {
         self.shared.after_apply(commits, derived);
         if let Err(corruption) = applied {
             let e = io::Error::other(corruption.to_string());
-            self.shared.poison(&e);
+            self.shared.poison(PoisonCause::Apply(corruption));
             group.completions.into_iter().for_each(|c| c.fail(&e));
             return;
         }
@@ -668,9 +664,9 @@ impl Writer {
     fn handle_barrier(&mut self, barrier: Barrier) -> bool {
         match barrier {
             Barrier::Flush(reply) => {
-                let result = self.check_poison().and_then(|()| {
+                let result = self.shared.check_poison().and_then(|()| {
                     self.sync_unsynced().map_err(|e| {
-                        self.shared.poison(&e);
+                        self.shared.poison(PoisonCause::wal_sync(&e));
                         WriteError::Io(e)
                     })
                 });
@@ -694,17 +690,18 @@ impl Writer {
     }
 
     fn rotate(&mut self) -> Result<Rotated, WriteError> {
-        self.check_poison()?;
-        let io = |shared: &Shared, e: io::Error| {
-            shared.poison(&e);
+        self.shared.check_poison()?;
+        let io = |shared: &Shared, cause: fn(&io::Error) -> PoisonCause, e: io::Error| {
+            shared.poison(cause(&e));
             WriteError::Io(e)
         };
-        self.sync_unsynced().map_err(|e| io(&self.shared, e))?;
+        self.sync_unsynced()
+            .map_err(|e| io(&self.shared, PoisonCause::wal_sync, e))?;
         // A file that holds no record yet already starts at the next LSN: keep it.
         if self.wal.first_lsn() != self.next_lsn {
             self.wal
                 .rotate(self.next_lsn)
-                .map_err(|e| io(&self.shared, e))?;
+                .map_err(|e| io(&self.shared, PoisonCause::wal_rotate, e))?;
             self.shared
                 .note_wal_len(self.wal.first_lsn(), self.wal.len());
         }
