@@ -223,7 +223,7 @@ impl Metrics {
             writer_lock_wait_micros: gauge(
                 &mut r,
                 "writer_lock_wait_micros",
-                "Of writer_busy_micros, the wait for the state lock (behind queries)",
+                "Of writer_busy_micros, the wait for locks held by others (queries of the tenants written, background work)",
             ),
             detected_edges: gauge(
                 &mut r,

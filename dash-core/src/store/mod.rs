@@ -5,11 +5,10 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::codec::Encoder;
-use crate::detect::stage::{Stage, StageMsg};
+use crate::detect::stage::StageMsg;
 use crate::error::{
     CheckpointError, CloseError, QueryError, ReadError, ValidationError, WriteError,
 };
@@ -32,6 +31,7 @@ mod state;
 mod stats;
 #[cfg(test)]
 mod tenant_lock_tests;
+mod workers;
 pub(crate) mod writer;
 
 pub use builder::{
@@ -44,15 +44,8 @@ pub(crate) use shared::{lock, Metrics, Shared};
 pub use stats::StoreStats;
 
 use builder::Config;
+use workers::Workers;
 use writer::{CommitRequest, Request};
-
-#[derive(Debug, Default)]
-struct Threads {
-    writer: Option<JoinHandle<()>>,
-    checkpointer: Option<JoinHandle<()>>,
-    checkpoint_tx: Option<Sender<()>>,
-    stage: Option<JoinHandle<()>>,
-}
 
 /// A durable, bi-temporal store of claims with their evidence and edges.
 ///
@@ -80,7 +73,7 @@ struct Threads {
 pub struct Store {
     shared: Arc<Shared>,
     tx: Sender<Request>,
-    threads: Mutex<Threads>,
+    workers: Mutex<Workers>,
     /// The directory lock, released last (fields drop in order, after `Drop::drop` joined the
     /// writer and the checkpointer).
     _lock: Box<dyn Debug + Send + Sync>,
@@ -105,86 +98,11 @@ impl Store {
         let recovered_lock = recovered.lock;
         let shared = Arc::new(recovered.shared);
         let (tx, rx) = mpsc::channel();
-        let mut threads = Threads::default();
-        if shared.config.auto_checkpoint {
-            let (ck_tx, ck_rx) = mpsc::channel::<()>();
-            let ck_shared = Arc::clone(&shared);
-            let ck_writer = tx.clone();
-            threads.checkpointer = Some(
-                std::thread::Builder::new()
-                    .name("dash-checkpoint".into())
-                    .spawn(move || {
-                        while ck_rx.recv().is_ok() {
-                            let result = checkpoint::checkpoint(&ck_shared, &ck_writer);
-                            *lock(&ck_shared.last_checkpoint_error) =
-                                result.err().map(|e| e.to_string());
-                            ck_shared
-                                .checkpoint_requested
-                                .store(false, Ordering::Release);
-                        }
-                    })
-                    .map_err(|source| crate::error::OpenError::Io {
-                        path: PathBuf::new(),
-                        source,
-                    })?,
-            );
-            threads.checkpoint_tx = Some(ck_tx);
-        }
-        let (ix_tx, ix_rx) = mpsc::channel::<()>();
-        let weak = Arc::downgrade(&shared);
-        let (segments, replayed) = {
-            let st = shared.read_state();
-            (st.segments.clone(), st.last_lsn)
-        };
-        // Before any write: an image holding records the WAL no longer has would otherwise fit
-        // a later open whose new records reuse their numbers.
-        image::discard_if_ahead(shared.storage.as_ref(), replayed).map_err(|source| {
-            crate::error::OpenError::Io {
-                path: PathBuf::from(image::IMAGE_FILE),
-                source,
-            }
-        })?;
-        std::thread::Builder::new()
-            .name("dash-indexer".into())
-            .spawn(move || indexer::run_indexer(weak, ix_rx, segments, replayed))
-            .map_err(|source| crate::error::OpenError::Io {
-                path: PathBuf::new(),
-                source,
-            })?;
-        *lock(&shared.indexer) = Some(ix_tx);
-        // Segments indexed at open may already be due for sealing.
-        shared.wake_indexer();
-        let (stage_tx, stage_rx) = mpsc::channel::<StageMsg>();
-        let stage = Stage::new(Arc::downgrade(&shared), tx.clone());
-        threads.stage = Some(
-            std::thread::Builder::new()
-                .name("dash-detect".into())
-                .spawn(move || stage.run(&stage_rx))
-                .map_err(|source| crate::error::OpenError::Io {
-                    path: PathBuf::new(),
-                    source,
-                })?,
-        );
-        *lock(&shared.stage) = Some(stage_tx);
-        let writer = writer::Writer::new(
-            Arc::clone(&shared),
-            recovered.wal,
-            rx,
-            threads.checkpoint_tx.clone(),
-        );
-        threads.writer = Some(
-            std::thread::Builder::new()
-                .name("dash-wal-writer".into())
-                .spawn(move || writer.run())
-                .map_err(|source| crate::error::OpenError::Io {
-                    path: PathBuf::new(),
-                    source,
-                })?,
-        );
+        let workers = Workers::start(&shared, recovered.wal, &tx, rx)?;
         Ok(Self {
             shared,
             tx,
-            threads: Mutex::new(threads),
+            workers: Mutex::new(workers),
             _lock: recovered_lock,
         })
     }
@@ -731,33 +649,7 @@ impl Store {
     fn shutdown(&self) -> Result<(), CloseError> {
         // Waits for a graph file being written; none is written afterwards.
         *lock(&self.shared.graph_files_closed) = true;
-        let mut threads = lock(&self.threads);
-        let mut panicked = false;
-        let mut result = Ok(());
-        // The writer first: a checkpoint waiting on it gets `Closed`, and the writer's handle on
-        // the checkpoint channel goes away with it, so the checkpointer can then stop.
-        let closing = threads.writer.is_some();
-        if let Some(h) = threads.writer.take() {
-            let (reply, answer) = mpsc::sync_channel(1);
-            if self.tx.send(Request::Shutdown(reply)).is_ok() {
-                if let Ok(Err(e)) = answer.recv() {
-                    result = Err(CloseError::Io(e));
-                }
-            }
-            panicked |= h.join().is_err();
-        }
-        threads.checkpoint_tx = None;
-        if let Some(h) = threads.checkpointer.take() {
-            panicked |= h.join().is_err();
-        }
-        // The stage stops once its channel closes (work in flight is derived again at open).
-        *lock(&self.shared.stage) = None;
-        if let Some(h) = threads.stage.take() {
-            panicked |= h.join().is_err();
-        }
-        if panicked {
-            return Err(CloseError::ThreadPanicked);
-        }
+        let (closing, result) = lock(&self.workers).stop(&self.shared, &self.tx)?;
         if closing && result.is_ok() {
             self.write_image();
         }

@@ -74,8 +74,9 @@ pub struct StoreStats {
     /// Microseconds the writer thread spent on request groups since open (validation, WAL
     /// append and sync, applying to the in-memory state, answering).
     pub writer_busy_micros: u64,
-    /// Of `writer_busy_micros`, the time it waited for the state's write lock: behind queries
-    /// holding the read lock, or background work holding the lock.
+    /// Of `writer_busy_micros`, the time it waited for locks others held: the state's write
+    /// lock (background work, the brief holds of queries), and the write locks of the tenants
+    /// it wrote (behind those tenants' running queries and detection walks).
     pub writer_lock_wait_micros: u64,
     /// Detected edges (contradictions and successions) live now, across tenants.
     pub detected_edges: u64,
