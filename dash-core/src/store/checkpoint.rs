@@ -17,7 +17,7 @@ use crate::storage::Storage;
 use crate::wal;
 
 use super::builder::Retention;
-use super::recovery::remove_garbage;
+use super::gc::remove_garbage;
 use super::writer::Request;
 use super::{lock, Shared};
 

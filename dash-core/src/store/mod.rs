@@ -23,6 +23,7 @@ use crate::validate::{
 mod builder;
 mod checkpoint;
 pub(crate) mod dims;
+mod gc;
 mod indexer;
 mod receipts;
 mod recovery;

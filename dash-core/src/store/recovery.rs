@@ -1,7 +1,7 @@
 //! Open: lock, read the newest manifest, load and verify its segments, replay the WAL after the
 //! manifest's watermark (cutting a torn tail), and remove what no manifest needs.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -18,6 +18,7 @@ use crate::wal::{self, RecoveryMode, Truncation, WalWriter, WAL_DIR};
 use super::builder::Config;
 use super::checkpoint::CheckpointState;
 use super::dims::Dimensions;
+use super::gc::{list_sorted, remove_garbage};
 use super::state::State;
 use super::{Metrics, RecoveryReport, Shared};
 
@@ -32,21 +33,6 @@ pub(crate) struct Recovered {
 fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> OpenError {
     let path = path.into();
     move |source| OpenError::Io { path, source }
-}
-
-/// Lists `dir` and keeps the names `parse` understands, sorted by the parsed key.
-pub(crate) fn list_sorted<K: Ord>(
-    storage: &dyn Storage,
-    dir: &Path,
-    parse: impl Fn(&str) -> Option<K>,
-) -> std::io::Result<Vec<(K, String)>> {
-    let mut out: Vec<(K, String)> = storage
-        .list(dir)?
-        .into_iter()
-        .filter_map(|name| parse(&name).map(|k| (k, name)))
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
 }
 
 /// Reads the newest manifest and, if present, the one before it.
@@ -195,45 +181,6 @@ fn replay(
         }
     };
     Ok((writer, kept))
-}
-
-/// Removes segment files and manifests that neither the current nor the previous manifest
-/// generation references, and a leftover temporary manifest.
-pub(crate) fn remove_garbage(
-    storage: &dyn Storage,
-    current: &Manifest,
-    previous: Option<&Manifest>,
-) -> std::io::Result<Vec<PathBuf>> {
-    let mut removed = Vec::new();
-    let keep_gen = current.generation.saturating_sub(1);
-    for (generation, name) in list_sorted(storage, Path::new(""), manifest::parse_file_name)? {
-        if generation < keep_gen {
-            storage.remove(Path::new(&name))?;
-            removed.push(PathBuf::from(name));
-        }
-    }
-    if storage
-        .list(Path::new(""))?
-        .iter()
-        .any(|n| n == manifest::TEMP_NAME)
-    {
-        storage.remove(Path::new(manifest::TEMP_NAME))?;
-        removed.push(PathBuf::from(manifest::TEMP_NAME));
-    }
-    let referenced: HashSet<u64> = current
-        .segments
-        .iter()
-        .chain(previous.into_iter().flat_map(|m| m.segments.iter()))
-        .map(|s| s.id)
-        .collect();
-    for (id, name) in list_sorted(storage, Path::new(SEGMENT_DIR), segment::parse_file_name)? {
-        if !referenced.contains(&id) {
-            let path = Path::new(SEGMENT_DIR).join(name);
-            storage.remove(&path)?;
-            removed.push(path);
-        }
-    }
-    Ok(removed)
 }
 
 pub(crate) fn recover(storage: Arc<dyn Storage>, config: Config) -> Result<Recovered, OpenError> {
