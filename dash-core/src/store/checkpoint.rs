@@ -173,14 +173,9 @@ pub(crate) fn checkpoint(
     };
     publish(shared, &mut ck, next)?;
     {
-        let mut st = shared.write_state();
-        st.frozen.drain(..frozen.len());
-        if let Some(seg) = &new_segment {
-            st.segments.push(Arc::clone(seg));
-            // The catalog now reads these versions from the mapped segment; the memtable's
-            // items, dropped with it, leave memory.
-            st.catalog.relocate(seg);
-        }
+        shared
+            .write_state()
+            .publish_checkpoint(frozen.len(), new_segment.as_ref());
     }
     shared.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
 
@@ -215,20 +210,10 @@ fn merge(shared: &Shared, ck: &mut CheckpointState) -> Result<CheckpointReport, 
     };
     next.segments = merged.iter().map(|s| meta_of(s)).collect();
     publish(shared, ck, next)?;
-    {
-        let mut st = shared.write_state();
-        // Checkpoints are excluded by the mutex we hold, so the list is still `segments`.
-        st.segments = merged.iter().cloned().collect();
-        // The versions retention dropped leave the retrieval indexes in the same step.
-        for (tenant, claim, versions) in &dropped {
-            st.catalog.drop_versions(tenant, claim, versions);
-        }
-        // Documents move to the merged segment, so the merged-away files (already unlinked by
-        // garbage collection once unreferenced) are unmapped when their last reader is done.
-        if let Some(seg) = &merged {
-            st.catalog.relocate(seg);
-        }
-    }
+    // Checkpoints are excluded by the mutex we hold, so the list is still `segments`.
+    shared
+        .write_state()
+        .publish_merge(merged.as_ref(), &dropped);
     shared.metrics.merges.fetch_add(1, Ordering::Relaxed);
     Ok(CheckpointReport::new(&ck.manifest, merged.as_deref(), true))
 }

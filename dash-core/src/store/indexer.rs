@@ -80,12 +80,10 @@ pub(super) fn run_indexer(
                 if st.catalog.pending() <= ABSORB_UNDER_LOCK {
                     catalog.absorb(&mut st.catalog);
                     graph_files::adopt(&mut catalog, saved.take().unwrap_or_default(), &mut graphs);
-                    st.catalog = catalog;
-                    st.seal_wanted = !st.catalog.seal_candidates(st.seal_threshold).is_empty();
+                    st.install_catalog(catalog);
                     break;
                 }
-                let mut queued = std::mem::take(&mut st.catalog);
-                st.catalog = Catalog::deferred(queued.queueing(), queued.detected_through);
+                let mut queued = st.take_deferred();
                 drop(st);
                 catalog.absorb_some(&mut queued);
                 if shared.strong_count() == 1 {
@@ -241,7 +239,7 @@ fn save_graphs(s: &Shared, tenant: &TenantId) {
 /// `merge_idle` is given and no write has been applied for that long, a merge of a tenant's
 /// graphs.
 fn next_build(st: &mut State, merge_idle: Option<Duration>) -> Option<(TenantId, SealPlan)> {
-    st.seal_wanted = false;
+    st.take_seal_request();
     let threshold = st.seal_threshold;
     let seal = st.catalog.seal_candidates(threshold).into_iter().next();
     // `last_recorded` is `Timestamp::MIN` before the first write.

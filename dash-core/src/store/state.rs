@@ -215,4 +215,58 @@ impl State {
         self.last_recorded = record.recorded_at;
         Ok(())
     }
+
+    /// A WAL rotation: the active memtable freezes, waiting for its checkpoint.
+    pub(crate) fn freeze_active(&mut self) {
+        let active = std::mem::take(&mut self.active);
+        self.frozen.push(Arc::new(active));
+    }
+
+    /// A checkpoint published `segment` (if it wrote one) holding the oldest `frozen`
+    /// memtables: they go, and the catalog reads those versions from the mapped segment (the
+    /// memtables' items leave memory with them).
+    pub(crate) fn publish_checkpoint(&mut self, frozen: usize, segment: Option<&Arc<Segment>>) {
+        self.frozen.drain(..frozen.min(self.frozen.len()));
+        if let Some(seg) = segment {
+            self.segments.push(Arc::clone(seg));
+            self.catalog.relocate(seg);
+        }
+    }
+
+    /// A merge published `merged` in the place of every segment: the versions retention
+    /// `dropped` leave the retrieval indexes in the same step, the rest move to the merged
+    /// segment (the merged-away files are unmapped when their last reader is done).
+    pub(crate) fn publish_merge(
+        &mut self,
+        merged: Option<&Arc<Segment>>,
+        dropped: &[(TenantId, ClaimId, Vec<u32>)],
+    ) {
+        self.segments = merged.into_iter().cloned().collect();
+        for (tenant, claim, versions) in dropped {
+            self.catalog.drop_versions(tenant, claim, versions);
+        }
+        if let Some(seg) = merged {
+            self.catalog.relocate(seg);
+        }
+    }
+
+    /// The catalog the indexer built at open takes the place of the deferred one (whose
+    /// changes it has absorbed).
+    pub(crate) fn install_catalog(&mut self, catalog: Catalog) {
+        self.catalog = catalog;
+        self.seal_wanted = !self.catalog.seal_candidates(self.seal_threshold).is_empty();
+    }
+
+    /// The deferred catalog's queued changes, taken out (a fresh deferred catalog queues the
+    /// next ones).
+    pub(crate) fn take_deferred(&mut self) -> Catalog {
+        let queued = std::mem::take(&mut self.catalog);
+        self.catalog = Catalog::deferred(queued.queueing(), queued.detected_through);
+        queued
+    }
+
+    /// The indexer took the seal request.
+    pub(crate) fn take_seal_request(&mut self) {
+        self.seal_wanted = false;
+    }
 }

@@ -706,8 +706,7 @@ impl Writer {
                 .note_wal_len(self.wal.first_lsn(), self.wal.len());
         }
         let mut st = self.write_state();
-        let active = std::mem::take(&mut st.active);
-        st.frozen.push(Arc::new(active));
+        st.freeze_active();
         Ok(Rotated {
             watermark: Lsn(self.next_lsn.0 - 1),
             live_claims: st.live_claims,
