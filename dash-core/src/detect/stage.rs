@@ -28,7 +28,7 @@ use super::DetectionConfig;
 use crate::error::WriteError;
 use crate::index::DocId;
 use crate::model::{Claim, IngestItem, Lsn, Relation, TenantId, Timestamp};
-use crate::retrieve::catalog::{read_tenant, Pending, TenantIndex};
+use crate::retrieve::catalog::{read_tenant, Pending, SharedTenant, TenantIndex};
 use crate::store::writer::Request;
 use crate::store::{lock, Shared};
 
@@ -518,8 +518,7 @@ impl Stage {
                 from = to;
             }
         }
-        let st = s.read_state();
-        cap_and_store(&config, s, &st.catalog, &tenants, proposals, None)
+        cap_and_store(&config, s, &tenants, proposals, None)
     }
 
     /// Recomputes `tenant`'s edges from its processed versions, in order, with a fresh state,
@@ -569,15 +568,7 @@ impl Stage {
                 );
             }
             let proposals = judge(&config, &s, &tenants, structured, pairs);
-            let st = s.read_state();
-            for d in cap_and_store(
-                &config,
-                &s,
-                &st.catalog,
-                &tenants,
-                proposals,
-                Some(&mut local),
-            ) {
+            for d in cap_and_store(&config, &s, &tenants, proposals, Some(&mut local)) {
                 edges.extend(d.edges);
             }
             from = to;
@@ -844,11 +835,18 @@ fn judge(
 fn cap_and_store(
     config: &DetectionConfig,
     s: &Shared,
-    catalog: &crate::retrieve::Catalog,
     tenants: &[TenantId],
     mut proposals: Vec<Proposal>,
     local: Option<&mut HashMap<DocId, Vec<(DocId, DocId)>>>,
 ) -> Vec<TenantDerived> {
+    // The tenants' indexes, read without the state lock (the writer applies meanwhile).
+    let cells: Vec<Option<SharedTenant>> = {
+        let st = s.read_state();
+        tenants
+            .iter()
+            .map(|t| st.catalog.shared_tenant(t))
+            .collect()
+    };
     let mut out: Vec<TenantDerived> = tenants
         .iter()
         .map(|t| TenantDerived::new(t.clone()))
@@ -864,12 +862,10 @@ fn cap_and_store(
     let (mut built, mut dropped) = (0u64, 0u64);
     let mut kept: Vec<(DocId, DocId)> = Vec::new();
     for p in proposals {
-        let (Some(tenant), Some(slot)) = (tenants.get(p.tenant), out.get_mut(p.tenant)) else {
+        let (Some(Some(cell)), Some(slot)) = (cells.get(p.tenant), out.get_mut(p.tenant)) else {
             continue;
         };
-        let Some(index) = catalog.tenant(tenant) else {
-            continue;
-        };
+        let index = read_tenant(cell);
         // Degrees count edges to versions still current when `n` was recorded.
         let at = candidates::recorded_at(&index, p.n);
         let alive = |d: DocId| {
