@@ -297,18 +297,25 @@ fn store_is_send_and_sync() {
     assert_send_sync::<Store>();
 }
 
-#[test]
-fn a_failed_append_poisons_the_store_with_its_own_cause() {
-    let disk = dash::MemStorage::new();
+/// A store on `disk` holding claim `before`, then `fault` injected and a write of claim `lost`
+/// failed by it (and not acknowledged).
+fn failed_write(disk: &dash::MemStorage, fault: impl FnOnce(&dash::MemStorage)) -> Store {
     let store = Store::builder_with_storage(std::sync::Arc::new(disk.clone()))
         .open()
         .unwrap();
     store.ingest(item("a", "before", "durable")).unwrap();
-    disk.power_off();
+    fault(disk);
     assert!(matches!(
         store.ingest(item("a", "lost", "never acknowledged")),
         Err(WriteError::Io(_))
     ));
+    store
+}
+
+#[test]
+fn a_failed_append_poisons_the_store_with_its_own_cause() {
+    let disk = dash::MemStorage::new();
+    let store = failed_write(&disk, dash::MemStorage::power_off);
     assert!(matches!(
         store.stats().poisoned,
         Some(dash::PoisonCause::WalAppend { .. })
@@ -319,15 +326,7 @@ fn a_failed_append_poisons_the_store_with_its_own_cause() {
 #[test]
 fn a_failed_fsync_poisons_the_store() {
     let disk = dash::MemStorage::new();
-    let store = Store::builder_with_storage(std::sync::Arc::new(disk.clone()))
-        .open()
-        .unwrap();
-    store.ingest(item("a", "before", "durable")).unwrap();
-    disk.cut_power_at_sync(Some(disk.sync_count() + 1));
-    assert!(matches!(
-        store.ingest(item("a", "lost", "never acknowledged")),
-        Err(WriteError::Io(_))
-    ));
+    let store = failed_write(&disk, |d| d.cut_power_at_sync(Some(d.sync_count() + 1)));
     // The cause is typed: the sync failed, not the append.
     assert!(matches!(
         store.ingest(item("a", "after", "refused")),

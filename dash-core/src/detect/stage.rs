@@ -529,15 +529,14 @@ impl Stage {
         let (docs, through, epoch) = {
             let st = s.read_state();
             let through = st.catalog.detected_through;
-            let found = match st.catalog.tenant(tenant) {
-                Some(index) => (
-                    index.docs.iter().take_while(|d| d.lsn <= through).count(),
-                    through,
-                    index.detected.epoch(),
-                ),
-                None => return Ok(0),
+            let Some(index) = st.catalog.tenant(tenant) else {
+                return Ok(0);
             };
-            found
+            (
+                index.docs.iter().take_while(|d| d.lsn <= through).count(),
+                through,
+                index.detected.epoch(),
+            )
         };
         let next = epoch.saturating_add(1);
         let mut state = TenantState::default();

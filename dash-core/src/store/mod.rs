@@ -108,10 +108,6 @@ impl Store {
         })
     }
 
-    fn check_writable(&self) -> Result<(), WriteError> {
-        self.shared.check_poison()
-    }
-
     /// Ingests one item: a new claim, or a new version of an existing `(tenant, claim_id)`.
     ///
     /// Returns once the write is as durable as the store's [`Durability`] says, and visible to
@@ -150,7 +146,7 @@ impl Store {
         commit_id: Option<String>,
         items: Vec<IngestItem>,
     ) -> Result<BatchReceipt, WriteError> {
-        self.check_writable()?;
+        self.shared.check_poison()?;
         let invalid = |index, source| WriteError::Invalid { index, source };
         let Some(first) = items.first() else {
             return Err(invalid(0, ValidationError::EmptyBatch));
@@ -239,7 +235,7 @@ impl Store {
         tenant: &TenantId,
         claim_id: &ClaimId,
     ) -> Result<ForgetReceipt, WriteError> {
-        self.check_writable()?;
+        self.shared.check_poison()?;
         validate_tenant_id(tenant)
             .and_then(|()| validate_claim_id(claim_id))
             .map_err(|source| WriteError::Invalid { index: 0, source })?;
@@ -650,11 +646,10 @@ impl Store {
     fn shutdown(&self) -> Result<(), CloseError> {
         // Waits for a graph file being written; none is written afterwards.
         *lock(&self.shared.graph_files_closed) = true;
-        let (closing, result) = lock(&self.workers).stop(&self.shared, &self.tx)?;
-        if closing && result.is_ok() {
+        if lock(&self.workers).stop(&self.shared, &self.tx)? {
             self.write_image();
         }
-        result
+        Ok(())
     }
 
     /// Writes the catalog image the next open starts from (a cache: a failure only means that

@@ -90,15 +90,16 @@ impl Workers {
     }
 
     /// Stops and joins the workers. Returns whether the writer was still running (so this is
-    /// the close that ended it) and its final sync's outcome.
+    /// the close that ended it).
     ///
     /// # Errors
-    /// [`CloseError::ThreadPanicked`] if a worker panicked.
+    /// [`CloseError::ThreadPanicked`] if a worker panicked; else [`CloseError::Io`] if the
+    /// writer's final sync failed.
     pub(super) fn stop(
         &mut self,
         shared: &Shared,
         tx: &Sender<Request>,
-    ) -> Result<(bool, Result<(), CloseError>), CloseError> {
+    ) -> Result<bool, CloseError> {
         let mut panicked = false;
         let mut synced = Ok(());
         // The writer first: a checkpoint waiting on it gets `Closed`, and the writer's handle on
@@ -125,7 +126,7 @@ impl Workers {
         if panicked {
             return Err(CloseError::ThreadPanicked);
         }
-        Ok((closing, synced))
+        synced.map(|()| closing)
     }
 }
 

@@ -202,9 +202,7 @@ impl Writer {
             }
         }
         // Every sender is gone (the store was dropped without close): make Batched writes durable.
-        if let Err(e) = self.sync_unsynced() {
-            self.shared.poison(PoisonCause::wal_sync(&e));
-        }
+        let _ = self.sync_or_poison();
     }
 
     /// Waits for the next request; in `Batched` mode wakes up to honour `max_delay`.
@@ -223,9 +221,7 @@ impl Writer {
             {
                 Ok(request) => return Some(request),
                 Err(RecvTimeoutError::Timeout) => {
-                    if let Err(e) = self.sync_unsynced() {
-                        self.shared.poison(PoisonCause::wal_sync(&e));
-                    }
+                    let _ = self.sync_or_poison();
                 }
                 Err(RecvTimeoutError::Disconnected) => return None,
             }
@@ -586,7 +582,7 @@ impl Writer {
         let result = self
             .wal
             .append(&group.framed)
-            .map_err(|e| (PoisonCause::wal_append(&e), e))
+            .inspect_err(|e| self.shared.poison(PoisonCause::wal_append(e)))
             .and_then(|()| {
                 self.unsynced_records += n;
                 self.unsynced_since.get_or_insert_with(Instant::now);
@@ -595,16 +591,14 @@ impl Writer {
                     Durability::Batched { max_records, .. } => self.unsynced_records >= max_records,
                 };
                 if must_sync {
-                    self.sync_unsynced()
-                        .map_err(|e| (PoisonCause::wal_sync(&e), e))
+                    self.sync_or_poison()
                 } else {
                     Ok(())
                 }
             });
         self.shared
             .note_wal_len(self.wal.first_lsn(), self.wal.len());
-        if let Err((cause, e)) = result {
-            self.shared.poison(cause);
+        if let Err(e) = result {
             group.completions.into_iter().for_each(|c| c.fail(&e));
             return;
         }
@@ -646,6 +640,13 @@ impl Writer {
         group.completions.into_iter().for_each(Completion::complete);
     }
 
+    /// [`Self::sync_unsynced`], poisoning the store when the sync fails (what was written since
+    /// the last sync may be lost).
+    fn sync_or_poison(&mut self) -> io::Result<()> {
+        self.sync_unsynced()
+            .inspect_err(|e| self.shared.poison(PoisonCause::wal_sync(e)))
+    }
+
     fn sync_unsynced(&mut self) -> io::Result<()> {
         if self.unsynced_records == 0 {
             return Ok(());
@@ -664,12 +665,10 @@ impl Writer {
     fn handle_barrier(&mut self, barrier: Barrier) -> bool {
         match barrier {
             Barrier::Flush(reply) => {
-                let result = self.shared.check_poison().and_then(|()| {
-                    self.sync_unsynced().map_err(|e| {
-                        self.shared.poison(PoisonCause::wal_sync(&e));
-                        WriteError::Io(e)
-                    })
-                });
+                let result = self
+                    .shared
+                    .check_poison()
+                    .and_then(|()| self.sync_or_poison().map_err(WriteError::Io));
                 drop(reply.send(result));
                 false
             }
@@ -691,17 +690,13 @@ impl Writer {
 
     fn rotate(&mut self) -> Result<Rotated, WriteError> {
         self.shared.check_poison()?;
-        let io = |shared: &Shared, cause: fn(&io::Error) -> PoisonCause, e: io::Error| {
-            shared.poison(cause(&e));
-            WriteError::Io(e)
-        };
-        self.sync_unsynced()
-            .map_err(|e| io(&self.shared, PoisonCause::wal_sync, e))?;
+        self.sync_or_poison().map_err(WriteError::Io)?;
         // A file that holds no record yet already starts at the next LSN: keep it.
         if self.wal.first_lsn() != self.next_lsn {
-            self.wal
-                .rotate(self.next_lsn)
-                .map_err(|e| io(&self.shared, PoisonCause::wal_rotate, e))?;
+            self.wal.rotate(self.next_lsn).map_err(|e| {
+                self.shared.poison(PoisonCause::wal_rotate(&e));
+                WriteError::Io(e)
+            })?;
             self.shared
                 .note_wal_len(self.wal.first_lsn(), self.wal.len());
         }
