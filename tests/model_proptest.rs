@@ -16,8 +16,14 @@
 //! - recorded times strictly increasing across writes and reopens.
 //!
 //! Retention is the default: every version is kept, except that a merge drops, per claim, the
-//! segment versions up to and including the last tombstone in the segments (forgotten content
-//! never outlives a merge; a claim left with nothing starts again at version 1). `max_segments` is drawn from 1..=8, so checkpoints also merge now and then.
+//! merged versions up to the last tombstone among them — and that tombstone too when the merge
+//! starts at the oldest segment (forgotten content never outlives a merge of all its segments; a
+//! claim left with nothing starts again at version 1). `max_segments` (1..=8) and the merge
+//! policy's width (2..=4, no size floor) are drawn, so checkpoints merge now and then, and not
+//! always from the oldest segment. Which adjacent run a checkpoint merges is the size-tiered
+//! policy's choice (its own unit tests cover it): the model takes the run the store reports,
+//! checks that it is adjacent and keeps the count within `max_segments`, and predicts the rest:
+//! every segment id, and every version kept.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -26,8 +32,8 @@ use std::sync::Arc;
 
 use dash::{
     BatchReceipt, Claim, ClaimId, ClaimRecord, CommitStatus, Edge, Evidence, IngestItem, Lsn,
-    MemStorage, Relation, Stance, Store, TenantId, Timestamp, ValidationError, VersionInfo,
-    WriteError,
+    MemStorage, MergePolicy, Relation, Stance, Store, TenantId, Timestamp, ValidationError,
+    VersionInfo, WriteError,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -190,6 +196,8 @@ enum Outcome {
     NotFound,
     Checkpointed {
         checkpoint_lsn: u64,
+        /// The id of the segment written.
+        written: Option<u64>,
         segments: usize,
         merged: bool,
     },
@@ -215,6 +223,24 @@ fn outcome_of_error(e: &WriteError) -> Outcome {
     }
 }
 
+/// What the store told that the model cannot predict.
+#[derive(Debug, Default)]
+struct Seen {
+    /// The recorded time a new write got.
+    stamp: Option<Timestamp>,
+    /// The segments a checkpoint merged (the size-tiered policy's choice).
+    merged_from: Vec<u64>,
+}
+
+impl Seen {
+    fn at(stamp: Timestamp) -> Self {
+        Self {
+            stamp: Some(stamp),
+            ..Self::default()
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The reference model
 // ---------------------------------------------------------------------------------------------
@@ -229,8 +255,8 @@ struct Version {
     recorded_at: Timestamp,
     /// `None` for the tombstone of a forget.
     item: Option<IngestItem>,
-    /// In a segment (written by a checkpoint), rather than only in the WAL and memtable.
-    checkpointed: bool,
+    /// The segment holding it (written by a checkpoint or a merge), if it left the memtable.
+    segment: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -248,7 +274,10 @@ struct Model {
     last_lsn: u64,
     last_recorded: Option<Timestamp>,
     checkpoint_lsn: u64,
-    segments: usize,
+    /// Segment ids, oldest first.
+    segments: Vec<u64>,
+    /// The id the store gives its next segment.
+    next_segment: u64,
     /// Something was written since the last checkpoint (so a checkpoint writes a segment).
     dirty: bool,
     max_segments: usize,
@@ -262,7 +291,8 @@ impl Model {
             last_lsn: 0,
             last_recorded: None,
             checkpoint_lsn: 0,
-            segments: 0,
+            segments: Vec::new(),
+            next_segment: 1,
             dirty: false,
             max_segments,
         }
@@ -292,7 +322,7 @@ impl Model {
             lsn,
             recorded_at: at,
             item,
-            checkpointed: false,
+            segment: None,
         });
         version
     }
@@ -304,25 +334,59 @@ impl Model {
             .is_some_and(|v| v.item.is_some())
     }
 
-    /// Per claim, the segment versions up to and including the last segment tombstone go;
-    /// everything else is kept (`Retention::default()`).
-    fn merge(&mut self) {
-        if self.segments == 0 {
+    /// Merges the segments at `run` into a new one (`Retention::default()`): per claim, the
+    /// merged versions before the last merged tombstone go, and the tombstone too when the run
+    /// starts at the oldest segment.
+    fn merge(&mut self, run: std::ops::Range<usize>) {
+        if run.is_empty() {
             return;
         }
+        let merged: Vec<u64> = self.segments[run.clone()].to_vec();
+        let id = self.next_segment;
+        self.next_segment += 1;
         for versions in self.claims.values_mut() {
-            if let Some(last) = versions
-                .iter()
-                .rposition(|v| v.item.is_none() && v.checkpointed)
-            {
-                versions.drain(..=last);
+            let in_run = |v: &Version| v.segment.is_some_and(|s| merged.contains(&s));
+            if let Some(last) = versions.iter().rposition(|v| v.item.is_none() && in_run(v)) {
+                let first = versions.iter().position(in_run).unwrap_or(last);
+                let end = if run.start == 0 { last + 1 } else { last };
+                versions.drain(first..end);
+            }
+            for v in versions.iter_mut().filter(|v| in_run(v)) {
+                v.segment = Some(id);
             }
         }
         self.claims.retain(|_, versions| !versions.is_empty());
-        self.segments = 1;
+        self.segments.splice(run, [id]);
     }
 
-    fn apply(&mut self, op: &Op, stamp: Option<Timestamp>) -> Result<Outcome, TestCaseError> {
+    /// Where the ids `merged_from` (as the store reported them) sit in the segment list: they
+    /// must be adjacent, at least two, and leave at most `max_segments`.
+    fn run_of(&self, merged_from: &[u64]) -> Result<std::ops::Range<usize>, TestCaseError> {
+        let over = self.segments.len() > self.max_segments;
+        if merged_from.is_empty() {
+            prop_assert!(!over, "{:?} over the cap, nothing merged", self.segments);
+            return Ok(0..0);
+        }
+        let start = self.segments.iter().position(|&s| s == merged_from[0]);
+        let run = start.map_or(0..0, |s| s..s + merged_from.len());
+        prop_assert!(
+            merged_from.len() >= 2 && self.segments.get(run.clone()) == Some(merged_from),
+            "merged {:?}, not an adjacent run of {:?}",
+            merged_from,
+            self.segments
+        );
+        prop_assert!(
+            self.segments.len() - run.len() < self.max_segments,
+            "{:?} merged {:?}: still over {}",
+            self.segments,
+            merged_from,
+            self.max_segments
+        );
+        Ok(run)
+    }
+
+    fn apply(&mut self, op: &Op, seen: &Seen) -> Result<Outcome, TestCaseError> {
+        let stamp = seen.stamp;
         Ok(match op {
             Op::Ingest { tenant, item } => {
                 if let Some(defect) = item.defect {
@@ -398,29 +462,33 @@ impl Model {
                 Outcome::Forgotten { lsn, version }
             }
             Op::Checkpoint => {
-                if self.dirty {
-                    self.segments += 1;
+                let written = if self.dirty {
+                    let id = self.next_segment;
+                    self.next_segment += 1;
+                    self.segments.push(id);
                     self.dirty = false;
-                }
-                for v in self.claims.values_mut().flatten() {
-                    v.checkpointed = true;
-                }
+                    for v in self.claims.values_mut().flatten() {
+                        v.segment.get_or_insert(id);
+                    }
+                    Some(id)
+                } else {
+                    None
+                };
                 self.checkpoint_lsn = self.last_lsn;
-                let merged = self.segments > self.max_segments;
-                if merged {
-                    self.merge();
-                }
+                let run = self.run_of(&seen.merged_from)?;
+                self.merge(run);
                 Outcome::Checkpointed {
                     checkpoint_lsn: self.checkpoint_lsn,
-                    segments: self.segments,
-                    merged,
+                    written,
+                    segments: self.segments.len(),
+                    merged: !seen.merged_from.is_empty(),
                 }
             }
             Op::Compact => {
-                self.merge();
+                self.merge(0..self.segments.len());
                 Outcome::Compacted {
                     checkpoint_lsn: self.checkpoint_lsn,
-                    segments: self.segments,
+                    segments: self.segments.len(),
                 }
             }
             Op::Reopen { .. } => Outcome::Reopened,
@@ -459,7 +527,7 @@ impl Model {
         self.claims
             .values()
             .flatten()
-            .filter(|v| !v.checkpointed)
+            .filter(|v| v.segment.is_none())
             .count()
     }
 }
@@ -473,14 +541,32 @@ enum Backend {
     Dir(tempfile::TempDir),
 }
 
+/// How the store under test merges.
+#[derive(Debug, Clone, Copy)]
+struct Merges {
+    max_segments: usize,
+    /// The size-tiered policy's width (its size floor is off, so real sizes decide).
+    width: usize,
+}
+
+impl Merges {
+    /// Only the count cap merges (the tiered width is never reached below it).
+    fn capped(max_segments: usize) -> Self {
+        Self {
+            max_segments,
+            width: max_segments + 1,
+        }
+    }
+}
+
 struct Sut {
     backend: Backend,
-    max_segments: usize,
+    merges: Merges,
     store: Option<Store>,
 }
 
 impl Sut {
-    fn new(on_disk: bool, max_segments: usize) -> Result<Self, TestCaseError> {
+    fn new(on_disk: bool, merges: Merges) -> Result<Self, TestCaseError> {
         let backend = if on_disk {
             Backend::Dir(tempfile::tempdir().unwrap())
         } else {
@@ -488,7 +574,7 @@ impl Sut {
         };
         let mut sut = Self {
             backend,
-            max_segments,
+            merges,
             store: None,
         };
         sut.store = Some(sut.open()?);
@@ -504,7 +590,12 @@ impl Sut {
         .detection(dash::detect::DetectionConfig::disabled());
         let store = builder
             .auto_checkpoint(false)
-            .max_segments(self.max_segments)
+            .max_segments(self.merges.max_segments)
+            .merge_policy(MergePolicy {
+                width: self.merges.width,
+                size_ratio: self.merges.width as u64 - 1,
+                floor_bytes: 1,
+            })
             .open()
             .map_err(|e| TestCaseError::fail(format!("open failed: {e}")))?;
         // Every acknowledged write was fsynced (Strict), so nothing may be torn.
@@ -524,7 +615,7 @@ impl Sut {
         tenant: usize,
         commit: &str,
         r: &BatchReceipt,
-    ) -> Result<(Outcome, Option<Timestamp>), TestCaseError> {
+    ) -> Result<(Outcome, Seen), TestCaseError> {
         prop_assert_eq!(&r.commit_id, commit);
         for item in &r.items {
             prop_assert_eq!(item.tenant_id.as_str(), TENANTS[tenant]);
@@ -542,7 +633,7 @@ impl Sut {
                     lsn: r.lsn.0,
                     versions,
                 },
-                Some(r.recorded_at),
+                Seen::at(r.recorded_at),
             ),
             CommitStatus::Replayed => (
                 Outcome::Replayed {
@@ -550,13 +641,13 @@ impl Sut {
                     recorded_at: r.recorded_at,
                     versions,
                 },
-                None,
+                Seen::default(),
             ),
         })
     }
 
     /// Runs `op`; returns its outcome and, for a new write, the recorded time it got.
-    fn apply(&mut self, op: &Op) -> Result<(Outcome, Option<Timestamp>), TestCaseError> {
+    fn apply(&mut self, op: &Op) -> Result<(Outcome, Seen), TestCaseError> {
         let store = self.store();
         Ok(match op {
             Op::Ingest { tenant, item } => match store.ingest(build_item(*tenant, item)) {
@@ -568,10 +659,10 @@ impl Sut {
                             lsn: r.lsn.0,
                             version: r.version,
                         },
-                        Some(r.recorded_at),
+                        Seen::at(r.recorded_at),
                     )
                 }
-                Err(e) => (outcome_of_error(&e), None),
+                Err(e) => (outcome_of_error(&e), Seen::default()),
             },
             Op::Batch {
                 tenant,
@@ -581,10 +672,10 @@ impl Sut {
                 let built = items.iter().map(|s| build_item(*tenant, s)).collect();
                 match store.ingest_batch(commit_id(*commit), built) {
                     Ok(r) => Self::batch_outcome(*tenant, &commit_id(*commit), &r)?,
-                    Err(e) => (outcome_of_error(&e), None),
+                    Err(e) => (outcome_of_error(&e), Seen::default()),
                 }
             }
-            Op::ReplayBatch { .. } => (Outcome::Skipped, None),
+            Op::ReplayBatch { .. } => (Outcome::Skipped, Seen::default()),
             Op::Forget { tenant, claim } => {
                 match store.forget(&TenantId::new(TENANTS[*tenant]), &claim_id(*claim)) {
                     Ok(r) => (
@@ -592,21 +683,25 @@ impl Sut {
                             lsn: r.lsn.0,
                             version: r.version,
                         },
-                        Some(r.recorded_at),
+                        Seen::at(r.recorded_at),
                     ),
-                    Err(e) => (outcome_of_error(&e), None),
+                    Err(e) => (outcome_of_error(&e), Seen::default()),
                 }
             }
             Op::Checkpoint => match store.checkpoint() {
                 Ok(r) => (
                     Outcome::Checkpointed {
                         checkpoint_lsn: r.checkpoint_lsn.0,
+                        written: r.segment_written,
                         segments: r.segments,
                         merged: r.merged,
                     },
-                    None,
+                    Seen {
+                        stamp: None,
+                        merged_from: r.merged_from,
+                    },
                 ),
-                Err(e) => (Outcome::Other(e.to_string()), None),
+                Err(e) => (Outcome::Other(e.to_string()), Seen::default()),
             },
             Op::Compact => match store.compact() {
                 Ok(r) => (
@@ -614,9 +709,9 @@ impl Sut {
                         checkpoint_lsn: r.checkpoint_lsn.0,
                         segments: r.segments,
                     },
-                    None,
+                    Seen::default(),
                 ),
-                Err(e) => (Outcome::Other(e.to_string()), None),
+                Err(e) => (Outcome::Other(e.to_string()), Seen::default()),
             },
             Op::Reopen { crash } => {
                 let store = self.store.take().expect("open");
@@ -633,7 +728,7 @@ impl Sut {
                         .map_err(|e| TestCaseError::fail(e.to_string()))?,
                 }
                 self.store = Some(self.open()?);
-                (Outcome::Reopened, None)
+                (Outcome::Reopened, Seen::default())
             }
         })
     }
@@ -693,7 +788,7 @@ fn check_state(store: &Store, model: &Model, context: &dyn Debug) -> Result<(), 
         model.live_claims(),
         model.last_lsn,
         model.checkpoint_lsn,
-        model.segments,
+        model.segments.len(),
         model.memtable_versions(),
         None,
     );
@@ -707,8 +802,9 @@ fn check_state(store: &Store, model: &Model, context: &dyn Debug) -> Result<(), 
 }
 
 /// Runs `ops` against the store and the model, comparing after every step.
-fn run(on_disk: bool, max_segments: usize, ops: &[Op]) -> Result<(), TestCaseError> {
-    let mut sut = Sut::new(on_disk, max_segments)?;
+fn run(on_disk: bool, merges: Merges, ops: &[Op]) -> Result<(), TestCaseError> {
+    let max_segments = merges.max_segments;
+    let mut sut = Sut::new(on_disk, merges)?;
     let mut model = Model::new(max_segments);
     let mut sent: Vec<Op> = Vec::new();
     check_state(sut.store(), &model, &"open")?;
@@ -721,8 +817,8 @@ fn run(on_disk: bool, max_segments: usize, ops: &[Op]) -> Result<(), TestCaseErr
             }
             other => other.clone(),
         };
-        let (actual, stamp) = sut.apply(&op)?;
-        let expected = model.apply(&op, stamp)?;
+        let (actual, seen) = sut.apply(&op)?;
+        let expected = model.apply(&op, &seen)?;
         prop_assert_eq!(&actual, &expected, "outcome of step {}: {:?}", step, op);
         check_state(sut.store(), &model, &(step, &op))?;
     }
@@ -808,9 +904,10 @@ proptest! {
     fn store_agrees_with_the_model(
         on_disk in any::<bool>(),
         max_segments in 1usize..=8,
+        width in 2usize..=4,
         ops in prop::collection::vec(op(), 1..40),
     ) {
-        run(on_disk, max_segments, &ops)?;
+        run(on_disk, Merges { max_segments, width }, &ops)?;
     }
 }
 
@@ -849,7 +946,7 @@ fn merge_purges_up_to_the_tombstone_even_if_the_claim_lives_again() {
             },
             Op::Compact,
         ];
-        run(on_disk, 3, &ops).unwrap();
+        run(on_disk, Merges::capped(3), &ops).unwrap();
     }
 }
 
@@ -873,5 +970,5 @@ fn merge_after_checkpoint_purges_the_same_history() {
         Op::Checkpoint,
         Op::Compact,
     ];
-    run(false, 3, &ops).unwrap();
+    run(false, Merges::capped(3), &ops).unwrap();
 }

@@ -10,7 +10,8 @@
 //! - A [`Claim`] is keyed by `(tenant_id, claim_id)`; tenants never see each other's data.
 //! - An [`IngestItem`] is a claim with its [`Evidence`] and outgoing [`Edge`]s. Ingesting a key
 //!   again makes a new **version**; the history is kept ([`ClaimRecord::history`]).
-//! - [`Store::forget`] writes a tombstone version; merges purge forgotten claims.
+//! - [`Store::forget`] writes a tombstone version; a merge reaching a claim's oldest segment purges
+//!   its forgotten versions ([`Store::compact`] reaches every segment).
 //!
 //! ## Guarantees
 //! - Every write goes to a checksummed write-ahead log before it is acknowledged. With
@@ -81,8 +82,8 @@ pub use retrieve::{Fusion, Query, Ranking, RetrieveResponse, RetrievedClaim, Sta
 pub use storage::{FileBytes, FileStorage, MemStorage, Storage, StorageFile};
 pub use store::{
     BatchReceipt, CheckpointReport, CommitStatus, Durability, ForgetReceipt, IngestReceipt,
-    RecoveryReport, Retention, Store, StoreBuilder, StoreStats, DEFAULT_DENSE_SEAL_THRESHOLD,
-    SAFE_BATCH_DELAY, SAFE_BATCH_RECORDS,
+    MergePolicy, RecoveryReport, Retention, Store, StoreBuilder, StoreStats,
+    DEFAULT_DENSE_SEAL_THRESHOLD, DEFAULT_MAX_SEGMENTS, SAFE_BATCH_DELAY, SAFE_BATCH_RECORDS,
 };
 pub use validate::{
     validate_item, validate_tenant_id, MAX_BATCH_ITEMS, MAX_EMBEDDING_DIM, MAX_TEXT_BYTES,

@@ -829,7 +829,12 @@ fn debug_storage(state: &AppState) -> Result<Answer, ApiError> {
                 "syncs": stats.wal_syncs,
             },
             "manifest_generation": stats.manifest_generation,
-            "segments": {"count": stats.segments, "bytes": stats.segment_bytes},
+            "segments": {
+                "count": stats.segments,
+                "bytes": stats.segment_bytes,
+                "checkpoint_bytes": stats.checkpoint_bytes,
+                "merge_bytes": stats.merge_bytes,
+            },
             "memtable_versions": stats.memtable_versions,
             "checkpoints": stats.checkpoints,
             "merges": stats.merges,

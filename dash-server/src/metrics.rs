@@ -93,6 +93,9 @@ struct StoreGauges {
     wal_records_written: Gauge,
     wal_syncs: Gauge,
     checkpoints: Gauge,
+    merges: Gauge,
+    checkpoint_bytes: Gauge,
+    merge_bytes: Gauge,
     poisoned: Gauge,
     index_building: Gauge,
     dense_graph_docs: Gauge,
@@ -182,6 +185,17 @@ impl Metrics {
             ),
             wal_syncs: gauge(&mut r, "wal_syncs", "WAL fsyncs since open"),
             checkpoints: gauge(&mut r, "checkpoints", "Checkpoints since open"),
+            merges: gauge(&mut r, "merges", "Segment merges since open"),
+            checkpoint_bytes: gauge(
+                &mut r,
+                "checkpoint_bytes",
+                "Segment bytes checkpoints wrote since open",
+            ),
+            merge_bytes: gauge(
+                &mut r,
+                "merge_bytes",
+                "Segment bytes merges rewrote since open (write amplification: (checkpoint_bytes + merge_bytes) / checkpoint_bytes)",
+            ),
             poisoned: gauge(
                 &mut r,
                 "store_poisoned",
@@ -346,6 +360,9 @@ impl Metrics {
         set(&g.wal_records_written, stats.records_written);
         set(&g.wal_syncs, stats.wal_syncs);
         set(&g.checkpoints, stats.checkpoints);
+        set(&g.merges, stats.merges);
+        set(&g.checkpoint_bytes, stats.checkpoint_bytes);
+        set(&g.merge_bytes, stats.merge_bytes);
         set(&g.poisoned, u64::from(stats.poisoned.is_some()));
         set(&g.index_building, u64::from(stats.index_building));
         set(&g.dense_graph_docs, stats.dense_graph_docs);

@@ -12,6 +12,8 @@ use crate::storage::{FileStorage, Storage};
 use crate::wal::RecoveryMode;
 use crate::Store;
 
+use super::merge_policy::MergePolicy;
+
 /// When a write is acknowledged, and so what survives a crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
@@ -54,6 +56,10 @@ impl Default for Retention {
     }
 }
 
+/// The default [`StoreBuilder::max_segments`]: above what the default [`MergePolicy`] reaches
+/// in 10,000 equal checkpoints (19 segments), so the cap only bounds the unusual.
+pub const DEFAULT_MAX_SEGMENTS: usize = 24;
+
 /// The default [`StoreBuilder::dense_seal_threshold`].
 pub const DEFAULT_DENSE_SEAL_THRESHOLD: usize = 16_384;
 
@@ -69,6 +75,7 @@ pub(crate) struct Config {
     pub(crate) checkpoint_wal_bytes: u64,
     pub(crate) checkpoint_wal_records: u64,
     pub(crate) max_segments: usize,
+    pub(crate) merge_policy: MergePolicy,
     pub(crate) retention: Retention,
     pub(crate) dense_seal_threshold: usize,
     pub(crate) dense_merge_idle: Option<Duration>,
@@ -108,7 +115,8 @@ impl StoreBuilder {
                 auto_checkpoint: true,
                 checkpoint_wal_bytes: 128 * 1024 * 1024,
                 checkpoint_wal_records: 1_000_000,
-                max_segments: 8,
+                max_segments: DEFAULT_MAX_SEGMENTS,
+                merge_policy: MergePolicy::default(),
                 retention: Retention::default(),
                 dense_seal_threshold: DEFAULT_DENSE_SEAL_THRESHOLD,
                 dense_merge_idle: Some(DEFAULT_DENSE_MERGE_IDLE),
@@ -167,10 +175,17 @@ impl StoreBuilder {
         self
     }
 
-    /// Segment count above which a checkpoint merges all segments into one (at least 1).
-    /// Default: 8.
+    /// Segment count above which a checkpoint merges adjacent segments until the count is back
+    /// at `n`, whatever their sizes (at least 1). Below it, the [`MergePolicy`] decides.
+    /// Default: [`DEFAULT_MAX_SEGMENTS`].
     pub fn max_segments(mut self, n: usize) -> Self {
         self.config.max_segments = n;
+        self
+    }
+
+    /// Which segments a checkpoint merges (size-tiered). Default: [`MergePolicy::default`].
+    pub fn merge_policy(mut self, policy: MergePolicy) -> Self {
+        self.config.merge_policy = policy;
         self
     }
 
@@ -294,6 +309,14 @@ impl StoreBuilder {
                 setting: "max_segments",
                 value: "0".into(),
                 accepted: "at least 1",
+            });
+        }
+        let m = c.merge_policy;
+        if m.width < 2 || m.size_ratio == 0 || m.size_ratio >= m.width as u64 {
+            return Err(ConfigError::OutOfRange {
+                setting: "merge_policy",
+                value: format!("{m:?}"),
+                accepted: "width at least 2, size_ratio 1..width",
             });
         }
         if c.dense_seal_threshold == 0 {

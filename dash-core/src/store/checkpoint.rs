@@ -2,6 +2,7 @@
 //! WAL and files no manifest of the last two generations needs.
 
 use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Sender};
@@ -11,7 +12,7 @@ use crate::detect::record::TenantDerived;
 use crate::error::{CheckpointError, WriteError};
 use crate::manifest::{Manifest, SegmentMeta};
 use crate::memtable::Memtable;
-use crate::model::{ClaimId, Lsn, TenantId, VersionBody};
+use crate::model::{ClaimId, ClaimVersion, Lsn, TenantId, VersionBody};
 use crate::segment::{self, CommitMeta, Segment, SegmentBuilder, SEGMENT_DIR};
 use crate::storage::Storage;
 use crate::wal;
@@ -42,18 +43,22 @@ pub struct CheckpointReport {
     pub segment_bytes: u64,
     /// Whether segments were merged.
     pub merged: bool,
+    /// The ids of the segments merged into one, oldest first (adjacent in the store's order);
+    /// empty when nothing was merged.
+    pub merged_from: Vec<u64>,
     /// Segments in the store afterwards.
     pub segments: usize,
 }
 
 impl CheckpointReport {
-    fn new(published: &Manifest, written: Option<&Segment>, merged: bool) -> Self {
+    fn new(published: &Manifest, written: Option<&Segment>, merged_from: Vec<u64>) -> Self {
         Self {
             checkpoint_lsn: published.watermark,
             manifest_generation: published.generation,
             segment_written: written.map(|s| s.id),
             segment_bytes: written.map_or(0, Segment::len),
-            merged,
+            merged: !merged_from.is_empty(),
+            merged_from,
             segments: published.segments.len(),
         }
     }
@@ -178,52 +183,136 @@ pub(crate) fn checkpoint(
             .publish_checkpoint(frozen.len(), new_segment.as_ref());
     }
     shared.metrics.checkpoints.fetch_add(1, Ordering::Relaxed);
-
-    let report = CheckpointReport::new(&ck.manifest, new_segment.as_deref(), false);
-    if ck.manifest.segments.len() > shared.config.max_segments {
-        let merged = merge(shared, &mut ck)?;
-        return Ok(CheckpointReport {
-            segment_written: report.segment_written,
-            segment_bytes: report.segment_bytes,
-            ..merged
-        });
+    if let Some(seg) = &new_segment {
+        shared
+            .metrics
+            .checkpoint_bytes
+            .fetch_add(seg.len(), Ordering::Relaxed);
     }
-    Ok(report)
+
+    let sizes: Vec<u64> = ck.manifest.segments.iter().map(|s| s.file_len).collect();
+    let run = shared
+        .config
+        .merge_policy
+        .pick(&sizes, shared.config.max_segments);
+    let Some(run) = run else {
+        return Ok(CheckpointReport::new(
+            &ck.manifest,
+            new_segment.as_deref(),
+            Vec::new(),
+        ));
+    };
+    let merged = merge(shared, &mut ck, run)?;
+    Ok(CheckpointReport {
+        segment_written: new_segment.as_ref().map(|s| s.id),
+        segment_bytes: new_segment.as_ref().map_or(0, |s| s.len()),
+        ..merged
+    })
 }
 
 /// Merges all segments into one under the retention policy.
 pub(crate) fn compact(shared: &Shared) -> Result<CheckpointReport, CheckpointError> {
     let mut ck = lock(&shared.checkpoint);
-    merge(shared, &mut ck)
+    let all = 0..ck.manifest.segments.len();
+    merge(shared, &mut ck, all)
 }
 
-fn merge(shared: &Shared, ck: &mut CheckpointState) -> Result<CheckpointReport, CheckpointError> {
-    let segments: Vec<Arc<Segment>> = shared.read_state().segments.clone();
+/// Merges the adjacent segments at `run` (indexes into the current list, oldest first) into one
+/// in their place.
+fn merge(
+    shared: &Shared,
+    ck: &mut CheckpointState,
+    run: Range<usize>,
+) -> Result<CheckpointReport, CheckpointError> {
+    // Checkpoints are excluded by the mutex we hold, so the state's list is the manifest's.
+    let segments: Vec<Arc<Segment>> = shared
+        .read_state()
+        .segments
+        .get(run.clone())
+        .map(<[_]>::to_vec)
+        .unwrap_or_default();
+    let merged_from: Vec<u64> = segments.iter().map(|s| s.id).collect();
     let mut next = ck.manifest.clone();
     next.generation += 1;
     let mut dropped = Vec::new();
     let merged = if segments.is_empty() {
         None
     } else {
-        let bytes = merge_segments(&segments, shared.config.retention, &mut dropped)?;
+        let scope = MergeScope {
+            retention: shared.config.retention,
+            from_oldest: run.start == 0,
+        };
+        let bytes = merge_segments(&segments, scope, &mut dropped)?;
         Some(install_segment(shared, &mut next, bytes)?)
     };
-    next.segments = merged.iter().map(|s| meta_of(s)).collect();
+    let run = run.start..run.start + segments.len();
+    next.segments
+        .splice(run.clone(), merged.iter().map(|s| meta_of(s)));
     publish(shared, ck, next)?;
-    // Checkpoints are excluded by the mutex we hold, so the list is still `segments`.
     shared
         .write_state()
-        .publish_merge(merged.as_ref(), &dropped);
+        .publish_merge(run, merged.as_ref(), &dropped);
     shared.metrics.merges.fetch_add(1, Ordering::Relaxed);
-    Ok(CheckpointReport::new(&ck.manifest, merged.as_deref(), true))
+    if let Some(seg) = &merged {
+        shared
+            .metrics
+            .merge_bytes
+            .fetch_add(seg.len(), Ordering::Relaxed);
+    }
+    Ok(CheckpointReport::new(
+        &ck.manifest,
+        merged.as_deref(),
+        merged_from,
+    ))
 }
 
-/// K-way merge of sorted segments (oldest first) into one segment's bytes.
+/// What a merge may drop: the retention policy, and whether the run starts at the oldest
+/// segment (nothing older holds versions its tombstones shadow).
+#[derive(Debug, Clone, Copy)]
+struct MergeScope {
+    retention: Retention,
+    from_oldest: bool,
+}
+
+impl MergeScope {
+    /// Applies retention to one claim's versions in the run (oldest first).
+    ///
+    /// A run that starts at the oldest segment drops everything up to the claim's last
+    /// tombstone, the tombstone too. A later run keeps that tombstone (older segments may hold
+    /// versions it shadows) and drops only what lies between it and the run's start; the
+    /// version cap then counts only what follows it.
+    fn apply(&self, versions: &mut Vec<ClaimVersion>) {
+        let mut keep_from = 0;
+        if self.retention.purge_forgotten {
+            // Everything up to a claim's last tombstone is forgotten content, whatever came
+            // after it: a re-ingest after `forget` starts a new life. Deciding on the segments
+            // alone keeps the outcome independent of what the memtables hold right now.
+            if let Some(last) = versions
+                .iter()
+                .rposition(|v| matches!(v.body, VersionBody::Tombstone))
+            {
+                if self.from_oldest {
+                    versions.drain(..=last);
+                } else {
+                    versions.drain(..last);
+                    keep_from = 1;
+                }
+            }
+        }
+        if let Some(max) = self.retention.max_versions {
+            let capped = versions.len().saturating_sub(keep_from);
+            let excess = capped.saturating_sub(max as usize);
+            versions.drain(keep_from..keep_from + excess);
+        }
+    }
+}
+
+/// K-way merge of sorted, adjacent segments (oldest first) into one segment's bytes.
 ///
 /// The live versions retention drops are added to `dropped`, by key.
 fn merge_segments(
     segments: &[Arc<Segment>],
-    retention: Retention,
+    scope: MergeScope,
     dropped: &mut Vec<(TenantId, ClaimId, Vec<u32>)>,
 ) -> Result<Vec<u8>, crate::error::Corruption> {
     let mut builder = SegmentBuilder::new();
@@ -254,21 +343,7 @@ fn merge_segments(
             .collect();
         let tenant_id = TenantId::new(tenant);
         let claim_id = ClaimId::new(claim);
-        if retention.purge_forgotten {
-            // Everything up to a claim's last tombstone is forgotten content, whatever came
-            // after it: a re-ingest after `forget` starts a new life. Deciding on the segments
-            // alone keeps the outcome independent of what the memtables hold right now.
-            if let Some(last) = versions
-                .iter()
-                .rposition(|v| matches!(v.body, VersionBody::Tombstone))
-            {
-                versions.drain(..=last);
-            }
-        }
-        if let Some(max) = retention.max_versions {
-            let excess = versions.len().saturating_sub(max as usize);
-            versions.drain(..excess);
-        }
+        scope.apply(&mut versions);
         let gone: Vec<u32> = before
             .iter()
             .filter(|(n, live)| *live && !versions.iter().any(|v| v.version == *n))

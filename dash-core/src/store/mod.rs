@@ -25,6 +25,7 @@ mod checkpoint;
 pub(crate) mod dims;
 mod gc;
 mod indexer;
+mod merge_policy;
 mod receipts;
 mod recovery;
 mod shared;
@@ -36,10 +37,11 @@ mod workers;
 pub(crate) mod writer;
 
 pub use builder::{
-    Durability, Retention, StoreBuilder, DEFAULT_DENSE_SEAL_THRESHOLD, SAFE_BATCH_DELAY,
-    SAFE_BATCH_RECORDS,
+    Durability, Retention, StoreBuilder, DEFAULT_DENSE_SEAL_THRESHOLD, DEFAULT_MAX_SEGMENTS,
+    SAFE_BATCH_DELAY, SAFE_BATCH_RECORDS,
 };
 pub use checkpoint::CheckpointReport;
+pub use merge_policy::MergePolicy;
 pub use receipts::{BatchReceipt, CommitStatus, ForgetReceipt, IngestReceipt, RecoveryReport};
 pub(crate) use shared::{lock, Metrics, Shared};
 pub use stats::StoreStats;
@@ -225,7 +227,8 @@ impl Store {
     }
 
     /// Forgets a claim: writes a tombstone version. The claim is no longer returned by
-    /// [`Store::get_claim`]; its versions are purged by a later merge (see [`Retention`]).
+    /// [`Store::get_claim`]; its versions are purged by a later merge that reaches the claim's
+    /// oldest segment, at the latest by [`Store::compact`] (see [`Retention`]).
     ///
     /// # Errors
     /// [`WriteError::NotFound`] if the claim does not exist or is already forgotten,
@@ -312,8 +315,9 @@ impl Store {
     }
 
     /// Freezes everything written so far into a segment, publishes it with a new manifest,
-    /// removes the WAL it covers, and merges segments when there are more than
-    /// [`StoreBuilder::max_segments`]. Writes and reads go on meanwhile.
+    /// removes the WAL it covers, and merges a run of adjacent segments when the
+    /// [`MergePolicy`] picks one (or there are more than [`StoreBuilder::max_segments`]).
+    /// Writes and reads go on meanwhile.
     ///
     /// # Errors
     /// [`CheckpointError`]; the store keeps serving and the WAL still holds everything.

@@ -24,6 +24,8 @@ pub(crate) struct Metrics {
     pub(crate) wal_syncs: AtomicU64,
     pub(crate) checkpoints: AtomicU64,
     pub(crate) merges: AtomicU64,
+    pub(crate) checkpoint_bytes: AtomicU64,
+    pub(crate) merge_bytes: AtomicU64,
     pub(crate) index_builds: AtomicU64,
     pub(crate) graphs_loaded: AtomicU64,
     pub(crate) graphs_discarded: AtomicU64,

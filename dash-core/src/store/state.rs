@@ -2,6 +2,7 @@
 //! memtable, and the commit registry. Reads merge them oldest to newest.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use crate::error::Corruption;
@@ -233,15 +234,16 @@ impl State {
         }
     }
 
-    /// A merge published `merged` in the place of every segment: the versions retention
-    /// `dropped` leave the retrieval indexes in the same step, the rest move to the merged
-    /// segment (the merged-away files are unmapped when their last reader is done).
+    /// A merge published `merged` in the place of the segments at `run`: the versions
+    /// retention `dropped` leave the retrieval indexes in the same step, the rest move to the
+    /// merged segment (the merged-away files are unmapped when their last reader is done).
     pub(crate) fn publish_merge(
         &mut self,
+        run: Range<usize>,
         merged: Option<&Arc<Segment>>,
         dropped: &[(TenantId, ClaimId, Vec<u32>)],
     ) {
-        self.segments = merged.into_iter().cloned().collect();
+        self.segments.splice(run, merged.into_iter().cloned());
         for (tenant, claim, versions) in dropped {
             self.catalog.drop_versions(tenant, claim, versions);
         }

@@ -38,6 +38,11 @@ pub struct StoreStats {
     pub checkpoints: u64,
     /// Merges completed since open.
     pub merges: u64,
+    /// Segment bytes checkpoints wrote since open (new data leaving the WAL).
+    pub checkpoint_bytes: u64,
+    /// Segment bytes merges wrote since open (data rewritten). The merge write amplification
+    /// is `(checkpoint_bytes + merge_bytes) / checkpoint_bytes`.
+    pub merge_bytes: u64,
     /// Why the store refuses writes, if it is poisoned.
     pub poisoned: Option<crate::PoisonCause>,
     /// The last background checkpoint failure, if any.
@@ -162,6 +167,8 @@ impl Store {
             wal_syncs: m.wal_syncs.load(Ordering::Relaxed),
             checkpoints: m.checkpoints.load(Ordering::Relaxed),
             merges: m.merges.load(Ordering::Relaxed),
+            checkpoint_bytes: load(&m.checkpoint_bytes),
+            merge_bytes: load(&m.merge_bytes),
             index_builds: m.index_builds.load(Ordering::Relaxed),
             dense_graph_docs,
             dense_mapped_docs,
