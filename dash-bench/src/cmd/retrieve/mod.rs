@@ -77,6 +77,11 @@ pub struct Args {
     /// runs answer slower: run it on a store you drop afterwards.
     #[arg(long)]
     pub probe_queried_tenant: bool,
+    /// WAL MiB per checkpoint of the load (the store's default is 128): smaller makes more,
+    /// smaller segments, to see the merge policy's write amplification at a 10M store's
+    /// checkpoint count.
+    #[arg(long, default_value_t = 128)]
+    pub checkpoint_wal_mib: u64,
 }
 
 /// Claims `[from, to)` of the corpus with their vectors and a `bucket` pair (`line % 100`).
@@ -142,7 +147,7 @@ pub fn run(a: Args) -> Res<()> {
             .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
     }
     if !reuse {
-        bulk_load(&dir, &corpus, &vectors, a.sealed)?;
+        bulk_load(&dir, &corpus, &vectors, &a)?;
     }
     let rss_before = machine::rss_bytes("self").unwrap_or(0);
     let start = Instant::now();
@@ -216,11 +221,15 @@ pub fn run(a: Args) -> Res<()> {
     real::recall_at_100(&a.real)
 }
 
+const MIB: f64 = 1024.0 * 1024.0;
+
 /// Step 1: loads the first `sealed` claims into a new store in `dir` with one graph build at
 /// reopen, checkpoints and closes it.
-fn bulk_load(dir: &Path, corpus: &Synthetic, vectors: &Matrix, sealed: usize) -> Res<()> {
+fn bulk_load(dir: &Path, corpus: &Synthetic, vectors: &Matrix, a: &Args) -> Res<()> {
+    let sealed = a.sealed;
     let store = Store::builder(dir)
         .durability(BATCHED)
+        .checkpoint_wal_bytes(a.checkpoint_wal_mib.max(1) * 1024 * 1024)
         .dense_seal_threshold(usize::MAX) // bulk load: one graph build at reopen
         .open()?;
     let took = ingest_all(&store, load(corpus, vectors, 0, sealed)?, "sealed")?;
@@ -230,6 +239,18 @@ fn bulk_load(dir: &Path, corpus: &Synthetic, vectors: &Matrix, sealed: usize) ->
         sealed,
         took.as_secs_f64(),
         sealed as f64 / took.as_secs_f64()
+    );
+    let s = store.stats();
+    println!(
+        "load: {} checkpoints, {} merges, {} segments of {:.0} MiB; merge write amplification {:.2} \
+         ((checkpoint {:.0} MiB + merge {:.0} MiB) / checkpoint)",
+        s.checkpoints,
+        s.merges,
+        s.segments,
+        s.segment_bytes as f64 / MIB,
+        (s.checkpoint_bytes + s.merge_bytes) as f64 / s.checkpoint_bytes.max(1) as f64,
+        s.checkpoint_bytes as f64 / MIB,
+        s.merge_bytes as f64 / MIB,
     );
     store.close()?;
     Ok(())
