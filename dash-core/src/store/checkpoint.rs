@@ -191,23 +191,20 @@ pub(crate) fn checkpoint(
     }
 
     let sizes: Vec<u64> = ck.manifest.segments.iter().map(|s| s.file_len).collect();
-    let run = shared
+    let merged_from = match shared
         .config
         .merge_policy
-        .pick(&sizes, shared.config.max_segments);
-    let Some(run) = run else {
-        return Ok(CheckpointReport::new(
-            &ck.manifest,
-            new_segment.as_deref(),
-            Vec::new(),
-        ));
+        .pick(&sizes, shared.config.max_segments)
+    {
+        Some(run) => merge(shared, &mut ck, run)?.merged_from,
+        None => Vec::new(),
     };
-    let merged = merge(shared, &mut ck, run)?;
-    Ok(CheckpointReport {
-        segment_written: new_segment.as_ref().map(|s| s.id),
-        segment_bytes: new_segment.as_ref().map_or(0, |s| s.len()),
-        ..merged
-    })
+    // `ck.manifest` is the newest published: the merge's, if there was one.
+    Ok(CheckpointReport::new(
+        &ck.manifest,
+        new_segment.as_deref(),
+        merged_from,
+    ))
 }
 
 /// Merges all segments into one under the retention policy.

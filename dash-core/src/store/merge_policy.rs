@@ -60,25 +60,25 @@ impl MergePolicy {
         if let Some(run) = tiered.filter(|r| r.len() >= needed) {
             return Some(run);
         }
-        cheapest_window(sizes, needed.max(2))
+        // `needed` >= 2: `n` > `max_segments` >= 1.
+        cheapest_window(sizes, needed)
     }
 
     /// The cheapest run of at least `width` adjacent similar segments.
     fn similar_run(&self, sizes: &[u64]) -> Option<Range<usize>> {
         let eff: Vec<u64> = sizes.iter().map(|&s| s.max(self.floor_bytes)).collect();
-        let ratio = self.size_ratio.max(1);
         let mut best: Option<(Range<usize>, u128)> = None;
         for start in 0..eff.len() {
             let (mut lo, mut hi) = (eff[start], eff[start]);
             let mut end = start + 1;
             while let Some(&s) = eff.get(end) {
                 let (l, h) = (lo.min(s), hi.max(s));
-                if h > l.saturating_mul(ratio) {
+                if h > l.saturating_mul(self.size_ratio) {
                     break;
                 }
                 (lo, hi, end) = (l, h, end + 1);
             }
-            if end - start < self.width.max(2) {
+            if end - start < self.width {
                 continue;
             }
             let total: u128 = eff[start..end].iter().map(|&s| u128::from(s)).sum();
