@@ -304,11 +304,12 @@ fn failed_write(disk: &dash::MemStorage, fault: impl FnOnce(&dash::MemStorage)) 
         .open()
         .unwrap();
     store.ingest(item("a", "before", "durable")).unwrap();
+    // The detection stage writes a derived record after each commit: let it land first, or it
+    // could meet the fault and poison the store before our write does.
+    assert!(store.wait_for_detection());
     fault(disk);
-    assert!(matches!(
-        store.ingest(item("a", "lost", "never acknowledged")),
-        Err(WriteError::Io(_))
-    ));
+    let r = store.ingest(item("a", "lost", "never acknowledged"));
+    assert!(matches!(r, Err(WriteError::Io(_))), "{r:?}");
     store
 }
 
