@@ -107,6 +107,9 @@ struct StoreGauges {
     catalog_image_loaded: Gauge,
     writer_busy_micros: Gauge,
     writer_lock_wait_micros: Gauge,
+    tenant_changes_deferred: Gauge,
+    tenant_changes_waiting: Gauge,
+    reader_apply_wait_micros: Gauge,
     detected_edges: Gauge,
     detected_edges_built: Gauge,
     detected_edges_dropped: Gauge,
@@ -237,7 +240,22 @@ impl Metrics {
             writer_lock_wait_micros: gauge(
                 &mut r,
                 "writer_lock_wait_micros",
-                "Of writer_busy_micros, the wait for locks held by others (queries of the tenants written, background work)",
+                "Of writer_busy_micros, the wait for the state lock held by others (background work, queries taking their tenant)",
+            ),
+            tenant_changes_deferred: gauge(
+                &mut r,
+                "tenant_changes_deferred",
+                "Changes the writer left in a tenant's inbox instead of waiting for its queries, since open",
+            ),
+            tenant_changes_waiting: gauge(
+                &mut r,
+                "tenant_changes_waiting",
+                "Changes waiting in tenants' inboxes for the next reader or change",
+            ),
+            reader_apply_wait_micros: gauge(
+                &mut r,
+                "reader_apply_wait_micros",
+                "Microseconds readers waited for a tenant's running queries to apply its inbox, since open",
             ),
             detected_edges: gauge(
                 &mut r,
@@ -377,6 +395,9 @@ impl Metrics {
         );
         set(&g.writer_busy_micros, stats.writer_busy_micros);
         set(&g.writer_lock_wait_micros, stats.writer_lock_wait_micros);
+        set(&g.tenant_changes_deferred, stats.tenant_changes_deferred);
+        set(&g.tenant_changes_waiting, stats.tenant_changes_waiting);
+        set(&g.reader_apply_wait_micros, stats.reader_apply_wait_micros);
         set(&g.detected_edges, stats.detected_edges);
         set(&g.detected_edges_built, stats.detected_edges_built);
         set(

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Weak};
 
-use parking_lot::{RwLock, RwLockReadGuard};
+use parking_lot::RwLockReadGuard;
 use std::time::Duration;
 
 use super::candidates::{self, Scratch, SearchCost};
@@ -29,6 +29,7 @@ use crate::error::WriteError;
 use crate::index::DocId;
 use crate::model::{Claim, IngestItem, Lsn, Relation, TenantId, Timestamp};
 use crate::retrieve::catalog::{read_tenant, Pending, SharedTenant, TenantIndex};
+use crate::retrieve::tenant_cell::TenantCell;
 use crate::store::writer::Request;
 use crate::store::{lock, Shared};
 
@@ -399,40 +400,47 @@ impl Stage {
         // (tenant, claim, version, text) of each version to embed.
         let mut todo: Vec<(TenantId, crate::model::ClaimId, u32, String)> = Vec::new();
         let mut skipped = 0u64;
-        {
+        // Each commit's tenant and what its vectors are, under the state lock; the tenants'
+        // indexes are read after it is let go (reading may wait for a tenant's queries).
+        let looked_up: Vec<_> = {
             let st = s.read_state();
-            for p in work {
-                let Some(index) = st.catalog.tenant(&p.tenant) else {
+            work.iter()
+                .map(|p| {
+                    let model_of = st.dims.model(&p.tenant).map(|m| m == model);
+                    let dim_fits = st.dims.of(&p.tenant).is_none_or(|d| d as usize == dim);
+                    (st.catalog.shared_tenant(&p.tenant), model_of, dim_fits)
+                })
+                .collect()
+        };
+        for (p, (cell, model_of, dim_fits)) in work.iter().zip(looked_up) {
+            let Some(cell) = cell else {
+                continue;
+            };
+            let index = read_tenant(&cell);
+            let takes = match model_of {
+                Some(same) => same,
+                None => dim_fits && !index.has_caller_vectors(),
+            };
+            for n in p.first..p.first + p.count {
+                let Some(item) = index.item(n) else { continue };
+                // Already has a vector: the caller's, or one embedded before a restart.
+                let embedded = index.dense.as_ref().is_some_and(|d| d.contains(n));
+                if item.claim.embedding.is_some() || embedded {
+                    continue;
+                }
+                if !takes {
+                    skipped += 1;
+                    continue;
+                }
+                let Some(doc) = index.docs.get(n as usize) else {
                     continue;
                 };
-                let takes = match st.dims.model(&p.tenant) {
-                    Some(m) => m == model,
-                    None => {
-                        st.dims.of(&p.tenant).is_none_or(|d| d as usize == dim)
-                            && !index.has_caller_vectors()
-                    }
-                };
-                for n in p.first..p.first + p.count {
-                    let Some(item) = index.item(n) else { continue };
-                    // Already has a vector: the caller's, or one embedded before a restart.
-                    let embedded = index.dense.as_ref().is_some_and(|d| d.contains(n));
-                    if item.claim.embedding.is_some() || embedded {
-                        continue;
-                    }
-                    if !takes {
-                        skipped += 1;
-                        continue;
-                    }
-                    let Some(doc) = index.docs.get(n as usize) else {
-                        continue;
-                    };
-                    todo.push((
-                        p.tenant.clone(),
-                        item.claim.claim_id.clone(),
-                        doc.version,
-                        item.claim.canonical_text.clone(),
-                    ));
-                }
+                todo.push((
+                    p.tenant.clone(),
+                    item.claim.claim_id.clone(),
+                    doc.version,
+                    item.claim.canonical_text.clone(),
+                ));
             }
         }
         add(&s.detection.embed_skipped, skipped);
@@ -526,15 +534,21 @@ impl Stage {
     fn rebuild(&mut self, tenant: &TenantId) -> Result<u64, Stop> {
         let s = self.shared()?;
         let config = Arc::clone(&s.config.detection);
-        let (docs, through, epoch) = {
+        let (through, cell) = {
             let st = s.read_state();
-            let through = st.catalog.detected_through;
-            let Some(index) = st.catalog.tenant(tenant) else {
+            (
+                st.catalog.detected_through,
+                st.catalog.shared_tenant(tenant),
+            )
+        };
+        let (docs, epoch) = {
+            // Read after the state lock is let go (reading may wait for the tenant's queries).
+            let Some(cell) = cell else {
                 return Ok(0);
             };
+            let index = read_tenant(&cell);
             (
                 index.docs.iter().take_while(|d| d.lsn <= through).count(),
-                through,
                 index.detected.epoch(),
             )
         };
@@ -599,7 +613,7 @@ impl Stage {
 /// for the judge, registering each as processed before the next.
 #[allow(clippy::too_many_arguments)]
 fn gather(
-    cell: &RwLock<TenantIndex>,
+    cell: &TenantCell,
     (state, scratch): (&mut TenantState, &mut Scratch),
     tenant: &TenantId,
     t: usize,

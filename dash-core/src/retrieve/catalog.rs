@@ -9,14 +9,16 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use parking_lot::{RwLockReadGuard, RwLockWriteGuard};
 use roaring::RoaringBitmap;
 
 use super::claims::ClaimTable;
 use super::dense::{DenseIndex, Fold, SealPlan};
 use super::rank::{evidence_weight, EvidenceWeight};
+pub(crate) use super::tenant_cell::read_tenant;
+use super::tenant_cell::{InboxStats, TenantCell, TenantOp};
 use crate::detect::edges::{DetectedGraph, DocEdge};
 use crate::detect::record::TenantDerived;
 use crate::error::Corruption;
@@ -39,9 +41,11 @@ use crate::segment::Segment;
 ///
 /// **Locks.** Each tenant's indexes sit behind a lock of their own ([`SharedTenant`]), so a query
 /// holds its tenant only: it takes the handle under the store's state lock, lets that go, and
-/// reads the tenant. Whoever changes the catalog holds the state lock *and then* the tenant's
-/// write lock; the order is always state lock, then tenant lock, never the other way (a query
-/// holding its tenant never asks for the state lock).
+/// reads the tenant. Whoever changes the catalog holds the state lock; the writer's changes
+/// never wait for a tenant's readers (they go to the tenant's inbox when it is being read,
+/// [`super::tenant_cell`]); the few changes that must wait (a seal's plan, a graph swap) take
+/// the tenant's write lock *after* the state lock, never the other way (a query holding its
+/// tenant never asks for the state lock).
 #[derive(Debug, Default)]
 pub(crate) struct Catalog {
     pub(super) tenants: HashMap<TenantId, SharedTenant>,
@@ -60,27 +64,9 @@ pub(crate) struct Catalog {
     pub(super) image_through: Lsn,
 }
 
-/// One tenant's indexes behind their own lock (see [`Catalog`] for the lock order).
-pub(crate) type SharedTenant = Arc<RwLock<TenantIndex>>;
-
-/// Reads a tenant's indexes (a fair lock: a waiting writer goes before new readers).
-pub(crate) fn read_tenant(cell: &RwLock<TenantIndex>) -> RwLockReadGuard<'_, TenantIndex> {
-    cell.read()
-}
-
-/// Takes a tenant's write lock, adding the time spent behind its readers to `waited`.
-fn write_tenant<'a>(
-    cell: &'a RwLock<TenantIndex>,
-    waited: &mut Duration,
-) -> RwLockWriteGuard<'a, TenantIndex> {
-    if let Some(guard) = cell.try_write() {
-        return guard;
-    }
-    let asked = Instant::now();
-    let guard = cell.write();
-    *waited += asked.elapsed();
-    guard
-}
+/// One tenant's indexes behind their own lock, with their inbox (see [`Catalog`] for the lock
+/// order and [`super::tenant_cell`] for the inbox).
+pub(crate) type SharedTenant = Arc<TenantCell>;
 
 /// A commit's documents in one tenant, waiting for the detection stage.
 #[derive(Debug, Clone)]
@@ -186,8 +172,6 @@ pub(crate) struct TenantIndex {
     pub(super) superseded_targets: RoaringBitmap,
     /// Edges the engine detected (between documents).
     pub(crate) detected: DetectedGraph,
-    /// Documents still waiting for the detection stage.
-    pub(crate) undetected: u64,
     /// Documents whose vector the store's embedder made.
     pub(crate) store_vectors: u64,
 }
@@ -224,8 +208,67 @@ impl TenantIndex {
             incoming: HashMap::default(),
             superseded_targets: RoaringBitmap::new(),
             detected: DetectedGraph::default(),
-            undetected: 0,
             store_vectors: 0,
+        }
+    }
+
+    /// The detected edges whose two ends are current versions, with the versions they join
+    /// and the judge that made them.
+    pub(crate) fn detected_edges(&self) -> Vec<crate::detect::DetectedEdge> {
+        let version = |d: DocId| self.docs.get(d as usize).map_or(0, |x| x.version);
+        self.detected
+            .all()
+            .filter(|e| self.current.contains(e.from) && self.current.contains(e.to))
+            .map(|e| crate::detect::DetectedEdge {
+                edge: e.edge.clone(),
+                from_version: version(e.from),
+                to_version: version(e.to),
+                judge: e.judge.to_string(),
+            })
+            .collect()
+    }
+
+    /// The sealed graphs, with the stamps of those not saved to a file yet.
+    pub(crate) fn graphs_to_save(&self) -> Vec<super::graph_files::ToSave> {
+        let Some(dense) = &self.dense else {
+            return Vec::new();
+        };
+        dense
+            .graphs()
+            .iter()
+            .map(|g| {
+                let stamps = match g.file() {
+                    Some(_) => None,
+                    None => super::graph_files::stamps(self, g.doc_ids()),
+                };
+                (Arc::clone(g), stamps)
+            })
+            .collect()
+    }
+
+    /// Applies one change (from the writer, or from the tenant's inbox).
+    pub(super) fn apply(&mut self, op: TenantOp) {
+        match op {
+            TenantOp::Commit {
+                lsn,
+                recorded_at,
+                items,
+            } => {
+                for (item, version) in &items {
+                    self.add_version(item, *version, lsn, recorded_at);
+                }
+            }
+            TenantOp::Tombstone { claim, at } => self.add_tombstone(&claim, at),
+            TenantOp::Drop { claim, versions } => self.drop_versions(&claim, &versions),
+            TenantOp::Derived(d) => self.apply_derived(&d),
+            TenantOp::Relocate { segment, entries } => {
+                for i in entries {
+                    // A key that fails to decode was caught by the segment's checksum at load.
+                    if let (Ok((_, claim)), Ok(entry)) = (segment.key(i), u32::try_from(i)) {
+                        self.relocate(&segment, entry, claim);
+                    }
+                }
+            }
         }
     }
 
@@ -657,7 +700,7 @@ impl Catalog {
                 return Ok(None);
             }
             for d in seg.derived()? {
-                catalog.apply_tenant_derived(&d);
+                catalog.apply_tenant_derived(d);
             }
         }
         // The decoded items go: documents read their content from the mapped segments.
@@ -719,17 +762,17 @@ impl Catalog {
         }
         items.sort_by(|a, b| (&a.0.claim.claim_id, a.1).cmp(&(&b.0.claim.claim_id, b.1)));
         let cell = self.cell(tenant);
-        let mut index = write_tenant(&cell, &mut self.tenant_wait);
-        let mut first = None;
-        let mut count = 0u32;
-        for (item, version) in &items {
-            if let Some(doc) = index.add_version(item, *version, lsn, recorded_at) {
-                first.get_or_insert(doc);
-                count += 1;
-            }
-        }
-        if let (true, Some(first)) = (self.queueing && lsn > self.detected_through, first) {
-            index.undetected += u64::from(count);
+        // Documents are numbered here, before they are indexed (the change may wait in the
+        // inbox): each version takes the next number (claim numbers, which could refuse one,
+        // run out only past 2^32 claims in a tenant, after document numbers).
+        let (Ok(count), false) = (u32::try_from(items.len()), items.is_empty()) else {
+            return;
+        };
+        let Some(first) = cell.number(count) else {
+            return; // the tenant's document numbers ran out: the versions stay unindexed
+        };
+        if self.queueing && lsn > self.detected_through {
+            cell.count_undetected(u64::from(count), 0);
             self.queue.push_back(Pending {
                 lsn,
                 tenant: tenant.clone(),
@@ -738,6 +781,11 @@ impl Catalog {
                 count,
             });
         }
+        cell.change(TenantOp::Commit {
+            lsn,
+            recorded_at,
+            items,
+        });
     }
 
     /// Applies a derived record: every tenant's part, then the watermark (the commits it
@@ -752,7 +800,7 @@ impl Catalog {
             queue.push(Change::Derived(lsn, detected_through, derived));
             return;
         }
-        for d in &derived {
+        for d in derived {
             self.apply_tenant_derived(d);
         }
         if detected_through > self.detected_through {
@@ -765,8 +813,7 @@ impl Catalog {
         {
             if let Some(p) = self.queue.pop_front() {
                 if let Some(cell) = self.tenants.get(&p.tenant) {
-                    let mut t = write_tenant(cell, &mut self.tenant_wait);
-                    t.undetected = t.undetected.saturating_sub(u64::from(p.count));
+                    cell.count_undetected(0, u64::from(p.count));
                 }
             }
         }
@@ -777,7 +824,7 @@ impl Catalog {
         let Some(cell) = self.tenants.get(tenant) else {
             return;
         };
-        let mut index = write_tenant(cell, &mut self.tenant_wait);
+        let mut index = cell.write(&mut self.tenant_wait);
         let index = &mut *index;
         for (item, version) in items {
             let Some(slot) = index
@@ -812,48 +859,22 @@ impl Catalog {
             .sum()
     }
 
-    fn apply_tenant_derived(&mut self, d: &TenantDerived) {
-        let cell = self.cell(&d.tenant);
-        write_tenant(&cell, &mut self.tenant_wait).apply_derived(d);
-    }
-
-    /// The tenant's detected edges whose two ends are current versions, with the versions
-    /// they join and the judge that made them.
-    pub(crate) fn detected_edges(&self, tenant: &TenantId) -> Vec<crate::detect::DetectedEdge> {
-        let Some(t) = self.tenant(tenant) else {
-            return Vec::new();
-        };
-        let version = |d: DocId| t.docs.get(d as usize).map_or(0, |x| x.version);
-        t.detected
-            .all()
-            .filter(|e| t.current.contains(e.from) && t.current.contains(e.to))
-            .map(|e| crate::detect::DetectedEdge {
-                edge: e.edge.clone(),
-                from_version: version(e.from),
-                to_version: version(e.to),
-                judge: e.judge.to_string(),
-            })
-            .collect()
-    }
-
-    /// Live detected edges, over all tenants.
-    pub(crate) fn detected_edge_count(&self) -> u64 {
-        self.tenants
-            .values()
-            .map(|t| read_tenant(t).detected.live_edges())
-            .sum()
+    fn apply_tenant_derived(&mut self, d: TenantDerived) {
+        self.cell(&d.tenant).change(TenantOp::Derived(d));
     }
 
     /// Documents still waiting for the detection stage in `tenant`.
     pub(crate) fn undetected(&self, tenant: &TenantId) -> u64 {
-        self.tenant(tenant).map_or(0, |t| t.undetected)
+        self.tenants.get(tenant).map_or(0, |t| t.undetected())
     }
 
-    /// Every tenant, with its indexes read-locked (the detection stage walks them at open).
+    /// Every tenant, with its cell and its indexes read-locked (every change applied).
     pub(crate) fn tenants(
         &self,
-    ) -> impl Iterator<Item = (&TenantId, RwLockReadGuard<'_, TenantIndex>)> + '_ {
-        self.tenants.iter().map(|(id, t)| (id, read_tenant(t)))
+    ) -> impl Iterator<Item = (&TenantId, &TenantCell, RwLockReadGuard<'_, TenantIndex>)> + '_ {
+        self.tenants
+            .iter()
+            .map(|(id, t)| (id, &**t, read_tenant(t)))
     }
 
     /// Every tenant's id.
@@ -868,15 +889,15 @@ impl Catalog {
             None => Arc::clone(
                 self.tenants
                     .entry(tenant.clone())
-                    .or_insert_with(|| Arc::new(RwLock::new(TenantIndex::new()))),
+                    .or_insert_with(|| Arc::new(TenantCell::new(TenantIndex::new(), 0))),
             ),
         }
     }
 
-    /// `tenant`'s indexes, write-locked (waiting for its queries to finish).
+    /// `tenant`'s indexes, write-locked (waiting for its queries to finish), inbox applied.
     fn tenant_mut(&mut self, tenant: &TenantId) -> Option<RwLockWriteGuard<'_, TenantIndex>> {
         let cell = self.tenants.get(tenant)?;
-        Some(write_tenant(cell, &mut self.tenant_wait))
+        Some(cell.write(&mut self.tenant_wait))
     }
 
     /// The time spent waiting for tenants' write locks since the last call.
@@ -896,8 +917,11 @@ impl Catalog {
             queue.push(Change::Tombstone(tenant.clone(), lsn, claim.clone(), at));
             return;
         }
-        if let Some(mut t) = self.tenant_mut(tenant) {
-            t.add_tombstone(claim, at);
+        if let Some(cell) = self.tenants.get(tenant) {
+            cell.change(TenantOp::Tombstone {
+                claim: claim.clone(),
+                at,
+            });
         }
     }
 
@@ -911,8 +935,11 @@ impl Catalog {
             ));
             return;
         }
-        if let Some(mut t) = self.tenant_mut(tenant) {
-            t.drop_versions(claim, versions);
+        if let Some(cell) = self.tenants.get(tenant) {
+            cell.change(TenantOp::Drop {
+                claim: claim.clone(),
+                versions: versions.to_vec(),
+            });
         }
     }
 
@@ -924,22 +951,26 @@ impl Catalog {
             queue.push(Change::Relocate(Arc::clone(segment)));
             return;
         }
-        // Keys are sorted by tenant: each tenant's lock is taken once.
-        let mut held: Option<(&str, RwLockWriteGuard<'_, TenantIndex>)> = None;
-        for i in 0..segment.entry_count() {
+        // Keys are sorted by tenant: one change per tenant, its run of entries.
+        let n = segment.entry_count();
+        let mut start = 0;
+        while start < n {
             // A key that fails to decode was caught by the segment's checksum at load; skip.
-            let (Ok((tenant, claim)), Ok(entry)) = (segment.key(i), u32::try_from(i)) else {
+            let Ok((tenant, _)) = segment.key(start) else {
+                start += 1;
                 continue;
             };
-            if held.as_ref().is_none_or(|(t, _)| *t != tenant) {
-                held = self
-                    .tenants
-                    .get(tenant)
-                    .map(|cell| (tenant, write_tenant(cell, &mut self.tenant_wait)));
+            let mut end = start + 1;
+            while end < n && segment.key(end).is_ok_and(|(t, _)| t == tenant) {
+                end += 1;
             }
-            if let Some((_, index)) = &mut held {
-                index.relocate(segment, entry, claim);
+            if let Some(cell) = self.tenants.get(tenant) {
+                cell.change(TenantOp::Relocate {
+                    segment: Arc::clone(segment),
+                    entries: start..end,
+                });
             }
+            start = end;
         }
     }
 
@@ -977,28 +1008,6 @@ impl Catalog {
         self.with_dense(tenant, |dense| dense.replace(built, view));
     }
 
-    /// `tenant`'s sealed graphs, with the stamps of those not saved to a file yet.
-    pub(crate) fn graphs_to_save(&self, tenant: &TenantId) -> Vec<super::graph_files::ToSave> {
-        let Some(index) = self.tenant(tenant) else {
-            return Vec::new();
-        };
-        let index = &*index;
-        let Some(dense) = &index.dense else {
-            return Vec::new();
-        };
-        dense
-            .graphs()
-            .iter()
-            .map(|g| {
-                let stamps = match g.file() {
-                    Some(_) => None,
-                    None => super::graph_files::stamps(index, g.doc_ids()),
-                };
-                (Arc::clone(g), stamps)
-            })
-            .collect()
-    }
-
     /// One tenant's indexes, read-locked.
     pub(crate) fn tenant(&self, tenant: &TenantId) -> Option<RwLockReadGuard<'_, TenantIndex>> {
         self.tenants.get(tenant).map(|t| read_tenant(t))
@@ -1009,9 +1018,14 @@ impl Catalog {
         self.tenants.get(tenant).map(Arc::clone)
     }
 
-    /// True when `tenant`'s exact dense part is due for sealing.
+    /// True when `tenant`'s exact dense part is due for sealing. A hint the writer asks after
+    /// each change: it neither waits for the tenant's readers nor applies its inbox, so while
+    /// the tenant is being written it answers from the indexes as they are, and a later change
+    /// asks again.
     pub(crate) fn wants_seal(&self, tenant: &TenantId, threshold: usize) -> bool {
-        self.tenant(tenant)
+        self.tenants
+            .get(tenant)
+            .and_then(|cell| cell.peek())
             .is_some_and(|t| t.dense.as_ref().is_some_and(|d| d.wants_seal(threshold)))
     }
 
@@ -1020,7 +1034,7 @@ impl Catalog {
         self.tenants
             .iter()
             .filter(|(_, t)| {
-                let t = read_tenant(t);
+                let t = t.read_as_is();
                 t.dense.as_ref().is_some_and(|d| d.wants_seal(threshold))
             })
             .map(|(id, _)| id.clone())
@@ -1032,45 +1046,28 @@ impl Catalog {
         self.tenants
             .iter()
             .filter(|(_, t)| {
-                let t = read_tenant(t);
+                let t = t.read_as_is();
                 t.dense.as_ref().is_some_and(DenseIndex::wants_merge)
             })
             .map(|(id, _)| id.clone())
             .collect()
     }
 
-    /// Sealed HNSW graphs, over all tenants.
-    pub(crate) fn dense_graph_count(&self) -> usize {
-        self.tenants
-            .values()
-            .filter_map(|t| read_tenant(t).dense.as_ref().map(DenseIndex::graph_count))
-            .sum()
+    /// Every tenant's cell, to read after letting the store's state lock go (statistics: a
+    /// tenant's inbox may make its reader wait for the tenant's queries, and the writer must not
+    /// wait behind that).
+    pub(crate) fn cells(&self) -> Vec<SharedTenant> {
+        self.tenants.values().map(Arc::clone).collect()
     }
 
     /// True while any background build runs.
     pub(crate) fn building(&self) -> bool {
         self.tenants.values().any(|t| {
-            read_tenant(t)
+            t.read_as_is()
                 .dense
                 .as_ref()
                 .is_some_and(DenseIndex::is_building)
         })
-    }
-
-    /// Documents in graphs / in exact parts, over all tenants.
-    pub(crate) fn dense_sizes(&self) -> (u64, u64) {
-        self.tenants
-            .values()
-            .filter_map(|t| read_tenant(t).dense.as_ref().map(DenseIndex::sizes))
-            .fold((0, 0), |(a, b), (x, y)| (a + x, b + y))
-    }
-
-    /// Documents in graphs viewed from their files, over all tenants.
-    pub(crate) fn dense_mapped_docs(&self) -> u64 {
-        self.tenants
-            .values()
-            .filter_map(|t| read_tenant(t).dense.as_ref().map(DenseIndex::mapped_docs))
-            .sum()
     }
 
     /// Plans a background build for `tenant` and marks it building.
@@ -1087,4 +1084,44 @@ impl Catalog {
             None => dense.abandon(),
         });
     }
+}
+
+/// Sums over tenants, for the store's statistics ([`totals`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct TenantTotals {
+    /// Documents in sealed graphs.
+    pub(crate) graph_docs: u64,
+    /// Documents in exact dense parts.
+    pub(crate) exact_docs: u64,
+    /// Sealed graphs.
+    pub(crate) graphs: usize,
+    /// Documents in graphs viewed from their files.
+    pub(crate) mapped_docs: u64,
+    /// True while a background graph build runs.
+    pub(crate) building: bool,
+    /// Live detected edges.
+    pub(crate) detected_edges: u64,
+    /// The inboxes' counters.
+    pub(crate) inbox: InboxStats,
+}
+
+/// Reads each of `cells` once, as it is (changes waiting in an inbox counted as waiting), and
+/// sums what the statistics show.
+pub(crate) fn totals(cells: &[SharedTenant]) -> TenantTotals {
+    let mut sum = TenantTotals::default();
+    for cell in cells {
+        let t = cell.read_as_is();
+        if let Some(dense) = &t.dense {
+            let (graph, exact) = dense.sizes();
+            sum.graph_docs += graph;
+            sum.exact_docs += exact;
+            sum.graphs += dense.graph_count();
+            sum.mapped_docs += dense.mapped_docs();
+            sum.building |= dense.is_building();
+        }
+        sum.detected_edges += t.detected.live_edges();
+        drop(t);
+        sum.inbox = sum.inbox.add(cell.inbox_stats());
+    }
+    sum
 }

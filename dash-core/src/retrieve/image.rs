@@ -181,7 +181,7 @@ fn encode(catalog: &Catalog, applied_through: Lsn, segments: &[Arc<Segment>]) ->
     // Tenants encode in parallel (each into its own buffer), then go in one after another.
     let parts: Vec<Vec<u8>> = tenants
         .par_iter()
-        .map(|(id, t)| encode_tenant(id, t))
+        .map(|(id, cell, t)| encode_tenant(id, cell.undetected(), t))
         .collect();
     e.len(parts.len());
     for p in parts {
@@ -191,10 +191,10 @@ fn encode(catalog: &Catalog, applied_through: Lsn, segments: &[Arc<Segment>]) ->
     e.buf
 }
 
-fn encode_tenant(id: &TenantId, t: &TenantIndex) -> Vec<u8> {
+fn encode_tenant(id: &TenantId, undetected: u64, t: &TenantIndex) -> Vec<u8> {
     let mut e = Encoder::default();
     e.str(id.as_str());
-    e.u64(t.undetected);
+    e.u64(undetected);
     e.u64(t.store_vectors);
     part(&mut e, |e| encode_head(e, t));
     part(&mut e, |e| t.lexical.encode(e));
@@ -308,7 +308,7 @@ fn decode(
     if !d.is_empty() {
         return malformed(d.position(), "bytes after the tenants");
     }
-    let tenants: Vec<(TenantId, TenantIndex, Vec<String>)> = slices
+    let tenants: Vec<(TenantId, TenantIndex, u64, Vec<String>)> = slices
         .into_par_iter()
         .map(|(at, bytes)| decode_tenant(bytes, &by_id).map_err(|(pos, kind)| (at + pos, kind)))
         .collect::<DecodeResult<_>>()?;
@@ -316,11 +316,11 @@ fn decode(
     catalog.queue = queue;
     catalog.image_through = applied_through;
     let mut graphs = Vec::new();
-    for (id, index, names) in tenants {
+    for (id, index, undetected, names) in tenants {
         if !names.is_empty() {
             graphs.push((id.clone(), names));
         }
-        let index = Arc::new(parking_lot::RwLock::new(index));
+        let index = Arc::new(super::tenant_cell::TenantCell::new(index, undetected));
         if catalog.tenants.insert(id, index).is_some() {
             return malformed(0, "a tenant listed twice");
         }
@@ -332,7 +332,7 @@ fn decode(
 fn decode_tenant(
     bytes: &[u8],
     segments: &HashMap<u64, &Arc<Segment>>,
-) -> DecodeResult<(TenantId, TenantIndex, Vec<String>)> {
+) -> DecodeResult<(TenantId, TenantIndex, u64, Vec<String>)> {
     let mut d = Decoder::new(bytes);
     let id = TenantId::new(d.string()?);
     let undetected = d.u64()?;
@@ -394,9 +394,8 @@ fn decode_tenant(
     index.filters = filters?;
     index.dense = dense;
     index.detected = detected?;
-    index.undetected = undetected;
     index.store_vectors = store_vectors;
-    Ok((id, index, graphs))
+    Ok((id, index, undetected, graphs))
 }
 
 fn decode_dense(bytes: &[u8], doc_count: usize) -> DecodeResult<(Option<DenseIndex>, Vec<String>)> {

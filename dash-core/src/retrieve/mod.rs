@@ -16,6 +16,7 @@ pub(crate) mod image;
 mod planner;
 mod query;
 mod rank;
+pub(crate) mod tenant_cell;
 
 pub use answer::{
     Citation, Conflict, DetectionStatus, Explain, Graph, GraphEdge, GraphNode, RetrieveResponse,

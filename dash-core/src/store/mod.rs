@@ -567,7 +567,11 @@ impl Store {
         validate_tenant_id(tenant).map_err(QueryError::Tenant)?;
         self.shared.wait_index_ready()?;
         self.wait_detection(tenant, self.shared.config.detection.query_wait);
-        Ok(self.shared.read_state().catalog.detected_edges(tenant))
+        // The tenant is read after the state lock is let go (it may wait for its queries).
+        let cell = self.shared.read_state().catalog.shared_tenant(tenant);
+        Ok(cell.map_or_else(Vec::new, |c| {
+            crate::retrieve::read_tenant(&c).detected_edges()
+        }))
     }
 
     /// Blocks until the background indexer has sealed every dense part that is due (benches and

@@ -80,9 +80,18 @@ pub struct StoreStats {
     /// append and sync, applying to the in-memory state, answering).
     pub writer_busy_micros: u64,
     /// Of `writer_busy_micros`, the time it waited for locks others held: the state's write
-    /// lock (background work, the brief holds of queries), and the write locks of the tenants
-    /// it wrote (behind those tenants' running queries and detection walks).
+    /// lock (background work, the brief holds of queries). It never waits for the queries of
+    /// the tenants it writes: a change to a tenant being read waits in that tenant's inbox
+    /// (`tenant_changes_deferred`) for the tenant's next reader or change to apply.
     pub writer_lock_wait_micros: u64,
+    /// Changes the writer left in a tenant's inbox because the tenant was being read, since
+    /// open.
+    pub tenant_changes_deferred: u64,
+    /// Changes waiting in tenants' inboxes now.
+    pub tenant_changes_waiting: u64,
+    /// Microseconds readers waited for a tenant's running readers so as to apply its inbox
+    /// before reading (the cost the writer no longer pays), since open.
+    pub reader_apply_wait_micros: u64,
     /// Detected edges (contradictions and successions) live now, across tenants.
     pub detected_edges: u64,
     /// Detected edges built since open (rebuilds included).
@@ -123,11 +132,8 @@ impl Store {
     #[must_use]
     pub fn stats(&self) -> StoreStats {
         let st = self.shared.read_state();
-        let (dense_graph_docs, dense_exact_docs) = st.catalog.dense_sizes();
-        let dense_graphs = st.catalog.dense_graph_count();
-        let dense_mapped_docs = st.catalog.dense_mapped_docs();
-        let index_building = st.catalog.building() || st.seal_wanted || !st.catalog.is_ready();
-        let detected_edges = st.catalog.detected_edge_count();
+        let cells = st.catalog.cells();
+        let index_building = st.seal_wanted || !st.catalog.is_ready();
         let detection_watermark = st.catalog.detected_through;
         let detection_lag_commits = st.catalog.queue.len() as u64;
         let detection_lag_claims = st.catalog.queue.iter().map(|p| u64::from(p.count)).sum();
@@ -141,6 +147,8 @@ impl Store {
         let segment_bytes = st.segments.iter().map(|s| s.len()).sum();
         let segments = st.segments.len();
         drop(st);
+        // Each tenant is read after the state lock is let go (see `Catalog::cells`).
+        let totals = crate::retrieve::catalog::totals(&cells);
         let (checkpoint_lsn, manifest_generation) = {
             let ck = lock(&self.shared.checkpoint);
             (ck.manifest.watermark, ck.manifest.generation)
@@ -170,11 +178,11 @@ impl Store {
             checkpoint_bytes: load(&m.checkpoint_bytes),
             merge_bytes: load(&m.merge_bytes),
             index_builds: m.index_builds.load(Ordering::Relaxed),
-            dense_graph_docs,
-            dense_mapped_docs,
-            dense_exact_docs,
-            dense_graphs,
-            index_building,
+            dense_graph_docs: totals.graph_docs,
+            dense_mapped_docs: totals.mapped_docs,
+            dense_exact_docs: totals.exact_docs,
+            dense_graphs: totals.graphs,
+            index_building: index_building || totals.building,
             last_index_error: lock(&self.shared.last_index_error).clone(),
             graphs_loaded: m.graphs_loaded.load(Ordering::Relaxed),
             graphs_discarded: m.graphs_discarded.load(Ordering::Relaxed),
@@ -182,7 +190,10 @@ impl Store {
             catalog_image_unused: lock(&self.shared.catalog_image_unused).clone(),
             writer_busy_micros: m.writer_busy_micros.load(Ordering::Relaxed),
             writer_lock_wait_micros: m.writer_lock_wait_micros.load(Ordering::Relaxed),
-            detected_edges,
+            tenant_changes_deferred: totals.inbox.deferred,
+            tenant_changes_waiting: totals.inbox.waiting,
+            reader_apply_wait_micros: totals.inbox.reader_wait_micros,
+            detected_edges: totals.detected_edges,
             detected_edges_built: load(&d.built),
             detected_edges_dropped_degree: load(&d.dropped_degree),
             detected_edges_dropped_floor: load(&d.dropped_floor),

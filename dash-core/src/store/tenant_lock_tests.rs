@@ -1,5 +1,6 @@
-//! A query holds its tenant's indexes, not the store: writes to other tenants go on beside it,
-//! writes to its tenant wait for it and are visible once `ingest` returns.
+//! A query holds its tenant's indexes, not the store: writes to other tenants go on beside it;
+//! writes to its tenant do not wait for it either (they wait in the tenant's inbox), and are
+//! visible to every read that starts once `ingest` returns.
 
 use std::sync::mpsc::{self, Receiver};
 use std::thread::Scope;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use super::Store;
 use crate::model::{Claim, IngestItem, TenantId};
 use crate::retrieve::catalog::SharedTenant;
-use crate::retrieve::Query;
+use crate::retrieve::{read_tenant, Query};
 
 /// Long enough that only a write blocked for good misses it.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -74,7 +75,7 @@ fn a_write_to_another_tenant_goes_on_while_a_query_reads() {
     );
     let cell = tenant(&store, "a");
     // A query of tenant `a` in progress: it holds `a`'s read lock.
-    let reading = cell.read();
+    let reading = read_tenant(&cell);
     std::thread::scope(|s| {
         let done = write_then_query(
             s,
@@ -92,20 +93,106 @@ fn a_write_to_another_tenant_goes_on_while_a_query_reads() {
 }
 
 #[test]
-fn a_write_to_the_queried_tenant_waits_for_the_query_and_is_then_visible() {
+fn a_write_to_the_queried_tenant_does_not_wait_for_the_query_and_is_then_visible() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_with(dir.path(), &[("a", "a1", "the reef is bleaching")]);
     let cell = tenant(&store, "a");
-    let reading = cell.read();
+    let reading = read_tenant(&cell);
     std::thread::scope(|s| {
-        let done = write_then_query(s, &store, item("a", "a2", "the reef recovers"), "reef");
-        // The query sees the tenant as it was while it runs.
-        assert_eq!(reading.docs.len(), 1);
-        drop(reading);
-        let (written, found) = done
+        let (tx, rx) = mpsc::channel();
+        let store = &store;
+        s.spawn(move || {
+            let written = store.ingest(item("a", "a2", "the reef recovers")).is_ok();
+            let _ = tx.send(written);
+        });
+        let written = rx
             .recv_timeout(PATIENCE)
-            .expect("the write did not finish after the query ended");
+            .expect("the write waited for the query of its tenant");
         assert!(written);
-        assert_eq!(found, ["a1", "a2"]);
+        // The query sees the tenant as it was while it runs; the change waits in the inbox.
+        assert_eq!(reading.docs.len(), 1);
+        assert_eq!(cell.inbox_stats().waiting, 1);
+        drop(reading);
     });
+    // The next read applies the inbox first.
+    let found: Vec<String> = store
+        .retrieve(&Query::new("a").text("reef"))
+        .unwrap()
+        .results
+        .into_iter()
+        .map(|r| r.claim_id.as_str().to_owned())
+        .collect();
+    assert_eq!(found.len(), 2, "{found:?}");
+    let stats = store.stats();
+    assert_eq!(stats.tenant_changes_waiting, 0);
+    assert!(stats.tenant_changes_deferred >= 1);
+}
+
+/// One result as [`answers`] compares it: claim id, version, score, conflicts, evidence.
+type Answer = (String, u32, String, usize, usize);
+
+/// What a store answers about tenant `a`: for each query text, the claim ids, versions and
+/// scores, conflicts and evidence counts, in rank order.
+fn answers(store: &Store) -> Vec<Vec<Answer>> {
+    ["reef", "bleaching", "coral reef recovers", "glaciers"]
+        .iter()
+        .map(|text| {
+            store
+                .retrieve(&Query::new("a").text(*text))
+                .unwrap()
+                .results
+                .into_iter()
+                .map(|r| {
+                    (
+                        r.claim_id.as_str().to_owned(),
+                        r.version,
+                        format!("{:.5}", r.score),
+                        r.conflicts.len(),
+                        r.supporting_evidence.len() + r.contradicting_evidence.len(),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn changes_applied_from_the_inbox_answer_as_changes_applied_at_once() {
+    let seed = [
+        ("a", "a1", "the reef is bleaching"),
+        ("a", "a3", "glaciers retreat in the alps"),
+    ];
+    // The same writes to two stores: in one, a query of tenant `a` holds it throughout, so
+    // every change (commits, a new version, a forget, a checkpoint's relocation, the detection
+    // stage's derived record) goes through the inbox.
+    let run = |hold: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with(dir.path(), &seed);
+        let cell = tenant(&store, "a");
+        let reading = hold.then(|| read_tenant(&cell));
+        store
+            .ingest(item("a", "a2", "the coral reef recovers"))
+            .unwrap();
+        store
+            .ingest(item("a", "a1", "the reef is not bleaching"))
+            .unwrap();
+        store.forget(&TenantId::new("a"), &"a3".into()).unwrap();
+        store.checkpoint().unwrap();
+        if let Some(reading) = &reading {
+            assert_eq!(reading.docs.len(), 2, "the held query saw a change");
+            assert!(cell.inbox_stats().waiting >= 4);
+        }
+        drop(reading);
+        assert!(store.wait_for_detection());
+        let got = (
+            answers(&store),
+            store.get_claim(&TenantId::new("a"), &"a1".into()),
+        );
+        (got.0, got.1.unwrap().map(|c| c.version))
+    };
+    let direct = run(false);
+    let deferred = run(true);
+    assert_eq!(deferred, direct);
+    assert_eq!(direct.1, Some(2));
+    assert!(direct.0[3].is_empty(), "a3 is forgotten: {:?}", direct.0);
 }

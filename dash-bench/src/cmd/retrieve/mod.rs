@@ -407,16 +407,19 @@ fn writer_wait(
     let after = store.stats();
     let busy = after.writer_busy_micros - before.writer_busy_micros;
     let wait = after.writer_lock_wait_micros - before.writer_lock_wait_micros;
+    let deferred = after.tenant_changes_deferred - before.tenant_changes_deferred;
+    let reader_wait = after.reader_apply_wait_micros - before.reader_apply_wait_micros;
     let into = match probe {
         Probe::OtherTenant => "another tenant",
         Probe::QueriedTenant => "the queried tenant",
     };
     println!(
-        "writer under {THREADS} query threads, writing into {into}: {count} claims in {:.2} s; busy {:.3} s, waiting behind queries {:.3} s = {:.2} % of busy",
+        "writer under {THREADS} query threads, writing into {into}: {count} claims in {:.2} s; busy {:.3} s, waiting for locks {:.3} s = {:.2} % of busy; {deferred} changes left in the tenant's inbox, readers waited {:.3} s to apply them",
         took.as_secs_f64(),
         busy as f64 / 1e6,
         wait as f64 / 1e6,
-        100.0 * wait as f64 / (busy.max(1)) as f64
+        100.0 * wait as f64 / (busy.max(1)) as f64,
+        reader_wait as f64 / 1e6
     );
     if probe == Probe::QueriedTenant {
         for id in &ids {

@@ -1,0 +1,205 @@
+//! One tenant's indexes behind their own lock, with an inbox for the changes the writer could
+//! not apply without waiting for the tenant's readers.
+//!
+//! A query holds its tenant's read lock for its whole run (a few milliseconds at 1M claims). The
+//! writer, which serialises every tenant's commits, never waits for it: when the lock is taken
+//! it leaves the change in the tenant's inbox and goes on. Whoever takes the lock next applies
+//! the inbox first, in order — the writer's next change, or the next reader, which takes the
+//! write lock for that and then reads ([`read_tenant`]). So a write is visible to every read
+//! that starts after `ingest` returns, and a query never sees half a change.
+//!
+//! Invariant: changes leave the inbox only under the write lock and are applied before it is
+//! let go, so a reader that finds the inbox empty and then takes the read lock sees every change
+//! that was in it.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::catalog::TenantIndex;
+use crate::detect::record::TenantDerived;
+use crate::index::DocId;
+use crate::model::{ClaimId, IngestItem, Lsn, Timestamp};
+use crate::segment::Segment;
+
+/// A change to one tenant's indexes, as the writer (or the checkpointer) made it.
+#[derive(Debug)]
+pub(crate) enum TenantOp {
+    /// A commit's versions in claim-id order, numbered from the tenant's next document on.
+    Commit {
+        lsn: Lsn,
+        recorded_at: Timestamp,
+        items: Vec<(Arc<IngestItem>, u32)>,
+    },
+    /// A tombstone closing the claim's current version.
+    Tombstone { claim: ClaimId, at: Timestamp },
+    /// Versions retention dropped.
+    Drop { claim: ClaimId, versions: Vec<u32> },
+    /// The tenant's part of a derived record.
+    Derived(TenantDerived),
+    /// The tenant's entries of a published segment: their documents read from it from now on.
+    Relocate {
+        segment: Arc<Segment>,
+        entries: Range<usize>,
+    },
+}
+
+/// One tenant's indexes, their inbox and its counters (see the module docs).
+#[derive(Debug)]
+pub(crate) struct TenantCell {
+    index: RwLock<TenantIndex>,
+    inbox: Mutex<Vec<TenantOp>>,
+    /// Documents the tenant holds once its inbox is applied: the next commit's first number.
+    /// Only the catalog's owner (under the store's state lock) changes it.
+    numbered: AtomicU32,
+    /// Documents waiting for the detection stage (a count the catalog keeps beside the
+    /// indexes, so that asking it never waits for the inbox).
+    undetected: AtomicU64,
+    /// Changes that went through the inbox (the writer found the tenant being read).
+    deferred: AtomicU64,
+    /// Time readers spent waiting for the write lock to apply the inbox, in microseconds.
+    reader_wait_micros: AtomicU64,
+}
+
+/// What the inboxes of a set of tenants did, for the store's statistics.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct InboxStats {
+    /// Changes the writer left in an inbox instead of waiting for readers.
+    pub(crate) deferred: u64,
+    /// Changes waiting in inboxes now.
+    pub(crate) waiting: u64,
+    /// Time readers waited to apply inboxes, in microseconds.
+    pub(crate) reader_wait_micros: u64,
+}
+
+impl TenantCell {
+    /// A cell holding `index`, `undetected` of whose documents wait for the detection stage,
+    /// its inbox empty.
+    pub(crate) fn new(index: TenantIndex, undetected: u64) -> Self {
+        let numbered = u32::try_from(index.docs.len()).unwrap_or(u32::MAX);
+        Self {
+            index: RwLock::new(index),
+            inbox: Mutex::new(Vec::new()),
+            numbered: AtomicU32::new(numbered),
+            undetected: AtomicU64::new(undetected),
+            deferred: AtomicU64::new(0),
+            reader_wait_micros: AtomicU64::new(0),
+        }
+    }
+
+    /// Numbers `count` new documents: the first one's number, or `None` when the tenant's
+    /// document numbers would run out (`u32`).
+    pub(crate) fn number(&self, count: u32) -> Option<DocId> {
+        let first = self.numbered.load(Ordering::Relaxed);
+        let next = first.checked_add(count)?;
+        self.numbered.store(next, Ordering::Relaxed);
+        Some(first)
+    }
+
+    /// Documents waiting for the detection stage.
+    pub(crate) fn undetected(&self) -> u64 {
+        self.undetected.load(Ordering::Relaxed)
+    }
+
+    /// Counts `added` more documents waiting for the detection stage and `detected` fewer.
+    /// Only the catalog's owner (under the store's state lock) changes it.
+    pub(crate) fn count_undetected(&self, added: u64, detected: u64) {
+        let n = self
+            .undetected()
+            .saturating_add(added)
+            .saturating_sub(detected);
+        self.undetected.store(n, Ordering::Relaxed);
+    }
+
+    /// Applies `op` now when no one reads the tenant, else leaves it in the inbox; never waits
+    /// for readers.
+    pub(crate) fn change(&self, op: TenantOp) {
+        match self.index.try_write() {
+            Some(mut index) => {
+                self.drain(&mut index);
+                index.apply(op);
+            }
+            None => {
+                self.inbox.lock().push(op);
+                self.deferred.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The write lock, waiting for readers (the time added to `waited`), with the inbox applied.
+    pub(crate) fn write(&self, waited: &mut Duration) -> RwLockWriteGuard<'_, TenantIndex> {
+        let mut index = match self.index.try_write() {
+            Some(guard) => guard,
+            None => {
+                let asked = Instant::now();
+                let guard = self.index.write();
+                *waited += asked.elapsed();
+                guard
+            }
+        };
+        self.drain(&mut index);
+        index
+    }
+
+    /// The indexes as they are, without applying the inbox and without waiting: `None` while
+    /// the lock is held for writing. For hints (is a seal due?) that the next change refreshes.
+    pub(crate) fn peek(&self) -> Option<RwLockReadGuard<'_, TenantIndex>> {
+        self.index.try_read()
+    }
+
+    /// The indexes as they are, without applying the inbox (waiting only behind a writer that
+    /// holds or awaits the lock): for statistics and background hints, which the next read
+    /// or change brings up to date, and which may be asked under the store's state lock (a
+    /// thread holding it must not wait for a tenant's queries).
+    pub(crate) fn read_as_is(&self) -> RwLockReadGuard<'_, TenantIndex> {
+        self.index.read()
+    }
+
+    /// The inbox's counters.
+    pub(crate) fn inbox_stats(&self) -> InboxStats {
+        InboxStats {
+            deferred: self.deferred.load(Ordering::Relaxed),
+            waiting: self.inbox.lock().len() as u64,
+            reader_wait_micros: self.reader_wait_micros.load(Ordering::Relaxed),
+        }
+    }
+
+    fn drain(&self, index: &mut TenantIndex) {
+        let ops = std::mem::take(&mut *self.inbox.lock());
+        for op in ops {
+            index.apply(op);
+        }
+    }
+}
+
+impl InboxStats {
+    /// The sum of two tenants' counters.
+    pub(crate) fn add(self, other: Self) -> Self {
+        Self {
+            deferred: self.deferred + other.deferred,
+            waiting: self.waiting + other.waiting,
+            reader_wait_micros: self.reader_wait_micros + other.reader_wait_micros,
+        }
+    }
+}
+
+/// Reads a tenant's indexes with every change made so far applied (a fair lock: a waiting
+/// writer goes before new readers). When the inbox holds changes, takes the write lock to
+/// apply them, then reads under the same lock.
+pub(crate) fn read_tenant(cell: &TenantCell) -> RwLockReadGuard<'_, TenantIndex> {
+    if cell.inbox.lock().is_empty() {
+        return cell.index.read();
+    }
+    let asked = Instant::now();
+    let mut index = cell.index.write();
+    let waited = asked.elapsed();
+    cell.drain(&mut index);
+    cell.reader_wait_micros.fetch_add(
+        u64::try_from(waited.as_micros()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+    RwLockWriteGuard::downgrade(index)
+}
