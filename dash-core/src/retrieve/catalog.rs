@@ -960,9 +960,16 @@ impl Catalog {
                 start += 1;
                 continue;
             };
-            let mut end = start + 1;
-            while end < n && segment.key(end).is_ok_and(|(t, _)| t == tenant) {
-                end += 1;
+            // The run's end, by binary search (a key that fails to decode ends a run early:
+            // the next run starts there, and the tenant may get two changes, which is fine).
+            let (mut end, mut hi) = (start + 1, n);
+            while end < hi {
+                let mid = end + (hi - end) / 2;
+                if segment.key(mid).is_ok_and(|(t, _)| t == tenant) {
+                    end = mid + 1;
+                } else {
+                    hi = mid;
+                }
             }
             if let Some(cell) = self.tenants.get(tenant) {
                 cell.change(TenantOp::Relocate {

@@ -196,3 +196,40 @@ fn changes_applied_from_the_inbox_answer_as_changes_applied_at_once() {
     assert_eq!(direct.1, Some(2));
     assert!(direct.0[3].is_empty(), "a3 is forgotten: {:?}", direct.0);
 }
+
+#[test]
+fn every_acknowledged_write_is_visible_to_the_next_query_while_others_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with(dir.path(), &[("a", "seed", "the reef is bleaching")]);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        // Two readers keep tenant `a` read almost all the time, so most changes take the inbox.
+        for _ in 0..2 {
+            s.spawn(|| {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    store.retrieve(&Query::new("a").text("reef")).unwrap();
+                }
+            });
+        }
+        for k in 0..150 {
+            let text = format!("marker{k} the reef");
+            store.ingest(item("a", &format!("c{k}"), &text)).unwrap();
+            let found = store
+                .retrieve(&Query::new("a").text(format!("marker{k}")))
+                .unwrap();
+            assert!(
+                found
+                    .results
+                    .iter()
+                    .any(|r| r.claim_id.as_str() == format!("c{k}")),
+                "claim c{k} acknowledged but not found"
+            );
+            if k % 50 == 49 {
+                store.checkpoint().unwrap();
+            }
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert!(store.wait_for_detection());
+    assert_eq!(store.stats().claims, 151);
+}

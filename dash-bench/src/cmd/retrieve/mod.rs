@@ -180,22 +180,33 @@ pub fn run(a: Args) -> Res<()> {
     store.wait_for_indexes();
     let stats = store.stats();
     println!(
-        "background HNSW build: {:.1} s ({} docs in graphs; error: {:?})",
+        "background HNSW build: {:.1} s ({} docs in graphs, {} exact; error: {:?})",
         start.elapsed().as_secs_f64(),
         stats.dense_graph_docs,
+        stats.dense_exact_docs,
         stats.last_index_error
     );
     ingest_all(&store, load(&corpus, &vectors, a.sealed, total)?, "mutable")?;
     let stats = store.stats();
     println!(
-        "mutable part: {} versions in memtables, {} dense docs searched exactly",
-        stats.memtable_versions, stats.dense_exact_docs
+        "mutable part: {} versions in memtables, {} dense docs searched exactly ({} in {} graphs, {} of them viewed from files; {} builds since open, a build running: {})",
+        stats.memtable_versions,
+        stats.dense_exact_docs,
+        stats.dense_graph_docs,
+        stats.dense_graphs,
+        stats.dense_mapped_docs,
+        stats.index_builds,
+        stats.index_building
     );
     // The bench itself holds every vector once (for the exact ground truth): not the store's.
     let own = (vectors.data.len() * 4) as u64;
     let store_rss = machine::rss_bytes("self").unwrap_or(0).saturating_sub(own);
     let (anon, file) = machine::rss_split("self").unwrap_or_default();
     let per_claim = |bytes: u64| bytes as f64 / total.max(1) as f64;
+    println!(
+        "detection lag at the memory reading: {} claims",
+        store.stats().detection_lag_claims
+    );
     println!(
         "RSS of the open store: {:.0} MiB = {:.0} B/claim (process RSS {:.0} MiB before reopen, minus the bench's own vectors)",
         store_rss as f64 / 1048576.0,
@@ -210,6 +221,13 @@ pub fn run(a: Args) -> Res<()> {
 
     latency(&store, &queries, a.passes)?;
     throughput(&store, &queries, a.passes)?;
+    // Again once the queries have run (the detection stage and the allocator settle meanwhile).
+    let (anon_later, _) = machine::rss_split("self").unwrap_or_default();
+    println!(
+        "  anonymous after the query passes: {:.0} B/claim (detection lag then: {} claims)",
+        per_claim(anon_later.saturating_sub(own)),
+        store.stats().detection_lag_claims
+    );
     let probe_items = load(&corpus, &vectors, 0, total.min(20_000))?;
     writer_wait(&store, probe_items.clone(), &queries, Probe::OtherTenant)?;
     ann_recall(&store, &vectors, &queries.vectors, total)?;
