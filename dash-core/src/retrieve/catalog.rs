@@ -1027,8 +1027,8 @@ impl Catalog {
 
     /// True when `tenant`'s exact dense part is due for sealing. A hint the writer asks after
     /// each change: it neither waits for the tenant's readers nor applies its inbox, so while
-    /// the tenant is being written it answers from the indexes as they are, and a later change
-    /// asks again.
+    /// the tenant is being read it may answer from the indexes as they were; the indexer asks
+    /// again at its next poll (at most a second) and at the next change.
     pub(crate) fn wants_seal(&self, tenant: &TenantId, threshold: usize) -> bool {
         self.tenants
             .get(tenant)

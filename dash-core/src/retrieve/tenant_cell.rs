@@ -150,12 +150,13 @@ impl TenantCell {
         self.index.try_read()
     }
 
-    /// The indexes as they are, without applying the inbox (waiting only behind a writer that
-    /// holds or awaits the lock): for statistics and background hints, which the next read
-    /// or change brings up to date, and which may be asked under the store's state lock (a
-    /// thread holding it must not wait for a tenant's queries).
+    /// The indexes as they are, without applying the inbox: for statistics and background
+    /// hints, which a later read brings up to date, and which are asked under the store's state
+    /// lock — a thread holding it must not wait for a tenant's queries. A recursive read: it
+    /// goes past a reader waiting to apply the inbox (which waits for the running queries) and
+    /// waits only while an inbox is being applied.
     pub(crate) fn read_as_is(&self) -> RwLockReadGuard<'_, TenantIndex> {
-        self.index.read()
+        self.index.read_recursive()
     }
 
     /// The inbox's counters.
@@ -202,4 +203,77 @@ pub(crate) fn read_tenant(cell: &TenantCell) -> RwLockReadGuard<'_, TenantIndex>
         Ordering::Relaxed,
     );
     RwLockWriteGuard::downgrade(index)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Long enough that only a thread blocked for good misses it.
+    const PATIENCE: Duration = Duration::from_secs(30);
+
+    fn cell() -> Arc<TenantCell> {
+        Arc::new(TenantCell::new(TenantIndex::new(), 0))
+    }
+
+    fn tombstone() -> TenantOp {
+        TenantOp::Tombstone {
+            claim: ClaimId::new("c"),
+            at: Timestamp::now(),
+        }
+    }
+
+    #[test]
+    fn a_change_to_a_tenant_being_read_waits_in_the_inbox() {
+        let cell = cell();
+        let query = read_tenant(&cell);
+        cell.change(tombstone());
+        assert_eq!(cell.inbox_stats().waiting, 1);
+        assert_eq!(cell.inbox_stats().deferred, 1);
+        drop(query);
+        // The next reader applies it.
+        drop(read_tenant(&cell));
+        assert_eq!(cell.inbox_stats().waiting, 0);
+        // Unread, a change applies at once.
+        cell.change(tombstone());
+        assert_eq!(cell.inbox_stats().deferred, 1);
+    }
+
+    #[test]
+    fn reading_as_is_goes_past_a_reader_waiting_to_apply_the_inbox() {
+        let cell = cell();
+        let query = read_tenant(&cell);
+        cell.change(tombstone());
+        // A second reader finds the change and waits for `query` to apply it.
+        let (applied_tx, applied) = mpsc::channel();
+        let drainer = Arc::clone(&cell);
+        std::thread::spawn(move || {
+            drop(read_tenant(&drainer));
+            let _ = applied_tx.send(());
+        });
+        assert!(applied.recv_timeout(Duration::from_millis(200)).is_err());
+        // A statistics read neither waits for `query` nor for the waiting reader.
+        let (read_tx, read) = mpsc::channel();
+        let peeker = Arc::clone(&cell);
+        std::thread::spawn(move || {
+            let docs = peeker.read_as_is().docs.len();
+            let _ = read_tx.send(docs);
+        });
+        assert_eq!(read.recv_timeout(PATIENCE), Ok(0));
+        drop(query);
+        assert!(applied.recv_timeout(PATIENCE).is_ok());
+        assert_eq!(cell.inbox_stats().waiting, 0);
+    }
+
+    #[test]
+    fn documents_are_numbered_before_they_are_indexed() {
+        let cell = cell();
+        assert_eq!(cell.number(3), Some(0));
+        assert_eq!(cell.number(2), Some(3));
+        assert_eq!(cell.number(u32::MAX), None, "numbers ran out");
+        assert_eq!(cell.number(1), Some(5));
+    }
 }
