@@ -1025,15 +1025,28 @@ impl Catalog {
         self.tenants.get(tenant).map(Arc::clone)
     }
 
-    /// True when `tenant`'s exact dense part is due for sealing. A hint the writer asks after
-    /// each change: it neither waits for the tenant's readers nor applies its inbox, so while
-    /// the tenant is being read it may answer from the indexes as they were; the indexer asks
-    /// again at its next poll (at most a second) and at the next change.
+    /// True when `tenant`'s exact dense part may be due for sealing: a hint the writer asks
+    /// after each change, neither waiting for the tenant's readers nor applying its inbox. When
+    /// changes wait in the inbox (or the tenant is being written) it cannot tell and says yes:
+    /// the indexer applies the inboxes before it looks (`Shared::apply_inboxes`) and decides.
     pub(crate) fn wants_seal(&self, tenant: &TenantId, threshold: usize) -> bool {
+        let Some(cell) = self.tenants.get(tenant) else {
+            return false;
+        };
+        if cell.has_changes() {
+            return true;
+        }
+        cell.peek()
+            .is_none_or(|t| t.dense.as_ref().is_some_and(|d| d.wants_seal(threshold)))
+    }
+
+    /// The cells of the tenants whose inboxes hold changes.
+    pub(crate) fn cells_with_changes(&self) -> Vec<SharedTenant> {
         self.tenants
-            .get(tenant)
-            .and_then(|cell| cell.peek())
-            .is_some_and(|t| t.dense.as_ref().is_some_and(|d| d.wants_seal(threshold)))
+            .values()
+            .filter(|c| c.has_changes())
+            .map(Arc::clone)
+            .collect()
     }
 
     /// Tenants whose exact dense part is due for sealing.

@@ -159,6 +159,11 @@ impl TenantCell {
         self.index.read_recursive()
     }
 
+    /// True when changes wait in the inbox.
+    pub(crate) fn has_changes(&self) -> bool {
+        !self.inbox.lock().is_empty()
+    }
+
     /// The inbox's counters.
     pub(crate) fn inbox_stats(&self) -> InboxStats {
         InboxStats {

@@ -135,6 +135,8 @@ pub(super) fn run_indexer(
                 return;
             };
             let params = s.config.hnsw;
+            // Changes waiting in inboxes first, so that what is due is seen whole.
+            s.apply_inboxes();
             let job = next_build(&mut s.write_state(), if woken { None } else { merge_idle });
             drop(s);
             let Some((tenant, plan)) = job else {

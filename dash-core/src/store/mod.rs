@@ -582,6 +582,8 @@ impl Store {
             return; // nothing more will be built; `stats().last_index_error` says why
         }
         loop {
+            // Commits waiting in a tenant's inbox count: apply them before looking.
+            self.shared.apply_inboxes();
             {
                 let st = self.shared.read_state();
                 let due = !st.catalog.seal_candidates(st.seal_threshold).is_empty();

@@ -155,6 +155,16 @@ impl Shared {
         }
     }
 
+    /// Applies the changes waiting in tenants' inboxes (each such tenant read once, after the
+    /// state lock is let go: it may wait for the tenant's queries), so that what is asked under
+    /// the state lock next — is a seal due? — sees them.
+    pub(crate) fn apply_inboxes(&self) {
+        let cells = self.read_state().catalog.cells_with_changes();
+        for cell in cells {
+            drop(crate::retrieve::read_tenant(&cell));
+        }
+    }
+
     /// Asks the background indexer to seal whatever is due; false when no indexer listens
     /// (the store is closing, or the thread has stopped).
     pub(crate) fn wake_indexer(&self) -> bool {
