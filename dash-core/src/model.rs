@@ -104,6 +104,11 @@ impl fmt::Display for Lsn {
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(i64);
 
+/// A duration in whole microseconds (saturating): the unit of the store's timing counters.
+pub(crate) fn micros(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
 impl Timestamp {
     /// The earliest representable instant (year -9999 is outside RFC 3339; this is a sentinel).
     pub const MIN: Timestamp = Timestamp(i64::MIN);

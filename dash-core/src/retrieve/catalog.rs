@@ -765,7 +765,10 @@ impl Catalog {
         // Documents are numbered here, before they are indexed (the change may wait in the
         // inbox): each version takes the next number (claim numbers, which could refuse one,
         // run out only past 2^32 claims in a tenant, after document numbers).
-        let (Ok(count), false) = (u32::try_from(items.len()), items.is_empty()) else {
+        if items.is_empty() {
+            return;
+        }
+        let Ok(count) = u32::try_from(items.len()) else {
             return;
         };
         let Some(first) = cell.number(count) else {

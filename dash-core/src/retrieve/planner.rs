@@ -46,8 +46,7 @@ impl Trace {
     fn stage(&mut self, name: &'static str, candidates: usize) {
         if self.on {
             let now = Instant::now();
-            let micros =
-                u64::try_from(now.duration_since(self.last).as_micros()).unwrap_or(u64::MAX);
+            let micros = crate::model::micros(now.duration_since(self.last));
             self.stages.push(Stage {
                 name,
                 candidates,

@@ -22,7 +22,7 @@ use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use super::catalog::TenantIndex;
 use crate::detect::record::TenantDerived;
 use crate::index::DocId;
-use crate::model::{ClaimId, IngestItem, Lsn, Timestamp};
+use crate::model::{micros, ClaimId, IngestItem, Lsn, Timestamp};
 use crate::segment::Segment;
 
 /// A change to one tenant's indexes, as the writer (or the checkpointer) made it.
@@ -196,17 +196,15 @@ impl InboxStats {
 /// writer goes before new readers). When the inbox holds changes, takes the write lock to
 /// apply them, then reads under the same lock.
 pub(crate) fn read_tenant(cell: &TenantCell) -> RwLockReadGuard<'_, TenantIndex> {
-    if cell.inbox.lock().is_empty() {
+    if !cell.has_changes() {
         return cell.index.read();
     }
     let asked = Instant::now();
     let mut index = cell.index.write();
     let waited = asked.elapsed();
     cell.drain(&mut index);
-    cell.reader_wait_micros.fetch_add(
-        u64::try_from(waited.as_micros()).unwrap_or(u64::MAX),
-        Ordering::Relaxed,
-    );
+    cell.reader_wait_micros
+        .fetch_add(micros(waited), Ordering::Relaxed);
     RwLockWriteGuard::downgrade(index)
 }
 

@@ -11,7 +11,7 @@ use super::{lock, Shared};
 use crate::model::{Lsn, TenantId, Timestamp};
 use crate::retrieve::graph_files::{self, Saved};
 use crate::retrieve::image;
-use crate::retrieve::{read_tenant, Catalog, Fold, SealPlan};
+use crate::retrieve::{Catalog, Fold, SealPlan};
 use crate::segment::Segment;
 use crate::storage::Storage;
 
@@ -222,9 +222,9 @@ fn save_graphs(s: &Shared, tenant: &TenantId) {
     if *closing {
         return;
     }
-    // The tenant is read after the state lock is let go (reading may wait for its queries).
-    let cell = s.read_state().catalog.shared_tenant(tenant);
-    let graphs = cell.map_or_else(Vec::new, |c| read_tenant(&c).graphs_to_save());
+    let graphs = s.with_tenant(tenant, |index| {
+        index.map_or_else(Vec::new, |t| t.graphs_to_save())
+    });
     match graph_files::save(s.storage.as_ref(), tenant, &graphs) {
         Ok(views) if !views.is_empty() => {
             let mut st = s.write_state();

@@ -370,13 +370,9 @@ impl Store {
         let query = embedded.as_ref().unwrap_or(query);
         // The query holds its tenant's indexes only, not the store's state lock: the writer
         // applies other tenants' commits meanwhile.
-        let tenant = self
+        let mut answer = self
             .shared
-            .read_state()
-            .catalog
-            .shared_tenant(query.tenant());
-        let index = tenant.as_deref().map(crate::retrieve::read_tenant);
-        let mut answer = crate::retrieve::run(index.as_deref(), query);
+            .with_tenant(query.tenant(), |index| crate::retrieve::run(index, query));
         answer.detection = detection;
         Ok(answer)
     }
@@ -567,10 +563,8 @@ impl Store {
         validate_tenant_id(tenant).map_err(QueryError::Tenant)?;
         self.shared.wait_index_ready()?;
         self.wait_detection(tenant, self.shared.config.detection.query_wait);
-        // The tenant is read after the state lock is let go (it may wait for its queries).
-        let cell = self.shared.read_state().catalog.shared_tenant(tenant);
-        Ok(cell.map_or_else(Vec::new, |c| {
-            crate::retrieve::read_tenant(&c).detected_edges()
+        Ok(self.shared.with_tenant(tenant, |index| {
+            index.map_or_else(Vec::new, |t| t.detected_edges())
         }))
     }
 

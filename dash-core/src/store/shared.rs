@@ -155,6 +155,20 @@ impl Shared {
         }
     }
 
+    /// Runs `f` on `tenant`'s indexes (every change applied; `None` for an unknown tenant),
+    /// holding that tenant's read lock only: its handle is taken under the state lock, which is
+    /// let go before the tenant is read (reading may wait for the tenant's queries, and a thread
+    /// holding the state lock must not).
+    pub(crate) fn with_tenant<R>(
+        &self,
+        tenant: &crate::model::TenantId,
+        f: impl FnOnce(Option<&crate::retrieve::catalog::TenantIndex>) -> R,
+    ) -> R {
+        let cell = self.read_state().catalog.shared_tenant(tenant);
+        let index = cell.as_deref().map(crate::retrieve::read_tenant);
+        f(index.as_deref())
+    }
+
     /// Applies the changes waiting in tenants' inboxes (each such tenant read once, after the
     /// state lock is let go: it may wait for the tenant's queries), so that what is asked under
     /// the state lock next — is a seal due? — sees them.

@@ -15,7 +15,7 @@ use std::time::Instant;
 use crate::codec::Encoder;
 use crate::detect::record::TenantDerived;
 use crate::error::{Corruption, PoisonCause, ValidationError, WriteError};
-use crate::model::{ClaimId, IngestItem, Lsn, TenantId, Timestamp};
+use crate::model::{micros, ClaimId, IngestItem, Lsn, TenantId, Timestamp};
 use crate::wal::{self, RecordBody, WalRecord, WalWriter};
 
 use super::builder::Durability;
@@ -729,8 +729,4 @@ impl Writer {
             let _ = tx.send(());
         }
     }
-}
-/// A duration in whole microseconds (saturating).
-fn micros(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
