@@ -43,6 +43,8 @@ enum Command {
     Load(cmd::load::Args),
     /// The lexical stage alone at scale: pruned (MaxScore) against exhaustive BM25 search.
     Lexical(cmd::lexical::Args),
+    /// The dense index alone: nearest documents below a bound, graph walk against exact scan.
+    Filtered(cmd::filtered::Args),
     /// Side by side, an IR set (Climate-FEVER): DASH's hit@10, recall@10, nDCG@10, p50/p95.
     Ir(cmd::ir::Args),
     /// Side by side, the synthetic corpus at scale: top-50 latency, dense recall@50 vs exact.
@@ -63,6 +65,7 @@ fn main() {
         Command::Embed(a) => cmd::embed::run(a),
         Command::Load(a) => cmd::load::run(a),
         Command::Lexical(a) => cmd::lexical::run(a),
+        Command::Filtered(a) => cmd::filtered::run(a),
         Command::Ir(a) => cmd::ir::run(a),
         Command::Scale(a) => cmd::scale::run(a),
         Command::Scorecard(a) => cmd::scorecard::run(a),

@@ -2,6 +2,7 @@
 
 pub mod detection;
 pub mod embed;
+pub mod filtered;
 pub mod ir;
 pub mod lexical;
 pub mod load;

@@ -247,7 +247,7 @@ pub(crate) fn dense(index: &TenantIndex, n: DocId, k: usize) -> Vec<(f32, DocId)
     };
     let accept = |p: DocId| eligible(index, n, p);
     dense
-        .search(&vector, k, &accept, None)
+        .search_below(&vector, k, super::DENSE_CANDIDATE_EF, n, &accept)
         .unwrap_or_default()
         .into_iter()
         .map(|(d, s)| (s, d))

@@ -60,6 +60,13 @@ pub struct DetectedEdge {
     pub judge: String,
 }
 
+/// The candidate list of the detection stage's dense search (a graph walk for the nearest
+/// versions recorded before the one judged): 64, where queries use the graph's `ef_search`
+/// (200 by default). The stage wants a few near neighbours
+/// ([`DetectionConfig::max_dense_candidates`], 8) for every version written, so the walk is
+/// its largest cost; measured with `dash-bench filtered --ef` (`docs/benchmarks.md`).
+pub const DENSE_CANDIDATE_EF: usize = 64;
+
 /// How the store detects contradictions and successions. Set with
 /// [`StoreBuilder::detection`](crate::StoreBuilder::detection).
 ///

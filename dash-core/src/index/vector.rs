@@ -427,6 +427,10 @@ const SEARCH_SLOTS: usize = 64;
 /// the build is short (20,000 128-d vectors: ~7 s), pay it (`docs/decisions.md` D22).
 const PARALLEL_BUILD_MIN_DOCS: usize = 20_000;
 
+/// The graphs' own search expansion in usearch: 1, so that the number of results asked for
+/// sets each search's candidate list (`ef`) — usearch has no per-search expansion.
+const USEARCH_EXPANSION: usize = 1;
+
 /// Docs tested against `accept` to estimate its selectivity when the caller gives no count.
 const SELECTIVITY_SAMPLE: usize = 1024;
 
@@ -490,6 +494,10 @@ impl HnswIndex {
     /// Below this fraction of accepted documents, [`Self::search_filtered`] scans the accepted
     /// set exactly instead of searching the graph: 2 %.
     pub const EXACT_SCAN_FRACTION: f64 = 0.02;
+
+    /// [`Self::search_below`] scans exactly while `admitted² < EXACT_BELOW_FACTOR · ef · len`
+    /// (the scan's cost grows with the admitted documents, the graph walk's with their inverse).
+    pub const EXACT_BELOW_FACTOR: f64 = 5.0;
 
     /// Builds the index over `docs` (vectors normalised to unit length), inserting in parallel on
     /// rayon's pool.
@@ -695,7 +703,7 @@ impl HnswIndex {
         if self.prefers_exact(accepted, k) {
             Ok(self.scan(&query, k, accept))
         } else {
-            Ok(self.graph_search(&query, k, accept))
+            Ok(self.graph_search(&query, k, self.params.ef_search, accept))
         }
     }
 
@@ -728,6 +736,96 @@ impl HnswIndex {
         Ok(self.scan(&query, k, accept))
     }
 
+    /// [`Self::search_filtered`] restricted to the documents below `bound`: the best `k` of
+    /// those `accept` lets through, best first, the graph walked with a candidate list of
+    /// `max(ef, k)` (`params().ef_search` is what [`Self::search_filtered`] uses; a caller
+    /// wanting a few near neighbours cheaply passes less). What a caller asks that walks a tenant's
+    /// documents in order (the detection stage judges each new version against the ones before
+    /// it) and what a filter cannot say cheaply: the documents below `bound` are a prefix of the
+    /// sorted doc list, so their count is known exactly and the exact path scans that prefix
+    /// alone.
+    ///
+    /// The path is chosen by cost: a filter admitting a fraction `s` of the graph makes the
+    /// graph walk about `1/s` times longer (rejected nodes are still walked through), while the
+    /// scan costs one dot product per admitted document; the scan is taken while
+    /// `admitted² < EXACT_BELOW_FACTOR · ef · len` (measured, `docs/benchmarks.md`,
+    /// `dash-bench filtered`). A bound above every document is [`Self::search_filtered`].
+    ///
+    /// # Errors
+    /// The query's [`VectorError::Dimension`], [`VectorError::NonFinite`] or
+    /// [`VectorError::Zero`].
+    ///
+    /// ```
+    /// use dash_core::index::{HnswIndex, HnswParams};
+    ///
+    /// let docs = (0..1000u32).map(|d| (d, [(d as f32).cos(), (d as f32).sin(), 0.2]));
+    /// let index = HnswIndex::build(3, docs, HnswParams::default())?;
+    /// let ef = index.params().ef_search;
+    /// let hits = index.search_below(&[1.0, 0.0, 0.2], 3, ef, 40, |d| d != 0)?;
+    /// assert_eq!(hits.len(), 3);
+    /// assert!(hits.iter().all(|h| h.0 > 0 && h.0 < 40));
+    /// # Ok::<(), dash_core::index::VectorError>(())
+    /// ```
+    pub fn search_below(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        bound: DocId,
+        accept: impl Fn(DocId) -> bool,
+    ) -> Result<Vec<(DocId, f32)>, VectorError> {
+        let query = unit(query, self.dim())?;
+        let admitted = self.docs.partition_point(|&d| d < bound);
+        if k == 0 || admitted == 0 {
+            return Ok(Vec::new());
+        }
+        let below = |d: DocId| d < bound && accept(d);
+        let walk = Self::EXACT_BELOW_FACTOR * (ef.max(k) * self.docs.len()) as f64;
+        if admitted < self.docs.len() && (admitted as f64).powi(2) < walk {
+            return Ok(self.scan_docs(&query, k, &self.docs[..admitted], below));
+        }
+        // Every document below the bound: `accept` alone decides, as in `search_filtered`.
+        let accepted = if admitted == self.docs.len() {
+            self.estimate_accepted(&accept)
+        } else {
+            admitted
+        };
+        if self.prefers_exact(accepted, k) {
+            Ok(self.scan_docs(&query, k, &self.docs[..admitted], below))
+        } else {
+            Ok(self.graph_search(&query, k, ef, below))
+        }
+    }
+
+    /// The exact path of [`Self::search_below`], always: a scan of the documents below `bound`
+    /// (for benchmarks and for callers that plan the path themselves).
+    ///
+    /// # Errors
+    /// The query's [`VectorError::Dimension`], [`VectorError::NonFinite`] or
+    /// [`VectorError::Zero`].
+    ///
+    /// ```
+    /// use dash_core::index::{HnswIndex, HnswParams};
+    ///
+    /// let docs = (0..300u32).map(|d| (d, [(d as f32).cos(), (d as f32).sin()]));
+    /// let index = HnswIndex::build(2, docs, HnswParams::default())?;
+    /// let hits = index.search_exact_below(&[1.0, 0.0], 2, 10, |_| true)?;
+    /// assert_eq!(hits[0].0, 0);
+    /// assert!(hits.iter().all(|h| h.0 < 10));
+    /// # Ok::<(), dash_core::index::VectorError>(())
+    /// ```
+    pub fn search_exact_below(
+        &self,
+        query: &[f32],
+        k: usize,
+        bound: DocId,
+        accept: impl Fn(DocId) -> bool,
+    ) -> Result<Vec<(DocId, f32)>, VectorError> {
+        let query = unit(query, self.dim)?;
+        let admitted = self.docs.partition_point(|&d| d < bound);
+        Ok(self.scan_docs(&query, k, &self.docs[..admitted], accept))
+    }
+
     /// Every indexed doc, ascending.
     pub(crate) fn doc_ids(&self) -> &[DocId] {
         &self.docs
@@ -750,12 +848,23 @@ impl HnswIndex {
     /// The exact path: the dot product of `query` (a checked unit vector) with every accepted
     /// document's vector, best first, at most `k`.
     fn scan(&self, query: &[f32], k: usize, accept: impl Fn(DocId) -> bool) -> Vec<(DocId, f32)> {
+        self.scan_docs(query, k, &self.docs, accept)
+    }
+
+    /// [`Self::scan`] over `docs` (a part of the index's own list).
+    fn scan_docs(
+        &self,
+        query: &[f32],
+        k: usize,
+        docs: &[DocId],
+        accept: impl Fn(DocId) -> bool,
+    ) -> Vec<(DocId, f32)> {
         if k == 0 {
             return Vec::new();
         }
         let mut top = TopK::new(k);
         let mut row = vec![0.0; self.dim];
-        for &doc in self.docs.iter().filter(|&&d| accept(d)) {
+        for &doc in docs.iter().filter(|&&d| accept(d)) {
             if self.read_row(doc, &mut row) {
                 top.push(Hit::new(doc, dot(query, &row)));
             }
@@ -834,7 +943,7 @@ impl HnswIndex {
         // another process under the mapping faults with SIGBUS, as segments do: docs/design.md
         // §4). usearch checks every offset it reads against `blob.len()` while viewing.
         unsafe { graph.view_from_buffer(blob) }.map_err(backend)?;
-        graph.change_expansion_search(params.ef_search);
+        graph.change_expansion_search(USEARCH_EXPANSION);
         let holds_docs = graph.dimensions() == dim
             && graph.size() == docs.len()
             && docs.iter().all(|&d| graph.contains(u64::from(d)));
@@ -868,15 +977,10 @@ impl HnswIndex {
         let _ = self.file.set(name.into());
     }
 
-    /// The size of the candidate list for `k` results.
-    fn ef(&self, k: usize) -> usize {
-        self.params.ef_search.max(k)
-    }
-
     /// The exact-scan rule of [`Self::search_filtered`].
     fn prefers_exact(&self, accepted: usize, k: usize) -> bool {
         let fraction_floor = Self::EXACT_SCAN_FRACTION * self.docs.len() as f64;
-        (accepted as f64) < fraction_floor || accepted < self.ef(k)
+        (accepted as f64) < fraction_floor || accepted < self.params.ef_search.max(k)
     }
 
     /// How many documents `accept` lets through, extrapolated from an even sample.
@@ -892,25 +996,29 @@ impl HnswIndex {
         hits * n / sample
     }
 
-    /// The graph path: usearch's filtered search, rescored from the unit vectors. Should the
-    /// graph refuse the search (every search slot busy), the exact scan answers instead.
+    /// The graph path: usearch's filtered search with a candidate list of `max(ef, k)`, its best
+    /// `k` rescored from the unit vectors. Should the graph refuse the search (every search
+    /// slot busy), the exact scan answers instead.
     fn graph_search(
         &self,
         query: &[f32],
         k: usize,
+        ef: usize,
         accept: impl Fn(DocId) -> bool,
     ) -> Vec<(DocId, f32)> {
         let Some(graph) = &self.graph else {
             return Vec::new();
         };
-        // usearch searches with a candidate list of `max(expansion_search, k)`.
+        // usearch walks with a candidate list of `max(expansion_search, wanted)`, and the
+        // graph's `expansion_search` is [`USEARCH_EXPANSION`] (1): asking for `max(ef, k)`
+        // results sets the list per search. They come best first; the first `k` are kept.
         let filter = |key: u64| DocId::try_from(key).is_ok_and(&accept);
-        let Ok(found) = graph.filtered_search(query, k, filter) else {
+        let Ok(found) = graph.filtered_search(query, ef.max(k), filter) else {
             return self.scan(query, k, accept);
         };
         let mut top = TopK::new(k);
         let mut row = vec![0.0; self.dim];
-        for key in found.keys {
+        for &key in found.keys.iter().take(k) {
             let Ok(doc) = DocId::try_from(key) else {
                 continue;
             };
@@ -934,7 +1042,7 @@ fn graph_options(dim: usize, params: HnswParams) -> usearch::IndexOptions {
         quantization: usearch::ScalarKind::F32,
         connectivity: params.max_nb_connection,
         expansion_add: params.ef_construction,
-        expansion_search: params.ef_search,
+        expansion_search: USEARCH_EXPANSION,
         multi: false,
     }
 }
@@ -1167,11 +1275,11 @@ mod tests {
         for k in [0, 1, 5] {
             assert_eq!(exact.search(&data[0], k, |_| true).unwrap().len(), k);
             assert_eq!(hnsw.search(&data[0], k, |_| true).unwrap().len(), k);
-            assert_eq!(hnsw.graph_search(&data[0], k, |_| true).len(), k);
+            assert_eq!(hnsw.graph_search(&data[0], k, 200, |_| true).len(), k);
         }
         // Nothing accepted: empty, on either path.
         assert!(hnsw.search(&data[0], 5, |_| false).unwrap().is_empty());
-        assert!(hnsw.graph_search(&data[0], 5, |_| false).is_empty());
+        assert!(hnsw.graph_search(&data[0], 5, 200, |_| false).is_empty());
     }
 
     #[test]
@@ -1320,7 +1428,7 @@ mod tests {
             queries,
             k,
             |q| exact.search(q, k, one_pct).unwrap(),
-            |q| hnsw.graph_search(&unit(q, dim).unwrap(), k, one_pct),
+            |q| hnsw.graph_search(&unit(q, dim).unwrap(), k, 200, one_pct),
         );
         let ten_pct = |d: DocId| d % 10 == 3;
         assert!(!hnsw.prefers_exact(hnsw.estimate_accepted(ten_pct), k));
@@ -1340,7 +1448,7 @@ mod tests {
             let t_all = per_query(&|q| drop(hnsw.search(q, k, |_| true)));
             let t_1pct = per_query(&|q| drop(hnsw.search_filtered(q, k, one_pct, Some(accepted))));
             let t_1pct_graph =
-                per_query(&|q| drop(hnsw.graph_search(&unit(q, dim).unwrap(), k, one_pct)));
+                per_query(&|q| drop(hnsw.graph_search(&unit(q, dim).unwrap(), k, 200, one_pct)));
             let t_10pct = per_query(&|q| drop(hnsw.search(q, k, ten_pct)));
             eprintln!(
                 "  per query: exact scan {t_exact:?}; hnsw: no filter {t_all:?}, \
@@ -1355,7 +1463,7 @@ mod tests {
         // back, and most of the true top 10 is found — with a loose bar: usearch's parallel build
         // is not deterministic, and one CI run built a graph giving 0.948 here (1.000 usually).
         for q in queries.iter().take(20) {
-            let hits = hnsw.graph_search(&unit(q, dim).unwrap(), k, one_pct);
+            let hits = hnsw.graph_search(&unit(q, dim).unwrap(), k, 200, one_pct);
             assert!(
                 hits.iter().all(|(d, _)| one_pct(*d)),
                 "a rejected doc came back"
@@ -1366,6 +1474,43 @@ mod tests {
             "filtered (1 %, graph) recall@10 {r_1pct_graph}"
         );
         assert!(r_10pct >= 0.95, "filtered (10 %) recall@10 {r_10pct}");
+    }
+
+    /// Below a bound: never a document at or above it or one `accept` rejects; the exact path
+    /// (few below) equals the exact scan, the graph path (most below) finds the exact top.
+    #[test]
+    fn search_below_keeps_below_the_bound_on_either_path() {
+        let data = clustered(3_000, 16, 20, 0.3, 5);
+        let hnsw = HnswIndex::build(16, ids(&data), HnswParams::default()).unwrap();
+        let mut exact = ExactIndex::new(16);
+        for (d, v) in ids(&data) {
+            exact.insert(d, v).unwrap();
+        }
+        let accept = |d: DocId| d % 7 != 3;
+        let k = 10;
+        // At 3,000 documents and ef 200 the scan is taken below sqrt(5 · 200 · 3,000) ≈ 1,732.
+        for bound in [
+            0u32, 1, 50, 1_000, 1_700, 2_000, 2_600, 2_999, 3_000, 10_000,
+        ] {
+            let (mut found, mut wanted) = (0, 0);
+            for q in data.iter().step_by(97) {
+                let hits = hnsw.search_below(q, k, 200, bound, accept).unwrap();
+                assert!(hits.iter().all(|&(d, _)| d < bound && accept(d)), "{bound}");
+                let truth = exact.search(q, k, |d| d < bound && accept(d)).unwrap();
+                if bound <= 1_700 {
+                    assert_eq!(hits, truth, "exact path, bound {bound}");
+                    let scanned = hnsw.search_exact_below(q, k, bound, accept).unwrap();
+                    assert_eq!(scanned, truth, "search_exact_below, bound {bound}");
+                }
+                wanted += truth.len();
+                found += hits.iter().filter(|h| truth.contains(h)).count();
+            }
+            let recall = found as f64 / wanted.max(1) as f64;
+            assert!(
+                bound == 0 || recall >= 0.95,
+                "bound {bound}: recall {recall}"
+            );
+        }
     }
 
     /// A saved graph viewed from its bytes (the `unsafe` view): same answers and vectors as the

@@ -258,18 +258,34 @@ impl DenseIndex {
             }
         }
         let accepted = allowed.map(|b| usize::try_from(b.len()).unwrap_or(usize::MAX));
-        let mut top = TopK::new(k);
         let parts = std::iter::once(self.fresh.search(query, k, accept)).chain(
             self.graphs
                 .iter()
                 .map(|g| g.search_filtered(query, k, accept, accepted)),
         );
-        for part in parts {
-            for (doc, score) in part? {
-                top.push(Hit::new(doc, score));
-            }
-        }
-        Ok(top.into_sorted())
+        best_of(k, parts)
+    }
+
+    /// The best `k` documents below `bound` that `accept` lets through, over the exact part and
+    /// every graph (walked with a candidate list of `max(ef, k)`); each graph picks its path by
+    /// how many of its documents lie below `bound` ([`HnswIndex::search_below`]): the detection
+    /// stage's search for the versions recorded before the one it judges, which walked most of
+    /// a large graph when few lay below.
+    pub(crate) fn search_below(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        bound: DocId,
+        accept: &dyn Fn(DocId) -> bool,
+    ) -> Result<Vec<(DocId, f32)>, VectorError> {
+        let below = |d: DocId| d < bound && accept(d);
+        let parts = std::iter::once(self.fresh.search(query, k, below)).chain(
+            self.graphs
+                .iter()
+                .map(|g| g.search_below(query, k, ef, bound, accept)),
+        );
+        best_of(k, parts)
     }
 
     /// Scores exactly the documents of `allowed` that `accept` admits.
@@ -289,6 +305,20 @@ impl DenseIndex {
         }
         Ok(top.into_sorted())
     }
+}
+
+/// The best `k` hits of `parts` (each best first), or the first part's error.
+fn best_of(
+    k: usize,
+    parts: impl Iterator<Item = Result<Vec<(DocId, f32)>, VectorError>>,
+) -> Result<Vec<(DocId, f32)>, VectorError> {
+    let mut top = TopK::new(k);
+    for part in parts {
+        for (doc, score) in part? {
+            top.push(Hit::new(doc, score));
+        }
+    }
+    Ok(top.into_sorted())
 }
 
 /// The catalog image's part (`retrieve/image.rs`; format in `docs/design.md` §4b):
@@ -394,5 +424,48 @@ mod tests {
         dense.building = false;
         dense.abandon();
         assert!(!dense.wants_merge(), "after a failed build");
+    }
+
+    /// The detection stage's search: below a bound, over the exact part and graphs that lie
+    /// wholly below it, straddle it and lie above it, equal to an exact search of the same set.
+    #[test]
+    fn search_below_answers_from_the_documents_below_the_bound_only() {
+        let vector = |d: u32| [(d as f32 * 0.37).cos(), (d as f32 * 0.37).sin(), 0.3];
+        let graph_of = |docs: std::ops::Range<u32>| {
+            let vectors = docs.map(|d| (d, vector(d)));
+            Arc::new(HnswIndex::build(3, vectors, HnswParams::default()).unwrap())
+        };
+        let mut dense = DenseIndex::new(3);
+        dense.graphs.push(graph_of(0..600));
+        dense.graphs.push(graph_of(600..900));
+        for d in 900..1000 {
+            dense.insert(d, &vector(d)).unwrap();
+        }
+        let mut all = ExactIndex::new(3);
+        for d in 0..1000 {
+            all.insert(d, &vector(d)).unwrap();
+        }
+        let accept = |d: DocId| !d.is_multiple_of(5);
+        for bound in [0, 1, 7, 300, 599, 600, 750, 900, 950, 1000, 5000] {
+            for q in [3u32, 450, 777, 990] {
+                let query = vector(q);
+                let hits = dense.search_below(&query, 5, 200, bound, &accept).unwrap();
+                assert!(
+                    hits.iter().all(|&(d, _)| d < bound && accept(d)),
+                    "bound {bound}: {hits:?}"
+                );
+                let truth = all.search(&query, 5, |d| d < bound && accept(d)).unwrap();
+                // The vectors repeat around the circle: equal scores may name other documents.
+                let scores = |h: &[(DocId, f32)]| h.iter().map(|x| x.1).collect::<Vec<_>>();
+                let (got, want) = (scores(&hits), scores(&truth));
+                assert_eq!(got.len(), want.len(), "bound {bound}, query {q}");
+                for (g, w) in got.iter().zip(&want) {
+                    assert!(
+                        (g - w).abs() < 1e-5,
+                        "bound {bound}, query {q}: {got:?} {want:?}"
+                    );
+                }
+            }
+        }
     }
 }

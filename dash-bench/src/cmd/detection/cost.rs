@@ -1,6 +1,6 @@
-//! The detection stage's cost, on the common synthetic corpus (one tenant, text only):
-//! acknowledged ingest with detection off and on, the stage's throughput on the last 10 % of the
-//! corpus, and its lag while ingesting at a fixed rate.
+//! The detection stage's cost, on the common synthetic corpus (one tenant, text only or with
+//! the corpus vectors): acknowledged ingest with detection off and on, the stage's throughput
+//! on the last 10 % of the corpus, and its lag while ingesting at a fixed rate.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,19 +28,36 @@ const LAG_CLAIMS: usize = 40_000;
 /// How often the lag is sampled.
 const LAG_SAMPLE: Duration = Duration::from_millis(50);
 
-/// The corpus' first `n` claims (fewer if it is smaller), text only, in one tenant.
-fn items(synthetic: &Path, n: usize) -> Res<Vec<IngestItem>> {
+/// The corpus' first `n` claims (fewer if it is smaller) in one tenant: text only, or with their
+/// corpus vectors when `vectors` is set.
+fn items(synthetic: &Path, n: usize, vectors: bool) -> Res<Vec<IngestItem>> {
     let corpus = Synthetic::open(synthetic)?;
     let n = n.min(corpus.len()?);
-    let mut items = Vec::with_capacity(n);
-    corpus.for_each_line(0, n, |i, line| {
-        let mut item: IngestItem =
-            serde_json::from_str(line).map_err(|e| format!("claims.jsonl line {}: {e}", i + 1))?;
+    let mut items = if vectors {
+        corpus.items(&corpus.vectors(n)?, 0, n)?
+    } else {
+        let mut items = Vec::with_capacity(n);
+        corpus.for_each_line(0, n, |i, line| {
+            let item: IngestItem = serde_json::from_str(line)
+                .map_err(|e| format!("claims.jsonl line {}: {e}", i + 1))?;
+            items.push(item);
+            Ok(())
+        })?;
+        items
+    };
+    for item in &mut items {
         item.claim.tenant_id = TenantId::new(TENANT);
-        items.push(item);
-        Ok(())
-    })?;
+    }
     Ok(items)
+}
+
+/// What the claims carry, for the tables' titles.
+fn carried(items: &[IngestItem]) -> &'static str {
+    if items.iter().any(|i| i.claim.embedding.is_some()) {
+        "text and 128-d vectors"
+    } else {
+        "text only"
+    }
 }
 
 /// CPU seconds the detection stage's thread (`dash-detect`) has used, if it is found.
@@ -60,9 +77,10 @@ fn strict_store(dir: &Path) -> Res<Store> {
     Ok(Store::builder(dir).durability(Durability::Strict).open()?)
 }
 
-/// Prints the three cost tables for the first `n` claims of the corpus in `synthetic`.
-pub fn run(synthetic: &Path, n: usize, scratch: &Path) -> Res<()> {
-    let items = items(synthetic, n)?;
+/// Prints the three cost tables for the first `n` claims of the corpus in `synthetic` (with
+/// their vectors when `vectors` is set).
+pub fn run(synthetic: &Path, n: usize, vectors: bool, scratch: &Path) -> Res<()> {
+    let items = items(synthetic, n, vectors)?;
     ingest_rate(&items, scratch)?;
     throughput(&items, scratch)?;
     lag(&items, scratch)
@@ -71,8 +89,9 @@ pub fn run(synthetic: &Path, n: usize, scratch: &Path) -> Res<()> {
 /// Acknowledged ingest with detection off and on, twice each.
 fn ingest_rate(items: &[IngestItem], scratch: &Path) -> Res<()> {
     println!(
-        "## Cost: {} synthetic claims (one tenant, text only), Strict\n",
-        items.len()
+        "## Cost: {} synthetic claims (one tenant, {}), Strict\n",
+        items.len(),
+        carried(items)
     );
     println!(
         "| detection | acknowledged claims/s | stage caught up after (s) | edges | pairs judged \

@@ -21,7 +21,7 @@
 //! 3. **Climate-FEVER**: the built-in judge as a claim–evidence `contradicts` classifier (a
 //!    baseline: its contradictions are paraphrase and world knowledge, the place for a model).
 //! 4. **Cost** (with `--synthetic DIR`, the common corpus of `shared/bench/synthetic.py`, one
-//!    tenant, text only): acknowledged ingest with detection off and on (batches of 1,000), the
+//!    tenant, text only or with `--with-vectors` the corpus vectors too): acknowledged ingest with detection off and on (batches of 1,000), the
 //!    stage's throughput on the last 10 % of the corpus (claims per second of wall time and per
 //!    CPU-second of the stage's thread), and its lag while ingesting at a fixed 2,000 claims/s
 //!    in batches of 100 (p50/p95/max of the lag, sampled every 50 ms).
@@ -64,6 +64,10 @@ pub struct Args {
     /// Claims of the synthetic corpus the cost runs use.
     #[arg(long, default_value_t = 100_000)]
     pub n: usize,
+    /// The cost runs' claims carry their corpus vectors (dense candidates, HNSW graphs built
+    /// while the stage runs) instead of text only.
+    #[arg(long)]
+    pub with_vectors: bool,
     /// Only the cost runs (with `--synthetic`), none of the real-data evaluations.
     #[arg(long)]
     pub cost_only: bool,
@@ -101,7 +105,7 @@ pub fn run(args: Args) -> Res<()> {
         climate::run(&args.data)?;
     }
     if let Some(dir) = &args.synthetic {
-        cost::run(dir, args.n, scratch.path())?;
+        cost::run(dir, args.n, args.with_vectors, scratch.path())?;
     }
     Ok(())
 }
