@@ -2,7 +2,8 @@
 //! waits for it; its watermark and lag are visible; queries wait for it briefly and say whether
 //! it had caught up; edges survive a reopen without being judged again; a crash in the middle
 //! of a backlog, then a reopen, gives exactly the edges an uninterrupted run gives, judging only
-//! what was not persisted; a rebuild is deterministic and replaces edges atomically.
+//! what was not persisted; a rebuild is deterministic and replaces edges atomically; dense
+//! candidates come from the versions before each one, wherever the sealed graphs cut.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
@@ -341,4 +342,109 @@ fn power_cuts_at_every_sync_keep_edges_equal_to_a_rebuild() {
         store.rebuild_edges(&TenantId::new("t")).unwrap();
         assert_eq!(edges(&store, "t"), resumed, "cut at sync {cut}");
     }
+}
+
+/// Calls a pair a contradiction only when it is `alpha{k}` against `omega{k}`: texts that share
+/// no word, so only the dense candidates (the two carry nearly the same vector) can bring them
+/// together.
+#[derive(Debug)]
+struct Tagged;
+
+impl ContradictionDetector for Tagged {
+    fn judge(&self, a: &str, b: &str) -> Option<Judgement> {
+        let tag = |t: &str, prefix: &str| t.strip_prefix(prefix).map(str::to_owned);
+        let pair = |x: &str, y: &str| {
+            tag(x, "alpha")
+                .zip(tag(y, "omega"))
+                .is_some_and(|(i, j)| i == j)
+        };
+        (pair(a, b) || pair(b, a)).then(|| Judgement {
+            confidence: 0.9,
+            reason: "tagged pair".into(),
+        })
+    }
+
+    fn version(&self) -> &str {
+        "tagged-1"
+    }
+}
+
+/// The dense candidates of each version come from the versions recorded before it, whichever
+/// part holds them: an earlier version deep in a sealed graph, at its start or its end, or
+/// in the same graph as the later one (the search below a bound scans a graph's prefix when
+/// few of its documents lie below, and walks it otherwise) — as the stage runs, and again after
+/// a rebuild over the sealed graphs.
+#[test]
+fn dense_candidates_find_earlier_versions_wherever_the_graphs_cut() {
+    const DIM: usize = 16;
+    // (earlier, later) positions of the tagged pairs among 400 claims.
+    let pairs = [
+        (2, 40),
+        (5, 300),
+        (100, 350),
+        (250, 390),
+        (10, 11),
+        (380, 399),
+    ];
+    let storage = MemStorage::new();
+    let store = Store::builder_with_storage(Arc::new(storage.clone()))
+        .dense_seal_threshold(32)
+        .detection(DetectionConfig::default().detector(Arc::new(Tagged)))
+        .open()
+        .unwrap();
+    let items: Vec<IngestItem> = (0..400)
+        .map(|i| {
+            let mut v = vec![0.0f32; DIM];
+            let (text, tagged) = match pairs.iter().position(|p| p.0 == i || p.1 == i) {
+                Some(k) if pairs[k].0 == i => (format!("alpha{k}"), Some(k)),
+                Some(k) => (format!("omega{k}"), Some(k)),
+                None => (format!("filler{i}"), None),
+            };
+            match tagged {
+                // Pairs in the first 8 dimensions, one direction each (the later one a hair off).
+                Some(k) => {
+                    v[k] = 1.0;
+                    v[15] = if pairs[k].1 == i { 0.01 } else { 0.0 };
+                }
+                // Fillers in the last 8, orthogonal to every pair.
+                None => {
+                    v[8 + i % 8] = 1.0;
+                    v[8 + (i / 8) % 8] += 0.5 + (i % 13) as f32 / 13.0;
+                }
+            }
+            let mut claim = Claim::new("t", format!("c{i}"), text);
+            claim.embedding = Some(v);
+            IngestItem::new(claim)
+        })
+        .collect();
+    for (n, chunk) in items.chunks(50).enumerate() {
+        store.ingest_batch(format!("b{n}"), chunk.to_vec()).unwrap();
+    }
+    let expected: BTreeSet<(String, String)> = pairs
+        .iter()
+        .map(|&(a, b)| (format!("c{b}"), format!("c{a}")))
+        .collect();
+    let found = |store: &Store| -> BTreeSet<(String, String)> {
+        let mut got = BTreeSet::new();
+        for (from, _, to, _, relation, reason) in edges(store, "t") {
+            assert_eq!(
+                (relation.as_str(), reason.as_str()),
+                ("contradicts", "tagged pair")
+            );
+            // Either direction names the pair; keep (later, earlier).
+            let key = |c: &str| c[1..].parse::<usize>().unwrap();
+            got.insert(if key(&from) > key(&to) {
+                (from, to)
+            } else {
+                (to, from)
+            });
+        }
+        got
+    };
+    assert!(store.wait_for_detection());
+    assert_eq!(found(&store), expected, "as the stage ran");
+    store.wait_for_indexes();
+    assert!(store.stats().dense_graphs > 0, "the vectors are in graphs");
+    store.rebuild_edges(&TenantId::new("t")).unwrap();
+    assert_eq!(found(&store), expected, "rebuilt over the sealed graphs");
 }
