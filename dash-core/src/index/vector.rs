@@ -475,9 +475,9 @@ pub struct HnswIndex {
     docs: Vec<DocId>,
     /// The name of the graph file holding it, once saved (or loaded from one).
     file: std::sync::OnceLock<Box<str>>,
-    /// The file bytes a viewed graph points into. Declared after `graph` so that it is
-    /// dropped after it: the view must never outlive the bytes.
-    backing: Option<std::sync::Arc<FileBytes>>,
+    /// The file bytes a viewed graph points into, and where in them the graph lies. Declared
+    /// after `graph` so that it is dropped after it: the view must never outlive the bytes.
+    backing: Option<(std::sync::Arc<FileBytes>, std::ops::Range<usize>)>,
 }
 
 impl fmt::Debug for HnswIndex {
@@ -535,15 +535,7 @@ impl HnswIndex {
         cancelled: &(dyn Fn() -> bool + Sync),
     ) -> Result<Self, VectorError> {
         params.check()?;
-        let mut exact = ExactIndex::new(dim);
-        let mut ids = Vec::new();
-        for (doc, vector) in docs {
-            if exact.contains(doc) {
-                return Err(VectorError::DuplicateDoc(doc));
-            }
-            exact.insert(doc, vector.as_ref())?;
-            ids.push(doc);
-        }
+        let (exact, mut ids) = collect_rows(dim, docs, |_| false)?;
         let graph = if ids.is_empty() {
             None
         } else {
@@ -556,6 +548,63 @@ impl HnswIndex {
             params,
             dim,
             graph,
+            docs: ids,
+            file: std::sync::OnceLock::new(),
+            backing: None,
+        })
+    }
+
+    /// A new index holding this one's documents and `more` (vectors normalised to unit
+    /// length): a copy of this graph, from its mapped file when viewed, with `more` inserted
+    /// into it. A build from scratch inserts every vector again; this inserts only `more`, so
+    /// a tenant's graphs growing by merges insert each vector about twice in all instead of
+    /// once per merge (`docs/decisions.md` D33). The copy keeps this graph's parameters and its
+    /// documents, stale ones included. Gives up with [`VectorError::Cancelled`] soon after
+    /// `cancelled` returns true.
+    ///
+    /// # Errors
+    /// As [`Self::build`] for `more` (a document already held is
+    /// [`VectorError::DuplicateDoc`]); [`VectorError::Backend`] if usearch cannot copy the
+    /// graph.
+    pub(crate) fn extend_cancellable<V: AsRef<[f32]>>(
+        &self,
+        more: impl IntoIterator<Item = (DocId, V)>,
+        cancelled: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Self, VectorError> {
+        let Some(base) = &self.graph else {
+            return Self::build_cancellable(self.dim, more, self.params, cancelled);
+        };
+        let (exact, mut ids) = collect_rows(self.dim, more, |d| self.contains(d))?;
+        // The copy: usearch reads the serialized graph into memory of its own.
+        let graph = new_graph(self.dim, self.params, 0)?;
+        match &self.backing {
+            Some((file, range)) => {
+                graph.load_from_buffer(file.get(range.clone()).ok_or_else(|| {
+                    VectorError::Backend("the graph lies outside its file".into())
+                })?)
+            }
+            None => graph.load_from_buffer(&self.graph_bytes()?),
+        }
+        .map_err(backend)?;
+        graph.change_expansion_search(USEARCH_EXPANSION);
+        graph.change_expansion_add(self.params.ef_construction);
+        if graph.size() != base.size() {
+            return Err(VectorError::Backend(
+                "the graph's copy lost documents".into(),
+            ));
+        }
+        let threads = rayon::current_num_threads().max(SEARCH_SLOTS);
+        graph
+            .reserve_capacity_and_threads(self.docs.len() + ids.len(), threads)
+            .map_err(backend)?;
+        insert_rows(&graph, &exact, &ids, self.docs.len() + ids.len(), cancelled)?;
+        drop(exact);
+        ids.extend_from_slice(&self.docs);
+        ids.sort_unstable();
+        Ok(Self {
+            params: self.params,
+            dim: self.dim,
+            graph: Some(graph),
             docs: ids,
             file: std::sync::OnceLock::new(),
             backing: None,
@@ -928,7 +977,7 @@ impl HnswIndex {
             ));
         }
         let blob = bytes
-            .get(range)
+            .get(range.clone())
             .ok_or_else(|| VectorError::Backend("the graph lies outside its file".into()))?;
         let graph = usearch::Index::new(&graph_options(dim, params)).map_err(backend)?;
         // Search contexts first: a view keeps the thread limits set before it.
@@ -958,7 +1007,7 @@ impl HnswIndex {
             graph: Some(graph),
             docs,
             file: std::sync::OnceLock::new(),
-            backing: Some(bytes),
+            backing: Some((bytes, range)),
         })
     }
 
@@ -1047,20 +1096,61 @@ fn graph_options(dim: usize, params: HnswParams) -> usearch::IndexOptions {
     }
 }
 
-/// Builds the usearch graph over `ids` (their unit vectors in `exact`), inserting in parallel
-/// from [`PARALLEL_BUILD_MIN_DOCS`] documents on.
+/// `docs` as unit rows and their ids (in the order given), refusing a document given twice or
+/// one `held` says is held already.
+fn collect_rows<V: AsRef<[f32]>>(
+    dim: usize,
+    docs: impl IntoIterator<Item = (DocId, V)>,
+    held: impl Fn(DocId) -> bool,
+) -> Result<(ExactIndex, Vec<DocId>), VectorError> {
+    let mut exact = ExactIndex::new(dim);
+    let mut ids = Vec::new();
+    for (doc, vector) in docs {
+        if exact.contains(doc) || held(doc) {
+            return Err(VectorError::DuplicateDoc(doc));
+        }
+        exact.insert(doc, vector.as_ref())?;
+        ids.push(doc);
+    }
+    Ok((exact, ids))
+}
+
+/// An empty usearch graph for `capacity` vectors, with a search context per slot.
+fn new_graph(
+    dim: usize,
+    params: HnswParams,
+    capacity: usize,
+) -> Result<usearch::Index, VectorError> {
+    let graph = usearch::Index::new(&graph_options(dim, params)).map_err(backend)?;
+    let threads = rayon::current_num_threads().max(SEARCH_SLOTS);
+    graph
+        .reserve_capacity_and_threads(capacity, threads)
+        .map_err(backend)?;
+    Ok(graph)
+}
+
+/// Builds the usearch graph over `ids` (their unit vectors in `exact`).
 fn build_graph(
     exact: &ExactIndex,
     ids: &[DocId],
     params: HnswParams,
     cancelled: &(dyn Fn() -> bool + Sync),
 ) -> Result<usearch::Index, VectorError> {
+    let graph = new_graph(exact.dim(), params, ids.len())?;
+    insert_rows(&graph, exact, ids, ids.len(), cancelled)?;
+    Ok(graph)
+}
+
+/// Inserts `ids` (their unit vectors in `exact`) into `graph`, in parallel when the graph will
+/// hold `total` ≥ [`PARALLEL_BUILD_MIN_DOCS`] documents.
+fn insert_rows(
+    graph: &usearch::Index,
+    exact: &ExactIndex,
+    ids: &[DocId],
+    total: usize,
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> Result<(), VectorError> {
     use rayon::prelude::*;
-    let graph = usearch::Index::new(&graph_options(exact.dim(), params)).map_err(backend)?;
-    let threads = rayon::current_num_threads().max(SEARCH_SLOTS);
-    graph
-        .reserve_capacity_and_threads(ids.len(), threads)
-        .map_err(backend)?;
     let add = |&doc: &DocId| {
         if cancelled() {
             return Err(VectorError::Cancelled);
@@ -1070,12 +1160,11 @@ fn build_graph(
             None => Ok(()),
         }
     };
-    if ids.len() < PARALLEL_BUILD_MIN_DOCS {
-        ids.iter().try_for_each(add)?;
+    if total < PARALLEL_BUILD_MIN_DOCS {
+        ids.iter().try_for_each(add)
     } else {
-        ids.par_iter().try_for_each(add)?;
+        ids.par_iter().try_for_each(add)
     }
-    Ok(graph)
 }
 
 #[cfg(test)]
@@ -1513,7 +1602,57 @@ mod tests {
         }
     }
 
-    /// A saved graph viewed from its bytes (the `unsafe` view): same answers and vectors as the
+    /// An extended graph (a copy of a held or a viewed graph, more documents inserted) holds
+    /// both sets, answers as well as a graph built over all of them, and leaves the original
+    /// as it was; a document it holds already is refused.
+    #[test]
+    fn an_extended_graph_holds_old_and_new_documents_and_finds_both() {
+        let data = clustered(4_000, 16, 20, 0.3, 21);
+        let (old, new) = data.split_at(2_500);
+        let base = HnswIndex::build(16, ids(old), HnswParams::default()).unwrap();
+        let blob = base.graph_bytes().unwrap();
+        let mut file = vec![0u8; 64];
+        file.extend_from_slice(&blob);
+        let viewed = HnswIndex::view_graph(
+            16,
+            base.params(),
+            base.params(),
+            base.doc_ids().to_vec(),
+            std::sync::Arc::new(FileBytes::from(file)),
+            64..64 + blob.len(),
+        )
+        .unwrap();
+        let more = || new.iter().enumerate().map(|(i, v)| (2_500 + i as DocId, v));
+        let mut exact = ExactIndex::new(16);
+        for (d, v) in ids(&data) {
+            exact.insert(d, v).unwrap();
+        }
+        for from in [&base, &viewed] {
+            let grown = from.extend_cancellable(more(), &|| false).unwrap();
+            assert!(!grown.is_viewed());
+            assert_eq!(grown.len(), 4_000);
+            assert_eq!(grown.doc_ids(), (0..4_000).collect::<Vec<DocId>>());
+            assert_eq!(from.len(), 2_500, "the original is unchanged");
+            let r = recall(
+                &data[..200],
+                10,
+                |q| exact.search(q, 10, |_| true).unwrap(),
+                |q| grown.search(q, 10, |_| true).unwrap(),
+            );
+            assert!(r >= 0.98, "recall@10 {r}");
+            // Old and new documents alike find themselves.
+            for d in [0u32, 1_234, 2_499, 2_500, 3_999] {
+                let hit = grown.search(&data[d as usize], 1, |_| true).unwrap();
+                assert_eq!(hit[0].0, d);
+            }
+            let again = from.extend_cancellable([(7u32, &data[7])], &|| false);
+            assert_eq!(again.err(), Some(VectorError::DuplicateDoc(7)));
+            let cancelled = from.extend_cancellable(more(), &|| true);
+            assert_eq!(cancelled.err(), Some(VectorError::Cancelled));
+        }
+    }
+
+    /// A saved graph viewed from its bytes (the `unsafe` view)    /// A saved graph viewed from its bytes (the `unsafe` view): same answers and vectors as the
     /// graph it was saved from, from several threads at once, after the original is dropped.
     #[test]
     fn a_saved_graph_is_viewed_with_the_same_answers() {

@@ -3,9 +3,10 @@
 //!
 //! A write is visible to dense search as soon as it is applied (it lands in the exact part).
 //! When the exact part reaches the seal threshold, the indexer thread builds a graph over its
-//! documents (plus the smaller graphs, size-tiered, so a tenant keeps O(log n) graphs) and
-//! installs it, removing those documents from the exact part in the same step. hnsw_rs cannot
-//! delete, so superseded, forgotten and retention-dropped documents stay in the graphs and are
+//! documents (plus the smaller graphs, size-tiered, so a tenant keeps O(log n) graphs; the
+//! largest folded graph is copied and extended rather than rebuilt, D33) and installs it,
+//! removing those documents from the exact part in the same step. Published graphs never
+//! change, so superseded, forgotten and retention-dropped documents stay in them and are
 //! excluded by the search's `accept` filter, inside the graph walk.
 
 use std::borrow::Cow;
@@ -53,24 +54,66 @@ pub(crate) struct SealPlan {
     pub(crate) removed: RoaringBitmap,
 }
 
+/// A folded graph is extended in place of a rebuild while at most this fraction of its
+/// documents were dropped by retention (a rebuild leaves them out; an extension keeps them,
+/// searched past by the filter).
+const EXTEND_MAX_REMOVED: f64 = 0.125;
+
 impl SealPlan {
     /// Builds the graph (slow: run it off every lock); gives up when `cancelled` turns true.
+    ///
+    /// The largest folded graph is *extended* — copied, and the other documents inserted into
+    /// the copy — when it was built with `params` and few of its documents were dropped by
+    /// retention; otherwise every document is inserted into a new graph. Extending makes a
+    /// growing tenant insert each vector about twice in all (once into a seal, once into the
+    /// large graph) where rebuilding inserted it again at every merge (D33).
     pub(crate) fn build(
         &self,
         params: HnswParams,
         cancelled: &(dyn Fn() -> bool + Sync),
     ) -> Result<HnswIndex, VectorError> {
+        let base = self
+            .graphs
+            .iter()
+            .max_by_key(|g| g.len())
+            .filter(|g| self.extends(g, params));
         let from_fresh = self
             .fresh
             .iter()
             .map(|(doc, v)| (*doc, Cow::Borrowed(v.as_slice())));
-        let from_graphs = self.graphs.iter().flat_map(|g| {
-            g.doc_ids()
-                .iter()
-                .filter(|d| !self.removed.contains(**d))
-                .filter_map(|d| Some((*d, Cow::Owned(g.row(*d)?))))
-        });
-        HnswIndex::build_cancellable(self.dim, from_fresh.chain(from_graphs), params, cancelled)
+        let from_graphs = self
+            .graphs
+            .iter()
+            .filter(|g| base.is_none_or(|b| !Arc::ptr_eq(g, b)))
+            .flat_map(|g| {
+                g.doc_ids()
+                    .iter()
+                    .filter(|d| !self.removed.contains(**d))
+                    .filter_map(|d| Some((*d, Cow::Owned(g.row(*d)?))))
+            });
+        match base {
+            Some(base) => base.extend_cancellable(from_fresh.chain(from_graphs), cancelled),
+            None => HnswIndex::build_cancellable(
+                self.dim,
+                from_fresh.chain(from_graphs),
+                params,
+                cancelled,
+            ),
+        }
+    }
+
+    /// True when `graph` may be extended rather than rebuilt: built with `params` (the search
+    /// width aside) and with few of its documents dropped by retention.
+    fn extends(&self, graph: &HnswIndex, params: HnswParams) -> bool {
+        let built = graph.params();
+        let same = built.max_nb_connection == params.max_nb_connection
+            && built.ef_construction == params.ef_construction;
+        let dropped = graph
+            .doc_ids()
+            .iter()
+            .filter(|d| self.removed.contains(**d))
+            .count();
+        same && !graph.is_empty() && (dropped as f64) <= EXTEND_MAX_REMOVED * f64::from(graph.len())
     }
 }
 
@@ -426,7 +469,46 @@ mod tests {
         assert!(!dense.wants_merge(), "after a failed build");
     }
 
-    /// The detection stage's search: below a bound, over the exact part and graphs that lie
+    /// A merge copies the largest graph and inserts the rest into the copy (its documents
+    /// dropped by retention stay, searched past); when many of them were dropped it builds a
+    /// new graph without them instead.
+    #[test]
+    fn a_merge_extends_the_largest_graph_unless_retention_dropped_much_of_it() {
+        let vector = |d: u32| [1.0, d as f32];
+        let plan = |removed: &RoaringBitmap| {
+            let mut dense = DenseIndex::new(2);
+            dense.graphs.push(graph(0..300));
+            dense.graphs.push(graph(300..400));
+            for d in 400..450 {
+                dense.insert(d, &vector(d)).unwrap();
+            }
+            dense.plan_seal(removed, Fold::All)
+        };
+        let few: RoaringBitmap = [5u32, 320].into_iter().collect();
+        let built = plan(&few).build(HnswParams::default(), &|| false).unwrap();
+        assert!(
+            built.contains(5),
+            "extended: the large graph's dropped document stays"
+        );
+        assert!(
+            !built.contains(320),
+            "the folded small graph's dropped document goes"
+        );
+        assert_eq!(built.len(), 449);
+        let many: RoaringBitmap = (0u32..100).collect();
+        let built = plan(&many).build(HnswParams::default(), &|| false).unwrap();
+        assert!(!built.contains(50), "rebuilt without the dropped documents");
+        assert_eq!(built.len(), 350);
+        let other = HnswParams {
+            max_nb_connection: 8,
+            ..HnswParams::default()
+        };
+        let built = plan(&few).build(other, &|| false).unwrap();
+        assert!(!built.contains(5), "other parameters: rebuilt");
+        assert_eq!(built.params().max_nb_connection, 8);
+    }
+
+    /// The detection stage's search: below a bound    /// The detection stage's search: below a bound, over the exact part and graphs that lie
     /// wholly below it, straddle it and lie above it, equal to an exact search of the same set.
     #[test]
     fn search_below_answers_from_the_documents_below_the_bound_only() {
