@@ -81,11 +81,7 @@ fn version_1_store_opens_and_reads_back() {
 /// The structured claims of the v2 fixture: the same subject and predicate, different objects,
 /// overlapping validity (a contradiction the detection stage records in the segment).
 fn fact(id: &str, object: &str, from: i32, to: i32) -> IngestItem {
-    let mut claim = Claim::new(
-        "fx",
-        id,
-        format!("Newton D. Baker position held {object}"),
-    );
+    let mut claim = Claim::new("fx", id, format!("Newton D. Baker position held {object}"));
     claim.subject = Some("Newton D. Baker".into());
     claim.predicate = Some("position held".into());
     claim.object = Some(object.into());
@@ -116,8 +112,12 @@ fn write_fixture_v2() {
     store.ingest(item("c2", "forgotten")).unwrap();
     store.forget(&"fx".into(), &"c2".into()).unwrap();
     store.ingest_batch("fx-batch-1", batch()).unwrap();
-    store.ingest(fact("a", "Secretary of War", 1916, 1921)).unwrap();
-    store.ingest(fact("b", "Mayor of Cleveland", 1912, 1917)).unwrap();
+    store
+        .ingest(fact("a", "Secretary of War", 1916, 1921))
+        .unwrap();
+    store
+        .ingest(fact("b", "Mayor of Cleveland", 1912, 1917))
+        .unwrap();
     assert!(store.wait_for_detection());
     store.wait_for_indexes();
     store.checkpoint().unwrap();
@@ -160,9 +160,17 @@ fn version_2_store_opens_from_its_image_and_reads_back() {
     // The detected contradiction came back from the segment's derived section.
     assert!(store.wait_for_detection());
     let r = store
-        .retrieve(&Query::new("fx").text("Newton Baker position held").top_k(10))
+        .retrieve(
+            &Query::new("fx")
+                .text("Newton Baker position held")
+                .top_k(10),
+        )
         .unwrap();
-    let a = r.results.iter().find(|c| c.claim_id.as_str() == "a").unwrap();
+    let a = r
+        .results
+        .iter()
+        .find(|c| c.claim_id.as_str() == "a")
+        .unwrap();
     assert_eq!(a.conflicts.len(), 1, "{:?}", a.conflicts);
     assert_eq!(a.conflicts[0].claim_id.as_str(), "b");
     assert_eq!(a.conflicts[0].relation, Relation::Contradicts);
@@ -188,4 +196,29 @@ fn version_2_store_opens_from_its_image_and_reads_back() {
     let next = store.ingest(item("c1", "first, v3")).unwrap();
     assert_eq!(next.version, 3);
     assert!(next.lsn > c5.lsn);
+
+    // The next checkpoint writes today's manifest format, and the upgraded store reopens.
+    store.checkpoint().unwrap();
+    store.close().unwrap();
+    let newest = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("MANIFEST-")
+        })
+        .max()
+        .unwrap();
+    assert!(
+        newest.ends_with("MANIFEST-00000000000000000002"),
+        "{newest:?}"
+    );
+    let manifest = std::fs::read(&newest).unwrap();
+    assert_ne!(&manifest[8..10], &3u16.to_le_bytes(), "still format 3");
+    let store = open_v2(tmp.path());
+    let c1 = store.get_claim(&t, &ClaimId::new("c1")).unwrap().unwrap();
+    assert_eq!(c1.item.as_ref(), &item("c1", "first, v3"));
+    assert_eq!(store.stats().claims, 6);
 }

@@ -1,5 +1,5 @@
-//! One framing for DASH's self-checking files (the graph files and their lists; the WAL,
-//! segments and manifest predate it and keep their own, of the same shape):
+//! One framing for DASH's self-checking files — segments, the manifest (format 4 on), the
+//! graph files and their lists, the catalog image:
 //!
 //! ```text
 //! file := magic [8] | format_version u16 | reserved u16 (0) | reserved u32 (0)
@@ -7,7 +7,13 @@
 //!       | blake3 [32] (of every byte before it) | magic [8]
 //! ```
 //!
-//! A file is verified whole (both magics, the version, the hash) before its body is parsed.
+//! A file is verified whole (both magics, the hash, the version) before its body is parsed; a
+//! body's offsets may be absolute (the body starts at [`BODY_OFFSET`]).
+//!
+//! The write-ahead log is the one file not framed this way: it is appended and synced record
+//! by record and has no end to hash until it is retired, so each record carries its own CRCs
+//! (`wal.rs`). Manifests of formats 1–3 predate this framing (their reserved `u32` is the body
+//! length, and no magic follows the hash) and are still read by `manifest.rs`.
 
 use crate::codec::{check_blake3, check_format_version, hash_bytes, DecodeResult};
 use crate::error::CorruptionKind;
@@ -18,27 +24,51 @@ const HEADER_LEN: usize = MAGIC_LEN + 2 + 2 + 4;
 pub(crate) const BODY_OFFSET: usize = HEADER_LEN;
 const TRAILER_LEN: usize = 32 + MAGIC_LEN;
 
-/// `body` framed as a file of kind `magic` in format `version`.
-pub(crate) fn frame(magic: [u8; 8], version: u16, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_LEN + body.len() + TRAILER_LEN);
-    out.extend_from_slice(&magic);
-    out.extend_from_slice(&version.to_le_bytes());
-    out.extend_from_slice(&[0; 6]);
-    out.extend_from_slice(body);
-    let hash = hash_bytes(&out);
-    out.extend_from_slice(&hash);
-    out.extend_from_slice(&magic);
+/// A verified frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unframed<'a> {
+    /// The file's format version (within the range the reader asked for).
+    pub(crate) version: u16,
+    /// The bytes between header and hash; file offset of `body[0]` is [`BODY_OFFSET`].
+    pub(crate) body: &'a [u8],
+    /// The file's BLAKE3 (of every byte before the hash), as stored and checked.
+    pub(crate) hash: [u8; 32],
+}
+
+/// The header of a file of kind `magic` in format `version`; the body follows it.
+pub(crate) fn header(magic: [u8; 8], version: u16) -> [u8; HEADER_LEN] {
+    let mut out = [0; HEADER_LEN];
+    out[..MAGIC_LEN].copy_from_slice(&magic);
+    out[MAGIC_LEN..MAGIC_LEN + 2].copy_from_slice(&version.to_le_bytes());
     out
 }
 
-/// The format version and body of a framed file of kind `magic`, once both magics, the version
-/// (`oldest..=current`) and the BLAKE3 check out; otherwise the offset and kind of the damage.
+/// Ends a file built in place (a [`header`], then its body): appends the BLAKE3 of every byte
+/// so far and the closing magic.
+pub(crate) fn seal(file: &mut Vec<u8>, magic: [u8; 8]) {
+    let hash = hash_bytes(file);
+    file.extend_from_slice(&hash);
+    file.extend_from_slice(&magic);
+}
+
+/// `body` framed as a file of kind `magic` in format `version`.
+pub(crate) fn frame(magic: [u8; 8], version: u16, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + body.len() + TRAILER_LEN);
+    out.extend_from_slice(&header(magic, version));
+    out.extend_from_slice(body);
+    seal(&mut out, magic);
+    out
+}
+
+/// The format version, body and hash of a framed file of kind `magic`, once both magics, the
+/// BLAKE3 and the version (`oldest..=current`) check out; otherwise the offset and kind of the
+/// damage.
 pub(crate) fn unframe(
     magic: [u8; 8],
     oldest: u16,
     current: u16,
     bytes: &[u8],
-) -> DecodeResult<(u16, &[u8])> {
+) -> DecodeResult<Unframed<'_>> {
     if bytes.len() < HEADER_LEN + TRAILER_LEN {
         return Err((0, CorruptionKind::Truncated));
     }
@@ -46,9 +76,13 @@ pub(crate) fn unframe(
         return Err((0, CorruptionKind::BadMagic));
     }
     let hash_at = bytes.len() - TRAILER_LEN;
-    check_blake3(bytes, hash_at)?;
+    let hash = check_blake3(bytes, hash_at)?;
     let version = check_format_version(bytes, MAGIC_LEN, oldest, current)?;
-    Ok((version, &bytes[HEADER_LEN..hash_at]))
+    Ok(Unframed {
+        version,
+        body: &bytes[HEADER_LEN..hash_at],
+        hash,
+    })
 }
 
 #[cfg(test)]
@@ -60,7 +94,9 @@ mod tests {
     #[test]
     fn a_frame_round_trips_and_every_damage_is_caught() {
         let file = frame(MAGIC, 3, b"the body");
-        assert_eq!(unframe(MAGIC, 1, 3, &file), Ok((3, &b"the body"[..])));
+        let read = unframe(MAGIC, 1, 3, &file).unwrap();
+        assert_eq!((read.version, read.body), (3, &b"the body"[..]));
+        assert_eq!(read.hash, hash_bytes(&file[..file.len() - TRAILER_LEN]));
         for at in 0..file.len() {
             let mut bad = file.clone();
             bad[at] ^= 0x40;
@@ -80,5 +116,16 @@ mod tests {
             unframe(MAGIC, 4, 5, &file),
             Err((_, CorruptionKind::UnsupportedVersion { found: 3, .. }))
         ));
+    }
+
+    #[test]
+    fn a_file_built_in_place_is_the_framed_body() {
+        let mut file = header(MAGIC, 2).to_vec();
+        file.extend_from_slice(b"the body");
+        seal(&mut file, MAGIC);
+        assert_eq!(file, frame(MAGIC, 2, b"the body"));
+        assert_eq!(&file[..8], &MAGIC);
+        assert_eq!(&file[8..16], &[2, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&file[BODY_OFFSET..BODY_OFFSET + 8], b"the body");
     }
 }

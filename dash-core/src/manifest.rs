@@ -1,8 +1,11 @@
 //! The manifest: which segments make up the store and up to which LSN they hold the log.
 //!
 //! ```text
-//! file     := magic "DASHMAN\0" (8) | format_version u16 | reserved u16 (0) | body_len u32
-//!           | body | blake3 [u8; 32] (of every byte before it)
+//! file     := frame("DASHMAN\0", 4, body)   (the common framing, `frame.rs`: a 16-byte header,
+//!             the body, BLAKE3 of every byte before it, magic)
+//! legacy   := magic "DASHMAN\0" (8) | format_version u16 (1..=3) | reserved u16 (0)
+//!           | body_len u32 | body | blake3 [u8; 32] (of every byte before it)
+//!                                               (formats 1–3, read; their bodies as below)
 //! body     := generation u64 | watermark u64 | next_segment_id u64 | embedding_dim u32 (0 = unset)
 //!           | live_claims u64 | last_recorded_at i64 | segment_count u32 | segment * segment_count
 //!           | tenant_dim_count u32 | tenant_dim * tenant_dim_count            (format 2 and later)
@@ -28,19 +31,22 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::codec::{check_blake3, check_format_version, hash_bytes, Decoder, Encoder};
+use crate::codec::{check_blake3, check_format_version, Decoder, Encoder};
 use crate::error::{Corruption, CorruptionKind};
+use crate::frame::{frame, unframe, BODY_OFFSET};
 use crate::model::{Lsn, TenantId, Timestamp};
 use crate::storage::Storage;
 use crate::store::dims::Dimensions;
 
 const MAGIC: [u8; 8] = *b"DASHMAN\0";
-const FORMAT_VERSION: u16 = 3;
+const FORMAT_VERSION: u16 = 4;
+/// The first format in the common framing; older ones are read in their own.
+const FRAMED_SINCE: u16 = 4;
 const OLDEST_SUPPORTED: u16 = 1;
 const MAGIC_LEN: usize = MAGIC.len();
 const VERSION_OFFSET: usize = MAGIC_LEN;
-const BODY_LEN_OFFSET: usize = VERSION_OFFSET + 2 + 2;
-const BODY_OFFSET: usize = BODY_LEN_OFFSET + 4;
+/// Formats 1–3: the body length sits where the framing has a reserved `u32`.
+const LEGACY_BODY_LEN_OFFSET: usize = VERSION_OFFSET + 2 + 2;
 const HASH_LEN: usize = 32;
 /// The temporary name a manifest is written under before the rename.
 pub(crate) const TEMP_NAME: &str = "MANIFEST.tmp";
@@ -92,17 +98,40 @@ impl Default for Manifest {
     }
 }
 
-/// A whole manifest file around `body`: header, body, hash.
-fn frame(version: u16, body: &[u8]) -> Vec<u8> {
-    let mut out = Encoder::with_capacity(BODY_OFFSET + body.len() + HASH_LEN);
-    out.bytes(&MAGIC);
-    out.u16(version);
-    out.u16(0);
-    out.len(body.len());
-    out.bytes(body);
-    let hash = hash_bytes(&out.buf);
-    out.bytes(&hash);
-    out.buf
+/// The format version and body of a manifest file of formats 1–3 (their own framing), once
+/// the magic, BLAKE3, version and body length check out.
+fn legacy_unframe(bytes: &[u8]) -> Result<(u16, &[u8]), (usize, CorruptionKind)> {
+    if bytes.len() < BODY_OFFSET + HASH_LEN {
+        return Err((0, CorruptionKind::Truncated));
+    }
+    if bytes[..MAGIC_LEN] != MAGIC {
+        return Err((0, CorruptionKind::BadMagic));
+    }
+    let hash_at = bytes.len() - HASH_LEN;
+    check_blake3(bytes, hash_at)?;
+    let version = check_format_version(bytes, VERSION_OFFSET, OLDEST_SUPPORTED, FRAMED_SINCE - 1)?;
+    let body = &bytes[BODY_OFFSET..hash_at];
+    let mut d = Decoder::new(&bytes[LEGACY_BODY_LEN_OFFSET..BODY_OFFSET]);
+    let body_len = d.u32()? as usize;
+    if body_len != body.len() {
+        return Err((
+            LEGACY_BODY_LEN_OFFSET,
+            CorruptionKind::BadLength(body_len as u64),
+        ));
+    }
+    Ok((version, body))
+}
+
+/// The format version and body of a manifest file, in whichever framing its version has.
+fn unwrap_file(bytes: &[u8]) -> Result<(u16, &[u8]), (usize, CorruptionKind)> {
+    // Both framings hash the version field, so a damaged one fails either path's check.
+    let version = bytes
+        .get(VERSION_OFFSET..VERSION_OFFSET + 2)
+        .map(|v| u16::from_le_bytes([v[0], v[1]]));
+    match version {
+        Some(v) if v < FRAMED_SINCE => legacy_unframe(bytes),
+        _ => unframe(MAGIC, FRAMED_SINCE, FORMAT_VERSION, bytes).map(|f| (f.version, f.body)),
+    }
 }
 
 /// The file name of generation `generation`.
@@ -147,7 +176,7 @@ impl Manifest {
             body.str(tenant.as_str());
             body.str(model);
         }
-        frame(FORMAT_VERSION, &body.buf)
+        frame(MAGIC, FORMAT_VERSION, &body.buf)
     }
 
     pub(crate) fn decode(path: &Path, bytes: &[u8]) -> Result<Self, Corruption> {
@@ -156,22 +185,9 @@ impl Manifest {
             offset: offset as u64,
             kind,
         };
-        if bytes.len() < BODY_OFFSET + HASH_LEN {
-            return Err(corrupt(0, CorruptionKind::Truncated));
-        }
-        if bytes[..MAGIC_LEN] != MAGIC {
-            return Err(corrupt(0, CorruptionKind::BadMagic));
-        }
-        let hash_at = bytes.len() - HASH_LEN;
-        check_blake3(bytes, hash_at).map_err(|(o, k)| corrupt(o, k))?;
-        let version = check_format_version(bytes, VERSION_OFFSET, OLDEST_SUPPORTED, FORMAT_VERSION)
-            .map_err(|(o, k)| corrupt(o, k))?;
-        let mut d = Decoder::new(&bytes[BODY_LEN_OFFSET..hash_at]);
+        let (version, body) = unwrap_file(bytes).map_err(|(o, k)| corrupt(o, k))?;
+        let mut d = Decoder::new(body);
         let run = |d: &mut Decoder<'_>| -> Result<Self, (usize, CorruptionKind)> {
-            let body_len = d.u32()? as usize;
-            if body_len != d.remaining() {
-                return Err((0, CorruptionKind::BadLength(body_len as u64)));
-            }
             let generation = d.u64()?;
             let watermark = Lsn(d.u64()?);
             let next_segment_id = d.u64()?;
@@ -232,7 +248,7 @@ impl Manifest {
                 segments,
             })
         };
-        run(&mut d).map_err(|(o, k)| corrupt(BODY_LEN_OFFSET + o, k))
+        run(&mut d).map_err(|(o, k)| corrupt(BODY_OFFSET + o, k))
     }
 
     /// Publishes this generation atomically: temp file, fsync, rename, fsync directory.
@@ -252,6 +268,54 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A manifest file of formats 1–3 around `body`.
+    fn legacy_frame(version: u16, body: &[u8]) -> Vec<u8> {
+        let mut out = Encoder::default();
+        out.bytes(&MAGIC);
+        out.bytes(&version.to_le_bytes());
+        out.bytes(&[0, 0]);
+        out.len(body.len());
+        out.bytes(body);
+        let hash = crate::codec::hash_bytes(&out.buf);
+        out.bytes(&hash);
+        out.buf
+    }
+
+    /// A format-3 manifest (the framing before the common one) reads back as written, and
+    /// damage to it is still caught.
+    #[test]
+    fn a_format_3_manifest_still_reads() {
+        let m = Manifest {
+            generation: 7,
+            watermark: Lsn(12),
+            detected_through: Lsn(11),
+            ..Manifest::default()
+        };
+        let v4 = m.encode();
+        let v3 = legacy_frame(3, unwrap_file(&v4).unwrap().1);
+        assert_eq!(Manifest::decode(Path::new("m"), &v3).unwrap(), m);
+        for at in 0..v3.len() {
+            let mut bad = v3.clone();
+            bad[at] ^= 0x08;
+            assert!(
+                Manifest::decode(Path::new("m"), &bad).is_err(),
+                "flip at {at}"
+            );
+        }
+        // A body length that does not match is refused even under a valid hash.
+        let mut short = v3[..v3.len() - HASH_LEN].to_vec();
+        short[LEGACY_BODY_LEN_OFFSET] ^= 1;
+        let hash = crate::codec::hash_bytes(&short);
+        short.extend_from_slice(&hash);
+        assert!(matches!(
+            Manifest::decode(Path::new("m"), &short),
+            Err(Corruption {
+                kind: CorruptionKind::BadLength(_),
+                ..
+            })
+        ));
+    }
 
     #[test]
     fn round_trip_and_flips_detected() {
@@ -305,10 +369,11 @@ mod tests {
             },
             ..Manifest::default()
         };
-        // Format 1 is format 3 without the trailing tenant count (0 here), detection watermark
-        // (0) and model count (0).
-        let v3 = m.encode();
-        let v1 = frame(1, &v3[BODY_OFFSET..v3.len() - HASH_LEN - 4 - 8 - 4]);
+        // Format 1's body is format 3's (and 4's) without the trailing tenant count (0 here),
+        // detection watermark (0) and model count (0).
+        let v4 = m.encode();
+        let body = unwrap_file(&v4).unwrap().1;
+        let v1 = legacy_frame(1, &body[..body.len() - 4 - 8 - 4]);
         let decoded = Manifest::decode(Path::new("m"), &v1).unwrap();
         assert_eq!(decoded, m);
         assert_eq!(decoded.dims.of(&TenantId::new("any")), Some(384));
@@ -336,7 +401,7 @@ mod tests {
             }
             body.u64(0);
             body.len(0);
-            let file = frame(FORMAT_VERSION, &body.buf);
+            let file = frame(MAGIC, FORMAT_VERSION, &body.buf);
             assert!(
                 Manifest::decode(Path::new("m"), &file).is_err(),
                 "{what} accepted"

@@ -2,8 +2,8 @@
 //! index for binary search and the commit table that keeps `commit_id`s idempotent.
 //!
 //! ```text
-//! segment  := header entry* index commit* footer
-//! header   := magic "DASHSEG\0" (8) | format_version u16 | reserved u16 (0) | reserved u32 (0)
+//! segment  := frame("DASHSEG\0", version, entry* index commit* derived footer)
+//!             (the common framing, `frame.rs`: a 16-byte header, the body, BLAKE3, magic)
 //! entry    := tenant str | claim_id str | count u32 | latest_version u32 | latest_forgotten u8
 //!           | version * count                     (entries sorted by (tenant, claim_id) bytes)
 //! version  := version u32 | lsn u64 | recorded_at i64 | kind u8 (0 live, 1 tombstone)
@@ -17,8 +17,9 @@
 //! footer   := entries_offset u64 | index_offset u64 | entry_count u64 | commits_offset u64
 //!           | commit_count u64 | min_lsn u64 | max_lsn u64 | version_count u64
 //!           | derived_offset u64                  (format 2 only)
-//!           | blake3 [u8; 32] (of every byte before it) | magic "DASHSEG\0" (8)
 //! ```
+//!
+//! Offsets are absolute (from the file's first byte; entries start at 16).
 //!
 //! Format 1 (no derived section, eight footer fields) is still read.
 //!
@@ -29,9 +30,10 @@ use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::codec::{check_blake3, check_format_version, hash_bytes, Decoder, Encoder};
+use crate::codec::{Decoder, Encoder};
 use crate::detect::record::{decode_tenant, encode_tenant, TenantDerived};
 use crate::error::{Corruption, CorruptionKind};
+use crate::frame::{self, unframe, BODY_OFFSET};
 use crate::model::{ClaimId, ClaimVersion, Lsn, TenantId, Timestamp, VersionBody};
 use crate::storage::FileBytes;
 
@@ -39,14 +41,9 @@ use crate::storage::FileBytes;
 pub(crate) const SEGMENT_DIR: &str = "segments";
 
 const MAGIC: [u8; 8] = *b"DASHSEG\0";
-const MAGIC_LEN: usize = MAGIC.len();
-const VERSION_OFFSET: usize = MAGIC_LEN;
-const VERSION_LEN: usize = 2;
-const HEADER_LEN: usize = VERSION_OFFSET + VERSION_LEN + 2 + 4;
 /// Footer fields of format 1; format 2 adds `derived_offset`.
 const FOOTER_FIELDS_V1_LEN: usize = 8 * 8;
 const FOOTER_FIELDS_V2_LEN: usize = FOOTER_FIELDS_V1_LEN + 8;
-const HASH_LEN: usize = 32;
 const INDEX_ENTRY_LEN: usize = 8;
 
 /// The segment format version this build writes.
@@ -104,10 +101,7 @@ pub(crate) struct SegmentBuilder {
 impl SegmentBuilder {
     pub(crate) fn new() -> Self {
         let mut enc = Encoder::with_capacity(1 << 20);
-        enc.bytes(&MAGIC);
-        enc.u16(FORMAT_VERSION);
-        enc.u16(0);
-        enc.u32(0);
+        enc.bytes(&frame::header(MAGIC, FORMAT_VERSION));
         Self {
             enc,
             index: Vec::new(),
@@ -200,7 +194,7 @@ impl SegmentBuilder {
             (self.min_lsn.0, self.max_lsn.0)
         };
         for field in [
-            HEADER_LEN as u64,
+            BODY_OFFSET as u64,
             index_offset,
             self.index.len() as u64,
             commits_offset,
@@ -212,9 +206,7 @@ impl SegmentBuilder {
         ] {
             self.enc.u64(field);
         }
-        let hash = hash_bytes(&self.enc.buf);
-        self.enc.bytes(&hash);
-        self.enc.bytes(&MAGIC);
+        frame::seal(&mut self.enc.buf, MAGIC);
         self.enc.buf
     }
 }
@@ -246,24 +238,17 @@ impl Segment {
             offset: offset as u64,
             kind,
         };
-        let len = bytes.len();
-        if len < HEADER_LEN + FOOTER_FIELDS_V1_LEN + HASH_LEN + MAGIC_LEN {
-            return Err(corrupt(0, CorruptionKind::Truncated));
-        }
-        if bytes[..MAGIC_LEN] != MAGIC || bytes[len - MAGIC_LEN..] != MAGIC {
-            return Err(corrupt(0, CorruptionKind::BadMagic));
-        }
-        let hash_at = len - MAGIC_LEN - HASH_LEN;
-        let hash = check_blake3(&bytes, hash_at).map_err(|(o, k)| corrupt(o, k))?;
-        let version =
-            check_format_version(&bytes, VERSION_OFFSET, OLDEST_SUPPORTED, FORMAT_VERSION)
-                .map_err(|(o, k)| corrupt(o, k))?;
-        let Some(footer_at) = hash_at.checked_sub(footer_fields_len(version)) else {
+        let framed = unframe(MAGIC, OLDEST_SUPPORTED, FORMAT_VERSION, &bytes)
+            .map_err(|(o, k)| corrupt(o, k))?;
+        let (version, hash) = (framed.version, framed.hash);
+        // File offsets: the footer's fields end where the hash starts.
+        let hash_at = BODY_OFFSET + framed.body.len();
+        let Some(footer_at) = hash_at
+            .checked_sub(footer_fields_len(version))
+            .filter(|&at| at >= BODY_OFFSET)
+        else {
             return Err(corrupt(0, CorruptionKind::Truncated));
         };
-        if footer_at < HEADER_LEN {
-            return Err(corrupt(0, CorruptionKind::Truncated));
-        }
         let mut d = Decoder::new(&bytes[footer_at..hash_at]);
         let mut field = || d.u64().map_err(|(o, k)| corrupt(footer_at + o, k));
         let entries_offset = field()?;
@@ -282,7 +267,7 @@ impl Segment {
         let index_end = entry_count
             .checked_mul(INDEX_ENTRY_LEN as u64)
             .and_then(|n| n.checked_add(index_offset));
-        let consistent = entries_offset == HEADER_LEN as u64
+        let consistent = entries_offset == BODY_OFFSET as u64
             && entries_offset <= index_offset
             && index_end == Some(commits_offset)
             && commits_offset <= derived_offset
@@ -308,7 +293,7 @@ impl Segment {
         };
         for i in 0..seg.entry_count {
             let off = seg.entry_offset(i);
-            if off < HEADER_LEN || off >= seg.index_offset {
+            if off < BODY_OFFSET || off >= seg.index_offset {
                 return Err(
                     seg.corrupt(seg.index_offset + i * 8, CorruptionKind::Malformed("index"))
                 );

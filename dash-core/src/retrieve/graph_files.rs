@@ -339,7 +339,9 @@ fn read_framed<T>(
 ) -> Result<T, String> {
     let damage = |(at, kind): (usize, crate::error::CorruptionKind)| format!("{kind} at {at}");
     let bytes = Arc::new(storage.map(path).map_err(|e| e.to_string())?);
-    let (_, body) = unframe(magic, version, version, &bytes).map_err(damage)?;
+    let body = unframe(magic, version, version, &bytes)
+        .map_err(damage)?
+        .body;
     decode(&mut Decoder::new(body), &bytes).map_err(damage)?
 }
 

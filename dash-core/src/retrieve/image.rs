@@ -154,7 +154,9 @@ pub(crate) fn read(
         .map(Path::new(IMAGE_FILE))
         .map_err(|e| e.to_string())?;
     let damage = |(at, kind): (usize, CorruptionKind)| format!("{kind} at {at}");
-    let (_, body) = unframe(MAGIC, IMAGE_FORMAT, IMAGE_FORMAT, &bytes).map_err(damage)?;
+    let body = unframe(MAGIC, IMAGE_FORMAT, IMAGE_FORMAT, &bytes)
+        .map_err(damage)?
+        .body;
     decode(body, segments, replayed_through, queueing)
         .map_err(damage)?
         .map(Some)
