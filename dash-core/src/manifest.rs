@@ -269,6 +269,18 @@ impl Manifest {
 mod tests {
     use super::*;
 
+    /// Flipping the bits `mask` of any one byte of `file` makes it undecodable.
+    fn every_flip_is_refused(file: &[u8], mask: u8) {
+        for at in 0..file.len() {
+            let mut bad = file.to_vec();
+            bad[at] ^= mask;
+            assert!(
+                Manifest::decode(Path::new("m"), &bad).is_err(),
+                "flip at {at}"
+            );
+        }
+    }
+
     /// A manifest file of formats 1–3 around `body`.
     fn legacy_frame(version: u16, body: &[u8]) -> Vec<u8> {
         let mut out = Encoder::default();
@@ -295,14 +307,7 @@ mod tests {
         let v4 = m.encode();
         let v3 = legacy_frame(3, unwrap_file(&v4).unwrap().1);
         assert_eq!(Manifest::decode(Path::new("m"), &v3).unwrap(), m);
-        for at in 0..v3.len() {
-            let mut bad = v3.clone();
-            bad[at] ^= 0x08;
-            assert!(
-                Manifest::decode(Path::new("m"), &bad).is_err(),
-                "flip at {at}"
-            );
-        }
+        every_flip_is_refused(&v3, 0x08);
         // A body length that does not match is refused even under a valid hash.
         let mut short = v3[..v3.len() - HASH_LEN].to_vec();
         short[LEGACY_BODY_LEN_OFFSET] ^= 1;
@@ -347,14 +352,7 @@ mod tests {
         };
         let bytes = m.encode();
         assert_eq!(Manifest::decode(Path::new("m"), &bytes).unwrap(), m);
-        for at in 0..bytes.len() {
-            let mut bad = bytes.clone();
-            bad[at] ^= 0x80;
-            assert!(
-                Manifest::decode(Path::new("m"), &bad).is_err(),
-                "flip at {at}"
-            );
-        }
+        every_flip_is_refused(&bytes, 0x80);
         assert_eq!(parse_file_name("MANIFEST-00000000000000000003"), Some(3));
     }
 
