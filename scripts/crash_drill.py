@@ -12,7 +12,7 @@ Needs numpy; the corpus from ../shared/bench/synthetic.py; port 7711 free. "Foun
 vector" means in the top 50 of a vector-only query: with the default evidence-aware ranking a
 claim's exact vector match can rank below its neighbours with stronger evidence.
 """
-import argparse, json, os, random, signal, subprocess, sys, time, urllib.request, urllib.error
+import argparse, json, os, random, signal, subprocess, sys, threading, time, urllib.request, urllib.error
 import numpy as np
 
 KEY = "change-me-0123456789"
@@ -70,8 +70,8 @@ def main():
             if i >= a.total:
                 break
             lines.append(line)
-    log = open(os.path.join(a.data, "..", "server.log"), "ab")
     os.makedirs(a.data, exist_ok=True)
+    log = open(os.path.join(a.data, "..", "server.log"), "ab")
     acked = []          # line numbers acknowledged
     next_line = 0
     # kill points: after random numbers of batches, at random delays inside a batch send
@@ -90,7 +90,6 @@ def main():
             kill_at.pop(0)
             # kill while this batch is in flight, or just after, or during background work
             delay = rng.choice([0.0, 0.005, 0.02, 0.2, 1.0, 3.0])
-            import threading
             threading.Timer(delay, lambda: os.kill(proc.pid, signal.SIGKILL)).start()
             try:
                 s, ans = req("POST", "/v1/ingest/batch", body)
