@@ -103,18 +103,16 @@ impl Synthetic {
         Ok(())
     }
 
-    /// Lines `[from, to)` as ingest items, each with its corpus vector (`vectors` holds at
-    /// least `to` rows).
-    pub fn items(&self, vectors: &Matrix, from: usize, to: usize) -> Res<Vec<IngestItem>> {
-        let mut out = Vec::with_capacity(to.saturating_sub(from));
+    /// Lines `[from, to)` as ingest items, each with its corpus vector (read for just those
+    /// lines: a caller streams a large corpus in parts).
+    pub fn items(&self, from: usize, to: usize) -> Res<Vec<IngestItem>> {
+        let rows = to.saturating_sub(from);
+        let vectors = Matrix::read_rows(&self.dir.join("vectors.f32"), DIM, from, rows)?;
+        let mut out = Vec::with_capacity(rows);
         self.for_each_line(from, to, |i, line| {
             let mut item: IngestItem = serde_json::from_str(line)
                 .map_err(|e| format!("claims.jsonl line {}: {e}", i + 1))?;
-            let v = vectors.row(i);
-            if v.is_empty() {
-                return Err(format!("vectors.f32 has no row {i}").into());
-            }
-            item.claim.embedding = Some(v.to_vec());
+            item.claim.embedding = Some(vectors.row(i - from).to_vec());
             out.push(item);
             Ok(())
         })?;

@@ -2,7 +2,7 @@
 //! corpus (`shared/bench/synthetic.py`) and the IR sets write them.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::Res;
@@ -23,30 +23,44 @@ impl Matrix {
         if dim == 0 {
             return Err("a matrix needs a dimension of at least 1".into());
         }
-        let mut file =
-            File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let row_bytes = dim * 4;
-        let bytes = match rows {
-            Some(rows) => {
-                let mut bytes = vec![0u8; rows * row_bytes];
-                file.read_exact(&mut bytes)
-                    .map_err(|e| format!("{}: {e} (need {rows} rows of {dim})", path.display()))?;
-                bytes
-            }
+        match rows {
+            Some(rows) => Self::read_rows(path, dim, 0, rows),
             None => {
-                let mut bytes = Vec::new();
-                file.read_to_end(&mut bytes)?;
-                if bytes.len() % row_bytes != 0 {
+                let bytes = std::fs::metadata(path)
+                    .map_err(|e| format!("cannot open {}: {e}", path.display()))?
+                    .len();
+                let row_bytes = (dim * 4) as u64;
+                if bytes % row_bytes != 0 {
                     return Err(format!(
-                        "{}: {} bytes is not a whole number of {dim}-float rows",
-                        path.display(),
-                        bytes.len()
+                        "{}: {bytes} bytes is not a whole number of {dim}-float rows",
+                        path.display()
                     )
                     .into());
                 }
-                bytes
+                Self::read_rows(path, dim, 0, usize::try_from(bytes / row_bytes)?)
             }
-        };
+        }
+    }
+
+    /// Rows `[first, first + rows)` of `path`, read without the rows before them (a bench
+    /// streams a 10M-row file in parts instead of holding 5 GB); a file shorter than asked is
+    /// an error naming it.
+    pub fn read_rows(path: &Path, dim: usize, first: usize, rows: usize) -> Res<Self> {
+        if dim == 0 {
+            return Err("a matrix needs a dimension of at least 1".into());
+        }
+        let mut file =
+            File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let row_bytes = dim * 4;
+        file.seek(SeekFrom::Start(u64::try_from(first * row_bytes)?))?;
+        let mut bytes = vec![0u8; rows * row_bytes];
+        file.read_exact(&mut bytes).map_err(|e| {
+            format!(
+                "{}: {e} (need rows {first}..{} of {dim})",
+                path.display(),
+                first + rows
+            )
+        })?;
         let data = bytes
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -80,15 +94,35 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// The indexes of the `k` rows of `m` with the largest dot product with `q`, best first (exact
 /// search: the ground truth of the recall figures).
 pub fn exact_top(m: &Matrix, q: &[f32], k: usize) -> Vec<usize> {
-    let mut scored: Vec<(f32, usize)> = m.iter().map(|r| dot(r, q)).zip(0..).collect();
+    exact_top_scored(m, q, k, |_| true)
+        .into_iter()
+        .map(|(_, i)| i)
+        .collect()
+}
+
+/// The `k` rows of `m` that `keep` admits with the largest dot product with `q`, best first,
+/// with their scores (ties to the lower row).
+pub fn exact_top_scored(
+    m: &Matrix,
+    q: &[f32],
+    k: usize,
+    keep: impl Fn(usize) -> bool,
+) -> Vec<(f32, usize)> {
+    let mut scored: Vec<(f32, usize)> = m
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| keep(*i))
+        .map(|(i, r)| (dot(r, q), i))
+        .collect();
     let k = k.min(scored.len());
     if k == 0 {
         return Vec::new();
     }
-    scored.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0));
+    let order = |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+    scored.select_nth_unstable_by(k - 1, order);
     scored.truncate(k);
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    scored.into_iter().map(|(_, i)| i).collect()
+    scored.sort_by(order);
+    scored
 }
 
 #[cfg(test)]
@@ -110,6 +144,11 @@ mod tests {
         assert!(Matrix::read(&path, 2, Some(4)).is_err());
         assert!(Matrix::read(&path, 4, None).is_err());
         assert_eq!(Matrix::read(&path, 3, Some(1))?.row(0), &[1.0, 2.0, 3.0]);
+        assert_eq!(
+            Matrix::read_rows(&path, 2, 1, 2)?.data,
+            &[3.0, 4.0, 5.0, 6.0]
+        );
+        assert!(Matrix::read_rows(&path, 2, 2, 2).is_err());
         Ok(())
     }
 

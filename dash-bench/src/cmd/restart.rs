@@ -53,9 +53,7 @@ pub fn run(a: Args) -> Res<()> {
             std::fs::remove_dir_all(&dir)?;
         }
         let corpus = Synthetic::open(&a.data)?;
-        let vectors = corpus.vectors(a.claims)?;
-        let items = corpus.items(&vectors, 0, a.claims)?;
-        drop(vectors);
+        let items = corpus.items(0, a.claims)?;
         let mut by_tenant: Vec<Vec<IngestItem>> = (0..tenants).map(|_| Vec::new()).collect();
         for (i, mut item) in items.into_iter().enumerate() {
             let tenant = format!("t{}", i % tenants);

@@ -34,7 +34,7 @@ fn items(synthetic: &Path, n: usize, vectors: bool) -> Res<Vec<IngestItem>> {
     let corpus = Synthetic::open(synthetic)?;
     let n = n.min(corpus.len()?);
     let mut items = if vectors {
-        corpus.items(&corpus.vectors(n)?, 0, n)?
+        corpus.items(0, n)?
     } else {
         let mut items = Vec::with_capacity(n);
         corpus.for_each_line(0, n, |i, line| {

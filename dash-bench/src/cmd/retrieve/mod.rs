@@ -21,6 +21,13 @@
 //!
 //! `--reuse` keeps the store of the previous run (same sizes) and skips step 1, so that the
 //! memory figure is not inflated by what the load phase left in the allocator.
+//! `--no-detection` and `--graphs-during-load` are for the 10M run: the detection stage off (at
+//! ~1,300 claims/s with vectors it would take hours), and graphs sealed and merged while the
+//! load runs (the store's defaults) instead of one build of every vector at the reopen. The
+//! corpus is read in parts of 100,000 lines and the recall's ground truth streamed from
+//! `vectors.f32`, so the bench holds no copy of the vectors; a sampler reports the peaks of the
+//! process' anonymous and file-backed resident memory.
+//!
 //! `--probe-queried-tenant` adds the writer's wait while writing into the queried tenant (it
 //! leaves forgotten claims behind: run it on a store you drop afterwards).
 
@@ -82,11 +89,21 @@ pub struct Args {
     /// checkpoint count.
     #[arg(long, default_value_t = 128)]
     pub checkpoint_wal_mib: u64,
+    /// The detection stage off (load and reopen): retrieval alone, as the 10M run measures it.
+    #[arg(long)]
+    pub no_detection: bool,
+    /// Seal and merge graphs while the load runs (the store's defaults) instead of building one
+    /// graph of every loaded vector at the reopen (which holds them all in the exact part).
+    #[arg(long)]
+    pub graphs_during_load: bool,
 }
 
+/// Corpus lines read and ingested at a time.
+const PART: usize = 100_000;
+
 /// Claims `[from, to)` of the corpus with their vectors and a `bucket` pair (`line % 100`).
-fn load(corpus: &Synthetic, vectors: &Matrix, from: usize, to: usize) -> Res<Vec<IngestItem>> {
-    let mut items = corpus.items(vectors, from, to)?;
+fn load(corpus: &Synthetic, from: usize, to: usize) -> Res<Vec<IngestItem>> {
+    let mut items = corpus.items(from, to)?;
     for (line, item) in (from..).zip(&mut items) {
         item.claim
             .metadata
@@ -101,6 +118,55 @@ fn ingest_all(store: &Store, items: Vec<IngestItem>, tag: &str) -> Res<Duration>
     ingest::in_batches(store, items, tag, ingest::BATCH)?;
     store.flush()?;
     Ok(start.elapsed())
+}
+
+/// Ingests corpus lines `[from, to)`, read [`PART`] lines at a time, and flushes; the time it
+/// took (reading the corpus included).
+fn ingest_lines(
+    store: &Store,
+    corpus: &Synthetic,
+    from: usize,
+    to: usize,
+    tag: &str,
+) -> Res<Duration> {
+    let start = Instant::now();
+    for first in (from..to).step_by(PART) {
+        let items = load(corpus, first, (first + PART).min(to))?;
+        ingest::in_batches(store, items, &format!("{tag}-{first}"), ingest::BATCH)?;
+        if first % 1_000_000 == 0 && first > from {
+            eprintln!(
+                "  {tag}: {first} lines ingested, {:.0} s",
+                start.elapsed().as_secs_f64()
+            );
+        }
+    }
+    store.flush()?;
+    Ok(start.elapsed())
+}
+
+/// The builder every open of the bench store starts from.
+fn builder(dir: &Path, a: &Args) -> dash_core::StoreBuilder {
+    let b = Store::builder(dir).durability(BATCHED);
+    if a.no_detection {
+        b.detection(dash_core::detect::DetectionConfig::disabled())
+    } else {
+        b
+    }
+}
+
+/// Bytes of the files under `dir`.
+fn disk_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => disk_bytes(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// The ids of the dense-only top `k` for `q`, ranked by relevance, within `bucket` if given.
@@ -137,8 +203,8 @@ pub fn run(a: Args) -> Res<()> {
         a.data.display()
     );
     let corpus = Synthetic::open(&a.data)?;
-    let vectors = corpus.vectors(total)?;
     let queries = corpus.queries()?;
+    let peaks = machine::PeakSampler::start();
 
     let dir = synth::target_dir("bench_retrieve");
     let reuse = a.reuse && dir.exists();
@@ -147,11 +213,18 @@ pub fn run(a: Args) -> Res<()> {
             .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
     }
     if !reuse {
-        bulk_load(&dir, &corpus, &vectors, &a)?;
+        bulk_load(&dir, &corpus, &a)?;
+        println!("{}", peaks.line("peak resident memory of the load"));
+        println!(
+            "disk: {:.0} B/claim ({:.0} MiB)",
+            disk_bytes(&dir) as f64 / a.sealed.max(1) as f64,
+            disk_bytes(&dir) as f64 / MIB
+        );
+        peaks.reset();
     }
     let rss_before = machine::rss_bytes("self").unwrap_or(0);
     let start = Instant::now();
-    let store = Store::builder(&dir).durability(BATCHED).open()?;
+    let store = builder(&dir, &a).open()?;
     let opened = Instant::now();
     println!(
         "reopen (manifest, verify segments, WAL): {:.2} s",
@@ -186,7 +259,7 @@ pub fn run(a: Args) -> Res<()> {
         stats.dense_exact_docs,
         stats.last_index_error
     );
-    ingest_all(&store, load(&corpus, &vectors, a.sealed, total)?, "mutable")?;
+    ingest_lines(&store, &corpus, a.sealed, total, "mutable")?;
     let stats = store.stats();
     println!(
         "mutable part: {} versions in memtables, {} dense docs searched exactly ({} in {} graphs, {} of them viewed from files; {} builds since open, a build running: {})",
@@ -198,9 +271,9 @@ pub fn run(a: Args) -> Res<()> {
         stats.index_builds,
         stats.index_building
     );
-    // The bench itself holds every vector once (for the exact ground truth): not the store's.
-    let own = (vectors.data.len() * 4) as u64;
-    let store_rss = machine::rss_bytes("self").unwrap_or(0).saturating_sub(own);
+    // The bench holds no vectors but the queries' (the ground truth is streamed from the file).
+    let own = 0;
+    let store_rss = machine::rss_bytes("self").unwrap_or(0);
     let (anon, file) = machine::rss_split("self").unwrap_or_default();
     let per_claim = |bytes: u64| bytes as f64 / total.max(1) as f64;
     println!(
@@ -208,7 +281,7 @@ pub fn run(a: Args) -> Res<()> {
         store.stats().detection_lag_claims
     );
     println!(
-        "RSS of the open store: {:.0} MiB = {:.0} B/claim (process RSS {:.0} MiB before reopen, minus the bench's own vectors)",
+        "RSS of the open store: {:.0} MiB = {:.0} B/claim (process RSS {:.0} MiB before reopen)",
         store_rss as f64 / 1048576.0,
         per_claim(store_rss),
         rss_before as f64 / 1048576.0
@@ -228,13 +301,17 @@ pub fn run(a: Args) -> Res<()> {
         per_claim(anon_later.saturating_sub(own)),
         store.stats().detection_lag_claims
     );
-    let probe_items = load(&corpus, &vectors, 0, total.min(20_000))?;
+    let probe_items = load(&corpus, 0, total.min(20_000))?;
     writer_wait(&store, probe_items.clone(), &queries, Probe::OtherTenant)?;
-    ann_recall(&store, &vectors, &queries.vectors, total)?;
+    ann_recall(&store, &corpus, &queries.vectors, total)?;
     if a.probe_queried_tenant {
         // Last: its claims (forgotten again) would stand beside their originals in recall.
         writer_wait(&store, probe_items, &queries, Probe::QueriedTenant)?;
     }
+    println!(
+        "{}",
+        peaks.line("peak resident memory since the reopen (queries and probes included)")
+    );
     drop(store);
     real::recall_at_100(&a.real)
 }
@@ -243,14 +320,14 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 /// Step 1: loads the first `sealed` claims into a new store in `dir` with one graph build at
 /// reopen, checkpoints and closes it.
-fn bulk_load(dir: &Path, corpus: &Synthetic, vectors: &Matrix, a: &Args) -> Res<()> {
+fn bulk_load(dir: &Path, corpus: &Synthetic, a: &Args) -> Res<()> {
     let sealed = a.sealed;
-    let store = Store::builder(dir)
-        .durability(BATCHED)
-        .checkpoint_wal_bytes(a.checkpoint_wal_mib.max(1) * 1024 * 1024)
-        .dense_seal_threshold(usize::MAX) // bulk load: one graph build at reopen
-        .open()?;
-    let took = ingest_all(&store, load(corpus, vectors, 0, sealed)?, "sealed")?;
+    let mut b = builder(dir, a).checkpoint_wal_bytes(a.checkpoint_wal_mib.max(1) * 1024 * 1024);
+    if !a.graphs_during_load {
+        b = b.dense_seal_threshold(usize::MAX); // bulk load: one graph build at reopen
+    }
+    let store = b.open()?;
+    let took = ingest_lines(&store, corpus, 0, sealed, "sealed")?;
     store.checkpoint()?;
     println!(
         "load: {} claims in {:.1} s ({:.0}/s, indexing included)",
@@ -270,7 +347,25 @@ fn bulk_load(dir: &Path, corpus: &Synthetic, vectors: &Matrix, a: &Args) -> Res<
         s.checkpoint_bytes as f64 / MIB,
         s.merge_bytes as f64 / MIB,
     );
+    if a.graphs_during_load {
+        let start = Instant::now();
+        store.wait_for_indexes();
+        let s = store.stats();
+        println!(
+            "load: waited {:.1} s for the graphs after the last batch ({} docs in {} graphs, {} exact; error: {:?})",
+            start.elapsed().as_secs_f64(),
+            s.dense_graph_docs,
+            s.dense_graphs,
+            s.dense_exact_docs,
+            s.last_index_error
+        );
+    }
+    let start = Instant::now();
     store.close()?;
+    println!(
+        "load: close (image written) {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -450,9 +545,10 @@ fn writer_wait(
 
 /// Step 5: ANN recall@10 of dense-only queries against exact search, unfiltered and within a
 /// 1 % metadata filter.
-fn ann_recall(store: &Store, vectors: &Matrix, queries: &Matrix, total: usize) -> Res<()> {
+fn ann_recall(store: &Store, corpus: &Synthetic, queries: &Matrix, total: usize) -> Res<()> {
     let id_of = |row: usize| format!("c{row}");
-    let truth = exact_tops(vectors, queries, 10, |_| true)?;
+    let vectors = corpus.dir().join("vectors.f32");
+    let truth = exact_tops(&vectors, total, queries, 10, |_| true)?;
     let found: Vec<Vec<String>> = queries
         .iter()
         .map(|q| dense_ids(store, TENANT, q, 10, None))
@@ -462,7 +558,9 @@ fn ann_recall(store: &Store, vectors: &Matrix, queries: &Matrix, total: usize) -
         mean_recall(&found, &truth, id_of)
     );
     let bucket = FILTER_BUCKET.to_string();
-    let truth = exact_tops(vectors, queries, 10, |row| row % 100 == FILTER_BUCKET)?;
+    let truth = exact_tops(&vectors, total, queries, 10, |row| {
+        row % 100 == FILTER_BUCKET
+    })?;
     let found: Vec<Vec<String>> = queries
         .iter()
         .map(|q| dense_ids(store, TENANT, q, 10, Some(&bucket)))

@@ -8,7 +8,7 @@ use dash_bench::vectors::Matrix;
 use dash_bench::{ingest, synth, Res};
 use dash_core::{Claim, IngestItem, Store};
 
-use super::ground_truth::{exact_tops, mean_recall};
+use super::ground_truth::{exact_tops_of, mean_recall};
 use super::{dense_ids, BATCHED};
 
 /// The tenant of the real vectors.
@@ -54,7 +54,7 @@ pub fn recall_at_100(data: &Path) -> Res<()> {
     store.flush()?;
     store.wait_for_indexes();
     let stats = store.stats();
-    let truth = exact_tops(&corpus, &queries, 100, |_| true)?;
+    let truth = exact_tops_of(&corpus, &queries, 100, |_| true)?;
     let found: Vec<Vec<String>> = queries
         .iter()
         .map(|q| dense_ids(&store, TENANT, q, 100, None))
