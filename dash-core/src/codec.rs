@@ -252,12 +252,17 @@ pub(crate) fn check_blake3(bytes: &[u8], hash_at: usize) -> DecodeResult<[u8; 32
 /// BLAKE3 of `bytes`, on all cores for large inputs.
 pub(crate) fn hash_bytes(bytes: &[u8]) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new();
+    hash_more(&mut hasher, bytes);
+    *hasher.finalize().as_bytes()
+}
+
+/// Feeds `bytes` to `hasher`, over rayon's pool from 1 MiB on (the same hash either way).
+pub(crate) fn hash_more(hasher: &mut blake3::Hasher, bytes: &[u8]) {
     if bytes.len() >= 1 << 20 {
         hasher.update_rayon(bytes);
     } else {
         hasher.update(bytes);
     }
-    *hasher.finalize().as_bytes()
 }
 
 /// Two little-endian `u32`s from an 8-byte chunk.

@@ -47,8 +47,16 @@ pub(crate) fn header(magic: [u8; 8], version: u16) -> [u8; HEADER_LEN] {
 /// so far and the closing magic.
 pub(crate) fn seal(file: &mut Vec<u8>, magic: [u8; 8]) {
     let hash = hash_bytes(file);
-    file.extend_from_slice(&hash);
-    file.extend_from_slice(&magic);
+    file.extend_from_slice(&trailer(hash, magic));
+}
+
+/// What ends a file of kind `magic` whose bytes so far hash to `hash` (a file written in parts
+/// hashes them as it goes, then appends this).
+pub(crate) fn trailer(hash: [u8; 32], magic: [u8; 8]) -> [u8; TRAILER_LEN] {
+    let mut out = [0; TRAILER_LEN];
+    out[..32].copy_from_slice(&hash);
+    out[32..].copy_from_slice(&magic);
+    out
 }
 
 /// `body` framed as a file of kind `magic` in format `version`.

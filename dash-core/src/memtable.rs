@@ -66,8 +66,12 @@ impl Memtable {
         Some((v.version, matches!(v.body, VersionBody::Tombstone)))
     }
 
-    /// Writes the union of `tables` (oldest first) into a segment builder, in key order.
-    pub(crate) fn write_all(tables: &[&Memtable], builder: &mut SegmentBuilder) {
+    /// Writes the union of `tables` (oldest first) into a segment builder, in key order; the
+    /// error is the builder's file's.
+    pub(crate) fn write_all(
+        tables: &[&Memtable],
+        builder: &mut SegmentBuilder,
+    ) -> std::io::Result<()> {
         let mut merged: BTreeMap<(&TenantId, &ClaimId), Vec<&ClaimVersion>> = BTreeMap::new();
         let mut commits: BTreeMap<&(TenantId, String), &CommitMeta> = BTreeMap::new();
         let mut derived: BTreeMap<&TenantId, TenantDerived> = BTreeMap::new();
@@ -89,7 +93,7 @@ impl Memtable {
             commits.extend(table.commits.iter());
         }
         for ((tenant, claim), versions) in merged {
-            builder.add_claim(tenant, claim, versions.into_iter());
+            builder.add_claim(tenant, claim, versions.into_iter())?;
         }
         for ((tenant, commit_id), meta) in commits {
             builder.add_commit(tenant, commit_id, meta);
@@ -97,5 +101,6 @@ impl Memtable {
         for d in derived.values() {
             builder.add_derived(d);
         }
+        Ok(())
     }
 }

@@ -27,15 +27,16 @@
 //! and verified whole against its BLAKE3 hash when loaded.
 
 use std::cmp::Ordering;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::codec::{Decoder, Encoder};
+use crate::codec::{self, Decoder, Encoder};
 use crate::detect::record::{decode_tenant, encode_tenant, TenantDerived};
 use crate::error::{Corruption, CorruptionKind};
 use crate::frame::{self, unframe, BODY_OFFSET};
 use crate::model::{ClaimId, ClaimVersion, Lsn, TenantId, Timestamp, VersionBody};
-use crate::storage::FileBytes;
+use crate::storage::{FileBytes, StorageFile};
 
 /// Directory of segment files, relative to the store root.
 pub(crate) const SEGMENT_DIR: &str = "segments";
@@ -84,10 +85,21 @@ pub(crate) struct CommitMeta {
 /// One row of a segment's commit table: tenant, commit id and what the commit did.
 pub(crate) type CommitEntry = (TenantId, String, CommitMeta);
 
-/// Writes a segment; claims and commits must be added in key order.
+/// The builder's buffer is handed to its file whenever it holds this much.
+const SPILL_BYTES: usize = 8 << 20;
+
+/// Writes a segment; claims and commits must be added in key order. Built in memory
+/// ([`Self::new`]) or written to its file as it grows ([`Self::spilling`]: a merge of gigabytes
+/// holds [`SPILL_BYTES`] of entries, plus the offset table, commits and derived data).
 #[derive(Debug)]
 pub(crate) struct SegmentBuilder {
     enc: Encoder,
+    /// The file the entries go to as they are built, with the hash of what it holds so far.
+    spill: Option<Spill>,
+    /// Bytes handed to `spill` (file offset of `enc.buf[0]`).
+    spilled: u64,
+    /// Buffer size at which it is handed to `spill` ([`SPILL_BYTES`]; smaller in tests).
+    spill_at: usize,
     index: Vec<u64>,
     commits: Encoder,
     commit_count: u64,
@@ -98,12 +110,28 @@ pub(crate) struct SegmentBuilder {
     version_count: u64,
 }
 
+/// Where a spilling builder writes.
+struct Spill {
+    file: Box<dyn StorageFile>,
+    hasher: blake3::Hasher,
+}
+
+impl std::fmt::Debug for Spill {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spill").finish_non_exhaustive()
+    }
+}
+
 impl SegmentBuilder {
+    /// A builder that keeps the whole file in memory ([`Self::finish`]).
     pub(crate) fn new() -> Self {
         let mut enc = Encoder::with_capacity(1 << 20);
         enc.bytes(&frame::header(MAGIC, FORMAT_VERSION));
         Self {
             enc,
+            spill: None,
+            spilled: 0,
+            spill_at: SPILL_BYTES,
             index: Vec::new(),
             commits: Encoder::default(),
             commit_count: 0,
@@ -115,17 +143,48 @@ impl SegmentBuilder {
         }
     }
 
-    /// Adds one key's versions (oldest first, at least one).
+    /// A builder that writes to `file` (new and empty) as it goes ([`Self::finish_file`]).
+    pub(crate) fn spilling(file: Box<dyn StorageFile>) -> Self {
+        Self {
+            spill: Some(Spill {
+                file,
+                hasher: blake3::Hasher::new(),
+            }),
+            ..Self::new()
+        }
+    }
+
+    /// The file offset of the next byte.
+    fn offset(&self) -> u64 {
+        self.spilled + self.enc.buf.len() as u64
+    }
+
+    /// Hands the buffer to the file once it holds [`SPILL_BYTES`] (a spilling builder only).
+    fn maybe_spill(&mut self) -> io::Result<()> {
+        match &mut self.spill {
+            Some(spill) if self.enc.buf.len() >= self.spill_at => {
+                codec::hash_more(&mut spill.hasher, &self.enc.buf);
+                spill.file.append(&self.enc.buf)?;
+                self.spilled += self.enc.buf.len() as u64;
+                self.enc.buf.clear();
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Adds one key's versions (oldest first, at least one). A spilling builder may write to
+    /// its file: the error is the file's.
     pub(crate) fn add_claim<'a>(
         &mut self,
         tenant: &TenantId,
         claim: &ClaimId,
         versions: impl ExactSizeIterator<Item = &'a ClaimVersion> + Clone,
-    ) {
+    ) -> io::Result<()> {
         let Some(latest) = versions.clone().last() else {
-            return;
+            return Ok(());
         };
-        self.index.push(self.enc.buf.len() as u64);
+        self.index.push(self.offset());
         self.enc.str(tenant.as_str());
         self.enc.str(claim.as_str());
         self.enc.len(versions.len());
@@ -147,6 +206,7 @@ impl SegmentBuilder {
                 VersionBody::Tombstone => self.enc.u8(1),
             }
         }
+        self.maybe_spill()
     }
 
     /// Adds one remembered commit.
@@ -177,15 +237,38 @@ impl SegmentBuilder {
         self.index.is_empty() && self.commit_count == 0 && self.derived_count == 0
     }
 
-    /// Finishes the file; returns its bytes.
+    /// Finishes an in-memory builder's file; returns its bytes.
+    #[cfg(test)]
     pub(crate) fn finish(mut self) -> Vec<u8> {
-        let index_offset = self.enc.buf.len() as u64;
+        self.write_tail();
+        frame::seal(&mut self.enc.buf, MAGIC);
+        self.enc.buf
+    }
+
+    /// Finishes a spilling builder's file (not synced) and returns it with its length (an
+    /// in-memory builder has no file: an error).
+    pub(crate) fn finish_file(mut self) -> io::Result<(Box<dyn StorageFile>, u64)> {
+        self.write_tail();
+        let Some(mut spill) = self.spill.take() else {
+            return Err(io::Error::other("finish_file on a builder without a file"));
+        };
+        codec::hash_more(&mut spill.hasher, &self.enc.buf);
+        let trailer = frame::trailer(*spill.hasher.finalize().as_bytes(), MAGIC);
+        self.enc.bytes(&trailer);
+        spill.file.append(&self.enc.buf)?;
+        Ok((spill.file, self.offset()))
+    }
+
+    /// The offset table, commits, derived data and footer fields (everything but the frame's
+    /// trailer).
+    fn write_tail(&mut self) {
+        let index_offset = self.offset();
         for off in &self.index {
             self.enc.u64(*off);
         }
-        let commits_offset = self.enc.buf.len() as u64;
+        let commits_offset = self.offset();
         self.enc.bytes(&self.commits.buf);
-        let derived_offset = self.enc.buf.len() as u64;
+        let derived_offset = self.offset();
         self.enc.u32(self.derived_count);
         self.enc.bytes(&self.derived.buf);
         let (min_lsn, max_lsn) = if self.version_count == 0 {
@@ -206,8 +289,6 @@ impl SegmentBuilder {
         ] {
             self.enc.u64(field);
         }
-        frame::seal(&mut self.enc.buf, MAGIC);
-        self.enc.buf
     }
 }
 
@@ -481,6 +562,12 @@ mod tests {
 
     fn build() -> Vec<u8> {
         let mut b = SegmentBuilder::new();
+        fill(&mut b);
+        b.finish()
+    }
+
+    /// Three keys of two versions each, and a commit.
+    fn fill(b: &mut SegmentBuilder) {
         for (t, c) in [("a", "x"), ("a", "y"), ("b", "x")] {
             let item = IngestItem::new(Claim::new(t, c, format!("{t}/{c}")));
             let v1 = live(1, 1, item.clone());
@@ -490,7 +577,8 @@ mod tests {
                 recorded_at: Timestamp::from_unix_micros(2),
                 body: VersionBody::Tombstone,
             };
-            b.add_claim(&TenantId::new(t), &ClaimId::new(c), [v1, v2].iter());
+            b.add_claim(&TenantId::new(t), &ClaimId::new(c), [v1, v2].iter())
+                .unwrap();
         }
         b.add_commit(
             &TenantId::new("a"),
@@ -502,7 +590,25 @@ mod tests {
                 versions: vec![1, 1],
             },
         );
-        b.finish()
+    }
+
+    #[test]
+    fn a_spilling_builder_writes_the_bytes_an_in_memory_one_returns() {
+        use crate::storage::{MemStorage, Storage};
+        let whole = build();
+        // Spilled after every entry, after some, and never (one write at the end).
+        for spill_at in [1, 100, usize::MAX] {
+            let storage = MemStorage::new();
+            let path = Path::new("s.seg");
+            let mut b = SegmentBuilder::spilling(storage.create(path).unwrap());
+            b.spill_at = spill_at;
+            fill(&mut b);
+            let (_file, len) = b.finish_file().unwrap();
+            let written = storage.read(path).unwrap();
+            assert_eq!(written, whole, "spill_at {spill_at}");
+            assert_eq!(len, whole.len() as u64);
+        }
+        assert!(SegmentBuilder::new().finish_file().is_err());
     }
 
     #[test]

@@ -69,26 +69,45 @@ fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Checkpoint
     move |source| CheckpointError::Io { path, source }
 }
 
-/// Writes a new segment under the next id of `next`, makes it durable (data, then directory
-/// entry) and loads it back, mapped (the written bytes are dropped: the page cache holds them).
-fn install_segment(
+/// Writes a new segment under the next id of `next`: `fill` adds its entries to a builder that
+/// writes them to the file as it goes (a merge of gigabytes is never held in memory). Then the
+/// file is made durable (data, then directory entry) and loaded back, mapped. `None`, and no
+/// file, when `fill` added nothing and `Keep::IfFilled` (a merge keeps an empty segment: it
+/// stands for the run it replaced).
+fn write_segment(
     shared: &Shared,
     next: &mut Manifest,
-    bytes: Vec<u8>,
-) -> Result<Arc<Segment>, CheckpointError> {
+    keep: Keep,
+    fill: impl FnOnce(&mut SegmentBuilder) -> Result<(), CheckpointError>,
+) -> Result<Option<Arc<Segment>>, CheckpointError> {
     let storage: &dyn Storage = shared.storage.as_ref();
     let id = next.next_segment_id;
-    next.next_segment_id += 1;
     let path = segment::file_path(id);
-    let mut file = storage.create(&path).map_err(io_err(&path))?;
-    file.append(&bytes).map_err(io_err(&path))?;
+    let file = storage.create(&path).map_err(io_err(&path))?;
+    let mut builder = SegmentBuilder::spilling(file);
+    let filled = fill(&mut builder);
+    if filled.is_err() || (keep == Keep::IfFilled && builder.is_empty()) {
+        drop(builder);
+        // A file left behind (this failed too) is garbage the next checkpoint or open removes.
+        let _ = storage.remove(&path);
+        return filled.map(|()| None);
+    }
+    let (mut file, _len) = builder.finish_file().map_err(io_err(&path))?;
     file.sync_data().map_err(io_err(&path))?;
+    drop(file);
     storage
         .sync_dir(Path::new(SEGMENT_DIR))
         .map_err(io_err(SEGMENT_DIR))?;
-    drop(bytes);
+    next.next_segment_id += 1;
     let mapped = storage.map(&path).map_err(io_err(&path))?;
-    Ok(Arc::new(Segment::from_bytes(id, mapped)?))
+    Ok(Some(Arc::new(Segment::from_bytes(id, mapped)?)))
+}
+
+/// Whether [`write_segment`] keeps a segment that holds nothing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    IfFilled,
+    Always,
 }
 
 fn meta_of(seg: &Segment) -> SegmentMeta {
@@ -157,11 +176,6 @@ pub(crate) fn checkpoint(
         })?;
 
     let frozen: Vec<Arc<Memtable>> = shared.read_state().frozen.clone();
-    let mut builder = SegmentBuilder::new();
-    Memtable::write_all(
-        &frozen.iter().map(AsRef::as_ref).collect::<Vec<_>>(),
-        &mut builder,
-    );
     let mut next = ck.manifest.clone();
     next.generation += 1;
     next.watermark = rotated.watermark;
@@ -169,13 +183,14 @@ pub(crate) fn checkpoint(
     next.dims = rotated.dims;
     next.last_recorded_at = rotated.last_recorded_at;
     next.detected_through = rotated.detected_through;
-    let new_segment = if builder.is_empty() {
-        None
-    } else {
-        let seg = install_segment(shared, &mut next, builder.finish())?;
-        next.segments.push(meta_of(&seg));
-        Some(seg)
-    };
+    let path = segment::file_path(next.next_segment_id);
+    let tables: Vec<&Memtable> = frozen.iter().map(AsRef::as_ref).collect();
+    let new_segment = write_segment(shared, &mut next, Keep::IfFilled, |builder| {
+        Memtable::write_all(&tables, builder).map_err(io_err(&path))
+    })?;
+    if let Some(seg) = &new_segment {
+        next.segments.push(meta_of(seg));
+    }
     publish(shared, &mut ck, next)?;
     {
         shared
@@ -239,8 +254,10 @@ fn merge(
             retention: shared.config.retention,
             from_oldest: run.start == 0,
         };
-        let bytes = merge_segments(&segments, scope, &mut dropped)?;
-        Some(install_segment(shared, &mut next, bytes)?)
+        let path = segment::file_path(next.next_segment_id);
+        write_segment(shared, &mut next, Keep::Always, |builder| {
+            merge_segments(&segments, scope, &mut dropped, builder, &path)
+        })?
     };
     let run = run.start..run.start + segments.len();
     next.segments
@@ -304,15 +321,16 @@ impl MergeScope {
     }
 }
 
-/// K-way merge of sorted, adjacent segments (oldest first) into one segment's bytes.
+/// K-way merge of sorted, adjacent segments (oldest first) into `builder` (its file: `path`).
 ///
 /// The live versions retention drops are added to `dropped`, by key.
 fn merge_segments(
     segments: &[Arc<Segment>],
     scope: MergeScope,
     dropped: &mut Vec<(TenantId, ClaimId, Vec<u32>)>,
-) -> Result<Vec<u8>, crate::error::Corruption> {
-    let mut builder = SegmentBuilder::new();
+    builder: &mut SegmentBuilder,
+    path: &Path,
+) -> Result<(), CheckpointError> {
     let mut cursors = vec![0usize; segments.len()];
     loop {
         let mut min: Option<(&str, &str)> = None;
@@ -352,7 +370,9 @@ fn merge_segments(
         if versions.is_empty() {
             continue;
         }
-        builder.add_claim(&tenant_id, &claim_id, versions.iter());
+        builder
+            .add_claim(&tenant_id, &claim_id, versions.iter())
+            .map_err(io_err(path))?;
     }
     let mut commits: BTreeMap<(TenantId, String), CommitMeta> = BTreeMap::new();
     for seg in segments {
@@ -366,7 +386,7 @@ fn merge_segments(
     for derived in merge_derived(segments, dropped)? {
         builder.add_derived(&derived);
     }
-    Ok(builder.finish())
+    Ok(())
 }
 
 /// The segments' derived sections (oldest first) as one: per tenant, the vectors and the edges
