@@ -32,8 +32,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::codec::{hash_bytes, DecodeResult, Decoder, Encoder};
-use crate::frame::{frame, unframe, BODY_OFFSET};
+use crate::codec::{hash_bytes, hash_more, DecodeResult, Decoder, Encoder};
+use crate::frame::{frame, header, trailer, unframe, BODY_OFFSET};
 use crate::index::{DocId, HnswIndex, HnswParams};
 use crate::model::TenantId;
 use crate::storage::{FileBytes, Storage};
@@ -122,11 +122,7 @@ pub(crate) fn save(
             continue;
         }
         let Some(stamps) = stamps else { continue };
-        let bytes = encode_graph(graph, stamps)?;
-        let name = format!("{prefix}.{}.graph", hex(&hash_bytes(&bytes)[..8]));
-        let mut file = storage.create(&dir.join(&name))?;
-        file.append(&bytes)?;
-        file.sync_data()?;
+        let name = write_graph(storage, dir, &prefix, graph, stamps)?;
         graph.set_file(&name);
         written.push((Arc::clone(graph), dir.join(&name)));
         names.push(name);
@@ -165,11 +161,39 @@ pub(crate) fn save(
     Ok(views)
 }
 
-fn encode_graph(graph: &HnswIndex, stamps: &[Stamp]) -> std::io::Result<Vec<u8>> {
+/// Writes `graph` as a graph file (framed: header, the body's fields, the serialized graph,
+/// trailer) named by its hash, fsynced; returns the name. The serialized graph is the one copy
+/// made: the file is written in its three parts, hashed as they are (a 10M-vector graph is
+/// gigabytes; framing it in memory took three copies of it).
+fn write_graph(
+    storage: &dyn Storage,
+    dir: &Path,
+    prefix: &str,
+    graph: &HnswIndex,
+    stamps: &[Stamp],
+) -> std::io::Result<String> {
     let blob = graph
         .graph_bytes()
         .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let head = graph_head(graph, stamps, blob.len());
+    let mut hasher = blake3::Hasher::new();
+    hash_more(&mut hasher, &head);
+    hash_more(&mut hasher, &blob);
+    let hash = *hasher.finalize().as_bytes();
+    let name = format!("{prefix}.{}.graph", hex(&hash[..8]));
+    let mut file = storage.create(&dir.join(&name))?;
+    file.append(&head)?;
+    file.append(&blob)?;
+    file.append(&trailer(hash, GRAPH_MAGIC))?;
+    file.sync_data()?;
+    Ok(name)
+}
+
+/// A graph file's bytes before its serialized graph (`blob_len` bytes): the frame's header,
+/// the parameters, the stamps, and the padding that aligns the graph.
+fn graph_head(graph: &HnswIndex, stamps: &[Stamp], blob_len: usize) -> Vec<u8> {
     let mut body = Encoder::default();
+    body.bytes(&header(GRAPH_MAGIC, GRAPH_FORMAT));
     let params = graph.params();
     let as_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     body.u32(as_u32(graph.dim()));
@@ -182,13 +206,12 @@ fn encode_graph(graph: &HnswIndex, stamps: &[Stamp]) -> std::io::Result<Vec<u8>>
         body.u32(s.version);
         body.u64(s.claim);
     }
-    body.u64(blob.len() as u64);
+    body.u64(blob_len as u64);
     // The pad byte itself comes first, then as many zeros as align the graph.
-    let pad = (GRAPH_ALIGN - (BODY_OFFSET + body.buf.len() + 1) % GRAPH_ALIGN) % GRAPH_ALIGN;
+    let pad = (GRAPH_ALIGN - (body.buf.len() + 1) % GRAPH_ALIGN) % GRAPH_ALIGN;
     body.u8(pad as u8);
     body.bytes(&vec![0; pad]);
-    body.bytes(&blob);
-    Ok(frame(GRAPH_MAGIC, GRAPH_FORMAT, &body.buf))
+    body.buf
 }
 
 /// What an open did with the graph files.
