@@ -1095,6 +1095,7 @@ fn sealed_dense_graphs_answer_and_filter_old_versions_inside_the_search() {
             max_nb_connection: 16,
             ef_construction: 100,
             ef_search: 100,
+            ..HnswParams::default()
         })
         .open()
         .unwrap();

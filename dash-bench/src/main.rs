@@ -45,6 +45,8 @@ enum Command {
     Lexical(cmd::lexical::Args),
     /// The dense index alone: nearest documents below a bound, graph walk against exact scan.
     Filtered(cmd::filtered::Args),
+    /// The dense index alone: graphs storing f32, f16 or i8 vectors (build, memory, recall).
+    Quantization(cmd::quantization::Args),
     /// Side by side, an IR set (Climate-FEVER): DASH's hit@10, recall@10, nDCG@10, p50/p95.
     Ir(cmd::ir::Args),
     /// Side by side, the synthetic corpus at scale: top-50 latency, dense recall@50 vs exact.
@@ -66,6 +68,7 @@ fn main() {
         Command::Load(a) => cmd::load::run(a),
         Command::Lexical(a) => cmd::lexical::run(a),
         Command::Filtered(a) => cmd::filtered::run(a),
+        Command::Quantization(a) => cmd::quantization::run(a),
         Command::Ir(a) => cmd::ir::run(a),
         Command::Scale(a) => cmd::scale::run(a),
         Command::Scorecard(a) => cmd::scorecard::run(a),

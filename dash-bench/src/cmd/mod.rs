@@ -7,6 +7,7 @@ pub mod ir;
 pub mod lexical;
 pub mod load;
 pub mod quality;
+pub mod quantization;
 pub mod restart;
 pub mod retrieve;
 pub mod scale;

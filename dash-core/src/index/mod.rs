@@ -18,4 +18,4 @@ pub use filter::{Facets, Filter, FilterIndex};
 pub use lexical::{Bm25Index, Bm25Params, DocId};
 pub(crate) use topk::{Hit, TopK};
 pub(crate) use vector::{dot, unit};
-pub use vector::{ExactIndex, HnswIndex, HnswParams, VectorError};
+pub use vector::{ExactIndex, HnswIndex, HnswParams, Quantization, VectorError};

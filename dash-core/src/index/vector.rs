@@ -223,6 +223,19 @@ impl ExactIndex {
         Ok(())
     }
 
+    /// A copy holding the live rows only (ascending by document), packed.
+    pub(crate) fn compacted(&self) -> ExactIndex {
+        let mut out = ExactIndex::new(self.dim);
+        let docs: Vec<DocId> = self.live_docs().collect();
+        out.rows.reserve_exact(docs.len() * self.dim);
+        for doc in docs {
+            if let Some(row) = self.row(doc) {
+                out.put(doc, row.iter().copied());
+            }
+        }
+        out
+    }
+
     /// Stores `row`, already a unit vector (read back from a catalog image), as `doc`.
     pub(crate) fn insert_unit(&mut self, doc: DocId, row: &[f32]) -> Result<(), VectorError> {
         if row.len() != self.dim {
@@ -386,6 +399,9 @@ pub struct HnswParams {
     /// Candidate list size while searching (`max(ef_search, k)` is used). At least 1.
     /// Default: 200.
     pub ef_search: usize,
+    /// How a graph built with these parameters stores its vectors. Default:
+    /// [`Quantization::F32`].
+    pub quantization: Quantization,
 }
 
 impl Default for HnswParams {
@@ -394,8 +410,38 @@ impl Default for HnswParams {
             max_nb_connection: 16,
             ef_construction: 200,
             ef_search: 200,
+            quantization: Quantization::F32,
         }
     }
+}
+
+/// The scalar type a graph stores its vectors in (usearch's scalar kinds). A graph's hits are
+/// scored from its own copy of the vectors, so with `F16` or `I8` their scores are those of the
+/// quantised vectors: within about 10⁻³ (`F16`) or 10⁻² (`I8`) of the exact cosine, and no
+/// longer equal to what [`ExactIndex`] gives for the same vector (exact re-ranking from the
+/// segments' vectors is not done). What a smaller type buys is memory and build time: 256
+/// (`F16`) or 128 (`I8`) bytes a 128-d vector instead of 512, and cheaper distances. A graph
+/// keeps the type it was built with (its file says it); a store whose setting changes keeps
+/// reading its old graphs as they are.
+///
+/// ```
+/// use dash_core::index::{HnswIndex, HnswParams, Quantization};
+/// let params = HnswParams { quantization: Quantization::F16, ..HnswParams::default() };
+/// let index = HnswIndex::build(2, [(0u32, [1.0f32, 0.0]), (1, [0.0, 1.0])], params)?;
+/// let hits = index.search(&[0.9, 0.1], 1, |_| true)?;
+/// assert_eq!(hits[0].0, 0);
+/// assert!((hits[0].1 - 0.9939).abs() < 2e-3);
+/// # Ok::<(), dash_core::index::VectorError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Quantization {
+    /// 32-bit floats: scores equal the exact scan's.
+    #[default]
+    F32,
+    /// 16-bit floats.
+    F16,
+    /// 8-bit integers (usearch's scaling of unit vectors).
+    I8,
 }
 
 impl HnswParams {
@@ -535,14 +581,30 @@ impl HnswIndex {
         cancelled: &(dyn Fn() -> bool + Sync),
     ) -> Result<Self, VectorError> {
         params.check()?;
-        let (exact, mut ids) = collect_rows(dim, docs, |_| false)?;
+        let (exact, _) = collect_rows(dim, docs, |_| false)?;
+        Self::build_from_parts(dim, &[&exact], params, cancelled)
+    }
+
+    /// [`Self::build_cancellable`] over the live rows of `parts` (unit vectors already, each
+    /// document in one part only), inserted part by part in document order without a copy of
+    /// their own: a seal hands over its snapshot of the exact part as it is.
+    pub(crate) fn build_from_parts(
+        dim: usize,
+        parts: &[&ExactIndex],
+        params: HnswParams,
+        cancelled: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Self, VectorError> {
+        params.check()?;
+        let (part_ids, mut ids) = part_docs(dim, parts, |_| false)?;
         let graph = if ids.is_empty() {
             None
         } else {
-            Some(build_graph(&exact, &ids, params, cancelled)?)
+            let graph = new_graph(dim, params, ids.len())?;
+            for (part, part_ids) in parts.iter().zip(&part_ids) {
+                insert_rows(&graph, part, part_ids, ids.len(), cancelled)?;
+            }
+            Some(graph)
         };
-        // The graph now holds the vectors: the build's copy goes.
-        drop(exact);
         ids.sort_unstable();
         Ok(Self {
             params,
@@ -566,15 +628,28 @@ impl HnswIndex {
     /// As [`Self::build`] for `more` (a document already held is
     /// [`VectorError::DuplicateDoc`]); [`VectorError::Backend`] if usearch cannot copy the
     /// graph.
+    #[cfg(test)] // the store extends from parts (`extend_from_parts`); tests use this form
     pub(crate) fn extend_cancellable<V: AsRef<[f32]>>(
         &self,
         more: impl IntoIterator<Item = (DocId, V)>,
         cancelled: &(dyn Fn() -> bool + Sync),
     ) -> Result<Self, VectorError> {
+        let (exact, _) = collect_rows(self.dim, more, |d| self.contains(d))?;
+        self.extend_from_parts(&[&exact], cancelled)
+    }
+
+    /// [`Self::extend_cancellable`] with the live rows of `parts` (unit vectors already, each
+    /// document in one part only and not in this graph), inserted part by part without a copy
+    /// of their own.
+    pub(crate) fn extend_from_parts(
+        &self,
+        parts: &[&ExactIndex],
+        cancelled: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Self, VectorError> {
         let Some(base) = &self.graph else {
-            return Self::build_cancellable(self.dim, more, self.params, cancelled);
+            return Self::build_from_parts(self.dim, parts, self.params, cancelled);
         };
-        let (exact, mut ids) = collect_rows(self.dim, more, |d| self.contains(d))?;
+        let (part_ids, mut ids) = part_docs(self.dim, parts, |d| self.contains(d))?;
         // The copy: usearch reads the serialized graph into memory of its own.
         let graph = new_graph(self.dim, self.params, 0)?;
         match &self.backing {
@@ -597,8 +672,15 @@ impl HnswIndex {
         graph
             .reserve_capacity_and_threads(self.docs.len() + ids.len(), threads)
             .map_err(backend)?;
-        insert_rows(&graph, &exact, &ids, self.docs.len() + ids.len(), cancelled)?;
-        drop(exact);
+        for (part, part_ids) in parts.iter().zip(&part_ids) {
+            insert_rows(
+                &graph,
+                part,
+                part_ids,
+                self.docs.len() + ids.len(),
+                cancelled,
+            )?;
+        }
         ids.extend_from_slice(&self.docs);
         ids.sort_unstable();
         Ok(Self {
@@ -1088,7 +1170,11 @@ fn graph_options(dim: usize, params: HnswParams) -> usearch::IndexOptions {
     usearch::IndexOptions {
         dimensions: dim,
         metric: usearch::MetricKind::IP,
-        quantization: usearch::ScalarKind::F32,
+        quantization: match params.quantization {
+            Quantization::F32 => usearch::ScalarKind::F32,
+            Quantization::F16 => usearch::ScalarKind::F16,
+            Quantization::I8 => usearch::ScalarKind::I8,
+        },
         connectivity: params.max_nb_connection,
         expansion_add: params.ef_construction,
         expansion_search: USEARCH_EXPANSION,
@@ -1129,16 +1215,33 @@ fn new_graph(
     Ok(graph)
 }
 
-/// Builds the usearch graph over `ids` (their unit vectors in `exact`).
-fn build_graph(
-    exact: &ExactIndex,
-    ids: &[DocId],
-    params: HnswParams,
-    cancelled: &(dyn Fn() -> bool + Sync),
-) -> Result<usearch::Index, VectorError> {
-    let graph = new_graph(exact.dim(), params, ids.len())?;
-    insert_rows(&graph, exact, ids, ids.len(), cancelled)?;
-    Ok(graph)
+/// The live documents of each part (ascending) and of all parts together, refusing a part
+/// of another dimension, a document in two parts, or one `held` says is held already.
+fn part_docs(
+    dim: usize,
+    parts: &[&ExactIndex],
+    held: impl Fn(DocId) -> bool,
+) -> Result<(Vec<Vec<DocId>>, Vec<DocId>), VectorError> {
+    let mut per_part = Vec::with_capacity(parts.len());
+    let mut all = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        if part.dim() != dim {
+            return Err(VectorError::Dimension {
+                expected: dim,
+                got: part.dim(),
+            });
+        }
+        let docs: Vec<DocId> = part.live_docs().collect();
+        if let Some(&doc) = docs
+            .iter()
+            .find(|&&d| held(d) || parts[..i].iter().any(|p| p.contains(d)))
+        {
+            return Err(VectorError::DuplicateDoc(doc));
+        }
+        all.extend_from_slice(&docs);
+        per_part.push(docs);
+    }
+    Ok((per_part, all))
 }
 
 /// Inserts `ids` (their unit vectors in `exact`) into `graph`, in parallel when the graph will
@@ -1652,7 +1755,7 @@ mod tests {
         }
     }
 
-    /// A saved graph viewed from its bytes (the `unsafe` view)    /// A saved graph viewed from its bytes (the `unsafe` view): same answers and vectors as the
+    /// A saved graph viewed from its bytes (the `unsafe` view): same answers and vectors as the
     /// graph it was saved from, from several threads at once, after the original is dropped.
     #[test]
     fn a_saved_graph_is_viewed_with_the_same_answers() {
@@ -1729,6 +1832,7 @@ mod tests {
             max_nb_connection: 16,
             ef_construction: 100,
             ef_search: 100,
+            ..HnswParams::default()
         };
         let mut rng = Rng(11);
         for round in 0..6 {
@@ -1754,5 +1858,105 @@ mod tests {
     #[cfg_attr(debug_assertions, ignore = "slow in debug builds; run with --release")]
     fn hnsw_recall_against_exact_20k_64d() {
         recall_run(20_000, 64, 200, 1.5, 500);
+    }
+
+    #[test]
+    fn builds_from_parts_refuse_a_document_twice_and_insert_every_part() {
+        let mut a = ExactIndex::new(2);
+        let mut b = ExactIndex::new(2);
+        a.insert(1, &[1.0, 0.0]).unwrap();
+        a.insert(3, &[0.0, 1.0]).unwrap();
+        b.insert(2, &[0.6, 0.8]).unwrap();
+        let built =
+            HnswIndex::build_from_parts(2, &[&a, &b], HnswParams::default(), &|| false).unwrap();
+        assert_eq!(built.doc_ids(), &[1, 2, 3]);
+        assert_eq!(built.search(&[0.6, 0.8], 1, |_| true).unwrap()[0].0, 2);
+        b.insert(3, &[1.0, 1.0]).unwrap();
+        assert_eq!(
+            HnswIndex::build_from_parts(2, &[&a, &b], HnswParams::default(), &|| false).err(),
+            Some(VectorError::DuplicateDoc(3))
+        );
+        let mut c = ExactIndex::new(2);
+        c.insert(3, &[1.0, 1.0]).unwrap();
+        assert_eq!(
+            built.extend_from_parts(&[&c], &|| false).err(),
+            Some(VectorError::DuplicateDoc(3))
+        );
+        let mut d = ExactIndex::new(2);
+        d.insert(9, &[-1.0, 0.0]).unwrap();
+        let grown = built.extend_from_parts(&[&d], &|| false).unwrap();
+        assert_eq!(grown.doc_ids(), &[1, 2, 3, 9]);
+        assert_eq!(
+            HnswIndex::build_from_parts(3, &[&a], HnswParams::default(), &|| false).err(),
+            Some(VectorError::Dimension {
+                expected: 3,
+                got: 2
+            })
+        );
+        let compact = a.compacted();
+        assert_eq!((compact.len(), compact.row(3)), (2, a.row(3)));
+    }
+
+    /// F16 and I8 graphs find what the exact scan finds, score within their precision, and a
+    /// saved one is viewed as the type it was built with whatever the reader's setting says.
+    #[test]
+    fn quantised_graphs_answer_within_their_precision_and_keep_their_type() {
+        let data = clustered(3_000, 16, 20, 0.3, 5);
+        let mut exact = ExactIndex::new(16);
+        for (i, v) in data.iter().enumerate() {
+            exact.insert(i as DocId, v).unwrap();
+        }
+        // (type, score tolerance, recall floor: I8 measured 0.876 on these tight clusters)
+        for (quantization, tolerance, floor) in [
+            (Quantization::F16, 2e-3, 0.95),
+            (Quantization::I8, 3e-2, 0.8),
+        ] {
+            let params = HnswParams {
+                quantization,
+                ..HnswParams::default()
+            };
+            let index = HnswIndex::build(16, ids(&data), params).unwrap();
+            assert_eq!(index.params().quantization, quantization);
+            let (mut found, mut wanted) = (0, 0);
+            for q in data.iter().step_by(31) {
+                let truth = exact.search(q, 10, |_| true).unwrap();
+                let hits = index.search(q, 10, |_| true).unwrap();
+                found += hits
+                    .iter()
+                    .filter(|h| truth.iter().any(|t| t.0 == h.0))
+                    .count();
+                wanted += truth.len();
+                for (doc, score) in &hits {
+                    let right = dot(exact.row(*doc).unwrap(), &unit(q, 16).unwrap());
+                    assert!(
+                        (score - right).abs() < tolerance,
+                        "{quantization:?}: {score} vs {right}"
+                    );
+                }
+            }
+            assert!(
+                found as f64 >= floor * wanted as f64,
+                "{quantization:?}: {found}/{wanted}"
+            );
+            // Viewed with the default (f32) setting: usearch follows the graph's own header.
+            let blob = index.graph_bytes().unwrap();
+            let mut file = vec![0u8; 64];
+            file.extend_from_slice(&blob);
+            let range = 64..64 + blob.len();
+            let viewed = HnswIndex::view_graph(
+                16,
+                HnswParams::default(),
+                HnswParams::default(),
+                index.doc_ids().to_vec(),
+                std::sync::Arc::new(FileBytes::from(file)),
+                range,
+            )
+            .unwrap();
+            let q = &data[7];
+            assert_eq!(
+                viewed.search(q, 5, |_| true).unwrap(),
+                index.search(q, 5, |_| true).unwrap()
+            );
+        }
     }
 }

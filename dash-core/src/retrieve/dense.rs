@@ -48,7 +48,9 @@ pub(crate) enum Fold {
 #[derive(Debug)]
 pub(crate) struct SealPlan {
     pub(crate) dim: usize,
-    pub(crate) fresh: Vec<(DocId, Vec<f32>)>,
+    /// The exact part's live rows when the seal was planned (a packed copy: the exact part
+    /// keeps answering for them until the graph is installed).
+    pub(crate) fresh: ExactIndex,
     pub(crate) graphs: Vec<Arc<HnswIndex>>,
     /// Documents dropped by retention: left out of the new graph.
     pub(crate) removed: RoaringBitmap,
@@ -77,28 +79,22 @@ impl SealPlan {
             .iter()
             .max_by_key(|g| g.len())
             .filter(|g| self.extends(g, params));
-        let from_fresh = self
-            .fresh
-            .iter()
-            .map(|(doc, v)| (*doc, Cow::Borrowed(v.as_slice())));
-        let from_graphs = self
-            .graphs
-            .iter()
-            .filter(|g| base.is_none_or(|b| !Arc::ptr_eq(g, b)))
-            .flat_map(|g| {
-                g.doc_ids()
-                    .iter()
-                    .filter(|d| !self.removed.contains(**d))
-                    .filter_map(|d| Some((*d, Cow::Owned(g.row(*d)?))))
-            });
+        // The folded graphs' rows but the base's, read out of usearch into one packed part.
+        let mut from_graphs = ExactIndex::new(self.dim);
+        for g in &self.graphs {
+            if base.is_some_and(|b| Arc::ptr_eq(g, b)) {
+                continue;
+            }
+            for &doc in g.doc_ids() {
+                if let (false, Some(row)) = (self.removed.contains(doc), g.row(doc)) {
+                    from_graphs.insert_unit(doc, &row)?;
+                }
+            }
+        }
+        let parts = [&self.fresh, &from_graphs];
         match base {
-            Some(base) => base.extend_cancellable(from_fresh.chain(from_graphs), cancelled),
-            None => HnswIndex::build_cancellable(
-                self.dim,
-                from_fresh.chain(from_graphs),
-                params,
-                cancelled,
-            ),
+            Some(base) => base.extend_from_parts(&parts, cancelled),
+            None => HnswIndex::build_from_parts(self.dim, &parts, params, cancelled),
         }
     }
 
@@ -107,7 +103,8 @@ impl SealPlan {
     fn extends(&self, graph: &HnswIndex, params: HnswParams) -> bool {
         let built = graph.params();
         let same = built.max_nb_connection == params.max_nb_connection
-            && built.ef_construction == params.ef_construction;
+            && built.ef_construction == params.ef_construction
+            && built.quantization == params.quantization;
         let dropped = graph
             .doc_ids()
             .iter()
@@ -233,14 +230,10 @@ impl DenseIndex {
     /// Plans a build over the exact part's documents and the graphs `fold` picks; marks the
     /// index as building.
     pub(crate) fn plan_seal(&mut self, removed: &RoaringBitmap, fold: Fold) -> SealPlan {
-        let fresh: Vec<(DocId, Vec<f32>)> = self
-            .fresh
-            .live_docs()
-            .filter_map(|d| Some((d, self.fresh.row(d)?.to_vec())))
-            .collect();
+        let fresh = self.fresh.compacted();
         let mut by_size: Vec<&Arc<HnswIndex>> = self.graphs.iter().collect();
         by_size.sort_by_key(|g| g.len());
-        let mut total = fresh.len() as u64;
+        let mut total = u64::from(fresh.len());
         let mut graphs = Vec::new();
         for g in by_size {
             if fold == Fold::All || u64::from(g.len()) <= total {
@@ -260,8 +253,8 @@ impl DenseIndex {
     /// Installs a finished build: its graph replaces the graphs it folded in, and its fresh
     /// documents leave the exact part.
     pub(crate) fn install(&mut self, plan: &SealPlan, graph: HnswIndex) {
-        for (doc, _) in &plan.fresh {
-            self.fresh.remove(*doc);
+        for doc in plan.fresh.live_docs() {
+            self.fresh.remove(doc);
         }
         self.graphs
             .retain(|g| !plan.graphs.iter().any(|p| Arc::ptr_eq(g, p)));
