@@ -96,6 +96,9 @@ pub struct Args {
     /// graph of every loaded vector at the reopen (which holds them all in the exact part).
     #[arg(long)]
     pub graphs_during_load: bool,
+    /// The graphs' scalar type (`f32`, `f16` or `i8`; `HnswParams::quantization`).
+    #[arg(long, default_value = "f32")]
+    pub quantization: String,
 }
 
 /// Corpus lines read and ingested at a time.
@@ -145,13 +148,25 @@ fn ingest_lines(
 }
 
 /// The builder every open of the bench store starts from.
-fn builder(dir: &Path, a: &Args) -> dash_core::StoreBuilder {
-    let b = Store::builder(dir).durability(BATCHED);
-    if a.no_detection {
+fn builder(dir: &Path, a: &Args) -> Res<dash_core::StoreBuilder> {
+    use dash_core::index::{HnswParams, Quantization};
+    let quantization = match a.quantization.as_str() {
+        "f32" => Quantization::F32,
+        "f16" => Quantization::F16,
+        "i8" => Quantization::I8,
+        other => return Err(format!("--quantization {other}: f32, f16 or i8").into()),
+    };
+    let b = Store::builder(dir)
+        .durability(BATCHED)
+        .hnsw_params(HnswParams {
+            quantization,
+            ..HnswParams::default()
+        });
+    Ok(if a.no_detection {
         b.detection(dash_core::detect::DetectionConfig::disabled())
     } else {
         b
-    }
+    })
 }
 
 /// Bytes of the files under `dir`.
@@ -224,7 +239,7 @@ pub fn run(a: Args) -> Res<()> {
     }
     let rss_before = machine::rss_bytes("self").unwrap_or(0);
     let start = Instant::now();
-    let store = builder(&dir, &a).open()?;
+    let store = builder(&dir, &a)?.open()?;
     let opened = Instant::now();
     println!(
         "reopen (manifest, verify segments, WAL): {:.2} s",
@@ -322,7 +337,7 @@ const MIB: f64 = 1024.0 * 1024.0;
 /// reopen, checkpoints and closes it.
 fn bulk_load(dir: &Path, corpus: &Synthetic, a: &Args) -> Res<()> {
     let sealed = a.sealed;
-    let mut b = builder(dir, a).checkpoint_wal_bytes(a.checkpoint_wal_mib.max(1) * 1024 * 1024);
+    let mut b = builder(dir, a)?.checkpoint_wal_bytes(a.checkpoint_wal_mib.max(1) * 1024 * 1024);
     if !a.graphs_during_load {
         b = b.dense_seal_threshold(usize::MAX); // bulk load: one graph build at reopen
     }
