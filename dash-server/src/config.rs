@@ -37,6 +37,12 @@ pub struct ServeArgs {
     /// its own.
     #[arg(long, env = "DASH_EMBEDDING_DIM")]
     pub embedding_dim: Option<String>,
+    /// The scalar type HNSW graphs store vectors in: `f32` (scores equal the exact scan's),
+    /// `f16` (half the graph's vector memory, faster builds; recall@10 0.995 at 1M), `i8`
+    /// (needs re-ranking: recall@10 0.74 at 1M). Graphs saved before keep their type. Default:
+    /// f32.
+    #[arg(long, env = "DASH_HNSW_QUANTIZATION")]
+    pub hnsw_quantization: Option<String>,
     /// A model folder (all-MiniLM-L6-v2: config.json, tokenizer.json, model.safetensors;
     /// `scripts/fetch-model.sh` gets one): claims and queries sent without a vector are embedded
     /// by the server. Unset: no embedder.
@@ -208,6 +214,7 @@ pub const FLAGS: &[(&str, &str)] = &[
     ("DASH_BATCH_MAX_DELAY_MS", "batch-max-delay-ms"),
     ("DASH_EMBEDDING_DIM", "embedding-dim"),
     ("DASH_EMBEDDER", "embedder"),
+    ("DASH_HNSW_QUANTIZATION", "hnsw-quantization"),
     ("DASH_DETECTION", "detection"),
     ("DASH_MULTI_VALUED_PREDICATES", "multi-valued-predicates"),
     ("DASH_DETECTION_MIN_CONFIDENCE", "detection-min-confidence"),
@@ -321,6 +328,8 @@ pub struct ServeConfig {
     pub durability: Durability,
     /// Embedding dimension, if fixed by the operator.
     pub embedding_dim: Option<u32>,
+    /// The scalar type of the HNSW graphs' vectors.
+    pub hnsw_quantization: dash_core::index::Quantization,
     /// The embedder's model folder, if any.
     pub embedder: Option<PathBuf>,
     /// Contradiction detection.
@@ -404,6 +413,18 @@ impl ServeConfig {
             })
             .transpose()?
             .map(|v| v as u32);
+        let hnsw_quantization = match args.hnsw_quantization.as_deref() {
+            None | Some("f32") => dash_core::index::Quantization::F32,
+            Some("f16") => dash_core::index::Quantization::F16,
+            Some("i8") => dash_core::index::Quantization::I8,
+            Some(other) => {
+                return Err(bad(
+                    "DASH_HNSW_QUANTIZATION",
+                    format!("is {other:?}"),
+                    "f32, f16 or i8",
+                ))
+            }
+        };
         // Reads are CPU-bound: one worker per CPU. The queue is a trade-off (measured:
         // docs/benchmarks.md, overload): 8 per worker holds 16 concurrent clients on 2 CPUs
         // without a 429; 1 per worker keeps admitted latency within 3x of unloaded at twice
@@ -522,6 +543,7 @@ impl ServeConfig {
             bind,
             durability,
             embedding_dim,
+            hnsw_quantization,
             embedder: args.embedder.clone(),
             detection,
             workers,
@@ -961,6 +983,27 @@ mod tests {
             .map(|(v, f)| ((*v).to_owned(), (*f).to_owned()))
             .collect();
         assert_eq!(parsed, listed);
+    }
+
+    #[test]
+    fn hnsw_quantization_defaults_to_f32_and_refuses_other_types() {
+        use dash_core::index::Quantization;
+        let cfg = ServeConfig::from_args(args()).unwrap();
+        assert_eq!(cfg.hnsw_quantization, Quantization::F32);
+        for (text, want) in [("f16", Quantization::F16), ("i8", Quantization::I8)] {
+            let cfg = ServeConfig::from_args(ServeArgs {
+                hnsw_quantization: Some(text.into()),
+                ..args()
+            })
+            .unwrap();
+            assert_eq!(cfg.hnsw_quantization, want);
+        }
+        let err = ServeConfig::from_args(ServeArgs {
+            hnsw_quantization: Some("f64".into()),
+            ..args()
+        })
+        .unwrap_err();
+        assert_eq!(err.var, "DASH_HNSW_QUANTIZATION");
     }
 
     #[test]

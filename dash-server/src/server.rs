@@ -82,7 +82,11 @@ impl Server {
         let store_dir = config.store_dir();
         let mut builder = Store::builder(&store_dir)
             .durability(config.durability)
-            .detection(config.detection.clone());
+            .detection(config.detection.clone())
+            .hnsw_params(dash_core::index::HnswParams {
+                quantization: config.hnsw_quantization,
+                ..dash_core::index::HnswParams::default()
+            });
         if let Some(dim) = config.embedding_dim {
             builder = builder.embedding_dimension(dim);
         }
