@@ -88,17 +88,18 @@ pub(crate) type CommitEntry = (TenantId, String, CommitMeta);
 /// The builder's buffer is handed to its file whenever it holds this much.
 const SPILL_BYTES: usize = 8 << 20;
 
-/// Writes a segment; claims and commits must be added in key order. Built in memory
-/// ([`Self::new`]) or written to its file as it grows ([`Self::spilling`]: a merge of gigabytes
-/// holds [`SPILL_BYTES`] of entries, plus the offset table, commits and derived data).
-#[derive(Debug)]
+/// Writes a segment to its file as it grows; claims and commits must be added in key order. A
+/// merge of gigabytes holds [`SPILL_BYTES`] of entries, plus the offset table, commits and
+/// derived data.
 pub(crate) struct SegmentBuilder {
     enc: Encoder,
-    /// The file the entries go to as they are built, with the hash of what it holds so far.
-    spill: Option<Spill>,
-    /// Bytes handed to `spill` (file offset of `enc.buf[0]`).
+    /// The file the entries go to as they are built.
+    file: Box<dyn StorageFile>,
+    /// The hash of what `file` holds so far.
+    hasher: blake3::Hasher,
+    /// Bytes handed to `file` (file offset of `enc.buf[0]`).
     spilled: u64,
-    /// Buffer size at which it is handed to `spill` ([`SPILL_BYTES`]; smaller in tests).
+    /// Buffer size at which it is handed to `file` ([`SPILL_BYTES`]; smaller in tests).
     spill_at: usize,
     index: Vec<u64>,
     commits: Encoder,
@@ -110,26 +111,15 @@ pub(crate) struct SegmentBuilder {
     version_count: u64,
 }
 
-/// Where a spilling builder writes.
-struct Spill {
-    file: Box<dyn StorageFile>,
-    hasher: blake3::Hasher,
-}
-
-impl std::fmt::Debug for Spill {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Spill").finish_non_exhaustive()
-    }
-}
-
 impl SegmentBuilder {
-    /// A builder that keeps the whole file in memory ([`Self::finish`]).
-    pub(crate) fn new() -> Self {
+    /// A builder that writes to `file` (new and empty) as it goes ([`Self::finish`]).
+    pub(crate) fn new(file: Box<dyn StorageFile>) -> Self {
         let mut enc = Encoder::with_capacity(1 << 20);
         enc.bytes(&frame::header(MAGIC, FORMAT_VERSION));
         Self {
             enc,
-            spill: None,
+            file,
+            hasher: blake3::Hasher::new(),
             spilled: 0,
             spill_at: SPILL_BYTES,
             index: Vec::new(),
@@ -143,38 +133,24 @@ impl SegmentBuilder {
         }
     }
 
-    /// A builder that writes to `file` (new and empty) as it goes ([`Self::finish_file`]).
-    pub(crate) fn spilling(file: Box<dyn StorageFile>) -> Self {
-        Self {
-            spill: Some(Spill {
-                file,
-                hasher: blake3::Hasher::new(),
-            }),
-            ..Self::new()
-        }
-    }
-
     /// The file offset of the next byte.
     fn offset(&self) -> u64 {
         self.spilled + self.enc.buf.len() as u64
     }
 
-    /// Hands the buffer to the file once it holds [`SPILL_BYTES`] (a spilling builder only).
+    /// Hands the buffer to the file once it holds `spill_at` bytes.
     fn maybe_spill(&mut self) -> io::Result<()> {
-        match &mut self.spill {
-            Some(spill) if self.enc.buf.len() >= self.spill_at => {
-                codec::hash_more(&mut spill.hasher, &self.enc.buf);
-                spill.file.append(&self.enc.buf)?;
-                self.spilled += self.enc.buf.len() as u64;
-                self.enc.buf.clear();
-                Ok(())
-            }
-            _ => Ok(()),
+        if self.enc.buf.len() >= self.spill_at {
+            codec::hash_more(&mut self.hasher, &self.enc.buf);
+            self.file.append(&self.enc.buf)?;
+            self.spilled += self.enc.buf.len() as u64;
+            self.enc.buf.clear();
         }
+        Ok(())
     }
 
-    /// Adds one key's versions (oldest first, at least one). A spilling builder may write to
-    /// its file: the error is the file's.
+    /// Adds one key's versions (oldest first, at least one). It may write to the file: the
+    /// error is the file's.
     pub(crate) fn add_claim<'a>(
         &mut self,
         tenant: &TenantId,
@@ -237,26 +213,14 @@ impl SegmentBuilder {
         self.index.is_empty() && self.commit_count == 0 && self.derived_count == 0
     }
 
-    /// Finishes an in-memory builder's file; returns its bytes.
-    #[cfg(test)]
-    pub(crate) fn finish(mut self) -> Vec<u8> {
+    /// Finishes the file (not synced) and returns it.
+    pub(crate) fn finish(mut self) -> io::Result<Box<dyn StorageFile>> {
         self.write_tail();
-        frame::seal(&mut self.enc.buf, MAGIC);
-        self.enc.buf
-    }
-
-    /// Finishes a spilling builder's file (not synced) and returns it with its length (an
-    /// in-memory builder has no file: an error).
-    pub(crate) fn finish_file(mut self) -> io::Result<(Box<dyn StorageFile>, u64)> {
-        self.write_tail();
-        let Some(mut spill) = self.spill.take() else {
-            return Err(io::Error::other("finish_file on a builder without a file"));
-        };
-        codec::hash_more(&mut spill.hasher, &self.enc.buf);
-        let trailer = frame::trailer(*spill.hasher.finalize().as_bytes(), MAGIC);
+        codec::hash_more(&mut self.hasher, &self.enc.buf);
+        let trailer = frame::trailer(*self.hasher.finalize().as_bytes(), MAGIC);
         self.enc.bytes(&trailer);
-        spill.file.append(&self.enc.buf)?;
-        Ok((spill.file, self.offset()))
+        self.file.append(&self.enc.buf)?;
+        Ok(self.file)
     }
 
     /// The offset table, commits, derived data and footer fields (everything but the frame's
@@ -560,10 +524,20 @@ mod tests {
         }
     }
 
-    fn build() -> Vec<u8> {
-        let mut b = SegmentBuilder::new();
+    /// The segment of [`fill`], its buffer handed to the file every `spill_at` bytes.
+    fn build_spilling_at(spill_at: usize) -> Vec<u8> {
+        use crate::storage::{MemStorage, Storage};
+        let storage = MemStorage::new();
+        let path = Path::new("s.seg");
+        let mut b = SegmentBuilder::new(storage.create(path).unwrap());
+        b.spill_at = spill_at;
         fill(&mut b);
-        b.finish()
+        b.finish().unwrap();
+        storage.read(path).unwrap()
+    }
+
+    fn build() -> Vec<u8> {
+        build_spilling_at(SPILL_BYTES)
     }
 
     /// Three keys of two versions each, and a commit.
@@ -593,22 +567,13 @@ mod tests {
     }
 
     #[test]
-    fn a_spilling_builder_writes_the_bytes_an_in_memory_one_returns() {
-        use crate::storage::{MemStorage, Storage};
+    fn the_file_is_the_same_however_often_the_buffer_is_handed_over() {
         let whole = build();
-        // Spilled after every entry, after some, and never (one write at the end).
+        assert!(Segment::from_bytes(1, whole.clone().into()).is_ok());
+        // Handed over after every entry, after some, and never (one write at the end).
         for spill_at in [1, 100, usize::MAX] {
-            let storage = MemStorage::new();
-            let path = Path::new("s.seg");
-            let mut b = SegmentBuilder::spilling(storage.create(path).unwrap());
-            b.spill_at = spill_at;
-            fill(&mut b);
-            let (_file, len) = b.finish_file().unwrap();
-            let written = storage.read(path).unwrap();
-            assert_eq!(written, whole, "spill_at {spill_at}");
-            assert_eq!(len, whole.len() as u64);
+            assert_eq!(build_spilling_at(spill_at), whole, "spill_at {spill_at}");
         }
-        assert!(SegmentBuilder::new().finish_file().is_err());
     }
 
     #[test]

@@ -414,16 +414,14 @@ impl ServeConfig {
             .transpose()?
             .map(|v| v as u32);
         let hnsw_quantization = match args.hnsw_quantization.as_deref() {
-            None | Some("f32") => dash_core::index::Quantization::F32,
-            Some("f16") => dash_core::index::Quantization::F16,
-            Some("i8") => dash_core::index::Quantization::I8,
-            Some(other) => {
-                return Err(bad(
+            None => dash_core::index::Quantization::default(),
+            Some(text) => text.parse().map_err(|_| {
+                bad(
                     "DASH_HNSW_QUANTIZATION",
-                    format!("is {other:?}"),
+                    format!("is {text:?}"),
                     "f32, f16 or i8",
-                ))
-            }
+                )
+            })?,
         };
         // Reads are CPU-bound: one worker per CPU. The queue is a trade-off (measured:
         // docs/benchmarks.md, overload): 8 per worker holds 16 concurrent clients on 2 CPUs

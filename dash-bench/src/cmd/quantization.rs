@@ -52,12 +52,8 @@ pub fn run(args: Args) -> Res<()> {
          |---|---|---|---|---|---|"
     );
     for kind in &args.kinds {
-        let quantization = match kind.as_str() {
-            "f32" => Quantization::F32,
-            "f16" => Quantization::F16,
-            "i8" => Quantization::I8,
-            other => return Err(format!("unknown type {other}: f32, f16 or i8").into()),
-        };
+        let quantization: Quantization =
+            kind.parse().map_err(|e| format!("--kinds {kind}: {e}"))?;
         let params = HnswParams {
             quantization,
             ..HnswParams::default()

@@ -444,6 +444,29 @@ pub enum Quantization {
     I8,
 }
 
+impl std::str::FromStr for Quantization {
+    type Err = VectorError;
+
+    /// `f32`, `f16` or `i8`.
+    ///
+    /// ```
+    /// use dash_core::index::Quantization;
+    /// assert_eq!("f16".parse::<Quantization>()?, Quantization::F16);
+    /// assert!("f64".parse::<Quantization>().is_err());
+    /// # Ok::<(), dash_core::index::VectorError>(())
+    /// ```
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "f32" => Ok(Self::F32),
+            "f16" => Ok(Self::F16),
+            "i8" => Ok(Self::I8),
+            _ => Err(VectorError::InvalidParams(
+                "quantization must be f32, f16 or i8",
+            )),
+        }
+    }
+}
+
 impl HnswParams {
     fn check(&self) -> Result<(), VectorError> {
         // A bound that keeps a graph's memory predictable (layer 0 keeps 2·M links per node).

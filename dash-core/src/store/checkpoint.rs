@@ -78,21 +78,21 @@ fn write_segment(
     shared: &Shared,
     next: &mut Manifest,
     keep: Keep,
-    fill: impl FnOnce(&mut SegmentBuilder) -> Result<(), CheckpointError>,
+    fill: impl FnOnce(&mut SegmentBuilder, &Path) -> Result<(), CheckpointError>,
 ) -> Result<Option<Arc<Segment>>, CheckpointError> {
     let storage: &dyn Storage = shared.storage.as_ref();
     let id = next.next_segment_id;
     let path = segment::file_path(id);
     let file = storage.create(&path).map_err(io_err(&path))?;
-    let mut builder = SegmentBuilder::spilling(file);
-    let filled = fill(&mut builder);
+    let mut builder = SegmentBuilder::new(file);
+    let filled = fill(&mut builder, &path);
     if filled.is_err() || (keep == Keep::IfFilled && builder.is_empty()) {
         drop(builder);
         // A file left behind (this failed too) is garbage the next checkpoint or open removes.
         let _ = storage.remove(&path);
         return filled.map(|()| None);
     }
-    let (mut file, _len) = builder.finish_file().map_err(io_err(&path))?;
+    let mut file = builder.finish().map_err(io_err(&path))?;
     file.sync_data().map_err(io_err(&path))?;
     drop(file);
     storage
@@ -183,10 +183,9 @@ pub(crate) fn checkpoint(
     next.dims = rotated.dims;
     next.last_recorded_at = rotated.last_recorded_at;
     next.detected_through = rotated.detected_through;
-    let path = segment::file_path(next.next_segment_id);
     let tables: Vec<&Memtable> = frozen.iter().map(AsRef::as_ref).collect();
-    let new_segment = write_segment(shared, &mut next, Keep::IfFilled, |builder| {
-        Memtable::write_all(&tables, builder).map_err(io_err(&path))
+    let new_segment = write_segment(shared, &mut next, Keep::IfFilled, |builder, path| {
+        Memtable::write_all(&tables, builder).map_err(io_err(path))
     })?;
     if let Some(seg) = &new_segment {
         next.segments.push(meta_of(seg));
@@ -254,9 +253,8 @@ fn merge(
             retention: shared.config.retention,
             from_oldest: run.start == 0,
         };
-        let path = segment::file_path(next.next_segment_id);
-        write_segment(shared, &mut next, Keep::Always, |builder| {
-            merge_segments(&segments, scope, &mut dropped, builder, &path)
+        write_segment(shared, &mut next, Keep::Always, |builder, path| {
+            merge_segments(&segments, scope, &mut dropped, builder, path)
         })?
     };
     let run = run.start..run.start + segments.len();

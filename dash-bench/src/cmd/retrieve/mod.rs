@@ -150,12 +150,10 @@ fn ingest_lines(
 /// The builder every open of the bench store starts from.
 fn builder(dir: &Path, a: &Args) -> Res<dash_core::StoreBuilder> {
     use dash_core::index::{HnswParams, Quantization};
-    let quantization = match a.quantization.as_str() {
-        "f32" => Quantization::F32,
-        "f16" => Quantization::F16,
-        "i8" => Quantization::I8,
-        other => return Err(format!("--quantization {other}: f32, f16 or i8").into()),
-    };
+    let quantization: Quantization = a
+        .quantization
+        .parse()
+        .map_err(|e| format!("--quantization {}: {e}", a.quantization))?;
     let b = Store::builder(dir)
         .durability(BATCHED)
         .hnsw_params(HnswParams {
@@ -167,6 +165,22 @@ fn builder(dir: &Path, a: &Args) -> Res<dash_core::StoreBuilder> {
     } else {
         b
     })
+}
+
+/// Waits for every seal and merge of graphs; how long that took, where the dense documents
+/// are then, and the last build error.
+fn graphs_settled(store: &Store) -> String {
+    let start = Instant::now();
+    store.wait_for_indexes();
+    let s = store.stats();
+    format!(
+        "{:.1} s ({} docs in {} graphs, {} exact; error: {:?})",
+        start.elapsed().as_secs_f64(),
+        s.dense_graph_docs,
+        s.dense_graphs,
+        s.dense_exact_docs,
+        s.last_index_error
+    )
 }
 
 /// Bytes of the files under `dir`.
@@ -264,16 +278,7 @@ pub fn run(a: Args) -> Res<()> {
         first.detection.waited_ms,
         first.took_ms
     );
-    let start = Instant::now();
-    store.wait_for_indexes();
-    let stats = store.stats();
-    println!(
-        "background HNSW build: {:.1} s ({} docs in graphs, {} exact; error: {:?})",
-        start.elapsed().as_secs_f64(),
-        stats.dense_graph_docs,
-        stats.dense_exact_docs,
-        stats.last_index_error
-    );
+    println!("background HNSW build: {}", graphs_settled(&store));
     ingest_lines(&store, &corpus, a.sealed, total, "mutable")?;
     let stats = store.stats();
     println!(
@@ -287,7 +292,6 @@ pub fn run(a: Args) -> Res<()> {
         stats.index_building
     );
     // The bench holds no vectors but the queries' (the ground truth is streamed from the file).
-    let own = 0;
     let store_rss = machine::rss_bytes("self").unwrap_or(0);
     let (anon, file) = machine::rss_split("self").unwrap_or_default();
     let per_claim = |bytes: u64| bytes as f64 / total.max(1) as f64;
@@ -303,7 +307,7 @@ pub fn run(a: Args) -> Res<()> {
     );
     println!(
         "  of which anonymous {:.0} B/claim, file-backed (mapped segments, program) {:.0} B/claim",
-        per_claim(anon.saturating_sub(own)),
+        per_claim(anon),
         per_claim(file)
     );
 
@@ -313,7 +317,7 @@ pub fn run(a: Args) -> Res<()> {
     let (anon_later, _) = machine::rss_split("self").unwrap_or_default();
     println!(
         "  anonymous after the query passes: {:.0} B/claim (detection lag then: {} claims)",
-        per_claim(anon_later.saturating_sub(own)),
+        per_claim(anon_later),
         store.stats().detection_lag_claims
     );
     let probe_items = load(&corpus, 0, total.min(20_000))?;
@@ -363,16 +367,9 @@ fn bulk_load(dir: &Path, corpus: &Synthetic, a: &Args) -> Res<()> {
         s.merge_bytes as f64 / MIB,
     );
     if a.graphs_during_load {
-        let start = Instant::now();
-        store.wait_for_indexes();
-        let s = store.stats();
         println!(
-            "load: waited {:.1} s for the graphs after the last batch ({} docs in {} graphs, {} exact; error: {:?})",
-            start.elapsed().as_secs_f64(),
-            s.dense_graph_docs,
-            s.dense_graphs,
-            s.dense_exact_docs,
-            s.last_index_error
+            "load: waited for the graphs after the last batch: {}",
+            graphs_settled(&store)
         );
     }
     let start = Instant::now();
