@@ -1039,6 +1039,26 @@ impl HnswIndex {
         Ok(buf)
     }
 
+    /// Saves the graph in usearch's serialized form (the bytes [`Self::graph_bytes`] returns) to
+    /// the file `path`, through usearch's own buffered writes: no copy of the graph in the heap.
+    /// Returns the bytes written.
+    ///
+    /// # Errors
+    /// [`VectorError::Backend`] for an empty index (nothing to save), a path that is not
+    /// UTF-8, or an I/O error of usearch's.
+    pub(crate) fn save_graph(&self, path: &std::path::Path) -> Result<usize, VectorError> {
+        let graph = self
+            .graph
+            .as_ref()
+            .ok_or_else(|| VectorError::Backend("an empty index has no graph to save".into()))?;
+        let path = path
+            .to_str()
+            .ok_or_else(|| VectorError::Backend("the graph's path is not UTF-8".into()))?;
+        let len = graph.serialized_length();
+        graph.save(path).map_err(backend)?;
+        Ok(len)
+    }
+
     /// An index over a graph saved by [`Self::graph_bytes`], *viewed* where it lies:
     /// `bytes[range]` is the serialized graph (its start should be 64-byte aligned in the
     /// file, as graph files place it), `docs` its documents (ascending), `built` the parameters

@@ -162,9 +162,12 @@ pub(crate) fn save(
 }
 
 /// Writes `graph` as a graph file (framed: header, the body's fields, the serialized graph,
-/// trailer) named by its hash, fsynced; returns the name. The serialized graph is the one copy
-/// made: the file is written in its three parts, hashed as they are (a 10M-vector graph is
-/// gigabytes; framing it in memory took three copies of it).
+/// trailer) named by its hash, fsynced; returns the name. On a local directory usearch saves
+/// the graph to a file of its own (buffered writes: the heap never holds a serialized copy of a
+/// graph of gigabytes) which is then copied behind the head, hashed as it goes, and removed;
+/// elsewhere the serialized graph is the one copy made. Either way the file is written under
+/// a temporary name and renamed once its hash is known (the list's directory sync makes the
+/// rename durable; a temporary file left by a crash is unlisted, so the next open removes it).
 fn write_graph(
     storage: &dyn Storage,
     dir: &Path,
@@ -172,21 +175,61 @@ fn write_graph(
     graph: &HnswIndex,
     stamps: &[Stamp],
 ) -> std::io::Result<String> {
-    let blob = graph
-        .graph_bytes()
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let head = graph_head(graph, stamps, blob.len());
+    let backend = |e: crate::index::VectorError| std::io::Error::other(e.to_string());
+    let temp = dir.join(format!("{prefix}.graph.tmp"));
+    let mut file = storage.create(&temp)?;
     let mut hasher = blake3::Hasher::new();
-    hash_more(&mut hasher, &head);
-    hash_more(&mut hasher, &blob);
+    let mut put = |bytes: &[u8]| {
+        hash_more(&mut hasher, bytes);
+        file.append(bytes)
+    };
+    match storage.local_path(&dir.join(format!("{prefix}.usearch.tmp"))) {
+        Some(raw) if !graph.is_empty() => {
+            let copied = graph.save_graph(&raw).map_err(backend).and_then(|len| {
+                copy_after_head(&raw, len, &graph_head(graph, stamps, len), &mut put)
+            });
+            let _ = std::fs::remove_file(&raw);
+            copied?;
+        }
+        _ => {
+            let blob = graph.graph_bytes().map_err(backend)?;
+            put(&graph_head(graph, stamps, blob.len()))?;
+            put(&blob)?;
+        }
+    }
     let hash = *hasher.finalize().as_bytes();
-    let name = format!("{prefix}.{}.graph", hex(&hash[..8]));
-    let mut file = storage.create(&dir.join(&name))?;
-    file.append(&head)?;
-    file.append(&blob)?;
     file.append(&trailer(hash, GRAPH_MAGIC))?;
     file.sync_data()?;
+    drop(file);
+    let name = format!("{prefix}.{}.graph", hex(&hash[..8]));
+    storage.rename(&temp, &dir.join(&name))?;
     Ok(name)
+}
+
+/// Puts `head`, then the `len` bytes of the file usearch saved at `raw`, read 8 MiB at a time.
+fn copy_after_head(
+    raw: &Path,
+    len: usize,
+    head: &[u8],
+    put: &mut impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut saved = std::fs::File::open(raw)?;
+    if saved.metadata()?.len() != len as u64 {
+        return Err(std::io::Error::other(
+            "usearch saved a graph of another length than it announced",
+        ));
+    }
+    put(head)?;
+    let mut buf = vec![0u8; (8 << 20).min(len.max(1))];
+    let mut left = len;
+    while left > 0 {
+        let n = buf.len().min(left);
+        saved.read_exact(&mut buf[..n])?;
+        put(&buf[..n])?;
+        left -= n;
+    }
+    Ok(())
 }
 
 /// A graph file's bytes before its serialized graph (`blob_len` bytes): the frame's header,
@@ -443,4 +486,74 @@ fn check(catalog: &Catalog, saved: &Saved) -> Result<(), String> {
         return Err("its documents are not all waiting in the exact part".into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::storage::{FileStorage, MemStorage};
+
+    /// A graph of 300 4-d vectors and its stamps.
+    fn graph() -> (Arc<HnswIndex>, Vec<Stamp>) {
+        let rows = (0..300u32).map(|i| {
+            let x = i as f32;
+            (i, [x.sin(), x.cos(), (x * 0.3).sin(), 1.0])
+        });
+        let graph = HnswIndex::build(4, rows, HnswParams::default()).unwrap();
+        let stamps = (0..300u32)
+            .map(|doc| Stamp {
+                doc,
+                lsn: u64::from(doc) + 1,
+                version: 1,
+                claim: u64::from(doc) * 7,
+            })
+            .collect();
+        (Arc::new(graph), stamps)
+    }
+
+    fn graph_dir_files(storage: &dyn Storage) -> Vec<String> {
+        let mut names = storage.list(Path::new(GRAPH_DIR)).unwrap();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_graph_saved_by_usearch_to_a_local_file_is_the_file_written_from_memory() {
+        let tenant = TenantId::new("t");
+        let dir = tempfile::tempdir().unwrap();
+        let local = FileStorage::new(dir.path());
+        assert!(local.local_path(Path::new("x")).is_some());
+        let mem = MemStorage::new();
+        assert!(mem.local_path(Path::new("x")).is_none());
+        let (built, stamps) = graph();
+        // The same graph written both ways: the same name (its hash) and the same bytes.
+        let prefix = tenant_prefix(&tenant);
+        let gdir = Path::new(GRAPH_DIR);
+        for storage in [&local as &dyn Storage, &mem] {
+            storage.create_dir_all(gdir).unwrap();
+        }
+        let name = write_graph(&local, gdir, &prefix, &built, &stamps).unwrap();
+        assert_eq!(
+            write_graph(&mem, gdir, &prefix, &built, &stamps).unwrap(),
+            name
+        );
+        let path = gdir.join(&name);
+        assert_eq!(local.read(&path).unwrap(), mem.read(&path).unwrap());
+        assert_eq!(
+            graph_dir_files(&local),
+            [name.clone()],
+            "no temporary file is left"
+        );
+        // A save through the local path lists it and reads back, stamps and all.
+        let dir = tempfile::tempdir().unwrap();
+        let local = FileStorage::new(dir.path());
+        save(&local, &tenant, &[(Arc::clone(&built), Some(stamps))]).unwrap();
+        assert_eq!(graph_dir_files(&local).len(), 2, "the list and the graph");
+        let (saved, report) = read(&local, HnswParams::default());
+        assert!(report.discarded.is_empty(), "{:?}", report.discarded);
+        assert_eq!((saved.len(), saved[0].stamps.len()), (1, 300));
+        let row = built.row(17).unwrap();
+        assert_eq!(saved[0].graph.search(&row, 1, |_| true).unwrap()[0].0, 17);
+    }
 }

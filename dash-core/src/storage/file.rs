@@ -50,6 +50,10 @@ impl Storage for FileStorage {
         fs::create_dir_all(self.path(dir))
     }
 
+    fn local_path(&self, path: &Path) -> Option<PathBuf> {
+        Some(self.path(path))
+    }
+
     fn create(&self, path: &Path) -> io::Result<Box<dyn StorageFile>> {
         let file = OpenOptions::new()
             .write(true)

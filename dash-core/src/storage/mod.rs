@@ -77,6 +77,14 @@ pub trait Storage: Send + Sync + Debug {
         self.read(path).map(FileBytes::from)
     }
 
+    /// Where `path` lies on the local file system, for a library that writes a file itself
+    /// (usearch saves a graph through its own buffered writes, so a graph of gigabytes is never
+    /// serialized into the heap); `None` (the default) when this storage is not a local
+    /// directory, and the caller writes through [`Self::create`] instead.
+    fn local_path(&self, _path: &Path) -> Option<std::path::PathBuf> {
+        None
+    }
+
     /// Names of the files directly inside `dir`, in no particular order (empty if `dir` is missing).
     ///
     /// # Errors
