@@ -841,6 +841,7 @@ fn debug_storage(state: &AppState) -> Result<Answer, ApiError> {
             "indexes": {
                 "building": stats.index_building,
                 "builds": stats.index_builds,
+                "graph_inserts": stats.graph_inserts,
                 "dense_graph_docs": stats.dense_graph_docs,
                 "dense_mapped_docs": stats.dense_mapped_docs,
                 "dense_exact_docs": stats.dense_exact_docs,

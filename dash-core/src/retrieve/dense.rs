@@ -68,12 +68,13 @@ impl SealPlan {
     /// the copy — when it was built with `params` and few of its documents were dropped by
     /// retention; otherwise every document is inserted into a new graph. Extending makes a
     /// growing tenant insert each vector about twice in all (once into a seal, once into the
-    /// large graph) where rebuilding inserted it again at every merge (D33).
+    /// large graph) where rebuilding inserted it again at every merge (D33). Returns the graph
+    /// and how many vectors were inserted into it.
     pub(crate) fn build(
         &self,
         params: HnswParams,
         cancelled: &(dyn Fn() -> bool + Sync),
-    ) -> Result<HnswIndex, VectorError> {
+    ) -> Result<(HnswIndex, u64), VectorError> {
         let base = self
             .graphs
             .iter()
@@ -92,10 +93,14 @@ impl SealPlan {
             }
         }
         let parts = [&self.fresh, &from_graphs];
-        match base {
-            Some(base) => base.extend_from_parts(&parts, cancelled),
-            None => HnswIndex::build_from_parts(self.dim, &parts, params, cancelled),
-        }
+        let graph = match base {
+            Some(base) => base.extend_from_parts(&parts, cancelled)?,
+            None => HnswIndex::build_from_parts(self.dim, &parts, params, cancelled)?,
+        };
+        Ok((
+            graph,
+            u64::from(self.fresh.len()) + u64::from(from_graphs.len()),
+        ))
     }
 
     /// True when `graph` may be extended rather than rebuilt: built with `params` (the search
@@ -478,7 +483,11 @@ mod tests {
             dense.plan_seal(removed, Fold::All)
         };
         let few: RoaringBitmap = [5u32, 320].into_iter().collect();
-        let built = plan(&few).build(HnswParams::default(), &|| false).unwrap();
+        let (built, inserted) = plan(&few).build(HnswParams::default(), &|| false).unwrap();
+        assert_eq!(
+            inserted, 149,
+            "the exact part's 50 and the small graph's 99 kept"
+        );
         assert!(
             built.contains(5),
             "extended: the large graph's dropped document stays"
@@ -489,19 +498,20 @@ mod tests {
         );
         assert_eq!(built.len(), 449);
         let many: RoaringBitmap = (0u32..100).collect();
-        let built = plan(&many).build(HnswParams::default(), &|| false).unwrap();
+        let (built, inserted) = plan(&many).build(HnswParams::default(), &|| false).unwrap();
         assert!(!built.contains(50), "rebuilt without the dropped documents");
-        assert_eq!(built.len(), 350);
+        assert_eq!((built.len(), inserted), (350, 350));
         let other = HnswParams {
             max_nb_connection: 8,
             ..HnswParams::default()
         };
-        let built = plan(&few).build(other, &|| false).unwrap();
+        let (built, inserted) = plan(&few).build(other, &|| false).unwrap();
         assert!(!built.contains(5), "other parameters: rebuilt");
+        assert_eq!(inserted, 448);
         assert_eq!(built.params().max_nb_connection, 8);
     }
 
-    /// The detection stage's search: below a bound    /// The detection stage's search: below a bound, over the exact part and graphs that lie
+    /// The detection stage's search: below a bound, over the exact part and graphs that lie
     /// wholly below it, straddle it and lie above it, equal to an exact search of the same set.
     #[test]
     fn search_below_answers_from_the_documents_below_the_bound_only() {

@@ -162,7 +162,10 @@ pub(super) fn run_indexer(
                 return;
             };
             match built {
-                Ok(graph) => {
+                Ok((graph, inserted)) => {
+                    s.metrics
+                        .graph_inserts
+                        .fetch_add(inserted, Ordering::Relaxed);
                     {
                         let mut st = s.write_state();
                         st.catalog.install(&tenant, &plan, Some(graph));

@@ -27,6 +27,7 @@ pub(crate) struct Metrics {
     pub(crate) checkpoint_bytes: AtomicU64,
     pub(crate) merge_bytes: AtomicU64,
     pub(crate) index_builds: AtomicU64,
+    pub(crate) graph_inserts: AtomicU64,
     pub(crate) graphs_loaded: AtomicU64,
     pub(crate) graphs_discarded: AtomicU64,
     pub(crate) writer_busy_micros: AtomicU64,

@@ -49,6 +49,10 @@ pub struct StoreStats {
     pub last_checkpoint_error: Option<String>,
     /// HNSW graphs built by the background indexer since open.
     pub index_builds: u64,
+    /// Vectors inserted into graphs by those builds: a seal's new vectors, plus the vectors of
+    /// the smaller graphs it folds in (the largest is extended, D33) or of every folded graph
+    /// when it is rebuilt. Over the dense documents sealed, the graphs' insert amplification.
+    pub graph_inserts: u64,
     /// Dense documents (all tenants, all kept versions) in sealed HNSW graphs; versions dropped
     /// by retention count until the next seal rebuilds their graph.
     pub dense_graph_docs: u64,
@@ -178,6 +182,7 @@ impl Store {
             checkpoint_bytes: load(&m.checkpoint_bytes),
             merge_bytes: load(&m.merge_bytes),
             index_builds: m.index_builds.load(Ordering::Relaxed),
+            graph_inserts: m.graph_inserts.load(Ordering::Relaxed),
             dense_graph_docs: totals.graph_docs,
             dense_mapped_docs: totals.mapped_docs,
             dense_exact_docs: totals.exact_docs,

@@ -96,9 +96,20 @@ pub struct Args {
     /// graph of every loaded vector at the reopen (which holds them all in the exact part).
     #[arg(long)]
     pub graphs_during_load: bool,
+    /// The corpus is still being generated: wait for lines not written yet (the load can
+    /// start with the generator, which takes ~20 minutes for the 10M corpus).
+    #[arg(long)]
+    pub growing: bool,
     /// The graphs' scalar type (`f32`, `f16` or `i8`; `HnswParams::quantization`).
     #[arg(long, default_value = "f32")]
     pub quantization: String,
+    /// With `--graphs-during-load`: after each part of the corpus, wait while more than this
+    /// many dense documents wait in the exact part for a graph (0: never wait). The store's
+    /// writer never waits for graphs; a load faster than the builds grows the exact part (a
+    /// heap copy of each vector) without bound, so a 10M load paces itself, as a bulk loader
+    /// that watches the store's stats would.
+    #[arg(long, default_value_t = 0)]
+    pub max_exact_backlog: u64,
 }
 
 /// Corpus lines read and ingested at a time.
@@ -106,13 +117,17 @@ const PART: usize = 100_000;
 
 /// Claims `[from, to)` of the corpus with their vectors and a `bucket` pair (`line % 100`).
 fn load(corpus: &Synthetic, from: usize, to: usize) -> Res<Vec<IngestItem>> {
-    let mut items = corpus.items(from, to)?;
+    Ok(with_buckets(corpus.items(from, to)?, from))
+}
+
+/// `items`, corpus lines from `from` on, each with its `bucket` pair (`line % 100`).
+fn with_buckets(mut items: Vec<IngestItem>, from: usize) -> Vec<IngestItem> {
     for (line, item) in (from..).zip(&mut items) {
         item.claim
             .metadata
             .insert("bucket".into(), (line % 100).to_string());
     }
-    Ok(items)
+    items
 }
 
 /// Ingests `items` in batches and flushes; the time it took.
@@ -124,27 +139,51 @@ fn ingest_all(store: &Store, items: Vec<IngestItem>, tag: &str) -> Res<Duration>
 }
 
 /// Ingests corpus lines `[from, to)`, read [`PART`] lines at a time, and flushes; the time it
-/// took (reading the corpus included).
+/// took (reading the corpus included) and how much of it was spent waiting, after a part, while
+/// more than `max_backlog` dense documents waited for a graph (0: never).
 fn ingest_lines(
     store: &Store,
     corpus: &Synthetic,
-    from: usize,
-    to: usize,
+    (from, to): (usize, usize),
     tag: &str,
-) -> Res<Duration> {
+    max_backlog: u64,
+) -> Res<(Duration, Duration)> {
     let start = Instant::now();
+    let mut paced = Duration::ZERO;
+    let mut parts = corpus.parts(from)?;
     for first in (from..to).step_by(PART) {
-        let items = load(corpus, first, (first + PART).min(to))?;
+        let items = with_buckets(parts.next_part((first + PART).min(to) - first)?, first);
         ingest::in_batches(store, items, &format!("{tag}-{first}"), ingest::BATCH)?;
+        let wait = Instant::now();
+        // Only while a build runs: below the seal threshold no build will come to wait for.
+        while max_backlog > 0 && {
+            let s = store.stats();
+            s.dense_exact_docs > max_backlog && s.index_building
+        } {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        paced += wait.elapsed();
         if first % 1_000_000 == 0 && first > from {
+            let s = store.stats();
             eprintln!(
-                "  {tag}: {first} lines ingested, {:.0} s",
-                start.elapsed().as_secs_f64()
+                "  {tag}: {first} lines ingested, {:.0} s ({:.0} s paced); {} checkpoints, {} merges, \
+                 graphs {} docs in {}, exact {}, {} inserted; {}",
+                start.elapsed().as_secs_f64(),
+                paced.as_secs_f64(),
+                s.checkpoints,
+                s.merges,
+                s.dense_graph_docs,
+                s.dense_graphs,
+                s.dense_exact_docs,
+                s.graph_inserts,
+                machine::rss_split("self")
+                    .map(|(a, f)| format!("anon {:.0} MiB, file {:.0} MiB", a as f64 / MIB, f as f64 / MIB))
+                    .unwrap_or_default()
             );
         }
     }
     store.flush()?;
-    Ok(start.elapsed())
+    Ok((start.elapsed(), paced))
 }
 
 /// The builder every open of the bench store starts from.
@@ -231,8 +270,11 @@ pub fn run(a: Args) -> Res<()> {
         a.mutable,
         a.data.display()
     );
-    let corpus = Synthetic::open(&a.data)?;
-    let queries = corpus.queries()?;
+    let corpus = if a.growing {
+        Synthetic::growing(&a.data)?
+    } else {
+        Synthetic::open(&a.data)?
+    };
     let peaks = machine::PeakSampler::start();
 
     let dir = synth::target_dir("bench_retrieve");
@@ -279,7 +321,7 @@ pub fn run(a: Args) -> Res<()> {
         first.took_ms
     );
     println!("background HNSW build: {}", graphs_settled(&store));
-    ingest_lines(&store, &corpus, a.sealed, total, "mutable")?;
+    ingest_lines(&store, &corpus, (a.sealed, total), "mutable", 0)?;
     let stats = store.stats();
     println!(
         "mutable part: {} versions in memtables, {} dense docs searched exactly ({} in {} graphs, {} of them viewed from files; {} builds since open, a build running: {})",
@@ -311,6 +353,7 @@ pub fn run(a: Args) -> Res<()> {
         per_claim(file)
     );
 
+    let queries = corpus.queries()?;
     latency(&store, &queries, a.passes)?;
     throughput(&store, &queries, a.passes)?;
     // Again once the queries have run (the detection stage and the allocator settle meanwhile).
@@ -346,13 +389,19 @@ fn bulk_load(dir: &Path, corpus: &Synthetic, a: &Args) -> Res<()> {
         b = b.dense_seal_threshold(usize::MAX); // bulk load: one graph build at reopen
     }
     let store = b.open()?;
-    let took = ingest_lines(&store, corpus, 0, sealed, "sealed")?;
+    let backlog = if a.graphs_during_load {
+        a.max_exact_backlog
+    } else {
+        0
+    };
+    let (took, paced) = ingest_lines(&store, corpus, (0, sealed), "sealed", backlog)?;
     store.checkpoint()?;
     println!(
-        "load: {} claims in {:.1} s ({:.0}/s, indexing included)",
+        "load: {} claims in {:.1} s ({:.0}/s, indexing included; {:.1} s of it waiting for graphs)",
         sealed,
         took.as_secs_f64(),
-        sealed as f64 / took.as_secs_f64()
+        sealed as f64 / took.as_secs_f64(),
+        paced.as_secs_f64()
     );
     let s = store.stats();
     println!(
@@ -370,6 +419,13 @@ fn bulk_load(dir: &Path, corpus: &Synthetic, a: &Args) -> Res<()> {
         println!(
             "load: waited for the graphs after the last batch: {}",
             graphs_settled(&store)
+        );
+        let s = store.stats();
+        println!(
+            "load: {} vectors inserted into graphs in {} builds, {:.2} per dense document",
+            s.graph_inserts,
+            s.index_builds,
+            s.graph_inserts as f64 / (s.dense_graph_docs + s.dense_exact_docs).max(1) as f64
         );
     }
     let start = Instant::now();
