@@ -540,11 +540,7 @@ mod tests {
         );
         let path = gdir.join(&name);
         assert_eq!(local.read(&path).unwrap(), mem.read(&path).unwrap());
-        assert_eq!(
-            graph_dir_files(&local),
-            [name.clone()],
-            "no temporary file is left"
-        );
+        assert_eq!(graph_dir_files(&local), [name], "no temporary file is left");
         // A save through the local path lists it and reads back, stamps and all.
         let dir = tempfile::tempdir().unwrap();
         let local = FileStorage::new(dir.path());
