@@ -73,6 +73,9 @@ fn seen(r: &RetrieveResponse) -> String {
 }
 
 fn answers(store: &Store) -> Vec<String> {
+    // Conflicts include the detection stage's edges: compare answers once it has caught up
+    // (a query waits only 100 ms for it, which a loaded machine may exceed).
+    assert!(store.wait_for_detection());
     [
         "glacier retreat",
         "survey revision 2",
