@@ -158,16 +158,15 @@ impl Synthetic {
     /// The queries with their vectors (of a growing corpus: once the generator has written
     /// them, last).
     pub fn queries(&self) -> Res<Queries> {
-        if self.growing {
-            let start = std::time::Instant::now();
-            while self.read_queries().is_err() {
-                if start.elapsed() > GROWING_PATIENCE {
-                    return Err("the corpus' queries were not written".into());
+        let start = std::time::Instant::now();
+        loop {
+            match self.read_queries() {
+                Err(_) if self.growing && start.elapsed() <= GROWING_PATIENCE => {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
                 }
-                std::thread::sleep(std::time::Duration::from_secs(1));
+                read => return read,
             }
         }
-        self.read_queries()
     }
 
     fn read_queries(&self) -> Res<Queries> {
