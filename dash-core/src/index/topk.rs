@@ -63,11 +63,13 @@ impl TopK {
 
     /// True when `hit` would enter the top `k` as it stands (lets a caller skip a costly check
     /// for hits that cannot).
+    #[inline]
     pub(crate) fn admits(&self, hit: &Hit) -> bool {
         self.heap.len() < self.k || self.heap.peek().is_some_and(|worst| hit < worst)
     }
 
     /// The worst score in the top `k` once it is full (`None` before).
+    #[inline]
     pub(crate) fn floor(&self) -> Option<f32> {
         if self.heap.len() < self.k {
             return None;
@@ -75,6 +77,7 @@ impl TopK {
         self.heap.peek().map(|worst| worst.score)
     }
 
+    #[inline]
     pub(crate) fn push(&mut self, hit: Hit) {
         if self.heap.len() < self.k {
             self.heap.push(hit);
