@@ -416,3 +416,44 @@ fn a_purge_of_forgotten_claims_inside_a_saved_graph_keeps_the_image() {
         .iter()
         .all(|r| !forgotten.contains(&r.claim_id.as_str().to_owned())));
 }
+
+#[test]
+fn an_image_of_more_tenants_than_one_write_batch_reads_back_each_in_its_place() {
+    // The image goes to its file 256 tenants at a time: 600 tenants span three batches, and
+    // each must come back with its own claims (and no other tenant's).
+    let dir = tempfile::tempdir().unwrap();
+    let tenants: Vec<String> = (0..600).map(|t| format!("t{t:03}")).collect();
+    {
+        let store = open(dir.path());
+        let mut rng = SplitMix::new(11);
+        for (t, tenant) in tenants.iter().enumerate() {
+            for i in 0..(1 + t % 3) {
+                let mut item = item(tenant, i, &mut rng);
+                item.claim.canonical_text = format!("{} marker{t}", item.claim.canonical_text);
+                store.ingest(item).unwrap();
+            }
+        }
+        store.close().unwrap();
+    }
+    let store = open(dir.path());
+    let stats = settled(&store);
+    assert!(stats.catalog_image_loaded, "{stats:?}");
+    assert_eq!(stats.catalog_image_unused, None);
+    for (t, tenant) in tenants.iter().enumerate() {
+        let results = store
+            .retrieve(
+                &Query::new(tenant.as_str())
+                    .text(format!("marker{t}"))
+                    .top_k(10),
+            )
+            .unwrap()
+            .results;
+        assert_eq!(results.len(), 1 + t % 3, "{tenant}");
+        let other = (t + 1) % tenants.len();
+        let foreign = store
+            .retrieve(&Query::new(tenant.as_str()).text(format!("marker{other}")))
+            .unwrap()
+            .results;
+        assert!(foreign.is_empty(), "{tenant} sees {}", tenants[other]);
+    }
+}

@@ -1789,3 +1789,59 @@ fn selective_dense_filters_score_exactly_the_admitted_documents() {
         assert!((r.score_breakdown.dense - c.max(0.0)).abs() < 1e-4);
     }
 }
+
+#[test]
+fn hybrid_searches_run_at_once_answer_as_run_in_turn() {
+    // The same store, opened to run every hybrid query's two searches at once (threshold 0)
+    // and then in turn (u32::MAX): the same answers, scores and explanations of candidates.
+    const WORDS: &[&str] = &[
+        "ice", "sea", "heat", "storm", "river", "coast", "carbon", "melt",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = SplitMix::new(5);
+    let vector =
+        |rng: &mut SplitMix| -> Vec<f32> { (0..8).map(|_| rng.unit() as f32 - 0.5).collect() };
+    let open = |docs: u32| {
+        Store::builder(dir.path())
+            .concurrent_search_min_docs(docs)
+            .dense_seal_threshold(64)
+            .dense_merge_after_idle(None)
+            .open()
+            .unwrap()
+    };
+    let store = open(0);
+    for i in 0..400usize {
+        let text: Vec<&str> = (0..4)
+            .map(|j| WORDS[(i * 7 + j * 3) % WORDS.len()])
+            .collect();
+        let mut claim = Claim::new("a", format!("c{i}"), text.join(" "));
+        claim.embedding = Some(vector(&mut rng));
+        store.ingest(IngestItem::new(claim)).unwrap();
+    }
+    store.wait_for_indexes();
+    let queries: Vec<Query> = (0..20usize)
+        .map(|k| {
+            Query::new("a")
+                .text(format!("{} {}", WORDS[k % 8], WORDS[(k * 3 + 1) % 8]))
+                .embedding(vector(&mut rng))
+                .top_k(10)
+        })
+        .collect();
+    let answers = |store: &Store| -> Vec<Vec<(String, f32)>> {
+        queries
+            .iter()
+            .map(|q| {
+                let r = store.retrieve(q).unwrap().results;
+                assert!(!r.is_empty());
+                r.iter()
+                    .map(|c| (c.claim_id.to_string(), c.score))
+                    .collect()
+            })
+            .collect()
+    };
+    let at_once = answers(&store);
+    store.close().unwrap();
+    let store = open(u32::MAX);
+    store.wait_for_indexes();
+    assert_eq!(answers(&store), at_once);
+}

@@ -15,8 +15,11 @@
 //! (`wal.rs`). Manifests of formats 1–3 predate this framing (their reserved `u32` is the body
 //! length, and no magic follows the hash) and are still read by `manifest.rs`.
 
-use crate::codec::{check_blake3, check_format_version, hash_bytes, DecodeResult};
+use std::io;
+
+use crate::codec::{check_blake3, check_format_version, hash_bytes, hash_more, DecodeResult};
 use crate::error::CorruptionKind;
+use crate::storage::StorageFile;
 
 const MAGIC_LEN: usize = 8;
 const HEADER_LEN: usize = MAGIC_LEN + 2 + 2 + 4;
@@ -57,6 +60,57 @@ pub(crate) fn trailer(hash: [u8; 32], magic: [u8; 8]) -> [u8; TRAILER_LEN] {
     out[..32].copy_from_slice(&hash);
     out[32..].copy_from_slice(&magic);
     out
+}
+
+/// A framed file written as its body is produced: the header at once, then the body's parts as
+/// they come, hashed as they go, then the trailer — the body is never whole in memory.
+pub(crate) struct Writer {
+    file: Box<dyn StorageFile>,
+    hasher: blake3::Hasher,
+    magic: [u8; 8],
+    len: u64,
+}
+
+impl Writer {
+    /// Starts a file of kind `magic` in format `version` in `file` (empty).
+    ///
+    /// # Errors
+    /// The file's.
+    pub(crate) fn new(
+        file: Box<dyn StorageFile>,
+        magic: [u8; 8],
+        version: u16,
+    ) -> io::Result<Self> {
+        let mut w = Self {
+            file,
+            hasher: blake3::Hasher::new(),
+            magic,
+            len: 0,
+        };
+        w.put(&header(magic, version))?;
+        Ok(w)
+    }
+
+    /// Appends `bytes` to the body.
+    ///
+    /// # Errors
+    /// The file's.
+    pub(crate) fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        hash_more(&mut self.hasher, bytes);
+        self.file.append(bytes)?;
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Appends the trailer; returns the file (not synced) and its length.
+    ///
+    /// # Errors
+    /// The file's.
+    pub(crate) fn finish(mut self) -> io::Result<(Box<dyn StorageFile>, u64)> {
+        let trailer = trailer(*self.hasher.finalize().as_bytes(), self.magic);
+        self.file.append(&trailer)?;
+        Ok((self.file, self.len + trailer.len() as u64))
+    }
 }
 
 /// `body` framed as a file of kind `magic` in format `version`.

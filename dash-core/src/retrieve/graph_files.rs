@@ -408,6 +408,7 @@ fn read_framed<T>(
     let body = unframe(magic, version, version, &bytes)
         .map_err(damage)?
         .body;
+    bytes.release(); // the hash read every page; searches read what they visit
     decode(&mut Decoder::new(body), &bytes).map_err(damage)?
 }
 

@@ -164,6 +164,54 @@ mod tests {
         assert_eq!(&mapped[..], &content[..]);
     }
 
+    /// Resident bytes of this process' mapping of `name` (from `/proc/self/smaps`).
+    fn resident(name: &str) -> u64 {
+        let smaps = fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut lines = smaps.lines();
+        let mut total = 0;
+        while let Some(line) = lines.next() {
+            if !line.ends_with(name) {
+                continue;
+            }
+            for l in lines.by_ref() {
+                if let Some(kb) = l.strip_prefix("Rss:") {
+                    total += kb
+                        .trim()
+                        .trim_end_matches(" kB")
+                        .trim()
+                        .parse::<u64>()
+                        .unwrap()
+                        * 1024;
+                    break;
+                }
+            }
+        }
+        total
+    }
+
+    #[test]
+    fn released_pages_leave_the_resident_set_and_read_back_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FileStorage::new(dir.path());
+        let path = Path::new("released-seg");
+        let content: Vec<u8> = (0..4_000_000u32).map(|i| (i % 253) as u8).collect();
+        let mut file = storage.create(path).unwrap();
+        file.append(&content).unwrap();
+        file.sync_data().unwrap();
+        let mapped = storage.map(path).unwrap();
+        assert_eq!(
+            crate::codec::hash_bytes(&mapped),
+            crate::codec::hash_bytes(&content)
+        );
+        assert!(
+            resident("released-seg") >= 3_000_000,
+            "the pass mapped the pages"
+        );
+        mapped.release();
+        assert!(resident("released-seg") < 1_000_000, "released");
+        assert_eq!(&mapped[..], &content[..], "read back through the mapping");
+    }
+
     #[test]
     fn map_of_an_empty_or_missing_file() {
         let dir = tempfile::tempdir().unwrap();
