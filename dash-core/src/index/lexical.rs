@@ -831,8 +831,6 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// An index read back from its image behaves as the one it was written from, through
-    /// inserts, removals, an id reused, and the compaction that retires the shared arrays.
     #[test]
     fn documents_too_long_for_a_packed_impact_score_exactly() {
         // 70,000 repetitions overflow both 16-bit halves of an impact: the posting escapes and
@@ -873,6 +871,8 @@ mod tests {
         check(&copy);
     }
 
+    /// An index read back from its image behaves as the one it was written from, through
+    /// inserts, removals, an id reused, and the compaction that retires the shared arrays.
     #[test]
     fn an_index_read_back_from_its_image_keeps_answering_as_the_original() {
         const WORDS: &[&str] = &["ice", "sea", "heat", "storm", "river", "coast", "carbon"];

@@ -121,6 +121,7 @@ pub(crate) fn run(
         // claims). With only one of them, or a small tenant, they run here in turn.
         let both = q.search_text().is_some()
             && q.embedding.is_some()
+            && index.dense.is_some()
             && index.lexical.len() >= concurrent_from;
         let (lexical, dense) = if both {
             std::thread::scope(|scope| {

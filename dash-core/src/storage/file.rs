@@ -147,16 +147,21 @@ impl Storage for FileStorage {
 mod tests {
     use super::*;
 
+    /// `len` bytes written to `path`, synced, and the file mapped.
+    fn written_and_mapped(storage: &FileStorage, path: &Path, len: u32) -> (Vec<u8>, FileBytes) {
+        let content: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let mut file = storage.create(path).unwrap();
+        file.append(&content).unwrap();
+        file.sync_data().unwrap();
+        (content, storage.map(path).unwrap())
+    }
+
     #[test]
     fn map_gives_the_file_bytes_through_a_mapping() {
         let dir = tempfile::tempdir().unwrap();
         let storage = FileStorage::new(dir.path());
         let path = Path::new("seg");
-        let content: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-        let mut file = storage.create(path).unwrap();
-        file.append(&content).unwrap();
-        file.sync_data().unwrap();
-        let mapped = storage.map(path).unwrap();
+        let (content, mapped) = written_and_mapped(&storage, path, 100_000);
         assert!(mapped.is_mapped());
         assert_eq!(&mapped[..], &content[..]);
         // An unlinked file keeps its pages while mapped (what garbage collection relies on).
@@ -193,12 +198,7 @@ mod tests {
     fn released_pages_leave_the_resident_set_and_read_back_the_same() {
         let dir = tempfile::tempdir().unwrap();
         let storage = FileStorage::new(dir.path());
-        let path = Path::new("released-seg");
-        let content: Vec<u8> = (0..4_000_000u32).map(|i| (i % 253) as u8).collect();
-        let mut file = storage.create(path).unwrap();
-        file.append(&content).unwrap();
-        file.sync_data().unwrap();
-        let mapped = storage.map(path).unwrap();
+        let (content, mapped) = written_and_mapped(&storage, Path::new("released-seg"), 4_000_000);
         assert_eq!(
             crate::codec::hash_bytes(&mapped),
             crate::codec::hash_bytes(&content)
