@@ -6,6 +6,7 @@
 
 pub mod corpus;
 pub mod data;
+pub mod heap;
 pub mod ingest;
 pub mod irset;
 pub mod machine;

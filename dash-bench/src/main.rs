@@ -8,10 +8,16 @@ use clap::{Parser, Subcommand};
 mod cmd;
 
 /// With `--features mimalloc` the benches run on mimalloc; the default is the system allocator,
-/// as an embedding application gets.
+/// as an embedding application gets. Either counts its live bytes (`dash_bench::heap`).
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: dash_bench::heap::Counting<mimalloc::MiMalloc> =
+    dash_bench::heap::Counting(mimalloc::MiMalloc);
+
+#[cfg(not(feature = "mimalloc"))]
+#[global_allocator]
+static GLOBAL: dash_bench::heap::Counting<std::alloc::System> =
+    dash_bench::heap::Counting(std::alloc::System);
 
 #[derive(Parser)]
 #[command(

@@ -58,6 +58,7 @@ pub mod detect;
 pub mod embed;
 mod error;
 mod frame;
+mod heap;
 pub mod index;
 pub(crate) mod lexicon;
 mod manifest;
@@ -78,7 +79,9 @@ pub use model::{
     Claim, ClaimId, ClaimRecord, ClaimVersion, Edge, Evidence, IngestItem, Lsn, Relation, Stance,
     TenantId, Timestamp, VersionBody, VersionInfo,
 };
-pub use retrieve::{Fusion, Query, Ranking, RetrieveResponse, RetrievedClaim, StanceMode};
+pub use retrieve::{
+    Fusion, IndexMemory, Query, Ranking, RetrieveResponse, RetrievedClaim, StanceMode,
+};
 pub use storage::{FileBytes, FileStorage, MemStorage, Storage, StorageFile};
 pub use store::{
     BatchReceipt, CheckpointReport, CommitStatus, Durability, ForgetReceipt, IngestReceipt,

@@ -41,6 +41,28 @@ pub(crate) struct DetectedGraph {
 }
 
 impl DetectedGraph {
+    /// Heap bytes held, roughly: the edges (with their ids and reasons), the per-document
+    /// lists, the superseded bitmap, the pending epoch's edges.
+    pub(crate) fn heap_bytes(&self) -> u64 {
+        use crate::heap;
+        let strings = |e: &DocEdge| {
+            let edge = &e.edge;
+            (edge.from_claim_id.as_str().len()
+                + edge.to_claim_id.as_str().len()
+                + edge.reason.as_ref().map_or(0, String::capacity)) as u64
+        };
+        heap::vec(&self.edges)
+            + self.edges.iter().map(strings).sum::<u64>()
+            + heap::map(&self.by_doc)
+            + self.by_doc.values().map(heap::vec).sum::<u64>()
+            + heap::bitmap(&self.superseded)
+            + self
+                .pending
+                .values()
+                .map(|v| heap::vec(v) + v.iter().map(strings).sum::<u64>())
+                .sum::<u64>()
+    }
+
     /// Detected edges touching `doc` (live ones).
     pub(crate) fn edges_of(&self, doc: DocId) -> impl Iterator<Item = &DocEdge> + '_ {
         self.by_doc

@@ -154,6 +154,28 @@ pub struct FilterIndex {
 }
 
 impl FilterIndex {
+    /// Heap bytes held: key strings and ids, every key's documents, every document's keys.
+    pub(crate) fn heap_bytes(&self) -> u64 {
+        use crate::heap;
+        let postings = |p: &Postings| match p {
+            Postings::Small(v) => heap::small(v),
+            Postings::Large(b) => heap::bitmap(b),
+        };
+        let doc_keys = |l: &List<Box<[u32]>>| match l {
+            List::Own(v) => heap::slice(v),
+            List::Base { .. } => 0,
+        };
+        heap::map(&self.key_ids)
+            + self.key_ids.keys().map(|k| k.len() as u64 + 16).sum::<u64>()
+            + heap::vec(&self.keys)
+            + self.keys.iter().map(|(_, p)| postings(p)).sum::<u64>()
+            + heap::vec(&self.free)
+            + heap::vec(&self.doc_keys)
+            + self.doc_keys.iter().map(doc_keys).sum::<u64>()
+            + heap::slice(&self.base_keys)
+            + heap::bitmap(&self.live)
+    }
+
     /// Adds `doc` to the bitmap of `key` (interning it) and its id to `out`.
     fn intern(&mut self, key: &str, doc: DocId, out: &mut Vec<u32>) {
         if let Some(&id) = self.key_ids.get(key) {

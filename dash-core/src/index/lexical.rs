@@ -121,6 +121,39 @@ impl Bm25Index {
         }
     }
 
+    /// Heap bytes held: (postings, per-document term lists and lengths, term dictionary with
+    /// the word cache and the terms' bounds and frequencies).
+    pub(crate) fn heap_bytes(&self) -> (u64, u64, u64) {
+        use crate::heap;
+        let own = |l: &List<Vec<(DocId, u32)>>| match l {
+            List::Own(v) => heap::vec(v),
+            List::Base { .. } => 0,
+        };
+        let postings = heap::vec(&self.postings)
+            + self.postings.iter().map(own).sum::<u64>()
+            + heap::slice(&self.post_base);
+        let doc_terms = |d: &Doc| match &d.terms {
+            List::Own(v) => heap::slice(v),
+            List::Base { .. } => 0,
+        };
+        let documents = heap::vec(&self.docs)
+            + self.docs.iter().map(doc_terms).sum::<u64>()
+            + heap::slice(&self.base);
+        let terms = heap::map(&self.term_ids)
+            + self
+                .term_ids
+                .keys()
+                .filter(|t| t.is_heap_allocated())
+                .map(|t| t.capacity() as u64)
+                .sum::<u64>()
+            + heap::map(&self.word_terms)
+            + self.word_terms.keys().map(|w| w.len() as u64).sum::<u64>()
+            + heap::vec(&self.bounds)
+            + self.bounds.iter().map(|b| heap::small(&b.frontier)).sum::<u64>()
+            + heap::vec(&self.df);
+        (postings, documents, terms)
+    }
+
     /// The analyzer queries and documents go through.
     #[must_use]
     pub fn analyzer(&self) -> &Analyzer {

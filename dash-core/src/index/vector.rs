@@ -135,6 +135,12 @@ pub struct ExactIndex {
 }
 
 impl ExactIndex {
+    /// Heap bytes held: rows, their documents and the document → row table.
+    pub(crate) fn heap_bytes(&self) -> u64 {
+        use crate::heap;
+        heap::vec(&self.rows) + heap::vec(&self.docs) + heap::vec(&self.live) + heap::map(&self.row_of)
+    }
+
     /// An empty index of vectors with `dim` components. (With `dim == 0` every insert fails:
     /// an empty vector has no direction.)
     ///
@@ -1134,6 +1140,14 @@ impl HnswIndex {
             file: std::sync::OnceLock::new(),
             backing: Some((bytes, range)),
         })
+    }
+
+    /// Heap bytes held: the doc list, and what usearch allocates (the whole graph and its
+    /// vectors when built here; per-node tables alone when viewed from file bytes, which are
+    /// mapped, not heap).
+    pub(crate) fn heap_bytes(&self) -> u64 {
+        let graph = self.graph.as_ref().map_or(0, |g| g.memory_usage() as u64);
+        crate::heap::vec(&self.docs) + graph
     }
 
     /// True when the graph is viewed from file bytes rather than held in its own memory.

@@ -29,6 +29,19 @@ pub(crate) struct ClaimTable {
 }
 
 impl ClaimTable {
+    /// Heap bytes held: the slots with their ids and document lists, and the id index (a
+    /// number and a control byte per bucket).
+    pub(crate) fn heap_bytes(&self) -> u64 {
+        use crate::heap;
+        heap::vec(&self.slots)
+            + self
+                .slots
+                .iter()
+                .map(|s| s.id.as_str().len() as u64 + heap::small(&s.docs))
+                .sum::<u64>()
+            + (self.index.capacity() * (std::mem::size_of::<u32>() + 1)) as u64
+    }
+
     fn hash(&self, id: &str) -> u64 {
         std::hash::BuildHasher::hash_one(&self.hasher, id)
     }

@@ -120,6 +120,12 @@ impl SealPlan {
 }
 
 impl DenseIndex {
+    /// Heap bytes held: (the exact part, the graphs).
+    pub(crate) fn heap_bytes(&self) -> (u64, u64) {
+        let graphs = self.graphs.iter().map(|g| g.heap_bytes()).sum();
+        (self.fresh.heap_bytes(), graphs)
+    }
+
     pub(crate) fn new(dim: usize) -> Self {
         Self {
             fresh: ExactIndex::new(dim),

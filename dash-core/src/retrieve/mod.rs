@@ -13,6 +13,7 @@ mod claims;
 mod dense;
 pub(crate) mod graph_files;
 pub(crate) mod image;
+mod memory;
 mod planner;
 mod query;
 mod rank;
@@ -25,6 +26,8 @@ pub use answer::{
 pub use assemble::{MAX_CONFLICTS, MAX_DEGREE, MAX_GRAPH_NODES};
 pub(crate) use catalog::{read_tenant, Catalog};
 pub(crate) use dense::{Fold, SealPlan};
+pub use memory::IndexMemory;
+pub(crate) use memory::of_tenants as index_memory;
 pub(crate) use planner::run;
 pub use query::{
     Fusion, Query, Ranking, StanceMode, MAX_DETECTION_WAIT, MAX_FILTER_CONDITIONS, MAX_GRAPH_DEPTH,

@@ -132,6 +132,29 @@ pub struct StoreStats {
 }
 
 impl Store {
+    /// The heap the retrieval indexes hold, by component, summed over tenants. It walks every
+    /// tenant's term dictionary and facet keys (milliseconds at a million claims), so it is
+    /// read on demand rather than with [`Store::stats`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::sync::Arc;
+    /// use dash_core::{Claim, IngestItem, MemStorage, Store};
+    ///
+    /// let store = Store::builder_with_storage(Arc::new(MemStorage::new())).open()?;
+    /// store.ingest(IngestItem::new(Claim::new("acme", "c1", "The Eiffel tower is in Paris")))?;
+    /// let memory = store.index_memory();
+    /// assert_eq!((memory.tenants, memory.documents), (1, 1));
+    /// assert!(memory.lexical_postings > 0 && memory.total() >= memory.claims);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn index_memory(&self) -> crate::IndexMemory {
+        let cells = self.shared.read_state().catalog.cells();
+        // Each tenant is read after the state lock is let go (see `Catalog::cells`).
+        crate::retrieve::index_memory(&cells)
+    }
+
     /// Sizes, LSNs and counters.
     #[must_use]
     pub fn stats(&self) -> StoreStats {

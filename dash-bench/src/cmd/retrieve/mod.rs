@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 use dash_bench::corpus::{Queries, Synthetic};
 use dash_bench::stats::Lat;
 use dash_bench::vectors::Matrix;
-use dash_bench::{data, ingest, machine, synth, Res};
+use dash_bench::{data, heap, ingest, machine, synth, Res};
 use dash_core::{Durability, IngestItem, Query, Ranking, Store};
 
 use ground_truth::{exact_tops, mean_recall};
@@ -110,6 +110,10 @@ pub struct Args {
     /// that watches the store's stats would.
     #[arg(long, default_value_t = 0)]
     pub max_exact_backlog: u64,
+    /// The store's directory (default `target/bench_retrieve`): a second one lets a 1M store
+    /// live beside a 10M one.
+    #[arg(long)]
+    pub store: Option<PathBuf>,
 }
 
 /// Corpus lines read and ingested at a time.
@@ -277,7 +281,10 @@ pub fn run(a: Args) -> Res<()> {
     };
     let peaks = machine::PeakSampler::start();
 
-    let dir = synth::target_dir("bench_retrieve");
+    let dir = a
+        .store
+        .clone()
+        .unwrap_or_else(|| synth::target_dir("bench_retrieve"));
     let reuse = a.reuse && dir.exists();
     if !reuse && dir.exists() {
         std::fs::remove_dir_all(&dir)
@@ -352,6 +359,25 @@ pub fn run(a: Args) -> Res<()> {
         per_claim(anon),
         per_claim(file)
     );
+    println!(
+        "  live heap (allocated, not freed) {:.0} B/claim: the rest of the anonymous memory is the allocator's and stacks'",
+        per_claim(heap::live_bytes() as u64)
+    );
+    let m = store.index_memory();
+    println!(
+        "  the catalog's heap by component ({:.0} B/claim in all, Store::index_memory): documents {:.0}, claims {:.0}, lexical postings {:.0}, lexical documents {:.0}, lexical terms {:.0}, filters {:.0}, bitmaps {:.0}, dense exact {:.0}, dense graphs {:.0}, edges {:.0} B/claim",
+        per_claim(m.total()),
+        per_claim(m.document_table),
+        per_claim(m.claims),
+        per_claim(m.lexical_postings),
+        per_claim(m.lexical_documents),
+        per_claim(m.lexical_terms),
+        per_claim(m.filters),
+        per_claim(m.bitmaps),
+        per_claim(m.dense_exact),
+        per_claim(m.dense_graphs),
+        per_claim(m.edges)
+    );
 
     let queries = corpus.queries()?;
     latency(&store, &queries, a.passes)?;
@@ -359,8 +385,9 @@ pub fn run(a: Args) -> Res<()> {
     // Again once the queries have run (the detection stage and the allocator settle meanwhile).
     let (anon_later, _) = machine::rss_split("self").unwrap_or_default();
     println!(
-        "  anonymous after the query passes: {:.0} B/claim (detection lag then: {} claims)",
+        "  anonymous after the query passes: {:.0} B/claim, live heap {:.0} B/claim (detection lag then: {} claims)",
         per_claim(anon_later),
+        per_claim(heap::live_bytes() as u64),
         store.stats().detection_lag_claims
     );
     let probe_items = load(&corpus, 0, total.min(20_000))?;
