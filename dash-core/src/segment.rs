@@ -362,6 +362,12 @@ impl Segment {
         self.bytes.len() as u64
     }
 
+    /// Reads ahead while the guard lives: a merge reads the segment through (see
+    /// [`FileBytes::read_through`]).
+    pub(crate) fn read_through(&self) -> crate::storage::ReadThrough<'_> {
+        self.bytes.read_through()
+    }
+
     /// Number of keys.
     pub(crate) fn entry_count(&self) -> usize {
         self.entry_count

@@ -166,7 +166,11 @@ impl FilterIndex {
             List::Base { .. } => 0,
         };
         heap::map(&self.key_ids)
-            + self.key_ids.keys().map(|k| k.len() as u64 + 16).sum::<u64>()
+            + self
+                .key_ids
+                .keys()
+                .map(|k| k.len() as u64 + 16)
+                .sum::<u64>()
             + heap::vec(&self.keys)
             + self.keys.iter().map(|(_, p)| postings(p)).sum::<u64>()
             + heap::vec(&self.free)

@@ -149,7 +149,11 @@ impl Bm25Index {
             + heap::map(&self.word_terms)
             + self.word_terms.keys().map(|w| w.len() as u64).sum::<u64>()
             + heap::vec(&self.bounds)
-            + self.bounds.iter().map(|b| heap::small(&b.frontier)).sum::<u64>()
+            + self
+                .bounds
+                .iter()
+                .map(|b| heap::small(&b.frontier))
+                .sum::<u64>()
             + heap::vec(&self.df);
         (postings, documents, terms)
     }

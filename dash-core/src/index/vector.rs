@@ -138,7 +138,10 @@ impl ExactIndex {
     /// Heap bytes held: rows, their documents and the document → row table.
     pub(crate) fn heap_bytes(&self) -> u64 {
         use crate::heap;
-        heap::vec(&self.rows) + heap::vec(&self.docs) + heap::vec(&self.live) + heap::map(&self.row_of)
+        heap::vec(&self.rows)
+            + heap::vec(&self.docs)
+            + heap::vec(&self.live)
+            + heap::map(&self.row_of)
     }
 
     /// An empty index of vectors with `dim` components. (With `dim == 0` every insert fails:

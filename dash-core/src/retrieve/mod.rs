@@ -26,8 +26,8 @@ pub use answer::{
 pub use assemble::{MAX_CONFLICTS, MAX_DEGREE, MAX_GRAPH_NODES};
 pub(crate) use catalog::{read_tenant, Catalog};
 pub(crate) use dense::{Fold, SealPlan};
-pub use memory::IndexMemory;
 pub(crate) use memory::of_tenants as index_memory;
+pub use memory::IndexMemory;
 pub(crate) use planner::run;
 pub use query::{
     Fusion, Query, Ranking, StanceMode, MAX_DETECTION_WAIT, MAX_FILTER_CONDITIONS, MAX_GRAPH_DEPTH,

@@ -169,29 +169,42 @@ mod tests {
         assert_eq!(&mapped[..], &content[..]);
     }
 
-    /// Resident bytes of this process' mapping of `name` (from `/proc/self/smaps`).
-    fn resident(name: &str) -> u64 {
+    /// A field of this process' mapping of `name` in `/proc/self/smaps` (the first mapping
+    /// of that name): the text after `field:`.
+    fn smaps_field(name: &str, field: &str) -> Option<String> {
         let smaps = fs::read_to_string("/proc/self/smaps").unwrap();
         let mut lines = smaps.lines();
-        let mut total = 0;
         while let Some(line) = lines.next() {
-            if !line.ends_with(name) {
-                continue;
-            }
-            for l in lines.by_ref() {
-                if let Some(kb) = l.strip_prefix("Rss:") {
-                    total += kb
-                        .trim()
-                        .trim_end_matches(" kB")
-                        .trim()
-                        .parse::<u64>()
-                        .unwrap()
-                        * 1024;
-                    break;
-                }
+            if line.ends_with(name) {
+                let prefix = format!("{field}:");
+                return lines
+                    .take_while(|l| !l.ends_with(name))
+                    .find_map(|l| l.strip_prefix(prefix.as_str()).map(str::to_owned));
             }
         }
-        total
+        None
+    }
+
+    /// Resident bytes of this process' mapping of `name`.
+    fn resident(name: &str) -> u64 {
+        let kb = smaps_field(name, "Rss").unwrap();
+        kb.trim()
+            .trim_end_matches(" kB")
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+            * 1024
+    }
+
+    /// The mapping's read-ahead advice, from its `VmFlags` (`rr`: random, `sr`: sequential).
+    fn advice(name: &str) -> &'static str {
+        let flags = smaps_field(name, "VmFlags").unwrap();
+        let flags: Vec<&str> = flags.split_whitespace().collect();
+        match (flags.contains(&"rr"), flags.contains(&"sr")) {
+            (true, _) => "random",
+            (_, true) => "sequential",
+            _ => "normal",
+        }
     }
 
     #[test]
@@ -207,9 +220,29 @@ mod tests {
             resident("released-seg") >= 3_000_000,
             "the pass mapped the pages"
         );
+        assert_eq!(advice("released-seg"), "normal");
         mapped.release();
         assert!(resident("released-seg") < 1_000_000, "released");
+        assert_eq!(
+            advice("released-seg"),
+            "random",
+            "no read-ahead for scattered reads"
+        );
         assert_eq!(&mapped[..], &content[..], "read back through the mapping");
+        // A read-through (a merge) reads ahead while it lasts, and releases again after.
+        {
+            let _reading = mapped.read_through();
+            assert_eq!(advice("released-seg"), "sequential");
+            assert_eq!(
+                crate::codec::hash_bytes(&mapped),
+                crate::codec::hash_bytes(&content)
+            );
+        }
+        assert_eq!(advice("released-seg"), "random");
+        assert!(
+            resident("released-seg") < 1_000_000,
+            "released after the pass"
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod file;
 mod mem;
 
 pub use bytes::FileBytes;
+pub(crate) use bytes::ReadThrough;
 pub use file::FileStorage;
 pub use mem::MemStorage;
 

@@ -330,6 +330,8 @@ fn merge_segments(
     path: &Path,
 ) -> Result<(), CheckpointError> {
     let mut cursors = vec![0usize; segments.len()];
+    // Read ahead through the inputs (their mappings are set for scattered reads otherwise).
+    let _reading: Vec<_> = segments.iter().map(|s| s.read_through()).collect();
     loop {
         let mut min: Option<(&str, &str)> = None;
         for (seg, &c) in segments.iter().zip(&cursors) {
