@@ -8,7 +8,6 @@ use roaring::RoaringBitmap;
 
 use smallvec::SmallVec;
 
-use super::lists::List;
 use super::DocId;
 use crate::codec::{DecodeResult, Decoder, Encoder};
 use crate::error::CorruptionKind;
@@ -108,6 +107,14 @@ impl Postings {
         }
     }
 
+    /// Keeps the documents of `live` only.
+    fn retain_live(&mut self, live: &RoaringBitmap) {
+        match self {
+            Postings::Small(v) => v.retain(|d| live.contains(*d)),
+            Postings::Large(b) => *b &= live,
+        }
+    }
+
     fn is_empty(&self) -> bool {
         match self {
             Postings::Small(v) => v.is_empty(),
@@ -126,7 +133,10 @@ impl Postings {
 /// Bitmaps from facet to documents, for one tenant.
 ///
 /// Facet keys are interned (one string per distinct key, one id per string), so indexing a
-/// document allocates only its list of key ids.
+/// document allocates nothing per document. A removed document leaves its postings behind,
+/// masked by the live set, until they are compacted away (once removed documents outnumber
+/// live ones): no per-document list of keys is kept to find them (it cost ~75 bytes a claim),
+/// as Lucene keeps deleted documents in its postings until a merge.
 ///
 /// ```
 /// use std::collections::BTreeMap;
@@ -141,29 +151,28 @@ impl Postings {
 #[derive(Debug, Default)]
 pub struct FilterIndex {
     key_ids: HashMap<Arc<str>, u32, foldhash::fast::RandomState>,
-    /// Per key id: its string (to unintern it) and its documents.
+    /// Per key id: its string (to unintern it) and its documents (live ones and removed ones
+    /// not compacted away yet).
     /// (The string is shared with `key_ids`: one allocation per distinct key.)
     keys: Vec<(Option<Arc<str>>, Postings)>,
     /// Key ids whose bitmap emptied, for reuse.
     free: Vec<u32>,
-    /// Per document: the key ids it was indexed under, so removal is exact.
-    doc_keys: Vec<List<Box<[u32]>>>,
-    /// The key lists of documents read back from a catalog image ([`List::Base`]).
-    base_keys: Box<[u32]>,
     live: RoaringBitmap,
+    /// Removed documents whose postings may remain (an upper bound): the postings are masked
+    /// with `live` while it is above zero, and compacted once it passes the live count.
+    stale: u64,
+    /// Every document id below this may have been indexed: inserting one of them again first
+    /// purges whatever it left behind.
+    seen: DocId,
 }
 
 impl FilterIndex {
-    /// Heap bytes held: key strings and ids, every key's documents, every document's keys.
+    /// Heap bytes held: key strings and ids, and every key's documents.
     pub(crate) fn heap_bytes(&self) -> u64 {
         use crate::heap;
         let postings = |p: &Postings| match p {
             Postings::Small(v) => heap::small(v),
             Postings::Large(b) => heap::bitmap(b),
-        };
-        let doc_keys = |l: &List<Box<[u32]>>| match l {
-            List::Own(v) => heap::slice(v),
-            List::Base { .. } => 0,
         };
         heap::map(&self.key_ids)
             + self
@@ -174,16 +183,12 @@ impl FilterIndex {
             + heap::vec(&self.keys)
             + self.keys.iter().map(|(_, p)| postings(p)).sum::<u64>()
             + heap::vec(&self.free)
-            + heap::vec(&self.doc_keys)
-            + self.doc_keys.iter().map(doc_keys).sum::<u64>()
-            + heap::slice(&self.base_keys)
             + heap::bitmap(&self.live)
     }
 
-    /// Adds `doc` to the bitmap of `key` (interning it) and its id to `out`.
-    fn intern(&mut self, key: &str, doc: DocId, out: &mut Vec<u32>) {
+    /// Adds `doc` to the bitmap of `key` (interning it).
+    fn intern(&mut self, key: &str, doc: DocId) {
         if let Some(&id) = self.key_ids.get(key) {
-            out.push(id);
             if let Some(k) = self.keys.get_mut(id as usize) {
                 k.1.insert(doc);
             }
@@ -205,56 +210,77 @@ impl FilterIndex {
             }
         };
         self.key_ids.insert(name, id);
-        out.push(id);
     }
 
-    /// Indexes `doc` (replacing what it had).
+    /// Indexes `doc` (replacing what it had). Documents numbered in increasing order (as the
+    /// catalog numbers them) are appended; an id indexed before is first purged from every
+    /// key's postings, which reads them all.
     pub fn insert(&mut self, doc: DocId, facets: Facets<'_>) {
-        self.remove(doc);
-        let mut ids = Vec::with_capacity(
-            facets.entities.len() + facets.metadata.len() + facets.sources.len(),
-        );
+        if doc < self.seen {
+            self.remove(doc);
+            self.purge(doc);
+        }
+        self.seen = self.seen.max(doc.saturating_add(1));
         let mut buf = String::new();
         for e in facets.entities {
             encode(&mut buf, 'e', e, None);
-            self.intern(&buf, doc, &mut ids);
+            self.intern(&buf, doc);
         }
         for (k, v) in facets.metadata {
             encode(&mut buf, 'm', k, Some(v));
-            self.intern(&buf, doc, &mut ids);
+            self.intern(&buf, doc);
         }
         for s in facets.sources {
             encode(&mut buf, 's', s, None);
-            self.intern(&buf, doc, &mut ids);
+            self.intern(&buf, doc);
         }
-        ids.sort_unstable();
-        ids.dedup();
-        let slot = doc as usize;
-        if self.doc_keys.len() <= slot {
-            self.doc_keys.resize_with(slot + 1, List::default);
-        }
-        self.doc_keys[slot] = List::Own(ids.into_boxed_slice());
         self.live.insert(doc);
     }
 
-    /// Removes `doc` from every bitmap.
+    /// Removes `doc`: it leaves the live set at once, its postings at the next compaction.
     pub fn remove(&mut self, doc: DocId) {
-        let Some(ids) = self.doc_keys.get_mut(doc as usize).map(std::mem::take) else {
+        if !self.live.remove(doc) {
             return;
-        };
-        for id in ids.get(&self.base_keys) {
-            let Some((name, bitmap)) = self.keys.get_mut(*id as usize) else {
-                continue;
-            };
-            bitmap.remove(doc);
-            if bitmap.is_empty() {
+        }
+        self.stale += 1;
+        if self.stale > self.live.len() {
+            self.compact();
+        }
+    }
+
+    /// Drops the postings of every removed document; keys left without documents are freed.
+    fn compact(&mut self) {
+        let live = &self.live;
+        for (id, (name, postings)) in self.keys.iter_mut().enumerate() {
+            if name.is_none() {
+                continue; // a freed key
+            }
+            postings.retain_live(live);
+            if postings.is_empty() {
                 if let Some(name) = name.take() {
                     self.key_ids.remove(&name);
-                    self.free.push(*id);
+                    // `id` < `keys.len()` ≤ u32::MAX (ids are u32).
+                    self.free.push(id as u32);
                 }
             }
         }
-        self.live.remove(doc);
+        self.stale = 0;
+    }
+
+    /// Takes `doc` (not live) out of every key's postings.
+    fn purge(&mut self, doc: DocId) {
+        for (id, (name, postings)) in self.keys.iter_mut().enumerate() {
+            if name.is_none() {
+                continue;
+            }
+            postings.remove(doc);
+            if postings.is_empty() {
+                if let Some(name) = name.take() {
+                    self.key_ids.remove(&name);
+                    self.free.push(id as u32);
+                }
+            }
+        }
     }
 
     /// Live documents.
@@ -275,9 +301,9 @@ impl FilterIndex {
         self.keys.get(*id as usize).map(|k| k.1.bitmap())
     }
 
-    /// The live documents that pass `filter`. Starts from the first condition's documents
-    /// (facet postings only hold live documents), so a selective filter never copies the set of
-    /// all live documents.
+    /// The live documents that pass `filter`. Starts from the first condition's documents, so
+    /// a selective filter never copies the set of all live documents (removed documents still
+    /// in the postings are masked out at the end).
     #[must_use]
     pub fn matching(&self, filter: &Filter) -> RoaringBitmap {
         let mut out: Option<RoaringBitmap> = None;
@@ -310,7 +336,15 @@ impl FilterIndex {
             }
             and(&any);
         }
-        out.unwrap_or_else(|| self.live.clone())
+        match out {
+            Some(mut o) => {
+                if self.stale > 0 {
+                    o &= &self.live;
+                }
+                o
+            }
+            None => self.live.clone(),
+        }
     }
 }
 
@@ -322,7 +356,9 @@ impl FilterIndex {
 /// key     := name opt<str> | tag u8 (0: small, 1: large) | list<u32> (small) or bitmap (large)
 /// ```
 ///
-/// The documents' key lists come back as one array (`List::Base`).
+/// The per-document key lists are no longer kept: they are written empty (`doc_count` 0) and
+/// read past in an image that has them. A key's postings may hold removed documents (not in
+/// `live`); the reader masks them until its first compaction.
 impl FilterIndex {
     pub(crate) fn encode(&self, e: &mut Encoder) {
         e.len(self.keys.len());
@@ -341,16 +377,8 @@ impl FilterIndex {
         }
         e.u32s(&self.free);
         e.bitmap(&self.live);
-        let lists: Vec<&[u32]> = self
-            .doc_keys
-            .iter()
-            .map(|k| k.get(&self.base_keys))
-            .collect();
-        e.len(lists.len());
-        for l in &lists {
-            e.len(l.len());
-        }
-        e.u32s(&lists.concat());
+        e.len(0);
+        e.u32s(&[]);
     }
 
     /// An index as [`FilterIndex::encode`] wrote it, over documents numbered below `doc_count`.
@@ -395,22 +423,32 @@ impl FilterIndex {
         }
         index.free = d.u32s()?;
         index.live = d.bitmap()?;
+        if index
+            .live
+            .max()
+            .is_some_and(|doc| doc as usize >= doc_count)
+        {
+            return Err((d.position(), CorruptionKind::Malformed("unknown document")));
+        }
+        // Per-document key lists (written by earlier versions): checked, not kept.
         let docs = d.count(4)?;
         if docs > doc_count {
             return Err((d.position(), CorruptionKind::Malformed("unknown document")));
         }
-        let mut lens = Vec::with_capacity(docs);
+        let mut total = 0usize;
         for _ in 0..docs {
-            lens.push(d.u32()?);
+            total = total.saturating_add(d.u32()? as usize);
         }
-        let (lists, total) = List::ranges(lens);
         let at = d.position();
-        let base = d.u32s()?;
-        if base.len() != total || base.iter().any(|&k| k as usize >= n) {
+        let count = d.count(4)?;
+        let keys = d.take(count * 4)?;
+        let known = |c: &[u8]| (u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize) < n;
+        if count != total || !keys.chunks_exact(4).all(known) {
             return Err((at, CorruptionKind::Malformed("bad key lists")));
         }
-        index.doc_keys = lists;
-        index.base_keys = base.into_boxed_slice();
+        // Every document below `doc_count` not live may have postings left (an upper bound).
+        index.stale = (doc_count as u64).saturating_sub(index.live.len());
+        index.seen = DocId::try_from(doc_count).unwrap_or(DocId::MAX);
         Ok(index)
     }
 }
@@ -482,6 +520,90 @@ mod tests {
         add(&mut idx, 2, &["c"], &[], &[]);
         assert_eq!(idx.keys.len(), 1, "freed key ids are reused");
         assert!(idx.matching(&only("c")).contains(2));
+    }
+
+    fn entity(e: &str) -> Filter {
+        Filter {
+            entities: vec![e.to_owned()],
+            ..Filter::default()
+        }
+    }
+
+    fn ids(b: RoaringBitmap) -> Vec<DocId> {
+        b.iter().collect()
+    }
+
+    #[test]
+    fn removed_documents_stay_masked_through_an_image_and_reinsertion_purges_them() {
+        let mut idx = FilterIndex::default();
+        for d in 0..10 {
+            add(&mut idx, d, &["x"], &[("n", &d.to_string())], &[]);
+        }
+        idx.remove(3);
+        idx.remove(4);
+        assert_eq!(idx.stale, 2, "no compaction yet: 2 removed, 8 live");
+        let x: Vec<DocId> = vec![0, 1, 2, 5, 6, 7, 8, 9];
+        assert_eq!(ids(idx.matching(&entity("x"))), x);
+        let mut e = Encoder::default();
+        idx.encode(&mut e);
+        let bytes = e.buf;
+        let mut back = FilterIndex::decode(&mut Decoder::new(&bytes), 10).unwrap();
+        assert_eq!(
+            ids(back.matching(&entity("x"))),
+            x,
+            "still masked after the image"
+        );
+        let three = Filter {
+            metadata: vec![("n".into(), "3".into())],
+            ..Filter::default()
+        };
+        assert!(back.matching(&three).is_empty());
+        // Document 3 comes back with other facets: none of its old ones answer for it.
+        add(&mut back, 3, &["y"], &[], &[]);
+        assert!(back.matching(&three).is_empty());
+        assert_eq!(ids(back.matching(&entity("y"))), [3]);
+        assert!(!back.matching(&entity("x")).contains(3));
+        // Removals compact whenever removed documents outnumber live ones.
+        for d in [0, 1, 2, 5, 6, 7, 8, 9] {
+            back.remove(d);
+            assert!(back.stale <= back.live.len(), "compacted in time");
+        }
+        assert_eq!(ids(back.matching(&Filter::default())), [3]);
+        assert!(back.matching(&entity("x")).is_empty());
+        // A compaction frees the keys left without documents.
+        back.compact();
+        assert_eq!(back.key_ids.len(), 1, "only y's key is left");
+        assert_eq!(ids(back.matching(&entity("y"))), [3]);
+    }
+
+    #[test]
+    fn an_image_with_per_document_key_lists_still_reads() {
+        // The part as earlier versions wrote it: keys, free list, live set, then every
+        // document's key ids.
+        let mut e = Encoder::default();
+        e.len(2);
+        e.opt_str(Some("ea"));
+        e.u8(0);
+        e.u32s(&[0, 2]);
+        e.opt_str(Some("eb"));
+        e.u8(1);
+        e.bitmap(&[1, 2].into_iter().collect());
+        e.u32s(&[]);
+        e.bitmap(&[0, 1, 2].into_iter().collect());
+        e.len(3);
+        for len in [1, 1, 2] {
+            e.len(len);
+        }
+        e.u32s(&[0, 1, 0, 1]);
+        let bytes = e.buf;
+        let idx = FilterIndex::decode(&mut Decoder::new(&bytes), 3).unwrap();
+        assert_eq!(ids(idx.matching(&entity("a"))), [0, 2]);
+        assert_eq!(ids(idx.matching(&entity("b"))), [1, 2]);
+        // A key list naming an unknown key is damage.
+        let mut bad = bytes.clone();
+        let at = bad.len() - 4;
+        bad[at] = 9;
+        assert!(FilterIndex::decode(&mut Decoder::new(&bad), 3).is_err());
     }
 
     #[test]
