@@ -358,11 +358,6 @@ impl<'a> Decoder<'a> {
             .collect())
     }
 
-    /// `list<(u32, u32)>`.
-    pub(crate) fn pairs(&mut self) -> DecodeResult<Vec<(u32, u32)>> {
-        Ok(self.pairs_iter()?.collect())
-    }
-
     /// `list<(u32, u32)>` appended to `out`; returns how many.
     pub(crate) fn pairs_into(&mut self, out: &mut Vec<(u32, u32)>) -> DecodeResult<u32> {
         let n = self.count(8)?;

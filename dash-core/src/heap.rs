@@ -10,6 +10,16 @@ use std::mem::size_of;
 use roaring::RoaringBitmap;
 use smallvec::{Array, SmallVec};
 
+/// Makes room in `v` for `more` elements, growing it by a sixteenth at least instead of
+/// doubling: the tables that grow one entry a document (the catalog's documents, claims, term
+/// list positions) hold gigabytes at 10M claims, and a doubling left up to half of that unused
+/// (a few more copies, each of the whole table, are the price: one per 1/16 of growth).
+pub(crate) fn reserve_gently<T>(v: &mut Vec<T>, more: usize) {
+    if v.capacity() - v.len() < more {
+        v.reserve_exact(more.max(v.len() / 16).max(16));
+    }
+}
+
 /// A vector's buffer.
 pub(crate) fn vec<T>(v: &Vec<T>) -> u64 {
     (v.capacity() * size_of::<T>()) as u64
@@ -35,15 +45,34 @@ pub(crate) fn map<K, V, S>(m: &HashMap<K, V, S>) -> u64 {
     (m.capacity() * (size_of::<(K, V)>() + 1)) as u64
 }
 
-/// A roaring bitmap's containers (its serialized size: 2 bytes a value in array containers,
-/// 8 KiB a bitmap container, 4 bytes a run).
+/// A roaring bitmap's containers: a container record each (its key and its store's handle,
+/// 32 bytes) and the stores (2 bytes a value in an array, 8 KiB a bitset, 4 bytes a run).
 pub(crate) fn bitmap(b: &RoaringBitmap) -> u64 {
-    b.serialized_size() as u64
+    let st = b.statistics();
+    u64::from(st.n_containers) * CONTAINER_BYTES
+        + st.n_bytes_array_containers
+        + st.n_bytes_bitset_containers
+        + st.n_bytes_run_containers
 }
+
+/// What a roaring container costs beside its values: its record in the bitmap's vector.
+pub(crate) const CONTAINER_BYTES: u64 = 32;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gentle_growth_leaves_little_unused() {
+        let mut v: Vec<u32> = Vec::new();
+        for i in 0..100_000 {
+            reserve_gently(&mut v, 1);
+            v.push(i);
+            assert!(v.capacity() <= v.len() + v.len() / 16 + 16, "at {i}");
+        }
+        reserve_gently(&mut v, 50_000);
+        assert!(v.capacity() >= 150_000);
+    }
 
     #[test]
     fn sizes_follow_capacities_and_spills() {

@@ -46,8 +46,7 @@ fn weighted_terms(index: &TenantIndex, n: DocId) -> Vec<(u32, f32, usize)> {
     let docs_before = f64::from(n);
     lexical
         .doc_terms(n)
-        .iter()
-        .map(|&(term, _)| {
+        .map(|(term, _)| {
             let list = lexical.postings(term);
             let cut = list.partition_point(|&(d, _)| d < n);
             let df = cut as f64;
@@ -89,9 +88,9 @@ impl Scratch {
     }
 
     /// The marked weight `theirs` shares, and how many marked terms it holds.
-    fn shared(&self, theirs: &[(u32, u32)]) -> (f32, usize) {
+    fn shared(&self, theirs: impl Iterator<Item = (u32, u32)>) -> (f32, usize) {
         let (mut weight, mut count) = (0.0f32, 0usize);
-        for &(t, _) in theirs {
+        for (t, _) in theirs {
             let m = self.marks.get(t as usize).copied().unwrap_or(0.0);
             if m > 0.0 {
                 weight += m;
@@ -192,8 +191,8 @@ pub(crate) fn lexical(
         .into_iter()
         .filter_map(|(_, p)| {
             let theirs = index.lexical.doc_terms(p);
-            let (weight, count) = scratch.shared(theirs);
             let smaller = mine.min(theirs.len()).max(1);
+            let (weight, count) = scratch.shared(theirs);
             (count as f32 / smaller as f32 >= min_shared).then_some(((weight / total).min(1.0), p))
         })
         .collect();
@@ -219,8 +218,8 @@ pub(crate) fn score_others(
         .iter()
         .map(|&p| {
             let theirs = index.lexical.doc_terms(p);
-            let (weight, count) = scratch.shared(theirs);
             let smaller = mine.min(theirs.len()).max(1);
+            let (weight, count) = scratch.shared(theirs);
             let share = if total > 0.0 {
                 (weight / total).min(1.0)
             } else {

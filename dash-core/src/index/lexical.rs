@@ -19,6 +19,7 @@ use compact_str::CompactString;
 use smallvec::SmallVec;
 
 use super::lists::List;
+use super::term_lists::{TermLists, Terms};
 use super::topk::{Hit, TopK};
 use super::Analyzer;
 use crate::codec::{DecodeResult, Decoder, Encoder};
@@ -42,16 +43,20 @@ impl Default for Bm25Params {
     }
 }
 
+/// Postings lists this long grow by a sixteenth instead of doubling (the long lists of common
+/// terms hold most postings; short ones keep the usual growth, which wastes little).
+const GENTLE_FROM: usize = 1024;
+
 /// Distinct words the word → term cache holds at most (about 40 MB at 1M words); words beyond
 /// it are stemmed every time, so hostile input cannot grow it without bound.
 const WORD_CACHE_MAX: usize = 1 << 20;
 
-#[derive(Debug, Default)]
+/// A document's length in terms and whether it is live. Its distinct terms are in
+/// [`Bm25Index::terms`], kept after removal until the dead postings are compacted away, so that
+/// re-inserting the id can purge them first.
+#[derive(Debug, Default, Clone, Copy)]
 struct Doc {
     len: u32,
-    /// (term id, term frequency) of each distinct term. Kept after removal until the dead
-    /// postings are compacted away, so that re-inserting the id can purge them first.
-    terms: List<Box<[(u32, u32)]>>,
     live: bool,
 }
 
@@ -80,13 +85,15 @@ pub struct Bm25Index {
     postings: Vec<List<Vec<(DocId, u32)>>>,
     /// The postings of terms read back from a catalog image ([`List::Base`]), until changed.
     post_base: Box<[(DocId, u32)]>,
+    /// Postings of `post_base` copied out into their own lists since (changed terms).
+    post_base_copied: usize,
     /// Per term id: what bounds its BM25 contribution (for dynamic pruning).
     bounds: Vec<TermBound>,
     /// Per term id: live documents containing it.
     df: Vec<u32>,
     docs: Vec<Doc>,
-    /// The term lists of documents read back from a catalog image ([`List::Base`]).
-    base: Box<[(u32, u32)]>,
+    /// Per document: (term id, term frequency) of each distinct term, packed.
+    terms: TermLists,
     live_docs: u32,
     live_len: u64,
     dead_postings: usize,
@@ -110,10 +117,11 @@ impl Bm25Index {
             word_terms: HashMap::default(),
             postings: Vec::new(),
             post_base: Box::default(),
+            post_base_copied: 0,
             bounds: Vec::new(),
             df: Vec::new(),
             docs: Vec::new(),
-            base: Box::default(),
+            terms: TermLists::default(),
             live_docs: 0,
             live_len: 0,
             dead_postings: 0,
@@ -132,13 +140,7 @@ impl Bm25Index {
         let postings = heap::vec(&self.postings)
             + self.postings.iter().map(own).sum::<u64>()
             + heap::slice(&self.post_base);
-        let doc_terms = |d: &Doc| match &d.terms {
-            List::Own(v) => heap::slice(v),
-            List::Base { .. } => 0,
-        };
-        let documents = heap::vec(&self.docs)
-            + self.docs.iter().map(doc_terms).sum::<u64>()
-            + heap::slice(&self.base);
+        let documents = heap::vec(&self.docs) + self.terms.heap_bytes();
         let terms = heap::map(&self.term_ids)
             + self
                 .term_ids
@@ -224,7 +226,14 @@ impl Bm25Index {
             }
         }
         for &(term, tf) in &terms {
-            let list = self.postings[term as usize].own_mut(&self.post_base);
+            let posting = &mut self.postings[term as usize];
+            if let List::Base { len, .. } = posting {
+                self.post_base_copied += *len as usize;
+            }
+            let list = posting.own_mut(&self.post_base);
+            if list.len() >= GENTLE_FROM {
+                crate::heap::reserve_gently(list, 1);
+            }
             // Callers number documents in increasing order, so this is an append; an older id
             // (reused after removal) goes to its place, keeping the list sorted.
             match list.last() {
@@ -238,27 +247,24 @@ impl Bm25Index {
             self.df[term as usize] += 1;
         }
         self.total_postings += terms.len();
+        self.drop_base_if_mostly_copied();
         let slot = doc as usize;
         if self.docs.len() <= slot {
+            let more = slot + 1 - self.docs.len();
+            crate::heap::reserve_gently(&mut self.docs, more);
             self.docs.resize_with(slot + 1, Doc::default);
         }
-        self.docs[slot] = Doc {
-            len,
-            terms: List::Own(terms.into_boxed_slice()),
-            live: true,
-        };
+        self.docs[slot] = Doc { len, live: true };
+        self.terms.set(slot, &terms);
         self.live_docs += 1;
         self.live_len += u64::from(len);
     }
 
-    /// The distinct terms of a live document with their frequencies, sorted by term id (for
-    /// cheap set overlaps).
-    #[must_use]
-    pub fn doc_terms(&self, doc: DocId) -> &[(u32, u32)] {
-        self.docs
-            .get(doc as usize)
-            .filter(|d| d.live)
-            .map_or(&[][..], |d| d.terms.get(&self.base))
+    /// The distinct terms of a live document with their frequencies, by increasing term id
+    /// (for cheap set overlaps); none for a document not live.
+    pub(crate) fn doc_terms(&self, doc: DocId) -> Terms<'_> {
+        let live = self.contains(doc);
+        self.terms.get(if live { doc as usize } else { usize::MAX })
     }
 
     /// The postings of a term id (from [`Bm25Index::doc_terms`]): `(doc, impact)` in increasing
@@ -280,34 +286,52 @@ impl Bm25Index {
         d.live = false;
         self.live_docs -= 1;
         self.live_len -= u64::from(d.len);
-        let terms = d.terms.get(&self.base);
-        for &(term, _) in terms {
+        let terms = self.terms.get(doc as usize);
+        self.dead_postings += terms.len();
+        for (term, _) in terms {
             self.df[term as usize] -= 1;
         }
-        self.dead_postings += terms.len();
         // Keep postings lists mostly live: compact once half of all entries are dead.
         if self.dead_postings * 2 > self.total_postings {
             self.compact();
         }
     }
 
+    /// Once most of the image's shared postings array was copied out (the terms new documents
+    /// touched: at 10M claims, a few thousand documents touch every common term), copies out
+    /// the rest and frees it, instead of holding every posting twice.
+    fn drop_base_if_mostly_copied(&mut self) {
+        if self.post_base_copied * 2 <= self.post_base.len() {
+            return;
+        }
+        for list in &mut self.postings {
+            list.own_mut(&self.post_base);
+        }
+        self.post_base = Box::default();
+        self.post_base_copied = 0;
+    }
+
     fn compact(&mut self) {
-        let (docs, base) = (&self.docs, &self.base);
+        let (docs, terms) = (&self.docs, &self.terms);
         for (term, (list, bound)) in self.postings.iter_mut().zip(&mut self.bounds).enumerate() {
             let list = list.own_mut(&self.post_base);
             list.retain(|&(doc, _)| docs[doc as usize].live);
             // Removed documents may have held the extremes: tighten the bound.
             *bound = TermBound::default();
             for &(doc, impact) in list.iter() {
-                let (tf, len) = unpack(docs, base, term as u32, doc, impact);
+                let (tf, len) = unpack(docs, terms, term as u32, doc, impact);
                 bound.widen(tf, len);
             }
         }
         // Every list is its own now: the image's shared array can go.
         self.post_base = Box::default();
-        for d in self.docs.iter_mut().filter(|d| !d.live) {
-            d.terms = List::default();
+        self.post_base_copied = 0;
+        for (doc, d) in self.docs.iter().enumerate() {
+            if !d.live {
+                self.terms.clear(doc);
+            }
         }
+        self.terms.compact_if_wasteful();
         self.total_postings -= self.dead_postings;
         self.dead_postings = 0;
     }
@@ -315,12 +339,9 @@ impl Bm25Index {
     /// Drops the postings a removed `doc` left behind, before its id is reused (otherwise they
     /// would count for the new content).
     fn purge_dead(&mut self, doc: DocId) {
-        let Some(d) = self.docs.get_mut(doc as usize) else {
-            return;
-        };
-        let terms = std::mem::take(&mut d.terms);
-        let terms = terms.get(&self.base);
-        for &(term, _) in terms {
+        let terms: Vec<(u32, u32)> = self.terms.get(doc as usize).collect();
+        self.terms.clear(doc as usize);
+        for &(term, _) in &terms {
             self.postings[term as usize]
                 .own_mut(&self.post_base)
                 .retain(|&(other, _)| other != doc);
@@ -402,7 +423,7 @@ impl Bm25Index {
     /// What a posting of `term` (weight 1) adds to `doc`'s score.
     #[inline]
     fn contribution(&self, model: &Model, term: u32, doc: DocId, impact: u32) -> f32 {
-        let (tf, len) = unpack(&self.docs, &self.base, term, doc, impact);
+        let (tf, len) = unpack(&self.docs, &self.terms, term, doc, impact);
         model.saturate(tf, model.norm(len))
     }
 
@@ -615,7 +636,7 @@ impl Bm25Index {
                 .map(|&(doc, impact)| {
                     (
                         doc,
-                        unpack(&self.docs, &self.base, id as u32, doc, impact).0,
+                        unpack(&self.docs, &self.terms, id as u32, doc, impact).0,
                     )
                 })
                 .collect();
@@ -624,17 +645,22 @@ impl Bm25Index {
             e.u32(self.df[id]);
         }
         e.len(self.docs.len());
-        for d in &self.docs {
+        let mut total = 0usize;
+        for (doc, d) in self.docs.iter().enumerate() {
             e.u32(d.len);
             e.u8(u8::from(d.live));
-            e.len(d.terms.get(&self.base).len());
+            let count = self.terms.get(doc).len();
+            e.len(count);
+            total += count;
         }
-        let all: Vec<(u32, u32)> = self
-            .docs
-            .iter()
-            .flat_map(|d| d.terms.get(&self.base).iter().copied())
-            .collect();
-        e.pairs(&all);
+        // `list<(u32, u32)>`, written pair by pair (a copy of every list would double them).
+        e.len(total);
+        for doc in 0..self.docs.len() {
+            for (term, tf) in self.terms.get(doc) {
+                e.u32(term);
+                e.u32(tf);
+            }
+        }
         e.u32(self.live_docs);
         e.u64(self.live_len);
         e.u64(self.dead_postings as u64);
@@ -680,24 +706,35 @@ impl Bm25Index {
         for _ in 0..docs {
             heads.push((d.u32()?, d.flag()?, d.u32()?));
         }
-        let (lists, start) = List::ranges(heads.iter().map(|h| h.2));
         // The image holds term frequencies (its format predates impacts): pack each with its
         // document's length.
         for (doc, tf) in &mut base {
             *tf = pack(*tf, heads[*doc as usize].0);
         }
         index.post_base = base.into_boxed_slice();
+        let at = d.position();
+        let mut pairs = d.pairs_iter()?;
+        let bad = || (at, CorruptionKind::Malformed("bad term lists"));
+        let mut list = Vec::new();
+        for (doc, &(_, _, count)) in heads.iter().enumerate() {
+            list.clear();
+            list.extend(pairs.by_ref().take(count as usize));
+            let sorted = list.windows(2).all(|w| w[0].0 < w[1].0);
+            let known = list.last().is_none_or(|&(t, _)| (t as usize) < terms);
+            if list.len() != count as usize || !sorted || !known {
+                return Err(bad());
+            }
+            if !list.is_empty() {
+                index.terms.set(doc, &list);
+            }
+        }
+        if pairs.next().is_some() {
+            return Err(bad());
+        }
         index.docs = heads
             .into_iter()
-            .zip(lists)
-            .map(|((len, live, _), terms)| Doc { len, terms, live })
+            .map(|(len, live, _)| Doc { len, live })
             .collect();
-        let at = d.position();
-        let base = d.pairs()?;
-        if base.len() != start || base.iter().any(|&(term, _)| term as usize >= terms) {
-            return Err((at, CorruptionKind::Malformed("bad term lists")));
-        }
-        index.base = base.into_boxed_slice();
         index.live_docs = d.u32()?;
         index.live_len = d.u64()?;
         index.dead_postings = usize::try_from(d.u64()?).unwrap_or(usize::MAX);
@@ -726,17 +763,17 @@ const ESCAPE: u32 = u32::MAX;
 
 /// `(tf, len)` of the posting of `term` in `doc` with `impact`.
 #[inline]
-fn unpack(docs: &[Doc], base: &[(u32, u32)], term: u32, doc: DocId, impact: u32) -> (u32, u32) {
+fn unpack(docs: &[Doc], terms: &TermLists, term: u32, doc: DocId, impact: u32) -> (u32, u32) {
     if impact != ESCAPE {
         return (impact & 0xFFFF, impact >> 16);
     }
     let Some(d) = docs.get(doc as usize) else {
         return (1, 1); // unreachable: postings name known documents
     };
-    let terms = d.terms.get(base);
     let tf = terms
-        .binary_search_by_key(&term, |&(t, _)| t)
-        .map_or(1, |at| terms[at].1);
+        .get(doc as usize)
+        .find(|&(t, _)| t == term)
+        .map_or(1, |(_, tf)| tf);
     (tf, d.len)
 }
 
@@ -933,14 +970,26 @@ mod tests {
                 assert_eq!(a.search(q, 10, |_| true), b.search(q, 10, |_| true), "{q}");
             }
             for d in 0..80 {
-                assert_eq!(a.doc_terms(d), b.doc_terms(d), "{d}");
+                assert!(a.doc_terms(d).eq(b.doc_terms(d)), "{d}");
             }
         };
+        same(&original, &copy);
+        // The first insert copies out the lists of the terms it touches; the rest stay shared.
+        copy.insert(80, "ice sea");
+        assert!(!copy.post_base.is_empty() && copy.post_base_copied > 0);
+        original.insert(80, "ice sea");
         same(&original, &copy);
         for index in [&mut original, &mut copy] {
             for d in 60..80 {
                 index.insert(d, &text(d + 1));
             }
+        }
+        assert!(
+            copy.post_base.is_empty(),
+            "most of the shared postings were copied out: the rest followed, the array is freed"
+        );
+        same(&original, &copy);
+        for index in [&mut original, &mut copy] {
             index.insert(5, "river river ice"); // a removed id reused
             for d in (0..80).filter(|d| d % 5 != 0) {
                 index.remove(d); // past half of the postings: a compaction

@@ -1,6 +1,6 @@
-//! [`List`]: a per-document list (a document's terms, its facet keys) held either in its own
-//! allocation or as a range of one shared array — the form an index read back from a catalog
-//! image takes, one allocation for every document instead of one each.
+//! [`List`]: a term's postings held either in their own allocation or as a range of one shared
+//! array — the form an index read back from a catalog image takes, one allocation for every
+//! term instead of one each.
 
 /// A list: its own (`O`: a `Box<[T]>` for lists that never grow, a `Vec<T>` for those that
 /// do), or `base[start..start + len]` of the index's shared array.
@@ -29,20 +29,6 @@ impl<O> List<O> {
                 .unwrap_or_default(),
         }
     }
-
-    /// Lists of the given lengths laid one after another in a shared array, and its length.
-    pub(crate) fn ranges(lens: impl IntoIterator<Item = u32>) -> (Vec<Self>, usize) {
-        let mut start = 0usize;
-        let lists = lens
-            .into_iter()
-            .map(|len| {
-                let list = List::Base { start, len };
-                start = start.saturating_add(len as usize);
-                list
-            })
-            .collect();
-        (lists, start)
-    }
 }
 
 impl<T: Clone> List<Vec<T>> {
@@ -65,8 +51,11 @@ mod tests {
     #[test]
     fn a_list_reads_its_own_elements_or_its_range_of_the_base() {
         let base = [1u32, 2, 3, 4, 5];
-        let (mut lists, total) = List::<Vec<u32>>::ranges([2, 0, 3]);
-        assert_eq!(total, 5);
+        let mut lists: Vec<List<Vec<u32>>> = vec![
+            List::Base { start: 0, len: 2 },
+            List::Base { start: 2, len: 0 },
+            List::Base { start: 2, len: 3 },
+        ];
         let got: Vec<&[u32]> = lists.iter().map(|l| l.get(&base)).collect();
         assert_eq!(got, [&[1, 2][..], &[], &[3, 4, 5]]);
         assert_eq!(List::Own(Box::new([9u32]) as Box<[u32]>).get(&base), [9]);

@@ -10,6 +10,7 @@ mod analyzer;
 mod filter;
 mod lexical;
 mod lists;
+mod term_lists;
 mod topk;
 mod vector;
 

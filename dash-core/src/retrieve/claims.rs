@@ -68,6 +68,7 @@ impl ClaimTable {
             return Some(ix);
         }
         let ix = u32::try_from(self.slots.len()).ok()?;
+        crate::heap::reserve_gently(&mut self.slots, 1);
         self.slots.push(ClaimSlot {
             id: id.clone(),
             docs: SmallVec::new(),
