@@ -362,6 +362,20 @@ impl Segment {
         self.bytes.len() as u64
     }
 
+    /// Starts reading entry `i`'s bytes from disk, if they are not in memory, without waiting
+    /// (see [`FileBytes::will_need`]).
+    pub(crate) fn prefetch(&self, i: usize) {
+        if i >= self.entry_count {
+            return;
+        }
+        let end = if i + 1 < self.entry_count {
+            self.entry_offset(i + 1)
+        } else {
+            self.index_offset
+        };
+        self.bytes.will_need(self.entry_offset(i)..end);
+    }
+
     /// Reads ahead while the guard lives: a merge reads the segment through (see
     /// [`FileBytes::read_through`]).
     pub(crate) fn read_through(&self) -> crate::storage::ReadThrough<'_> {

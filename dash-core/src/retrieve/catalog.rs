@@ -300,6 +300,7 @@ impl TenantIndex {
         let doc = DocId::try_from(self.docs.len()).ok()?;
         self.close_current(claim, recorded_at);
         let weight = evidence_weight(item);
+        crate::heap::reserve_gently(&mut self.docs, 1);
         self.docs.push(Doc {
             claim,
             version,
@@ -408,6 +409,20 @@ impl TenantIndex {
                     VersionBody::Tombstone => None,
                 }),
             Content::Dropped | Content::Logged => None,
+        }
+    }
+
+    /// Starts reading the content of `docs` from their segments, all at once and without
+    /// waiting, before they are read one by one ([`TenantIndex::item`]).
+    pub(crate) fn prefetch(&self, docs: impl IntoIterator<Item = DocId>) {
+        for doc in docs {
+            if let Some(Doc {
+                content: Content::Stored { segment, entry },
+                ..
+            }) = self.docs.get(doc as usize)
+            {
+                segment.prefetch(*entry as usize);
+            }
         }
     }
 

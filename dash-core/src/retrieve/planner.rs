@@ -197,6 +197,7 @@ pub(crate) fn run(
         ranked.truncate(q.top_k);
         trace.stage("rank", ranked.len());
 
+        index.prefetch(ranked.iter().map(|r| r.0));
         results = ranked
             .iter()
             .filter_map(|&(doc, score, breakdown)| {

@@ -60,6 +60,18 @@ impl FileBytes {
         }
     }
 
+    /// Asks the kernel to start reading `range` now (`MADV_WILLNEED`), without waiting: an
+    /// answer of 50 claims scattered over segments not in the page cache then waits for one
+    /// round of reads issued together, not for 50 in turn. Nothing for heap bytes or a range
+    /// outside the bytes.
+    pub(crate) fn will_need(&self, range: std::ops::Range<usize>) {
+        if let Repr::Mapped(map) = &self.0 {
+            if range.start < range.end && range.end <= map.len() {
+                let _ = map.advise_range(memmap2::Advice::WillNeed, range.start, range.len());
+            }
+        }
+    }
+
     /// Asks for read-ahead while the returned guard lives (`MADV_SEQUENTIAL`: a merge reads a
     /// segment from its first record to its last), then [releases](Self::release) the mapping
     /// again. Readers meanwhile read the same bytes; only the kernel's paging changes.

@@ -246,6 +246,25 @@ mod tests {
     }
 
     #[test]
+    fn reads_asked_ahead_change_nothing_and_ranges_outside_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FileStorage::new(dir.path());
+        let (content, mapped) = written_and_mapped(&storage, Path::new("ahead-seg"), 100_000);
+        mapped.release();
+        for range in [
+            10..5_000,
+            4_095..4_097,
+            99_999..100_000,
+            5..5,
+            90_000..200_000,
+        ] {
+            mapped.will_need(range);
+        }
+        assert_eq!(&mapped[..], &content[..]);
+        FileBytes::from(content.clone()).will_need(0..10); // heap bytes: nothing to do
+    }
+
+    #[test]
     fn map_of_an_empty_or_missing_file() {
         let dir = tempfile::tempdir().unwrap();
         let storage = FileStorage::new(dir.path());
