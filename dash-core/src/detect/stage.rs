@@ -924,9 +924,9 @@ fn cap_and_store(
         kept.push((p.from, p.to));
         built += 1;
         slot.edges.push(StoredEdge {
-            from: from_id.clone(),
+            from: crate::model::ClaimId::new(from_id),
             from_version: from_doc.version,
-            to: to_id.clone(),
+            to: crate::model::ClaimId::new(to_id),
             to_version: to_doc.version,
             relation: p.relation,
             strength: p.strength,

@@ -185,7 +185,7 @@ fn claim_id(index: &TenantIndex, claim: u32) -> ClaimId {
     index
         .claims
         .get(claim)
-        .map(|c| c.id.clone())
+        .map(|c| ClaimId::new(&*c.id))
         .unwrap_or_else(|| ClaimId::new(""))
 }
 

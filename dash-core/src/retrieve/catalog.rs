@@ -105,8 +105,7 @@ pub(crate) struct Doc {
     /// When a later version or tombstone replaced it ([`Timestamp::MAX`] while current).
     pub(crate) superseded_at: Timestamp,
     /// Valid time: `[from, to)`, open ends unbounded.
-    pub(crate) valid_from: Option<Timestamp>,
-    pub(crate) valid_to: Option<Timestamp>,
+    pub(crate) valid: ValidTime,
     /// What its evidence says (the composite score's inputs).
     pub(crate) weight: EvidenceWeight,
     /// The claim's confidence.
@@ -138,7 +137,41 @@ impl Doc {
 
     /// True when `t` lies in the version's valid time.
     pub(crate) fn valid_at(&self, t: Timestamp) -> bool {
-        self.valid_from.is_none_or(|f| f <= t) && self.valid_to.is_none_or(|e| t < e)
+        self.valid.contains(t)
+    }
+}
+
+/// A version's valid time `[from, to)` in microseconds, an open end as `i64::MIN` / `i64::MAX`:
+/// 16 bytes where two `Option<Timestamp>` took 32 (a tenth of a document's entry, 160 MB at
+/// 10M claims). The one instant this cannot tell apart — an end at exactly `i64::MAX` µs, year
+/// 294,247 — reads as open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ValidTime {
+    from: i64,
+    to: i64,
+}
+
+impl ValidTime {
+    pub(crate) fn new(from: Option<Timestamp>, to: Option<Timestamp>) -> Self {
+        Self {
+            from: from.map_or(i64::MIN, Timestamp::as_unix_micros),
+            to: to.map_or(i64::MAX, Timestamp::as_unix_micros),
+        }
+    }
+
+    /// The start, `None` when open.
+    pub(crate) fn from(self) -> Option<Timestamp> {
+        (self.from != i64::MIN).then(|| Timestamp::from_unix_micros(self.from))
+    }
+
+    /// The end, `None` when open.
+    pub(crate) fn to(self) -> Option<Timestamp> {
+        (self.to != i64::MAX).then(|| Timestamp::from_unix_micros(self.to))
+    }
+
+    fn contains(self, t: Timestamp) -> bool {
+        let t = t.as_unix_micros();
+        self.from <= t && (t < self.to || self.to == i64::MAX)
     }
 }
 
@@ -307,8 +340,7 @@ impl TenantIndex {
             lsn,
             recorded_at,
             superseded_at: Timestamp::MAX,
-            valid_from: item.claim.valid_from,
-            valid_to: item.claim.valid_to,
+            valid: ValidTime::new(item.claim.valid_from, item.claim.valid_to),
             weight,
             confidence: item.claim.confidence,
             content: Content::Held(Arc::clone(item)),
@@ -467,7 +499,7 @@ impl TenantIndex {
     }
 
     /// The claim id of a document.
-    pub(crate) fn claim_id(&self, doc: DocId) -> Option<&ClaimId> {
+    pub(crate) fn claim_id(&self, doc: DocId) -> Option<&str> {
         let d = self.docs.get(doc as usize)?;
         Some(&self.claims.get(d.claim)?.id)
     }
@@ -571,9 +603,9 @@ impl TenantIndex {
             self.docs.get(s as usize).is_some_and(|d| d.claim != claim)
                 && self.visible_in_time(s, view)
                 && self.item(s).is_some_and(|item| {
-                    item.edges
-                        .iter()
-                        .any(|e| e.relation == Relation::Supersedes && &e.to_claim_id == target)
+                    item.edges.iter().any(|e| {
+                        e.relation == Relation::Supersedes && e.to_claim_id.as_str() == &**target
+                    })
                 })
         })
     }
@@ -1162,4 +1194,38 @@ pub(crate) fn totals(cells: &[SharedTenant]) -> TenantTotals {
         sum.inbox = sum.inbox.add(cell.inbox_stats());
     }
     sum
+}
+
+#[cfg(test)]
+mod valid_time_tests {
+    use super::ValidTime;
+    use crate::model::Timestamp;
+
+    #[test]
+    fn valid_time_reads_back_and_answers_as_the_options_it_holds() {
+        let ts = Timestamp::from_unix_micros;
+        let ends = [
+            None,
+            Some(ts(-5)),
+            Some(ts(0)),
+            Some(ts(7)),
+            Some(ts(i64::MIN)),
+        ];
+        let instants = [i64::MIN, -6, -5, 0, 6, 7, 8, i64::MAX - 1];
+        for from in ends {
+            for to in ends.iter().copied().chain([Some(ts(i64::MAX))]) {
+                let v = ValidTime::new(from, to);
+                // An end at i64::MIN reads as open: the same instants pass.
+                let open_from = from.filter(|f| f.as_unix_micros() != i64::MIN);
+                assert_eq!(v.from(), open_from);
+                for t in instants.map(ts) {
+                    let by_options = from.is_none_or(|f| f <= t) && to.is_none_or(|e| t < e);
+                    assert_eq!(v.contains(t), by_options, "{from:?}..{to:?} at {t:?}");
+                }
+            }
+        }
+        let v = ValidTime::new(Some(ts(3)), Some(ts(9)));
+        assert_eq!((v.from(), v.to()), (Some(ts(3)), Some(ts(9))));
+        assert_eq!(ValidTime::new(None, None).to(), None);
+    }
 }

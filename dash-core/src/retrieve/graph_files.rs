@@ -73,7 +73,7 @@ pub(crate) fn stamps(index: &TenantIndex, docs: &[DocId]) -> Option<Vec<Stamp>> 
                 doc,
                 lsn: d.lsn.0,
                 version: d.version,
-                claim: claim_hash(claim.id.as_str()),
+                claim: claim_hash(&claim.id),
             })
         })
         .collect()

@@ -42,7 +42,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::catalog::{Catalog, Content, Doc, Pending, TenantIndex};
+use super::catalog::{Catalog, Content, Doc, Pending, TenantIndex, ValidTime};
 use super::claims::ClaimTable;
 use super::dense::DenseIndex;
 use super::rank::EvidenceWeight;
@@ -240,8 +240,8 @@ fn encode_head(e: &mut Encoder, t: &TenantIndex) {
         e.u64(d.lsn.0);
         e.i64(d.recorded_at.as_unix_micros());
         e.i64(d.superseded_at.as_unix_micros());
-        e.opt_ts(d.valid_from);
-        e.opt_ts(d.valid_to);
+        e.opt_ts(d.valid.from());
+        e.opt_ts(d.valid.to());
         e.f32(d.weight.support);
         e.f32(d.weight.contradiction);
         e.u8(u8::from(d.weight.net_contradicting));
@@ -467,8 +467,7 @@ fn decode_head(bytes: &[u8], segments: &HashMap<u64, &Arc<Segment>>) -> DecodeRe
             lsn,
             recorded_at,
             superseded_at,
-            valid_from,
-            valid_to,
+            valid: ValidTime::new(valid_from, valid_to),
             weight,
             confidence,
             content,

@@ -188,7 +188,7 @@ pub(crate) fn run(
         let key = |d: DocId| {
             let doc = index.docs.get(d as usize);
             let claim = doc.and_then(|x| index.claims.get(x.claim));
-            (doc.map(|x| x.recorded_at), claim.map(|c| &c.id))
+            (doc.map(|x| x.recorded_at), claim.map(|c| &*c.id))
         };
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| key(a.0).cmp(&key(b.0))));
         if below_successors(&mut ranked, &superseded) {
