@@ -87,13 +87,21 @@ pub(crate) fn write(
             .to_le_bytes(),
     )?;
     for batch in tenants.chunks(TENANTS_AT_ONCE) {
-        let parts: Vec<Vec<u8>> = batch
+        // A large tenant is left out of the parallel pass and written part by part below.
+        let encoded: Vec<Option<Vec<u8>>> = batch
             .par_iter()
-            .map(|(id, cell, t)| encode_tenant(id, cell.undetected(), t))
+            .map(|(id, cell, t)| {
+                (t.docs.len() < STREAM_FROM_DOCS).then(|| encode_tenant(id, cell.undetected(), t))
+            })
             .collect();
-        for p in parts {
-            file.put(&(p.len() as u64).to_le_bytes())?;
-            file.put(&p)?;
+        for ((id, cell, t), tenant) in batch.iter().zip(encoded) {
+            match tenant {
+                Some(p) => {
+                    file.put(&(p.len() as u64).to_le_bytes())?;
+                    file.put(&p)?;
+                }
+                None => write_tenant_by_parts(&mut file, id, cell.undetected(), t)?,
+            }
         }
     }
     let (mut file, len) = file.finish()?;
@@ -204,23 +212,72 @@ fn encode_prefix(catalog: &Catalog, applied_through: Lsn, segments: &[Arc<Segmen
     e.buf
 }
 
-fn encode_tenant(id: &TenantId, undetected: u64, t: &TenantIndex) -> Vec<u8> {
-    let mut e = Encoder::default();
-    e.str(id.as_str());
-    e.u64(undetected);
-    e.u64(t.store_vectors);
-    part(&mut e, |e| encode_head(e, t));
-    part(&mut e, |e| t.lexical.encode(e));
-    part(&mut e, |e| t.filters.encode(e));
-    part(&mut e, |e| match &t.dense {
+/// Tenants with at least this many documents are written part by part: each part is encoded
+/// twice (once for its length, once to write it) so that the close holds one part at a time,
+/// not the tenant (at 10M claims the tenant's 3.96 GB raised the close's peak by as much).
+const STREAM_FROM_DOCS: usize = 1_000_000;
+
+/// A tenant's parts, in the image's order.
+const PARTS: [fn(&mut Encoder, &TenantIndex); 5] = [
+    encode_head,
+    |e, t| t.lexical.encode(e),
+    |e, t| t.filters.encode(e),
+    |e, t| match &t.dense {
         None => e.u8(0),
         Some(dense) => {
             e.u8(1);
             dense.encode(e, &t.removed);
         }
-    });
-    part(&mut e, |e| t.detected.encode(e));
+    },
+    |e, t| t.detected.encode(e),
+];
+
+/// `id str | undetected u64 | store_vectors u64`: what precedes a tenant's parts.
+fn tenant_header(id: &TenantId, undetected: u64, t: &TenantIndex) -> Encoder {
+    let mut e = Encoder::default();
+    e.str(id.as_str());
+    e.u64(undetected);
+    e.u64(t.store_vectors);
+    e
+}
+
+fn encode_tenant(id: &TenantId, undetected: u64, t: &TenantIndex) -> Vec<u8> {
+    let mut e = tenant_header(id, undetected, t);
+    for encode in PARTS {
+        part(&mut e, |e| encode(e, t));
+    }
     e.buf
+}
+
+/// Writes `len u64 | tenant` as [`encode_tenant`] would, holding one part at a time.
+fn write_tenant_by_parts(
+    file: &mut frame::Writer,
+    id: &TenantId,
+    undetected: u64,
+    t: &TenantIndex,
+) -> std::io::Result<()> {
+    let encoded = |encode: fn(&mut Encoder, &TenantIndex)| {
+        let mut e = Encoder::default();
+        encode(&mut e, t);
+        e.buf
+    };
+    let lens: Vec<usize> = PARTS.iter().map(|&f| encoded(f).len()).collect();
+    let header = tenant_header(id, undetected, t).buf;
+    let total = header.len() + lens.iter().map(|l| 8 + l).sum::<usize>();
+    file.put(&(total as u64).to_le_bytes())?;
+    file.put(&header)?;
+    for (&encode, len) in PARTS.iter().zip(lens) {
+        let bytes = encoded(encode);
+        if bytes.len() != len {
+            // The tenant changed between the passes: the close holds the catalog, so it cannot.
+            return Err(std::io::Error::other(
+                "a tenant changed while its image was written",
+            ));
+        }
+        file.put(&(len as u64).to_le_bytes())?;
+        file.put(&bytes)?;
+    }
+    Ok(())
 }
 
 /// `len u64 | what f writes`.
@@ -501,4 +558,45 @@ fn decode_head(bytes: &[u8], segments: &HashMap<u64, &Arc<Segment>>) -> DecodeRe
         superseded,
         incoming,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Claim, Evidence, IngestItem, Stance, Timestamp};
+    use crate::retrieve::tenant_cell::TenantOp;
+    use crate::MemStorage;
+
+    #[test]
+    fn a_tenant_written_part_by_part_is_the_tenant_encoded_whole() {
+        let mut t = TenantIndex::new();
+        for i in 0..40u64 {
+            let mut claim =
+                Claim::new("acme", format!("c{i}"), format!("the glacier {i} retreats"));
+            claim.entities = vec![format!("e{}", i % 3)];
+            claim.embedding = Some(vec![1.0, i as f32, 0.5]);
+            let item = IngestItem::new(claim).with_evidence(Evidence::new(
+                format!("ev{i}"),
+                format!("c{i}"),
+                "wiki",
+                Stance::Supports,
+            ));
+            t.apply(TenantOp::Commit {
+                lsn: Lsn(i + 1),
+                recorded_at: Timestamp::from_unix_micros(i as i64),
+                items: vec![(Arc::new(item), 1)],
+            });
+        }
+        let id = TenantId::new("acme");
+        let storage = MemStorage::new();
+        let mut w =
+            frame::Writer::new(storage.create(Path::new("img")).unwrap(), MAGIC, 1).unwrap();
+        write_tenant_by_parts(&mut w, &id, 3, &t).unwrap();
+        w.finish().unwrap();
+        let bytes = storage.read(Path::new("img")).unwrap();
+        let body = unframe(MAGIC, 1, 1, &bytes).unwrap().body;
+        let whole = encode_tenant(&id, 3, &t);
+        assert_eq!(body[..8], (whole.len() as u64).to_le_bytes());
+        assert_eq!(&body[8..], &whole[..]);
+    }
 }
