@@ -848,6 +848,9 @@ fn debug_storage(state: &AppState) -> Result<Answer, ApiError> {
                 "dense_graphs": stats.dense_graphs,
                 "catalog_image_loaded": stats.catalog_image_loaded,
                 "catalog_image_unused": stats.catalog_image_unused,
+                // Walks every tenant's dictionaries (milliseconds at a million claims): fine for
+                // an admin's look, not for a scrape.
+                "memory": state.store.index_memory(),
             },
             "recovery": {
                 "manifest_generation": report.manifest_generation,

@@ -827,6 +827,19 @@ fn debug_endpoints() {
     assert!((1..=2).contains(&last_lsn), "{}", r.text);
     assert!(r.json["warnings"].as_array().unwrap().is_empty());
     assert!(r.json.get("manifest_generation").is_some());
+    // The catalog's heap by component: one tenant, one document, its postings counted.
+    let memory = &r.json["indexes"]["memory"];
+    assert_eq!(
+        (memory["tenants"].as_u64(), memory["documents"].as_u64()),
+        (Some(1), Some(1)),
+        "{}",
+        r.text
+    );
+    assert!(
+        memory["lexical_postings"].as_u64().unwrap() > 0,
+        "{}",
+        r.text
+    );
 }
 
 #[test]
