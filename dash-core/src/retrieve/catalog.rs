@@ -569,6 +569,14 @@ impl TenantIndex {
     /// valid at that instant supersedes it. (Without `as_of`, superseded claims stay visible and
     /// rank below their successor.)
     pub(crate) fn visible(&self, doc: DocId, view: &TimeView) -> bool {
+        if view.as_of.is_none() && view.recorded_as_of.is_none() {
+            // Now, at every time: the current versions. The bitmap (~1 bit a document) stays in
+            // cache where the document table (80 bytes a document) does not: a graph walk asks
+            // for thousands of documents per query.
+            let current = self.current.contains(doc);
+            debug_assert_eq!(current, self.visible_in_time(doc, view), "doc {doc}");
+            return current;
+        }
         self.visible_in_time(doc, view)
             && (view.as_of.is_none() || self.successor(doc, view).is_none())
     }
