@@ -1791,9 +1791,10 @@ fn selective_dense_filters_score_exactly_the_admitted_documents() {
 }
 
 #[test]
-fn hybrid_searches_run_at_once_answer_as_run_in_turn() {
-    // The same store, opened to run every hybrid query's two searches at once (threshold 0)
-    // and then in turn (u32::MAX): the same answers, scores and explanations of candidates.
+fn searches_run_at_once_or_split_answer_as_run_in_turn() {
+    // The same store, opened to run every hybrid query's two searches at once and every
+    // lexical search as two over the halves of the ids (thresholds 0), and then in turn
+    // (u32::MAX): the same answers and scores, hybrid and text-only.
     const WORDS: &[&str] = &[
         "ice", "sea", "heat", "storm", "river", "coast", "carbon", "melt",
     ];
@@ -1804,6 +1805,7 @@ fn hybrid_searches_run_at_once_answer_as_run_in_turn() {
     let open = |docs: u32| {
         Store::builder(dir.path())
             .concurrent_search_min_docs(docs)
+            .split_lexical_min_docs(docs)
             .dense_seal_threshold(64)
             .dense_merge_after_idle(None)
             .open()
@@ -1819,12 +1821,16 @@ fn hybrid_searches_run_at_once_answer_as_run_in_turn() {
         store.ingest(IngestItem::new(claim)).unwrap();
     }
     store.wait_for_indexes();
-    let queries: Vec<Query> = (0..20usize)
+    let queries: Vec<Query> = (0..40usize)
         .map(|k| {
-            Query::new("a")
+            let q = Query::new("a")
                 .text(format!("{} {}", WORDS[k % 8], WORDS[(k * 3 + 1) % 8]))
-                .embedding(vector(&mut rng))
-                .top_k(10)
+                .top_k(10);
+            if k < 20 {
+                q.embedding(vector(&mut rng))
+            } else {
+                q
+            }
         })
         .collect();
     let answers = |store: &Store| -> Vec<Vec<(String, f32)>> {

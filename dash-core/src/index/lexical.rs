@@ -380,6 +380,35 @@ impl Bm25Index {
         k: usize,
         accept: impl Fn(DocId) -> bool,
     ) -> Vec<(DocId, f32)> {
+        self.search_in(query, k, accept, 0..DocId::MAX)
+    }
+
+    /// [`Bm25Index::search`] over the documents whose ids lie in `docs` alone (scored against
+    /// the whole index's statistics), so that one search can run as several over disjoint id
+    /// ranges, on several threads: the best `k` of the parts' answers together are the whole
+    /// search's (up to the last bits of a score, as with [`Bm25Index::search_exhaustive`]).
+    /// [`Bm25Index::id_bound`] bounds the ids to split.
+    ///
+    /// ```
+    /// use dash_core::index::{Analyzer, Bm25Index};
+    ///
+    /// let mut index = Bm25Index::new(Analyzer::english());
+    /// for d in 0..100 {
+    ///     index.insert(d, if d % 10 == 0 { "glacier retreat" } else { "glacier mass" });
+    /// }
+    /// let mid = index.id_bound() / 2;
+    /// let low = index.search_in("glacier retreat", 3, |_| true, 0..mid);
+    /// let high = index.search_in("glacier retreat", 3, |_| true, mid..index.id_bound());
+    /// assert!(low.iter().all(|h| h.0 < mid) && high.iter().all(|h| h.0 >= mid));
+    /// assert_eq!(low, index.search("glacier retreat", 3, |_| true)); // ties: lower ids first
+    /// ```
+    pub fn search_in(
+        &self,
+        query: &str,
+        k: usize,
+        accept: impl Fn(DocId) -> bool,
+        docs: std::ops::Range<DocId>,
+    ) -> Vec<(DocId, f32)> {
         let Some(model) = self.model(k) else {
             return Vec::new();
         };
@@ -387,16 +416,25 @@ impl Bm25Index {
             .weighted_terms(query, &model)
             .filter_map(|(id, weight)| {
                 let bound = self.bounds.get(id as usize)?;
-                Some(Cursor {
+                let mut cursor = Cursor {
                     list: self.postings.get(id as usize)?.get(&self.post_base),
                     term: id,
                     pos: 0,
                     weight,
                     bound: weight * model.bound(bound) * BOUND_SLACK,
-                })
+                };
+                cursor.seek(docs.start);
+                Some(cursor)
             })
             .collect();
-        self.max_score(&mut cursors, k, &accept, &model)
+        self.max_score(&mut cursors, k, &accept, &model, docs.end)
+    }
+
+    /// One past the largest document id the index has held: [`Bm25Index::search_in`]'s ranges
+    /// split `0..id_bound()`.
+    #[must_use]
+    pub fn id_bound(&self) -> DocId {
+        DocId::try_from(self.docs.len()).unwrap_or(DocId::MAX)
     }
 
     /// The same answer as [`Bm25Index::search`], by scoring every posting of every query term
@@ -479,14 +517,16 @@ impl Bm25Index {
         terms
     }
 
-    /// MaxScore over `cursors`: document at a time, the terms sorted by bound; the first
-    /// `essential` ones (whose bounds sum to at most the `k`-th score) only probe.
+    /// MaxScore over `cursors` up to (not including) document `until`: document at a time, the
+    /// terms sorted by bound; the first `essential` ones (whose bounds sum to at most the
+    /// `k`-th score) only probe.
     fn max_score(
         &self,
         cursors: &mut [Cursor<'_>],
         k: usize,
         accept: &impl Fn(DocId) -> bool,
         model: &Model,
+        until: DocId,
     ) -> Vec<(DocId, f32)> {
         cursors.sort_by(|a, b| a.bound.total_cmp(&b.bound));
         // prefix[i]: the most terms 0..=i can add to a document's score together.
@@ -506,8 +546,13 @@ impl Bm25Index {
         // increasing id order (Lucene's MaxScore bulk scorer works the same way).
         let mut scores = [0.0f32; WINDOW];
         let mut touched = [0u64; WINDOW / 64];
-        while let Some(base) = cursors[essential..].iter().filter_map(Cursor::doc).min() {
-            let end = base.saturating_add(WINDOW as DocId);
+        while let Some(base) = cursors[essential..]
+            .iter()
+            .filter_map(Cursor::doc)
+            .min()
+            .filter(|&base| base < until)
+        {
+            let end = base.saturating_add(WINDOW as DocId).min(until);
             for c in &mut cursors[essential..] {
                 while let Some(&(doc, impact)) = c.list.get(c.pos) {
                     if doc >= end {
@@ -1090,6 +1135,7 @@ mod tests {
             k in 1usize..40,
             modulus in 1u32..4,
             stride in 1usize..60,
+            split in 0.0f64..=1.0,
         ) {
             // Ids spread by `stride` so that a corpus spans several scoring windows.
             let id = |i: usize| ((i % docs.len()) * stride) as DocId;
@@ -1117,6 +1163,20 @@ mod tests {
             for (pd, ps) in &pruned {
                 let truth = all.iter().find(|(d, _)| d == pd).map(|(_, s)| *s);
                 prop_assert!(truth.is_some_and(|t| close(t, *ps)), "{pd}:{ps} vs {truth:?}");
+            }
+            // Split at any id, the two parts' best `k` together are the whole answer.
+            let mid = (f64::from(index.id_bound()) * split) as DocId;
+            let low = index.search_in(&query, k, accept, 0..mid);
+            let high = index.search_in(&query, k, accept, mid..index.id_bound());
+            prop_assert!(low.iter().all(|h| h.0 < mid) && high.iter().all(|h| h.0 >= mid));
+            let mut merged = TopK::new(k);
+            for (d, score) in low.into_iter().chain(high) {
+                merged.push(Hit::new(d, score));
+            }
+            let merged = merged.into_sorted();
+            prop_assert_eq!(merged.len(), exhaustive.len());
+            for ((md, ms), (ed, es)) in merged.iter().zip(&exhaustive) {
+                prop_assert!(close(*ms, *es), "rank scores {md}:{ms} vs {ed}:{es}");
             }
         }
     }

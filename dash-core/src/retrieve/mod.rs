@@ -28,7 +28,7 @@ pub(crate) use catalog::{read_tenant, Catalog};
 pub(crate) use dense::{Fold, SealPlan};
 pub(crate) use memory::of_tenants as index_memory;
 pub use memory::IndexMemory;
-pub(crate) use planner::run;
+pub(crate) use planner::{run, Threads};
 pub use query::{
     Fusion, Query, Ranking, StanceMode, MAX_DETECTION_WAIT, MAX_FILTER_CONDITIONS, MAX_GRAPH_DEPTH,
     MAX_TOP_K,

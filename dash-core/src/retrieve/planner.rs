@@ -10,7 +10,7 @@ use super::assemble::{assemble, build_graph};
 use super::catalog::{TenantIndex, TimeView};
 use super::query::{Query, Ranking, StanceMode};
 use super::rank::{composite, fuse};
-use crate::index::DocId;
+use crate::index::{DocId, Hit, TopK};
 use crate::model::Timestamp;
 
 /// Temporal factor of a claim that is not valid at the current instant, for queries without
@@ -57,14 +57,62 @@ impl Trace {
     }
 }
 
+/// When a query's searches take threads of their own, by the tenant's live documents.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Threads {
+    /// From here the lexical and dense searches run at once
+    /// (`StoreBuilder::concurrent_search_min_docs`).
+    pub(crate) concurrent_from: u32,
+    /// From here the lexical search runs as two, over the halves of the tenant's ids
+    /// (`StoreBuilder::split_lexical_min_docs`).
+    pub(crate) split_lexical_from: u32,
+}
+
+/// A search started on a scoped thread of its own, or run on the caller's when no thread was
+/// to be had.
+enum Search<'scope, T> {
+    Running(std::thread::ScopedJoinHandle<'scope, T>),
+    Done(T),
+}
+
+impl<T> Search<'_, T> {
+    /// The search's answer (a panic in it is the caller's, as if it had run there).
+    fn join(self) -> T {
+        match self {
+            Search::Running(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Search::Done(answer) => answer,
+        }
+    }
+}
+
+/// Runs `f` on a scoped thread named `name`, or here and now when no thread can be had.
+fn spawn<'scope, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    name: &str,
+    f: impl FnOnce() -> T + Send + Clone + 'scope,
+) -> Search<'scope, T> {
+    match std::thread::Builder::new()
+        .name(name.into())
+        .spawn_scoped(scope, f.clone())
+    {
+        Ok(handle) => Search::Running(handle),
+        Err(_) => Search::Done(f()),
+    }
+}
+
+/// The best `k` of two answers (each best first; ties to the lower id).
+fn best_of(k: usize, a: Vec<(DocId, f32)>, b: Vec<(DocId, f32)>) -> Vec<(DocId, f32)> {
+    let mut top = TopK::new(k);
+    for (doc, score) in a.into_iter().chain(b) {
+        top.push(Hit::new(doc, score));
+    }
+    top.into_sorted()
+}
+
 /// Answers `q` from one tenant's indexes (`None`: the tenant has no data).
-/// `concurrent_from`: live documents from which the lexical and dense searches run at once
-/// (`StoreBuilder::concurrent_search_min_docs`).
-pub(crate) fn run(
-    index: Option<&TenantIndex>,
-    q: &Query,
-    concurrent_from: u32,
-) -> RetrieveResponse {
+pub(crate) fn run(index: Option<&TenantIndex>, q: &Query, threads: Threads) -> RetrieveResponse {
     let started = Instant::now();
     let mut trace = Trace::new(q.explain);
     let mut explain = Explain::default();
@@ -99,8 +147,8 @@ pub(crate) fn run(
         };
         let pool = pool_size(q.top_k);
 
-        let search_lexical = || match q.search_text() {
-            Some(text) => index.lexical.search(text, pool, accept),
+        let search_lexical = |docs: std::ops::Range<DocId>| match q.search_text() {
+            Some(text) => index.lexical.search_in(text, pool, accept, docs),
             None => Vec::new(),
         };
         let search_dense = || match (&q.embedding, &index.dense) {
@@ -118,28 +166,29 @@ pub(crate) fn run(
         }
         // A large tenant's two searches run at once, the dense one on a thread of its own (a
         // spawn costs tens of microseconds; the searches milliseconds each at a million
-        // claims). With only one of them, or a small tenant, they run here in turn.
+        // claims), and a very large tenant's lexical search runs as two over the halves of its
+        // ids, the upper one on a thread too. A small tenant's run here in turn.
+        let live = index.lexical.len();
         let both = q.search_text().is_some()
             && q.embedding.is_some()
             && index.dense.is_some()
-            && index.lexical.len() >= concurrent_from;
-        let (lexical, dense) = if both {
-            std::thread::scope(|scope| {
-                let spawned = std::thread::Builder::new()
-                    .name("dash-dense-search".into())
-                    .spawn_scoped(scope, search_dense);
-                let lexical = search_lexical();
-                let dense = match spawned {
-                    Ok(handle) => handle
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                    Err(_) => search_dense(), // no thread to be had: in turn
-                };
-                (lexical, dense)
-            })
-        } else {
-            (search_lexical(), search_dense())
-        };
+            && live >= threads.concurrent_from;
+        let split = q.search_text().is_some() && live >= threads.split_lexical_from;
+        let (lexical, dense) = std::thread::scope(|scope| {
+            let dense = both.then(|| spawn(scope, "dash-dense-search", search_dense));
+            let lexical = if split {
+                let mid = index.lexical.id_bound() / 2;
+                let upper = spawn(scope, "dash-lexical-search", move || {
+                    search_lexical(mid..DocId::MAX)
+                });
+                let lower = search_lexical(0..mid);
+                best_of(pool, lower, upper.join())
+            } else {
+                search_lexical(0..DocId::MAX)
+            };
+            let dense = dense.map_or_else(search_dense, Search::join);
+            (lexical, dense)
+        });
         // (Run at once, the lexical stage's time covers both.)
         trace.stage("lexical", lexical.len());
         trace.stage("dense", dense.len());

@@ -64,6 +64,8 @@ pub const DEFAULT_MAX_SEGMENTS: usize = 24;
 pub const DEFAULT_DENSE_SEAL_THRESHOLD: usize = 16_384;
 /// [`StoreBuilder::concurrent_search_min_docs`]'s default.
 const DEFAULT_CONCURRENT_SEARCH_MIN_DOCS: u32 = 100_000;
+/// [`StoreBuilder::split_lexical_min_docs`]'s default.
+const DEFAULT_SPLIT_LEXICAL_MIN_DOCS: u32 = 2_000_000;
 
 /// The default [`StoreBuilder::dense_merge_after_idle`].
 pub const DEFAULT_DENSE_MERGE_IDLE: Duration = Duration::from_secs(5);
@@ -83,6 +85,7 @@ pub(crate) struct Config {
     pub(crate) dense_merge_idle: Option<Duration>,
     pub(crate) hnsw: HnswParams,
     pub(crate) concurrent_search_min_docs: u32,
+    pub(crate) split_lexical_min_docs: u32,
     pub(crate) detection: Arc<DetectionConfig>,
     pub(crate) embedder: Option<Arc<dyn Embedder>>,
 }
@@ -125,6 +128,7 @@ impl StoreBuilder {
                 dense_merge_idle: Some(DEFAULT_DENSE_MERGE_IDLE),
                 hnsw: HnswParams::default(),
                 concurrent_search_min_docs: DEFAULT_CONCURRENT_SEARCH_MIN_DOCS,
+                split_lexical_min_docs: DEFAULT_SPLIT_LEXICAL_MIN_DOCS,
                 detection: Arc::new(DetectionConfig::default()),
                 embedder: None,
             },
@@ -242,6 +246,24 @@ impl StoreBuilder {
     /// ```
     pub fn concurrent_search_min_docs(mut self, docs: u32) -> Self {
         self.config.concurrent_search_min_docs = docs;
+        self
+    }
+
+    /// Live documents from which a tenant's lexical search runs as two, over the lower and the
+    /// upper half of its document ids, the upper one on a thread of its own (the two answers'
+    /// best are the one search's). At 10M claims a lexical search takes 4 ms on average and
+    /// 11 at the 95th percentile, beside a dense search of 6: split, a hybrid query's work
+    /// spreads over two cores. `u32::MAX` never splits. Default: 2,000,000.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let store = dash_core::Store::builder(dir.path())
+    ///     .split_lexical_min_docs(u32::MAX)
+    ///     .open()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn split_lexical_min_docs(mut self, docs: u32) -> Self {
+        self.config.split_lexical_min_docs = docs;
         self
     }
 

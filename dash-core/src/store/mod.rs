@@ -370,9 +370,12 @@ impl Store {
         let query = embedded.as_ref().unwrap_or(query);
         // The query holds its tenant's indexes only, not the store's state lock: the writer
         // applies other tenants' commits meanwhile.
-        let concurrent_from = self.shared.config.concurrent_search_min_docs;
+        let threads = crate::retrieve::Threads {
+            concurrent_from: self.shared.config.concurrent_search_min_docs,
+            split_lexical_from: self.shared.config.split_lexical_min_docs,
+        };
         let mut answer = self.shared.with_tenant(query.tenant(), |index| {
-            crate::retrieve::run(index, query, concurrent_from)
+            crate::retrieve::run(index, query, threads)
         });
         answer.detection = detection;
         Ok(answer)
