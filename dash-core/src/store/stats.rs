@@ -67,6 +67,10 @@ pub struct StoreStats {
     /// True while the background indexer has work due or running (including the build of the
     /// segments' indexes after open).
     pub index_building: bool,
+    /// True while a checkpoint the writer asked for (its WAL passed
+    /// [`StoreBuilder::checkpoint_wal_bytes`](crate::StoreBuilder::checkpoint_wal_bytes))
+    /// waits or runs, its merge included.
+    pub checkpoint_pending: bool,
     /// The last background index build failure, if any.
     pub last_index_error: Option<String>,
     /// Sealed graphs loaded from their files at open (not rebuilt).
@@ -211,6 +215,7 @@ impl Store {
             dense_exact_docs: totals.exact_docs,
             dense_graphs: totals.graphs,
             index_building: index_building || totals.building,
+            checkpoint_pending: self.shared.checkpoint_requested.load(Ordering::Acquire),
             last_index_error: lock(&self.shared.last_index_error).clone(),
             graphs_loaded: m.graphs_loaded.load(Ordering::Relaxed),
             graphs_discarded: m.graphs_discarded.load(Ordering::Relaxed),

@@ -33,6 +33,7 @@
 
 mod ground_truth;
 mod real;
+mod sweep;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -114,6 +115,10 @@ pub struct Args {
     /// live beside a 10M one.
     #[arg(long)]
     pub store: Option<PathBuf>,
+    /// Instead of the steps: reopen the store of an earlier run once per `ef_search` given
+    /// (comma-separated) and print recall@10 and dense-only, lexical-only and hybrid latency.
+    #[arg(long, value_delimiter = ',')]
+    pub ef_sweep: Vec<usize>,
 }
 
 /// Corpus lines read and ingested at a time.
@@ -192,6 +197,11 @@ fn ingest_lines(
 
 /// The builder every open of the bench store starts from.
 fn builder(dir: &Path, a: &Args) -> Res<dash_core::StoreBuilder> {
+    builder_ef(dir, a, dash_core::index::HnswParams::default().ef_search)
+}
+
+/// [`builder`] with the graphs searched at `ef_search`.
+fn builder_ef(dir: &Path, a: &Args, ef_search: usize) -> Res<dash_core::StoreBuilder> {
     use dash_core::index::{HnswParams, Quantization};
     let quantization: Quantization = a
         .quantization
@@ -201,6 +211,7 @@ fn builder(dir: &Path, a: &Args) -> Res<dash_core::StoreBuilder> {
         .durability(BATCHED)
         .hnsw_params(HnswParams {
             quantization,
+            ef_search,
             ..HnswParams::default()
         });
     Ok(if a.no_detection {
@@ -286,6 +297,12 @@ pub fn run(a: Args) -> Res<()> {
         .clone()
         .unwrap_or_else(|| synth::target_dir("bench_retrieve"));
     let reuse = a.reuse && dir.exists();
+    if !a.ef_sweep.is_empty() {
+        if !dir.exists() {
+            return Err(format!("--ef-sweep: no store in {}", dir.display()).into());
+        }
+        return sweep::run(&a, &dir, &corpus, total);
+    }
     if !reuse && dir.exists() {
         std::fs::remove_dir_all(&dir)
             .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
@@ -329,6 +346,17 @@ pub fn run(a: Args) -> Res<()> {
     );
     println!("background HNSW build: {}", graphs_settled(&store));
     ingest_lines(&store, &corpus, (a.sealed, total), "mutable", 0)?;
+    // What the ingest left to the background (a checkpoint once the WAL passes its size, a
+    // merge, graph seals) is done before the queries are timed: they measure the store at rest.
+    let settle = Instant::now();
+    while store.stats().checkpoint_pending {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    store.wait_for_indexes();
+    println!(
+        "background work after the mutable part settled in {:.1} s",
+        settle.elapsed().as_secs_f64()
+    );
     let stats = store.stats();
     println!(
         "mutable part: {} versions in memtables, {} dense docs searched exactly ({} in {} graphs, {} of them viewed from files; {} builds since open, a build running: {})",
@@ -485,6 +513,7 @@ fn latency(store: &Store, queries: &Queries, passes: usize) -> Res<()> {
     let mut times = Vec::with_capacity(n * passes);
     // (results with evidence, of which with a citation)
     let mut cited = (0usize, 0usize);
+    let before = store.stats();
     for _ in 0..passes {
         for i in 0..n {
             let start = Instant::now();
@@ -506,6 +535,22 @@ fn latency(store: &Store, queries: &Queries, passes: usize) -> Res<()> {
             }
         }
     }
+    let after = store.stats();
+    if passes > 1 {
+        // The first pass reads the page cache in; the later ones are the warm figure.
+        let first = Lat::of(times[..n].iter().copied());
+        let later = Lat::of(times[n..].iter().copied());
+        println!(
+            "  first pass p50 {:.2} / p95 {:.2} ms; later passes p50 {:.2} / p95 {:.2} / p99 {:.2} ms",
+            first.p50_ms, first.p95_ms, later.p50_ms, later.p95_ms, later.p99_ms
+        );
+    }
+    println!(
+        "  background work during the passes: {} checkpoints, {} merges, {} graph builds",
+        after.checkpoints - before.checkpoints,
+        after.merges - before.merges,
+        after.index_builds - before.index_builds
+    );
     let lat = Lat::of(times);
     println!(
         "hybrid top-50 Balanced, 1 thread, {} queries: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, mean {:.2} ms; citations on {}/{} results with evidence",
