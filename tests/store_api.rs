@@ -364,14 +364,32 @@ fn automatic_checkpoints_run_in_the_background() {
     while store.stats().checkpoints == 0 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    // Once the writer's requests are served, none is pending.
+    while store.stats().checkpoint_pending && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let stats = store.stats();
     assert!(stats.checkpoints >= 1, "{stats:?}");
+    assert!(!stats.checkpoint_pending, "{stats:?}");
     assert!(stats.checkpoint_lsn.0 >= 50);
     assert!(stats.segments >= 1);
     assert_eq!(stats.last_checkpoint_error, None);
     drop(store);
     let store = Store::builder(dir.path()).open().unwrap();
     assert_eq!(store.stats().claims, 200);
+    // Without automatic checkpoints the writer asks for none, however long the WAL.
+    drop(store);
+    let store = Store::builder(dir.path())
+        .checkpoint_wal_records(50)
+        .auto_checkpoint(false)
+        .open()
+        .unwrap();
+    for k in 200..400 {
+        store.ingest(item("a", &format!("c{k}"), "text")).unwrap();
+    }
+    let stats = store.stats();
+    assert!(!stats.checkpoint_pending, "{stats:?}");
+    assert_eq!(stats.checkpoints, 0);
 }
 
 /// Regression: a merge purged a re-ingested claim's history only when no checkpoint ran between

@@ -1,8 +1,8 @@
 //! `--ef-sweep`: the reused store reopened once per graph candidate-list size (`ef_search`),
 //! each time measuring dense-only recall@10 against an exact scan, and the latency (a warming
-//! pass, then `--passes`) of
-//! dense-only, lexical-only and hybrid queries one at a time — what the graphs' search effort
-//! buys and costs on this store, and which search holds a hybrid query's time.
+//! pass, then `--passes`) of dense-only, lexical-only and hybrid queries one at a time — what
+//! the graphs' search effort buys and costs on this store, and which search holds a hybrid
+//! query's time.
 
 use std::time::Instant;
 
