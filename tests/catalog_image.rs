@@ -156,6 +156,79 @@ fn flip_byte(path: &Path) {
     std::fs::write(path, bytes).unwrap();
 }
 
+/// Sets the facet-key count of `tenant`'s filters part in the image to `u32::MAX` and seals
+/// the file again (its BLAKE3): bytes that pass the checksum and still do not decode, which
+/// only a defect of the writer could make.
+fn break_tenant_and_reseal(path: &Path, tenant: &str) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let mut needle = (tenant.len() as u32).to_le_bytes().to_vec();
+    needle.extend_from_slice(tenant.as_bytes());
+    let start = bytes
+        .windows(needle.len())
+        .rposition(|w| w == needle.as_slice())
+        .expect("the tenant's record");
+    // id | undetected u64 | store_vectors u64 | (len u64 | part) for head, lexical, filters.
+    let mut at = start + needle.len() + 16;
+    for _ in 0..2 {
+        let len = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+        at += 8 + len;
+    }
+    at += 8;
+    bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    let hash_at = bytes.len() - 40;
+    let hash = blake3::hash(&bytes[..hash_at]);
+    bytes[hash_at..hash_at + 32].copy_from_slice(hash.as_bytes());
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_tenant_of_the_image_is_decoded_when_first_read_and_one_that_does_not_decode_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = SplitMix::new(11);
+    let odd = "zz-undecodable";
+    let before = {
+        let store = open(dir.path());
+        fill(&store);
+        for i in 0..20 {
+            store.ingest(item(odd, i, &mut rng)).unwrap();
+        }
+        let answers = answers(&store);
+        store.close().unwrap();
+        answers
+    };
+    // Intact, the image serves every tenant (each decoded on first touch).
+    let store = open(dir.path());
+    assert_eq!(answers(&store), before);
+    let hits = store.retrieve(&Query::new(odd).text("ice sea")).unwrap();
+    assert!(!hits.results.is_empty());
+    store.close().unwrap();
+
+    break_tenant_and_reseal(&dir.path().join(IMAGE), odd);
+    let store = open(dir.path());
+    let refused = store.retrieve(&Query::new(odd).text("ice sea"));
+    assert!(
+        matches!(refused, Err(dash::QueryError::IndexUnavailable(_))),
+        "{refused:?}"
+    );
+    // Every query is refused from then on (none is answered from an empty index).
+    assert!(store.retrieve(&Query::new("a").text("ice")).is_err());
+    let why = store.stats().last_index_error.unwrap_or_default();
+    assert!(
+        why.contains(odd) && why.contains("does not decode"),
+        "{why}"
+    );
+    assert!(!dir.path().join(IMAGE).exists(), "the image is removed");
+    store.close().unwrap();
+    assert!(!dir.path().join(IMAGE).exists(), "the close writes none");
+
+    // The next open indexes the segments: every tenant answers again.
+    let store = open(dir.path());
+    assert_eq!(answers(&store), before);
+    assert!(!store.stats().catalog_image_loaded);
+    let hits = store.retrieve(&Query::new(odd).text("ice sea")).unwrap();
+    assert!(!hits.results.is_empty());
+}
+
 #[test]
 fn a_clean_restart_starts_from_the_image_with_the_answers_of_a_rebuild() {
     let dir = tempfile::tempdir().unwrap();

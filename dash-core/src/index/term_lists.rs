@@ -273,10 +273,15 @@ mod tests {
         }
         let sizes: Vec<usize> = large.chunks.iter().map(Vec::capacity).collect();
         assert_eq!(sizes[0], FIRST_CHUNK);
-        assert!(sizes.windows(2).all(|w| w[1] >= w[0] && w[1] <= 2 * w[0].max(CHUNK / 2)));
+        assert!(sizes
+            .windows(2)
+            .all(|w| w[1] >= w[0] && w[1] <= 2 * w[0].max(CHUNK / 2)));
         assert!(sizes.iter().all(|&c| c <= CHUNK));
         assert_eq!(*sizes.last().unwrap(), CHUNK);
-        assert_eq!(large.get(999_999).collect::<Vec<_>>(), [(999_999, 1), (1_000_004, 1)]);
+        assert_eq!(
+            large.get(999_999).collect::<Vec<_>>(),
+            [(999_999, 1), (1_000_004, 1)]
+        );
     }
 
     #[test]

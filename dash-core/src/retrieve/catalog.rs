@@ -903,10 +903,12 @@ impl Catalog {
     }
 
     /// Documents still waiting for their content from the WAL (none once the replay of an
-    /// image's records is absorbed).
+    /// image's records is absorbed), in the decoded tenants: the replay decoded every tenant it
+    /// wrote to, and one it did not write to holds no document that waits for it.
     pub(crate) fn unresolved(&self) -> u64 {
         self.tenants
             .values()
+            .filter(|t| t.is_decoded())
             .map(|t| {
                 let t = read_tenant(t);
                 t.docs
@@ -1112,8 +1114,8 @@ impl Catalog {
         self.tenants
             .iter()
             .filter(|(_, t)| {
-                let t = t.read_as_is();
-                t.dense.as_ref().is_some_and(|d| d.wants_seal(threshold))
+                t.read_if_decoded()
+                    .is_some_and(|t| t.dense.as_ref().is_some_and(|d| d.wants_seal(threshold)))
             })
             .map(|(id, _)| id.clone())
             .collect()
@@ -1124,8 +1126,8 @@ impl Catalog {
         self.tenants
             .iter()
             .filter(|(_, t)| {
-                let t = t.read_as_is();
-                t.dense.as_ref().is_some_and(DenseIndex::wants_merge)
+                t.read_if_decoded()
+                    .is_some_and(|t| t.dense.as_ref().is_some_and(DenseIndex::wants_merge))
             })
             .map(|(id, _)| id.clone())
             .collect()
@@ -1141,10 +1143,8 @@ impl Catalog {
     /// True while any background build runs.
     pub(crate) fn building(&self) -> bool {
         self.tenants.values().any(|t| {
-            t.read_as_is()
-                .dense
-                .as_ref()
-                .is_some_and(DenseIndex::is_building)
+            t.read_if_decoded()
+                .is_some_and(|t| t.dense.as_ref().is_some_and(DenseIndex::is_building))
         })
     }
 

@@ -46,6 +46,7 @@ use super::catalog::{Catalog, Content, Doc, Pending, TenantIndex, ValidTime};
 use super::claims::ClaimTable;
 use super::dense::DenseIndex;
 use super::rank::EvidenceWeight;
+use super::tenant_cell::{Decode, TenantCell};
 use crate::codec::{DecodeResult, Decoder, Encoder};
 use crate::detect::edges::DetectedGraph;
 use crate::error::CorruptionKind;
@@ -53,7 +54,7 @@ use crate::frame::{self, unframe, BODY_OFFSET};
 use crate::index::{Analyzer, Bm25Index, FilterIndex};
 use crate::model::{Lsn, TenantId};
 use crate::segment::Segment;
-use crate::storage::Storage;
+use crate::storage::{FileBytes, Storage};
 
 /// The image's file, in the store's root directory.
 pub(crate) const IMAGE_FILE: &str = "catalog.image";
@@ -169,26 +170,70 @@ pub(crate) struct Loaded {
 /// Reads the image, if there is one usable for an open over `segments` whose WAL replay
 /// reached `replayed_through`: `Ok(None)` without a file, `Err` with the reason it cannot be
 /// used (the caller builds from the segments).
+///
+/// The file is verified (BLAKE3) and its directory of tenants read here; each tenant is decoded
+/// when it is first touched ([`TenantCell::undecoded`]), from the mapped file. A tenant whose
+/// bytes then fail to decode (a defect: they passed the checksum) gets an empty index and
+/// `fault` is called with the reason, once per such tenant.
 pub(crate) fn read(
     storage: &dyn Storage,
     segments: &[Arc<Segment>],
     replayed_through: Lsn,
     queueing: bool,
+    fault: Fault,
 ) -> Result<Option<Loaded>, String> {
     let names = storage.list(Path::new("")).map_err(|e| e.to_string())?;
     if !names.iter().any(|n| n == IMAGE_FILE) {
         return Ok(None);
     }
-    let bytes = storage
-        .map(Path::new(IMAGE_FILE))
-        .map_err(|e| e.to_string())?;
+    let bytes = Arc::new(
+        storage
+            .map(Path::new(IMAGE_FILE))
+            .map_err(|e| e.to_string())?,
+    );
     let damage = |(at, kind): (usize, CorruptionKind)| format!("{kind} at {at}");
     let body = unframe(MAGIC, IMAGE_FORMAT, IMAGE_FORMAT, &bytes)
         .map_err(damage)?
         .body;
-    decode(body, segments, replayed_through, queueing)
+    let source = Source {
+        image: Arc::clone(&bytes),
+        segments: Arc::new(segments.iter().map(|s| (s.id, Arc::clone(s))).collect()),
+        fault,
+    };
+    decode(body, segments, source, replayed_through, queueing)
         .map_err(damage)?
         .map(Some)
+}
+
+/// Reports a tenant of the image that failed to decode after the image was verified.
+pub(crate) type Fault = Arc<dyn Fn(String) + Send + Sync>;
+
+/// What an undecoded tenant decodes from: the mapped image, the open's segments, and whom to
+/// tell should its bytes not decode.
+#[derive(Clone)]
+struct Source {
+    image: Arc<FileBytes>,
+    segments: Arc<HashMap<u64, Arc<Segment>>>,
+    fault: Fault,
+}
+
+impl Source {
+    /// The undecoded cell of the tenant at `range` of the file, with its header read.
+    fn cell(&self, range: std::ops::Range<usize>, header: &Header) -> TenantCell {
+        let source = self.clone();
+        let id = header.id.clone();
+        let decode = Decode(Box::new(move || {
+            let bytes = source.image.get(range.clone()).unwrap_or_default();
+            decode_tenant(bytes, &source.segments).unwrap_or_else(|(at, kind)| {
+                (source.fault)(format!(
+                    "catalog image: tenant {id} does not decode: {kind} at {}",
+                    range.start + at
+                ));
+                TenantIndex::new()
+            })
+        }));
+        TenantCell::undecoded(decode, header.doc_count, header.undetected)
+    }
 }
 
 /// The body up to the tenants: record numbers, segments, the detection queue.
@@ -336,6 +381,7 @@ fn malformed<T>(at: usize, what: &'static str) -> DecodeResult<Result<T, String>
 fn decode(
     body: &[u8],
     segments: &[Arc<Segment>],
+    source: Source,
     replayed_through: Lsn,
     queueing: bool,
 ) -> DecodeResult<Result<Loaded, String>> {
@@ -357,7 +403,6 @@ fn decode(
     if listed != open {
         return Ok(Err("it was written over other segments".into()));
     }
-    let by_id: HashMap<u64, &Arc<Segment>> = segments.iter().map(|s| (s.id, s)).collect();
     let mut queue = std::collections::VecDeque::new();
     for _ in 0..d.count(28)? {
         queue.push_back(Pending {
@@ -378,31 +423,72 @@ fn decode(
     if !d.is_empty() {
         return malformed(d.position(), "bytes after the tenants");
     }
-    let tenants: Vec<(TenantId, TenantIndex, u64, Vec<String>)> = slices
-        .into_par_iter()
-        .map(|(at, bytes)| decode_tenant(bytes, &by_id).map_err(|(pos, kind)| (at + pos, kind)))
-        .collect::<DecodeResult<_>>()?;
     let mut catalog = Catalog::ready(queueing, detected_through);
     catalog.queue = queue;
     catalog.image_through = applied_through;
     let mut graphs = Vec::new();
-    for (id, index, undetected, names) in tenants {
-        if !names.is_empty() {
-            graphs.push((id.clone(), names));
+    for (at, bytes) in slices {
+        let header = Header::read(bytes).map_err(|(pos, kind)| (at + pos, kind))?;
+        let start = BODY_OFFSET + at;
+        let cell = Arc::new(source.cell(start..start + bytes.len(), &header));
+        if !header.graphs.is_empty() {
+            graphs.push((header.id.clone(), header.graphs));
         }
-        let index = Arc::new(super::tenant_cell::TenantCell::new(index, undetected));
-        if catalog.tenants.insert(id, index).is_some() {
+        if catalog.tenants.insert(header.id, cell).is_some() {
             return malformed(0, "a tenant listed twice");
         }
     }
     Ok(Ok(Loaded { catalog, graphs }))
 }
 
-/// One tenant's parts, decoded in parallel.
-fn decode_tenant(
-    bytes: &[u8],
-    segments: &HashMap<u64, &Arc<Segment>>,
-) -> DecodeResult<(TenantId, TenantIndex, u64, Vec<String>)> {
+/// What the open reads of a tenant before it is decoded: its id, document count, how many of
+/// its documents wait for detection, and the graph files its dense part names.
+struct Header {
+    id: TenantId,
+    doc_count: u32,
+    undetected: u64,
+    graphs: Vec<String>,
+}
+
+impl Header {
+    fn read(bytes: &[u8]) -> DecodeResult<Self> {
+        let (id, undetected, _, parts, offsets) = split_tenant(bytes)?;
+        let doc_count = Decoder::new(parts[0])
+            .u32()
+            .map_err(|(p, k)| (offsets[0] + p, k))?;
+        let graphs = graph_names(parts[3]).map_err(|(p, k)| (offsets[3] + p, k))?;
+        Ok(Self {
+            id,
+            doc_count,
+            undetected,
+            graphs,
+        })
+    }
+}
+
+/// The graph files a dense part names, read past its rows without decoding them (the dense
+/// part's grammar: `DenseIndex::encode`).
+fn graph_names(dense: &[u8]) -> DecodeResult<Vec<String>> {
+    let mut d = Decoder::new(dense);
+    if !d.flag()? {
+        return Ok(Vec::new());
+    }
+    let dim = d.u32()? as usize;
+    let rows = d.u32()? as usize;
+    let row_bytes = dim
+        .checked_mul(4)
+        .and_then(|b| b.checked_add(4))
+        .and_then(|b| b.checked_mul(rows))
+        .ok_or((d.position(), CorruptionKind::Malformed("dense rows")))?;
+    d.take(row_bytes)?;
+    let n = d.count(4)?;
+    (0..n).map(|_| d.string()).collect()
+}
+
+/// A tenant's id, undetected count, vector count and five parts (with their offsets).
+type Split<'a> = (TenantId, u64, u64, [&'a [u8]; 5], [usize; 5]);
+
+fn split_tenant(bytes: &[u8]) -> DecodeResult<Split<'_>> {
     let mut d = Decoder::new(bytes);
     let id = TenantId::new(d.string()?);
     let undetected = d.u64()?;
@@ -420,6 +506,12 @@ fn decode_tenant(
             CorruptionKind::Malformed("bytes after a tenant"),
         ));
     }
+    Ok((id, undetected, store_vectors, parts, offsets))
+}
+
+/// One tenant's parts, decoded in parallel.
+fn decode_tenant(bytes: &[u8], segments: &HashMap<u64, Arc<Segment>>) -> DecodeResult<TenantIndex> {
+    let (_, _, store_vectors, parts, offsets) = split_tenant(bytes)?;
     let within = |i: usize| move |(pos, kind): (usize, CorruptionKind)| (offsets[i] + pos, kind);
     let [head, lexical, filters, dense, detected] = parts;
     // The head's first field is the document count the other parts are checked against, so
@@ -465,7 +557,8 @@ fn decode_tenant(
     index.dense = dense;
     index.detected = detected?;
     index.store_vectors = store_vectors;
-    Ok((id, index, undetected, graphs))
+    let _ = graphs; // read at open (`Header`), attached from the graph files
+    Ok(index)
 }
 
 fn decode_dense(bytes: &[u8], doc_count: usize) -> DecodeResult<(Option<DenseIndex>, Vec<String>)> {
@@ -488,7 +581,7 @@ struct Head {
     incoming: HashMap<u32, Vec<u32>, foldhash::fast::RandomState>,
 }
 
-fn decode_head(bytes: &[u8], segments: &HashMap<u64, &Arc<Segment>>) -> DecodeResult<Head> {
+fn decode_head(bytes: &[u8], segments: &HashMap<u64, Arc<Segment>>) -> DecodeResult<Head> {
     let mut d = Decoder::new(bytes);
     let n = d.count(48)?;
     let mut docs = Vec::with_capacity(n);

@@ -11,10 +11,16 @@
 //! Invariant: changes leave the inbox only under the write lock and are applied before it is
 //! let go, so a reader that finds the inbox empty and then takes the read lock sees every change
 //! that was in it.
+//!
+//! A tenant read back from the catalog image starts *undecoded*: its cell holds the decoding
+//! of its part of the image, run by whoever touches the tenant first (a query, the writer, the
+//! open's background pass over every tenant). A store of 20,000 tenants answers its first query
+//! after decoding one, not all. Hints asked under the store's state lock (is a seal due? is a
+//! build running?) never decode: an undecoded tenant has nothing due.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -50,7 +56,10 @@ pub(crate) enum TenantOp {
 /// One tenant's indexes, their inbox and its counters (see the module docs).
 #[derive(Debug)]
 pub(crate) struct TenantCell {
-    index: RwLock<TenantIndex>,
+    /// The indexes, once decoded (at once for a cell made from an index).
+    index: OnceLock<RwLock<TenantIndex>>,
+    /// How to decode them, until someone has (see the module docs).
+    undecoded: Mutex<Option<Decode>>,
     inbox: Mutex<Vec<TenantOp>>,
     /// Documents the tenant holds once its inbox is applied: the next commit's first number.
     /// Only the catalog's owner (under the store's state lock) changes it.
@@ -75,19 +84,69 @@ pub(crate) struct InboxStats {
     pub(crate) reader_wait_micros: u64,
 }
 
+/// The decoding of a tenant's indexes from the catalog image. It reports a failure itself
+/// (the image is checksummed, so only a defect reaches it) and then gives an empty index.
+pub(crate) struct Decode(pub(crate) Box<dyn FnOnce() -> TenantIndex + Send>);
+
+impl std::fmt::Debug for Decode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Decode(..)")
+    }
+}
+
 impl TenantCell {
     /// A cell holding `index`, `undetected` of whose documents wait for the detection stage,
     /// its inbox empty.
     pub(crate) fn new(index: TenantIndex, undetected: u64) -> Self {
         let numbered = u32::try_from(index.docs.len()).unwrap_or(u32::MAX);
+        Self::with(
+            OnceLock::from(RwLock::new(index)),
+            None,
+            numbered,
+            undetected,
+        )
+    }
+
+    /// A cell whose indexes (`documents` of them) `decode` gives when the tenant is first
+    /// touched.
+    pub(crate) fn undecoded(decode: Decode, documents: u32, undetected: u64) -> Self {
+        Self::with(OnceLock::new(), Some(decode), documents, undetected)
+    }
+
+    fn with(
+        index: OnceLock<RwLock<TenantIndex>>,
+        undecoded: Option<Decode>,
+        numbered: u32,
+        undetected: u64,
+    ) -> Self {
         Self {
-            index: RwLock::new(index),
+            index,
+            undecoded: Mutex::new(undecoded),
             inbox: Mutex::new(Vec::new()),
             numbered: AtomicU32::new(numbered),
             undetected: AtomicU64::new(undetected),
             deferred: AtomicU64::new(0),
             reader_wait_micros: AtomicU64::new(0),
         }
+    }
+
+    /// The indexes, decoded first if they were not yet (concurrent callers wait for the one
+    /// decoding).
+    fn index(&self) -> &RwLock<TenantIndex> {
+        self.index.get_or_init(|| {
+            let decode = self.undecoded.lock().take();
+            RwLock::new(decode.map_or_else(TenantIndex::new, |d| (d.0)()))
+        })
+    }
+
+    /// Decodes the indexes now if they were not yet (the open's background pass).
+    pub(crate) fn decode_now(&self) {
+        self.index();
+    }
+
+    /// True once the indexes are decoded.
+    pub(crate) fn is_decoded(&self) -> bool {
+        self.index.get().is_some()
     }
 
     /// Numbers `count` new documents: the first one's number, or `None` when the tenant's
@@ -117,7 +176,7 @@ impl TenantCell {
     /// Applies `op` now when no one reads the tenant, else leaves it in the inbox; never waits
     /// for readers.
     pub(crate) fn change(&self, op: TenantOp) {
-        match self.index.try_write() {
+        match self.index().try_write() {
             Some(mut index) => {
                 self.drain(&mut index);
                 index.apply(op);
@@ -131,11 +190,11 @@ impl TenantCell {
 
     /// The write lock, waiting for readers (the time added to `waited`), with the inbox applied.
     pub(crate) fn write(&self, waited: &mut Duration) -> RwLockWriteGuard<'_, TenantIndex> {
-        let mut index = match self.index.try_write() {
+        let mut index = match self.index().try_write() {
             Some(guard) => guard,
             None => {
                 let asked = Instant::now();
-                let guard = self.index.write();
+                let guard = self.index().write();
                 *waited += asked.elapsed();
                 guard
             }
@@ -144,10 +203,18 @@ impl TenantCell {
         index
     }
 
-    /// The indexes as they are, without applying the inbox and without waiting: `None` while
-    /// the lock is held for writing. For hints (is a seal due?) that the next change refreshes.
+    /// The indexes as they are, without applying the inbox, without waiting and without
+    /// decoding: `None` while the lock is held for writing or the tenant is not decoded yet.
+    /// For hints (is a seal due?) that the next change refreshes.
     pub(crate) fn peek(&self) -> Option<RwLockReadGuard<'_, TenantIndex>> {
-        self.index.try_read()
+        self.index.get()?.try_read()
+    }
+
+    /// [`TenantCell::read_as_is`] for a decoded tenant; `None` for one not decoded yet (whose
+    /// image holds no build running or due). For hints asked under the store's state lock,
+    /// which must not decode a tenant there.
+    pub(crate) fn read_if_decoded(&self) -> Option<RwLockReadGuard<'_, TenantIndex>> {
+        Some(self.index.get()?.read_recursive())
     }
 
     /// The indexes as they are, without applying the inbox: for statistics and background
@@ -156,7 +223,7 @@ impl TenantCell {
     /// goes past a reader waiting to apply the inbox (which waits for the running queries) and
     /// waits only while an inbox is being applied.
     pub(crate) fn read_as_is(&self) -> RwLockReadGuard<'_, TenantIndex> {
-        self.index.read_recursive()
+        self.index().read_recursive()
     }
 
     /// True when changes wait in the inbox.
@@ -197,10 +264,10 @@ impl InboxStats {
 /// apply them, then reads under the same lock.
 pub(crate) fn read_tenant(cell: &TenantCell) -> RwLockReadGuard<'_, TenantIndex> {
     if !cell.has_changes() {
-        return cell.index.read();
+        return cell.index().read();
     }
     let asked = Instant::now();
-    let mut index = cell.index.write();
+    let mut index = cell.index().write();
     let waited = asked.elapsed();
     cell.drain(&mut index);
     cell.reader_wait_micros
@@ -269,6 +336,41 @@ mod tests {
         drop(query);
         assert!(applied.recv_timeout(PATIENCE).is_ok());
         assert_eq!(cell.inbox_stats().waiting, 0);
+    }
+
+    #[test]
+    fn an_undecoded_tenant_decodes_once_on_first_touch_and_never_for_a_hint() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let counted = Arc::clone(&calls);
+        let cell = Arc::new(TenantCell::undecoded(
+            Decode(Box::new(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20)); // let the readers meet
+                TenantIndex::new()
+            })),
+            7,
+            2,
+        ));
+        // Hints asked under the store's lock do not decode.
+        assert!(cell.peek().is_none());
+        assert!(cell.read_if_decoded().is_none());
+        assert!(!cell.is_decoded());
+        assert_eq!((cell.number(1), cell.undetected()), (Some(7), 2));
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        // Readers arriving together: one decodes, the others wait for it.
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let cell = Arc::clone(&cell);
+                std::thread::spawn(move || read_tenant(&cell).docs.len())
+            })
+            .collect();
+        for r in readers {
+            assert_eq!(r.join().unwrap(), 0);
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(cell.is_decoded() && cell.peek().is_some());
+        cell.decode_now();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
     #[test]

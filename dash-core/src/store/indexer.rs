@@ -44,12 +44,27 @@ pub(super) fn run_indexer(
     // The graphs saved before this open, read and verified off the lock.
     let (mut saved, mut graphs) = graph_files::read(storage.as_ref(), params);
     // The image the last close wrote, when it fits this open; else the segments, indexed.
+    // A tenant of the image that fails to decode later (a defect: the image passed its
+    // checksum) makes every query fail from then on rather than answer from an empty index, and
+    // removes the image, so the next open indexes the segments.
+    let fault: image::Fault = {
+        let shared = shared.clone();
+        let storage = Arc::clone(&storage);
+        Arc::new(move |why: String| {
+            let _ = image::remove(storage.as_ref());
+            if let Some(s) = shared.upgrade() {
+                *lock(&s.last_index_error) = Some(why.clone());
+                s.set_index_readiness(Err(format!("{why}; reopen the store to rebuild")));
+            }
+        })
+    };
     let (built, from_image) = match from_image(
         storage.as_ref(),
         &segments,
         replayed_through,
         queueing,
         &mut saved,
+        fault,
     ) {
         Ok((catalog, attached)) => {
             graphs.loaded += attached;
@@ -113,7 +128,16 @@ pub(super) fn run_indexer(
     s.set_index_readiness(readiness);
     guard.0 = None;
     graph_files::remove_discarded(storage.as_ref(), &graphs);
+    // The image's tenants are decoded when first touched; the rest here, off every lock, so
+    // that later queries do not pay for it.
+    let cells = if from_image {
+        s.read_state().catalog.cells()
+    } else {
+        Vec::new()
+    };
     drop(s);
+    decode_all(&cells, &closed);
+    drop(cells);
     // Builds run on a thread pool of their own: on rayon's global pool a build of minutes would
     // hold every worker, and the checkpointer's BLAKE3 of a new segment (rayon too) would wait
     // for it whole — checkpoints stalled, memtables and the WAL grew (measured: 2 checkpoints
@@ -186,6 +210,30 @@ pub(super) fn run_indexer(
     }
 }
 
+/// Decodes every cell not decoded yet, on plain threads (one per core), until `closed`. Not on
+/// rayon's pool: a decode waits for a cell another thread is decoding (`OnceLock`), and that
+/// decode runs its parts on the pool (`rayon::join`) — a pool worker waiting there could leave
+/// no worker to run them.
+fn decode_all(
+    cells: &[crate::retrieve::catalog::SharedTenant],
+    closed: &(dyn Fn() -> bool + Sync),
+) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.min(cells.len()) {
+            scope.spawn(|| {
+                while let Some(cell) = cells.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    if closed() {
+                        return;
+                    }
+                    cell.decode_now();
+                }
+            });
+        }
+    });
+}
+
 /// The catalog from the store's image ([`image`]), with the graph files it names taken out of
 /// `saved` and attached (and how many); `Err(None)` when there is no image, `Err(Some(why))`
 /// when it cannot serve this open (it is removed then: it never will).
@@ -195,12 +243,13 @@ fn from_image(
     replayed_through: Lsn,
     queueing: bool,
     saved: &mut Vec<Saved>,
+    fault: image::Fault,
 ) -> Result<(Catalog, u64), Option<String>> {
     let unusable = |why: String| {
         let _ = image::remove(storage);
         Some(format!("catalog image not used: {why}"))
     };
-    let loaded = match image::read(storage, segments, replayed_through, queueing) {
+    let loaded = match image::read(storage, segments, replayed_through, queueing, fault) {
         Ok(Some(loaded)) => loaded,
         Ok(None) => return Err(None),
         Err(why) => return Err(unusable(why)),

@@ -377,6 +377,9 @@ impl Store {
         let mut answer = self.shared.with_tenant(query.tenant(), |index| {
             crate::retrieve::run(index, query, threads)
         });
+        // A tenant of the catalog image decodes when first read; should it fail to (a defect),
+        // its index is empty and the store unready: the answer is refused, not served.
+        self.shared.wait_index_ready()?;
         answer.detection = detection;
         Ok(answer)
     }
@@ -678,7 +681,9 @@ impl Store {
             &st.segments,
         );
         drop(st);
-        if written.is_err() {
+        // A tenant of the last image that failed to decode (now, or before) left an empty index:
+        // no image, so the next open indexes the segments.
+        if written.is_err() || self.shared.index_failed() {
             // A half-written image never replaces a whole one (temporary file, rename); an
             // older image cannot fit the segments and WAL this close leaves: remove both.
             let _ = image::remove(self.shared.storage.as_ref());

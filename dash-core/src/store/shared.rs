@@ -120,8 +120,19 @@ impl Shared {
     /// Records whether the segments' retrieval indexes are built, and wakes waiting queries.
     pub(super) fn set_index_readiness(&self, readiness: Result<(), String>) {
         let (state, ready) = &self.index_ready;
-        *lock(state) = Some(readiness);
+        let mut state = lock(state);
+        // A failure stays: a tenant of the catalog image may fail to decode (in the detection
+        // stage, say) before the indexer has said the catalog is in.
+        if !matches!(*state, Some(Err(_))) {
+            *state = Some(readiness);
+        }
         ready.notify_all();
+    }
+
+    /// True once the retrieval indexes are known to be unavailable (never built, or a tenant of
+    /// the catalog image failed to decode); does not wait.
+    pub(crate) fn index_failed(&self) -> bool {
+        matches!(&*lock(&self.index_ready.0), Some(Err(_)))
     }
 
     /// Waits until the segments' retrieval indexes are built.
