@@ -325,11 +325,14 @@ pub fn run(a: Args) -> Res<()> {
         "reopen (manifest, verify segments, WAL): {:.2} s",
         start.elapsed().as_secs_f64()
     );
+    // The first answer is timed before anything reads `stats()`, which decodes every tenant
+    // of a catalog image (a query decodes only its own).
+    let first = store.retrieve(&Query::new(TENANT).text("first"))?;
+    let answered = opened.elapsed();
     let claims = store.stats().claims;
     if reuse && claims < a.sealed as u64 {
         return Err(format!("--reuse: the store holds {claims} claims, not {}", a.sealed).into());
     }
-    let first = store.retrieve(&Query::new(TENANT).text("first"))?;
     let image = match store.stats() {
         s if s.catalog_image_loaded => "the catalog image read".to_owned(),
         s => format!(
@@ -339,8 +342,8 @@ pub fn run(a: Args) -> Res<()> {
     };
     println!(
         "first query answered ({image}): {:.2} s after open returned, {:.2} s after open began (of which {:.0} ms waiting for detection, {:.1} ms the query)",
-        opened.elapsed().as_secs_f64(),
-        start.elapsed().as_secs_f64(),
+        answered.as_secs_f64(),
+        (answered + (opened - start)).as_secs_f64(),
         first.detection.waited_ms,
         first.took_ms
     );
