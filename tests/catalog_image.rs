@@ -167,11 +167,13 @@ fn break_tenant_and_reseal(path: &Path, tenant: &str) {
         .windows(needle.len())
         .rposition(|w| w == needle.as_slice())
         .expect("the tenant's record");
-    // id | undetected u64 | store_vectors u64 | (len u64 | part) for head, lexical, filters.
-    let mut at = start + needle.len() + 16;
+    // id | undetected u64 | store_vectors u64 | pad | (len u64 | part | pad) for head,
+    // lexical, filters; pads to 8 bytes from the tenant's start (image format 2).
+    let pad = |at: usize| at + (8 - (at - start) % 8) % 8;
+    let mut at = pad(start + needle.len() + 16);
     for _ in 0..2 {
         let len = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
-        at += 8 + len;
+        at = pad(at + 8 + len);
     }
     at += 8;
     bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());

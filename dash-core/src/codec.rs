@@ -104,6 +104,16 @@ impl Encoder {
     }
 
     /// `list<(u32, u32)>`.
+    /// Zero bytes until the length counted from `origin` (a position in the buffer) is a
+    /// multiple of `to`: what follows can be read in place, aligned, once the buffer's
+    /// position `origin` lands on a multiple of `to` in its file.
+    pub(crate) fn align(&mut self, origin: usize, to: usize) {
+        let over = self.buf.len().saturating_sub(origin) % to.max(1);
+        if over != 0 {
+            self.buf.resize(self.buf.len() + to - over, 0);
+        }
+    }
+
     pub(crate) fn pairs(&mut self, v: &[(u32, u32)]) {
         self.len(v.len());
         self.buf.reserve(v.len() * 8);
@@ -266,7 +276,7 @@ pub(crate) fn hash_more(hasher: &mut blake3::Hasher, bytes: &[u8]) {
 }
 
 /// Two little-endian `u32`s from an 8-byte chunk.
-fn pair(c: &[u8]) -> (u32, u32) {
+pub(crate) fn pair(c: &[u8]) -> (u32, u32) {
     (
         u32::from_le_bytes([c[0], c[1], c[2], c[3]]),
         u32::from_le_bytes([c[4], c[5], c[6], c[7]]),
@@ -274,7 +284,9 @@ fn pair(c: &[u8]) -> (u32, u32) {
 }
 
 /// Reads little-endian primitives from a slice, tracking the position for error reports.
-#[derive(Debug)]
+/// A clone reads on from the same position independently (a first pass that sizes what a
+/// second one decodes).
+#[derive(Debug, Clone)]
 pub(crate) struct Decoder<'a> {
     data: &'a [u8],
     pos: usize,
@@ -302,6 +314,18 @@ impl<'a> Decoder<'a> {
 
     fn fail<T>(&self, kind: CorruptionKind) -> DecodeResult<T> {
         Err((self.pos, kind))
+    }
+
+    /// Skips the zero bytes [`Encoder::align`] wrote for the same `origin` and `to`.
+    pub(crate) fn align(&mut self, origin: usize, to: usize) -> DecodeResult<()> {
+        let over = self.pos.saturating_sub(origin) % to.max(1);
+        if over != 0 {
+            let at = self.pos;
+            if self.take(to - over)?.iter().any(|&b| b != 0) {
+                return Err((at, CorruptionKind::Malformed("padding")));
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn take(&mut self, n: usize) -> DecodeResult<&'a [u8]> {

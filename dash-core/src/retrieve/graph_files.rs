@@ -65,18 +65,36 @@ pub(crate) struct Stamp {
 /// version retention dropped keeps its stamp: its number still means that version (searches
 /// skip it), so a purge after a graph was saved does not make the graph misfit.
 pub(crate) fn stamps(index: &TenantIndex, docs: &[DocId]) -> Option<Vec<Stamp>> {
-    docs.iter()
-        .map(|&doc| {
-            let d = index.docs.get(doc as usize)?;
-            let claim = index.claims.get(d.claim)?;
-            Some(Stamp {
-                doc,
-                lsn: d.lsn.0,
-                version: d.version,
-                claim: claim_hash(&claim.id),
-            })
-        })
-        .collect()
+    let mut out = Vec::with_capacity(docs.len());
+    for &doc in docs {
+        out.push(stamp(index, doc)?);
+    }
+    Some(out)
+}
+
+/// The stamp of `doc` in `index` (`None` if it is not a document).
+fn stamp(index: &TenantIndex, doc: DocId) -> Option<Stamp> {
+    let d = index.docs.get(doc as usize)?;
+    let claim = index.claims.get(d.claim)?;
+    Some(Stamp {
+        doc,
+        lsn: d.lsn.0,
+        version: d.version,
+        claim: claim_hash(&claim.id),
+    })
+}
+
+/// True when `docs` in `index` have exactly the `saved` stamps. Compared in place, on every
+/// core: at 1M documents a reopen checked a million stamps (a BLAKE3 of each claim id) before
+/// its first answer, into a vector grown by doubling.
+fn stamps_match(index: &TenantIndex, docs: &[DocId], saved: &[Stamp]) -> bool {
+    use rayon::prelude::*;
+    docs.len() == saved.len()
+        && docs
+            .par_iter()
+            .zip(saved.par_iter())
+            .with_min_len(4096)
+            .all(|(&doc, saved)| stamp(index, doc).as_ref() == Some(saved))
 }
 
 fn claim_hash(id: &str) -> u64 {
@@ -371,7 +389,7 @@ pub(crate) fn check_attach(catalog: &Catalog, saved: &Saved) -> Result<(), Strin
     if index.dense.as_ref().map(super::dense::DenseIndex::dim) != Some(saved.graph.dim()) {
         return Err("no dense index of the graph's dimension".into());
     }
-    if stamps(&index, saved.graph.doc_ids()).as_deref() != Some(&saved.stamps[..]) {
+    if !stamps_match(&index, saved.graph.doc_ids(), &saved.stamps) {
         return Err(format!(
             "graph {} does not match the image's documents",
             saved.path.display()
@@ -480,7 +498,7 @@ fn check(catalog: &Catalog, saved: &Saved) -> Result<(), String> {
         .filter(|dense| dense.dim() == saved.graph.dim())
         .ok_or("no dense index of this dimension")?;
     let docs = saved.graph.doc_ids();
-    if stamps(&index, docs).as_deref() != Some(&saved.stamps[..]) {
+    if !stamps_match(&index, docs, &saved.stamps) {
         return Err("its documents were numbered differently at this open".into());
     }
     if !docs.iter().all(|&doc| dense.holds_fresh(doc)) {

@@ -4,15 +4,24 @@
 //! second instead of decoding and indexing every version in the segments again.
 //!
 //! ```text
-//! catalog.image := frame("DASHCIM\0", 1, body)
+//! catalog.image := frame("DASHCIM\0", 2, body)
 //! body    := applied_through u64 | detected_through u64
 //!          | segment_count u32 | (id u64 | blake3 [32]) * segment_count
 //!          | queue_count u32 | pending * queue_count
-//!          | tenant_count u32 | (len u64 | tenant) * tenant_count
+//!          | tenant_count u32 | pad | (len u64 | tenant | pad) * tenant_count
 //! pending := lsn u64 | tenant str | recorded_at i64 | first u32 | count u32
-//! tenant  := id str | undetected u64 | store_vectors u64
+//! tenant  := id str | undetected u64 | store_vectors u64 | pad
 //!          | part(head) | part(lexical) | part(filters) | part(dense) | part(detected)
-//! part(x) := len u64 | x
+//! part(x) := len u64 | x | pad
+//! pad     := zeros to the next multiple of 8 bytes (of the body; of the tenant inside one)
+//! ```
+//!
+//! The pads put every tenant and every part on an 8-byte boundary of the file (the body
+//! starts at byte 16), so a part can hold arrays read in place from the mapped file (the
+//! lexical postings: `Bm25Index::decode`). Image format 1 had no pads (and the lexical
+//! part's postings inline); it is still read.
+//!
+//! ```text
 //! head    := doc_count u32 | doc * doc_count | claims
 //!          | current bitmap | removed bitmap | net_contradicting bitmap | superseded bitmap
 //!          | incoming_count u32 | (claim u32 | list<u32>) * incoming_count
@@ -60,8 +69,15 @@ use crate::storage::{FileBytes, Storage};
 pub(crate) const IMAGE_FILE: &str = "catalog.image";
 const TEMP_FILE: &str = "catalog.image.tmp";
 const MAGIC: [u8; 8] = *b"DASHCIM\0";
-/// The image format this build writes (and the only one it reads).
-pub(crate) const IMAGE_FORMAT: u16 = 1;
+/// The image format this build writes.
+pub(crate) const IMAGE_FORMAT: u16 = 2;
+/// The oldest image format this build reads (1: no pads, postings inline).
+const OLDEST_IMAGE_FORMAT: u16 = 1;
+
+/// Zeros that bring `len` bytes to a multiple of 8.
+fn pad(len: usize) -> &'static [u8] {
+    &[0; 8][..(8 - len % 8) % 8]
+}
 
 /// Writes `catalog` (ready, holding every record up to `applied_through`, over `segments`) as
 /// the store's image: a temporary file, fsynced, renamed over the old one, directory synced.
@@ -77,7 +93,8 @@ pub(crate) fn write(
 ) -> std::io::Result<u64> {
     let temp = Path::new(TEMP_FILE);
     let mut file = frame::Writer::new(storage.create(temp)?, MAGIC, IMAGE_FORMAT)?;
-    file.put(&encode_prefix(catalog, applied_through, segments))?;
+    let prefix = encode_prefix(catalog, applied_through, segments);
+    file.put(&prefix)?;
     // Tenants encode in parallel, a few at a time, each into its own buffer, and go to the file
     // in order as they are done: the image is never whole in memory (3.96 GB at 10M claims,
     // which the close held twice over when the body was built first, then framed).
@@ -87,6 +104,7 @@ pub(crate) fn write(
             .unwrap_or(u32::MAX)
             .to_le_bytes(),
     )?;
+    file.put(pad(prefix.len() + 4))?;
     for batch in tenants.chunks(TENANTS_AT_ONCE) {
         // A large tenant is left out of the parallel pass and written part by part below.
         let encoded: Vec<Option<Vec<u8>>> = batch
@@ -100,6 +118,7 @@ pub(crate) fn write(
                 Some(p) => {
                     file.put(&(p.len() as u64).to_le_bytes())?;
                     file.put(&p)?;
+                    file.put(pad(p.len()))?;
                 }
                 None => write_tenant_by_parts(&mut file, id, cell.undetected(), t)?,
             }
@@ -192,13 +211,13 @@ pub(crate) fn read(
             .map_err(|e| e.to_string())?,
     );
     let damage = |(at, kind): (usize, CorruptionKind)| format!("{kind} at {at}");
-    let body = unframe(MAGIC, IMAGE_FORMAT, IMAGE_FORMAT, &bytes)
-        .map_err(damage)?
-        .body;
+    let unframed = unframe(MAGIC, OLDEST_IMAGE_FORMAT, IMAGE_FORMAT, &bytes).map_err(damage)?;
+    let body = unframed.body;
     let source = Source {
         image: Arc::clone(&bytes),
         segments: Arc::new(segments.iter().map(|s| (s.id, Arc::clone(s))).collect()),
         fault,
+        padded: unframed.version >= 2,
     };
     decode(body, segments, source, replayed_through, queueing)
         .map_err(damage)?
@@ -215,6 +234,8 @@ struct Source {
     image: Arc<FileBytes>,
     segments: Arc<HashMap<u64, Arc<Segment>>>,
     fault: Fault,
+    /// Image format 2 on: tenants and parts padded to 8 bytes, postings last and aligned.
+    padded: bool,
 }
 
 impl Source {
@@ -224,7 +245,7 @@ impl Source {
         let id = header.id.clone();
         let decode = Decode(Box::new(move || {
             let bytes = source.image.get(range.clone()).unwrap_or_default();
-            decode_tenant(bytes, &source.segments).unwrap_or_else(|(at, kind)| {
+            decode_tenant(bytes, &source).unwrap_or_else(|(at, kind)| {
                 (source.fault)(format!(
                     "catalog image: tenant {id} does not decode: {kind} at {}",
                     range.start + at
@@ -288,13 +309,14 @@ fn tenant_header(id: &TenantId, undetected: u64, t: &TenantIndex) -> Encoder {
 
 fn encode_tenant(id: &TenantId, undetected: u64, t: &TenantIndex) -> Vec<u8> {
     let mut e = tenant_header(id, undetected, t);
+    e.align(0, 8);
     for encode in PARTS {
         part(&mut e, |e| encode(e, t));
     }
     e.buf
 }
 
-/// Writes `len u64 | tenant` as [`encode_tenant`] would, holding one part at a time.
+/// Writes `len u64 | tenant | pad` as [`encode_tenant`] would, holding one part at a time.
 fn write_tenant_by_parts(
     file: &mut frame::Writer,
     id: &TenantId,
@@ -308,9 +330,12 @@ fn write_tenant_by_parts(
     };
     let lens: Vec<usize> = PARTS.iter().map(|&f| encoded(f).len()).collect();
     let header = tenant_header(id, undetected, t).buf;
-    let total = header.len() + lens.iter().map(|l| 8 + l).sum::<usize>();
+    let total = header.len()
+        + pad(header.len()).len()
+        + lens.iter().map(|l| 8 + l + pad(*l).len()).sum::<usize>();
     file.put(&(total as u64).to_le_bytes())?;
     file.put(&header)?;
+    file.put(pad(header.len()))?;
     for (&encode, len) in PARTS.iter().zip(lens) {
         let bytes = encoded(encode);
         if bytes.len() != len {
@@ -321,17 +346,19 @@ fn write_tenant_by_parts(
         }
         file.put(&(len as u64).to_le_bytes())?;
         file.put(&bytes)?;
+        file.put(pad(len))?;
     }
-    Ok(())
+    file.put(pad(total))
 }
 
-/// `len u64 | what f writes`.
+/// `len u64 | what f writes | pad` (`e` starts at the tenant's first byte).
 fn part(e: &mut Encoder, f: impl FnOnce(&mut Encoder)) {
     let at = e.buf.len();
     e.u64(0);
     f(e);
     let len = (e.buf.len() - at - 8) as u64;
     e.buf[at..at + 8].copy_from_slice(&len.to_le_bytes());
+    e.align(0, 8);
 }
 
 fn encode_head(e: &mut Encoder, t: &TenantIndex) {
@@ -414,11 +441,14 @@ fn decode(
         });
     }
     let n = d.count(8)?;
+    let align = |d: &mut Decoder<'_>| if source.padded { d.align(0, 8) } else { Ok(()) };
+    align(&mut d)?;
     let mut slices = Vec::with_capacity(n);
     for _ in 0..n {
         let len = usize::try_from(d.u64()?).unwrap_or(usize::MAX);
         let at = d.position();
         slices.push((at, d.take(len)?));
+        align(&mut d)?;
     }
     if !d.is_empty() {
         return malformed(d.position(), "bytes after the tenants");
@@ -428,7 +458,7 @@ fn decode(
     catalog.image_through = applied_through;
     let mut graphs = Vec::new();
     for (at, bytes) in slices {
-        let header = Header::read(bytes).map_err(|(pos, kind)| (at + pos, kind))?;
+        let header = Header::read(bytes, source.padded).map_err(|(pos, kind)| (at + pos, kind))?;
         let start = BODY_OFFSET + at;
         let cell = Arc::new(source.cell(start..start + bytes.len(), &header));
         if !header.graphs.is_empty() {
@@ -451,8 +481,8 @@ struct Header {
 }
 
 impl Header {
-    fn read(bytes: &[u8]) -> DecodeResult<Self> {
-        let (id, undetected, _, parts, offsets) = split_tenant(bytes)?;
+    fn read(bytes: &[u8], padded: bool) -> DecodeResult<Self> {
+        let (id, undetected, _, parts, offsets) = split_tenant(bytes, padded)?;
         let doc_count = Decoder::new(parts[0])
             .u32()
             .map_err(|(p, k)| (offsets[0] + p, k))?;
@@ -488,17 +518,21 @@ fn graph_names(dense: &[u8]) -> DecodeResult<Vec<String>> {
 /// A tenant's id, undetected count, vector count and five parts (with their offsets).
 type Split<'a> = (TenantId, u64, u64, [&'a [u8]; 5], [usize; 5]);
 
-fn split_tenant(bytes: &[u8]) -> DecodeResult<Split<'_>> {
+/// `padded`: image format 2 on (see the module docs).
+fn split_tenant(bytes: &[u8], padded: bool) -> DecodeResult<Split<'_>> {
     let mut d = Decoder::new(bytes);
+    let align = |d: &mut Decoder<'_>| if padded { d.align(0, 8) } else { Ok(()) };
     let id = TenantId::new(d.string()?);
     let undetected = d.u64()?;
     let store_vectors = d.u64()?;
+    align(&mut d)?;
     let mut parts = [&[][..]; 5];
     let mut offsets = [0usize; 5];
     for (p, at) in parts.iter_mut().zip(&mut offsets) {
         let len = usize::try_from(d.u64()?).unwrap_or(usize::MAX);
         *at = d.position();
         *p = d.take(len)?;
+        align(&mut d)?;
     }
     if !d.is_empty() {
         return Err((
@@ -509,9 +543,10 @@ fn split_tenant(bytes: &[u8]) -> DecodeResult<Split<'_>> {
     Ok((id, undetected, store_vectors, parts, offsets))
 }
 
-/// One tenant's parts, decoded in parallel.
-fn decode_tenant(bytes: &[u8], segments: &HashMap<u64, Arc<Segment>>) -> DecodeResult<TenantIndex> {
-    let (_, _, store_vectors, parts, offsets) = split_tenant(bytes)?;
+/// One tenant's parts (`bytes`, a part of `source`'s image), decoded in parallel.
+fn decode_tenant(bytes: &[u8], source: &Source) -> DecodeResult<TenantIndex> {
+    let segments = &source.segments;
+    let (_, _, store_vectors, parts, offsets) = split_tenant(bytes, source.padded)?;
     let within = |i: usize| move |(pos, kind): (usize, CorruptionKind)| (offsets[i] + pos, kind);
     let [head, lexical, filters, dense, detected] = parts;
     // The head's first field is the document count the other parts are checked against, so
@@ -524,8 +559,13 @@ fn decode_tenant(bytes: &[u8], segments: &HashMap<u64, Arc<Segment>>) -> DecodeR
                 || {
                     rayon::join(
                         || {
-                            Bm25Index::decode(&mut Decoder::new(lexical), Analyzer::english())
-                                .map_err(within(1))
+                            let d = &mut Decoder::new(lexical);
+                            let read = if source.padded {
+                                Bm25Index::decode(d, Analyzer::english(), Some(&source.image))
+                            } else {
+                                Bm25Index::decode_v1(d, Analyzer::english())
+                            };
+                            read.map_err(within(1))
                         },
                         || {
                             FilterIndex::decode(&mut Decoder::new(filters), doc_count)
