@@ -156,10 +156,19 @@ fn flip_byte(path: &Path) {
     std::fs::write(path, bytes).unwrap();
 }
 
-/// Sets the facet-key count of `tenant`'s filters part in the image to `u32::MAX` and seals
-/// the file again (its BLAKE3): bytes that pass the checksum and still do not decode, which
-/// only a defect of the writer could make.
-fn break_tenant_and_reseal(path: &Path, tenant: &str) {
+/// Which count of a tenant's image record [`break_tenant_and_reseal`] breaks: the lexical
+/// part's term count (decoded with the tenant), or the facet postings' key count (decoded when
+/// first read).
+#[derive(Clone, Copy)]
+enum Broken {
+    Terms,
+    FacetKeys,
+}
+
+/// Sets a count of `tenant`'s record in the image to `u32::MAX` and seals the file again (its
+/// BLAKE3): bytes that pass the checksum and still do not decode, which only a defect of the
+/// writer could make.
+fn break_tenant_and_reseal(path: &Path, tenant: &str, broken: Broken) {
     let mut bytes = std::fs::read(path).unwrap();
     let mut needle = (tenant.len() as u32).to_le_bytes().to_vec();
     needle.extend_from_slice(tenant.as_bytes());
@@ -171,11 +180,15 @@ fn break_tenant_and_reseal(path: &Path, tenant: &str) {
     // lexical, filters; pads to 8 bytes from the tenant's start (image format 2).
     let pad = |at: usize| at + (8 - (at - start) % 8) % 8;
     let mut at = pad(start + needle.len() + 16);
-    for _ in 0..2 {
+    let (skip, within) = match broken {
+        Broken::Terms => (1, 8), // past k1 f32 | b f32
+        Broken::FacetKeys => (2, 0),
+    };
+    for _ in 0..skip {
         let len = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
         at = pad(at + 8 + len);
     }
-    at += 8;
+    at += 8 + within;
     bytes[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
     let hash_at = bytes.len() - 40;
     let hash = blake3::hash(&bytes[..hash_at]);
@@ -205,7 +218,7 @@ fn a_tenant_of_the_image_is_decoded_when_first_read_and_one_that_does_not_decode
     assert!(!hits.results.is_empty());
     store.close().unwrap();
 
-    break_tenant_and_reseal(&dir.path().join(IMAGE), odd);
+    break_tenant_and_reseal(&dir.path().join(IMAGE), odd, Broken::Terms);
     let store = open(dir.path());
     let refused = store.retrieve(&Query::new(odd).text("ice sea"));
     assert!(
@@ -229,6 +242,42 @@ fn a_tenant_of_the_image_is_decoded_when_first_read_and_one_that_does_not_decode
     assert!(!store.stats().catalog_image_loaded);
     let hits = store.retrieve(&Query::new(odd).text("ice sea")).unwrap();
     assert!(!hits.results.is_empty());
+}
+
+/// The facet postings decode when first read (a filtered query), not with the tenant: a
+/// defect found then refuses that query and every later one, as one found with the tenant.
+#[test]
+fn facet_postings_that_do_not_decode_refuse_the_query_that_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = SplitMix::new(12);
+    let odd = "zz-facets";
+    {
+        let store = open(dir.path());
+        fill(&store);
+        for i in 0..20 {
+            store.ingest(item(odd, i, &mut rng)).unwrap();
+        }
+        store.close().unwrap();
+    }
+    break_tenant_and_reseal(&dir.path().join(IMAGE), odd, Broken::FacetKeys);
+    let store = open(dir.path());
+    let filtered = store.retrieve(&Query::new(odd).text("ice sea").entity("E1"));
+    assert!(
+        matches!(filtered, Err(dash::QueryError::IndexUnavailable(_))),
+        "{filtered:?}"
+    );
+    assert!(store.retrieve(&Query::new("a").text("ice")).is_err());
+    let why = store.stats().last_index_error.unwrap_or_default();
+    assert!(why.contains(odd) && why.contains("facet postings"), "{why}");
+    store.close().unwrap();
+    assert!(
+        !dir.path().join(IMAGE).exists(),
+        "the image is removed, the close writes none"
+    );
+    let store = open(dir.path());
+    assert!(store
+        .retrieve(&Query::new(odd).text("ice sea").entity("E1"))
+        .is_ok());
 }
 
 #[test]

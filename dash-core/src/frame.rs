@@ -25,7 +25,7 @@ const MAGIC_LEN: usize = 8;
 const HEADER_LEN: usize = MAGIC_LEN + 2 + 2 + 4;
 /// Where the body starts in a framed file.
 pub(crate) const BODY_OFFSET: usize = HEADER_LEN;
-const TRAILER_LEN: usize = 32 + MAGIC_LEN;
+pub(crate) const TRAILER_LEN: usize = 32 + MAGIC_LEN;
 
 /// A verified frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,6 +15,7 @@ use parking_lot::{RwLockReadGuard, RwLockWriteGuard};
 use roaring::RoaringBitmap;
 
 use super::claims::ClaimTable;
+use super::deferred::Deferred;
 use super::dense::{DenseIndex, Fold, SealPlan};
 use super::rank::{evidence_weight, EvidenceWeight};
 pub(crate) use super::tenant_cell::read_tenant;
@@ -197,7 +198,7 @@ pub(crate) struct TenantIndex {
     /// inside the index searches of `SupportOnly` queries).
     pub(crate) net_contradicting: RoaringBitmap,
     pub(crate) lexical: Bm25Index,
-    pub(crate) filters: FilterIndex,
+    pub(crate) filters: Deferred<FilterIndex>,
     pub(crate) dense: Option<DenseIndex>,
     /// For each claim, the documents that have an edge pointing at it.
     pub(super) incoming: HashMap<u32, Vec<DocId>, foldhash::fast::RandomState>,
@@ -236,7 +237,7 @@ impl TenantIndex {
             removed: RoaringBitmap::new(),
             net_contradicting: RoaringBitmap::new(),
             lexical: Bm25Index::new(Analyzer::english()),
-            filters: FilterIndex::default(),
+            filters: Deferred::default(),
             dense: None,
             incoming: HashMap::default(),
             superseded_targets: RoaringBitmap::new(),
@@ -354,14 +355,16 @@ impl TenantIndex {
         }
         self.lexical.insert(doc, &indexed_text(item));
         let sources: Vec<&str> = item.evidence.iter().map(|e| e.source_id.as_str()).collect();
-        self.filters.insert(
-            doc,
-            Facets {
-                entities: &item.claim.entities,
-                metadata: &item.claim.metadata,
-                sources: &sources,
-            },
-        );
+        self.filters.with_mut(|filters| {
+            filters.insert(
+                doc,
+                Facets {
+                    entities: &item.claim.entities,
+                    metadata: &item.claim.metadata,
+                    sources: &sources,
+                },
+            );
+        });
         if let Some(v) = &item.claim.embedding {
             let dense = self.dense.get_or_insert_with(|| DenseIndex::new(v.len()));
             // A vector the index cannot normalise (all zeros) leaves the claim lexical-only.
@@ -408,7 +411,7 @@ impl TenantIndex {
             self.removed.insert(doc);
             self.current.remove(doc);
             self.lexical.remove(doc);
-            self.filters.remove(doc);
+            self.filters.with_mut(|filters| filters.remove(doc));
             if let Some(dense) = &mut self.dense {
                 dense.remove(doc);
             }

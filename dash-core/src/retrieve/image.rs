@@ -53,6 +53,7 @@ use rayon::prelude::*;
 
 use super::catalog::{Catalog, Content, Doc, Pending, TenantIndex, ValidTime};
 use super::claims::ClaimTable;
+use super::deferred::Deferred;
 use super::dense::DenseIndex;
 use super::rank::EvidenceWeight;
 use super::tenant_cell::{Decode, TenantCell};
@@ -186,21 +187,17 @@ pub(crate) struct Loaded {
     pub(crate) graphs: Vec<(TenantId, Vec<String>)>,
 }
 
-/// Reads the image, if there is one usable for an open over `segments` whose WAL replay
-/// reached `replayed_through`: `Ok(None)` without a file, `Err` with the reason it cannot be
-/// used (the caller builds from the segments).
-///
-/// The file is verified (BLAKE3) and its directory of tenants read here; each tenant is decoded
-/// when it is first touched ([`TenantCell::undecoded`]), from the mapped file. A tenant whose
-/// bytes then fail to decode (a defect: they passed the checksum) gets an empty index and
-/// `fault` is called with the reason, once per such tenant.
-pub(crate) fn read(
-    storage: &dyn Storage,
-    segments: &[Arc<Segment>],
-    replayed_through: Lsn,
-    queueing: bool,
-    fault: Fault,
-) -> Result<Option<Loaded>, String> {
+/// The image file mapped and verified whole (framing, BLAKE3, a format this build reads), not
+/// yet parsed: what the open prepares while the WAL replays ([`verify`]), before it knows
+/// whether the image fits ([`read`]).
+pub(crate) struct Verified {
+    bytes: Arc<FileBytes>,
+    version: u16,
+}
+
+/// Maps and verifies the store's image: `Ok(None)` without a file, `Err` with the reason it
+/// cannot be used.
+pub(crate) fn verify(storage: &dyn Storage) -> Result<Option<Verified>, String> {
     let names = storage.list(Path::new("")).map_err(|e| e.to_string())?;
     if !names.iter().any(|n| n == IMAGE_FILE) {
         return Ok(None);
@@ -210,18 +207,43 @@ pub(crate) fn read(
             .map(Path::new(IMAGE_FILE))
             .map_err(|e| e.to_string())?,
     );
-    let damage = |(at, kind): (usize, CorruptionKind)| format!("{kind} at {at}");
-    let unframed = unframe(MAGIC, OLDEST_IMAGE_FORMAT, IMAGE_FORMAT, &bytes).map_err(damage)?;
-    let body = unframed.body;
+    let version = unframe(MAGIC, OLDEST_IMAGE_FORMAT, IMAGE_FORMAT, &bytes)
+        .map_err(damage)?
+        .version;
+    Ok(Some(Verified { bytes, version }))
+}
+
+fn damage((at, kind): (usize, CorruptionKind)) -> String {
+    format!("{kind} at {at}")
+}
+
+/// Reads a [`verify`]d image, if it is usable for an open over `segments` whose WAL replay
+/// reached `replayed_through`; `Err` with the reason it cannot be used (the caller builds from
+/// the segments).
+///
+/// The image's directory of tenants is read here; each tenant is decoded when it is first
+/// touched ([`TenantCell::undecoded`]), from the mapped file. A tenant whose bytes then fail to
+/// decode (a defect: they passed the checksum) gets an empty index and `fault` is called with
+/// the reason, once per such tenant.
+pub(crate) fn read(
+    verified: Verified,
+    segments: &[Arc<Segment>],
+    replayed_through: Lsn,
+    queueing: bool,
+    fault: Fault,
+) -> Result<Loaded, String> {
+    let Verified { bytes, version } = verified;
+    // Verified already: this re-reads the framing's offsets, not the hash.
+    let body = bytes
+        .get(BODY_OFFSET..bytes.len().saturating_sub(frame::TRAILER_LEN))
+        .ok_or("catalog image: shorter than its framing")?;
     let source = Source {
         image: Arc::clone(&bytes),
         segments: Arc::new(segments.iter().map(|s| (s.id, Arc::clone(s))).collect()),
         fault,
-        padded: unframed.version >= 2,
+        padded: version >= 2,
     };
-    decode(body, segments, source, replayed_through, queueing)
-        .map_err(damage)?
-        .map(Some)
+    decode(body, segments, source, replayed_through, queueing).map_err(damage)?
 }
 
 /// Reports a tenant of the image that failed to decode after the image was verified.
@@ -245,7 +267,7 @@ impl Source {
         let id = header.id.clone();
         let decode = Decode(Box::new(move || {
             let bytes = source.image.get(range.clone()).unwrap_or_default();
-            decode_tenant(bytes, &source).unwrap_or_else(|(at, kind)| {
+            decode_tenant(bytes, range.start, &id, &source).unwrap_or_else(|(at, kind)| {
                 (source.fault)(format!(
                     "catalog image: tenant {id} does not decode: {kind} at {}",
                     range.start + at
@@ -287,7 +309,7 @@ const STREAM_FROM_DOCS: usize = 1_000_000;
 const PARTS: [fn(&mut Encoder, &TenantIndex); 5] = [
     encode_head,
     |e, t| t.lexical.encode(e),
-    |e, t| t.filters.encode(e),
+    |e, t| t.filters.get().encode(e),
     |e, t| match &t.dense {
         None => e.u8(0),
         Some(dense) => {
@@ -544,34 +566,32 @@ fn split_tenant(bytes: &[u8], padded: bool) -> DecodeResult<Split<'_>> {
 }
 
 /// One tenant's parts (`bytes`, a part of `source`'s image), decoded in parallel.
-fn decode_tenant(bytes: &[u8], source: &Source) -> DecodeResult<TenantIndex> {
+fn decode_tenant(
+    bytes: &[u8],
+    start: usize,
+    id: &TenantId,
+    source: &Source,
+) -> DecodeResult<TenantIndex> {
     let segments = &source.segments;
     let (_, _, store_vectors, parts, offsets) = split_tenant(bytes, source.padded)?;
     let within = |i: usize| move |(pos, kind): (usize, CorruptionKind)| (offsets[i] + pos, kind);
     let [head, lexical, filters, dense, detected] = parts;
     // The head's first field is the document count the other parts are checked against, so
-    // all five decode at once.
+    // they decode at once; the facet postings when first read (`Deferred`).
     let doc_count = Decoder::new(head).u32().map_err(within(0))? as usize;
-    let (head, ((lexical, filters), (dense, detected))) = rayon::join(
+    let filters = deferred_filters(source, id, start + offsets[2], filters.len(), doc_count);
+    let (head, (lexical, (dense, detected))) = rayon::join(
         || decode_head(head, segments).map_err(within(0)),
         || {
             rayon::join(
                 || {
-                    rayon::join(
-                        || {
-                            let d = &mut Decoder::new(lexical);
-                            let read = if source.padded {
-                                Bm25Index::decode(d, Analyzer::english(), Some(&source.image))
-                            } else {
-                                Bm25Index::decode_v1(d, Analyzer::english())
-                            };
-                            read.map_err(within(1))
-                        },
-                        || {
-                            FilterIndex::decode(&mut Decoder::new(filters), doc_count)
-                                .map_err(within(2))
-                        },
-                    )
+                    let d = &mut Decoder::new(lexical);
+                    let read = if source.padded {
+                        Bm25Index::decode(d, Analyzer::english(), Some(&source.image))
+                    } else {
+                        Bm25Index::decode_v1(d, Analyzer::english())
+                    };
+                    read.map_err(within(1))
                 },
                 || {
                     rayon::join(
@@ -593,12 +613,34 @@ fn decode_tenant(bytes: &[u8], source: &Source) -> DecodeResult<TenantIndex> {
     index.superseded_targets = head.superseded;
     index.incoming = head.incoming;
     index.lexical = lexical?;
-    index.filters = filters?;
+    index.filters = filters;
     index.dense = dense;
     index.detected = detected?;
     index.store_vectors = store_vectors;
     let _ = graphs; // read at open (`Header`), attached from the graph files
     Ok(index)
+}
+
+/// A tenant's facet postings (`len` bytes at `at` of the image), decoded when first read: a
+/// failure is reported as a tenant's that does not decode (`fault`), with empty postings.
+fn deferred_filters(
+    source: &Source,
+    id: &TenantId,
+    at: usize,
+    len: usize,
+    doc_count: usize,
+) -> Deferred<FilterIndex> {
+    let (source, id) = (source.clone(), id.clone());
+    Deferred::later(move || {
+        let bytes = source.image.get(at..at + len).unwrap_or_default();
+        FilterIndex::decode(&mut Decoder::new(bytes), doc_count).unwrap_or_else(|(pos, kind)| {
+            (source.fault)(format!(
+                "catalog image: tenant {id} does not decode: facet postings: {kind} at {}",
+                at + pos
+            ));
+            FilterIndex::default()
+        })
+    })
 }
 
 fn decode_dense(bytes: &[u8], doc_count: usize) -> DecodeResult<(Option<DenseIndex>, Vec<String>)> {

@@ -2,6 +2,7 @@
 
 use super::catalog::{Doc, SharedTenant, TenantIndex};
 use crate::heap;
+use crate::index::FilterIndex;
 
 /// Heap bytes the retrieval catalog holds, by component, summed over tenants
 /// ([`Store::index_memory`](crate::Store::index_memory)).
@@ -86,7 +87,7 @@ fn of_tenant(t: &TenantIndex) -> IndexMemory {
         lexical_postings,
         lexical_documents,
         lexical_terms,
-        filters: t.filters.heap_bytes(),
+        filters: t.filters.peek().map_or(0, FilterIndex::heap_bytes),
         bitmaps: heap::bitmap(&t.current)
             + heap::bitmap(&t.removed)
             + heap::bitmap(&t.net_contradicting)

@@ -10,6 +10,7 @@ mod answer;
 mod assemble;
 pub(crate) mod catalog;
 mod claims;
+mod deferred;
 mod dense;
 pub(crate) mod graph_files;
 pub(crate) mod image;

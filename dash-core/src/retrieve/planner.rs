@@ -126,7 +126,7 @@ pub(crate) fn run(index: Option<&TenantIndex>, q: &Query, threads: Threads) -> R
         // Filters first, as one bitmap: entity/metadata/source conditions, and (for queries at
         // the current recorded time) the current-version bitmap.
         let allowed: Option<RoaringBitmap> = (!q.filter.is_empty()).then(|| {
-            let mut b = index.filters.matching(&q.filter);
+            let mut b = index.filters.get().matching(&q.filter);
             if q.recorded_as_of.is_none() {
                 b &= &index.current;
             }

@@ -139,9 +139,10 @@ impl TenantCell {
         })
     }
 
-    /// Decodes the indexes now if they were not yet (the open's background pass).
+    /// Decodes the indexes now if they were not yet, the parts decoded when first read
+    /// (facet postings) too: the open's background pass.
     pub(crate) fn decode_now(&self) {
-        self.index();
+        self.index().read().filters.get();
     }
 
     /// True once the indexes are decoded.

@@ -101,7 +101,7 @@ impl Store {
         let recovered_lock = recovered.lock;
         let shared = Arc::new(recovered.shared);
         let (tx, rx) = mpsc::channel();
-        let workers = Workers::start(&shared, recovered.wal, &tx, rx)?;
+        let workers = Workers::start(&shared, recovered.wal, recovered.prefetch, &tx, rx)?;
         Ok(Self {
             shared,
             tx,

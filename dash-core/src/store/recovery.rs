@@ -28,6 +28,8 @@ pub(crate) struct Recovered {
     /// The directory lock: held by the `Store`, not by `Shared`, so that a background thread
     /// still holding `Shared` for a moment never keeps the directory locked after close.
     pub(crate) lock: Box<dyn std::fmt::Debug + Send + Sync>,
+    /// The graph files and catalog image, read while the WAL replayed (for the indexer).
+    pub(crate) prefetch: Option<super::indexer::Prefetch>,
 }
 
 fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> OpenError {
@@ -202,6 +204,8 @@ pub(crate) fn recover(storage: Arc<dyn Storage>, config: Config) -> Result<Recov
     };
     let segments = load_segments(storage.as_ref(), &current)?;
     report.segments_loaded = segments.len();
+    // The indexer's first reads need nothing the replay finds: they start now, beside it.
+    let prefetch = super::indexer::Prefetch::start(Arc::clone(&storage), config.hnsw);
 
     let mut state = State {
         dims: current.dims.clone(),
@@ -280,5 +284,6 @@ pub(crate) fn recover(storage: Arc<dyn Storage>, config: Config) -> Result<Recov
         shared,
         wal,
         lock: guard,
+        prefetch,
     })
 }

@@ -41,11 +41,12 @@ fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> Result<JoinHandle<
 }
 
 impl Workers {
-    /// Starts every worker of a just-recovered store; `tx`/`rx` are the writer's request
-    /// channel.
+    /// Starts every worker of a just-recovered store (the indexer with what the open
+    /// prefetched); `tx`/`rx` are the writer's request channel.
     pub(super) fn start(
         shared: &Arc<Shared>,
         wal: WalWriter,
+        prefetch: Option<indexer::Prefetch>,
         tx: &Sender<Request>,
         rx: Receiver<Request>,
     ) -> Result<Self, OpenError> {
@@ -74,7 +75,7 @@ impl Workers {
         })?;
         // Not joined (see the module's note).
         spawn("dash-indexer", move || {
-            indexer::run_indexer(weak, ix_rx, segments, replayed);
+            indexer::run_indexer(weak, ix_rx, segments, replayed, prefetch);
         })?;
         *lock(&shared.indexer) = Some(ix_tx);
         // Segments indexed at open may already be due for sealing.
