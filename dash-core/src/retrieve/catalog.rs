@@ -1191,7 +1191,14 @@ pub(crate) struct TenantTotals {
 pub(crate) fn totals(cells: &[SharedTenant]) -> TenantTotals {
     let mut sum = TenantTotals::default();
     for cell in cells {
-        let t = cell.read_as_is();
+        // A tenant not decoded yet is counted from its header: statistics never decode.
+        let Some(t) = cell.read_if_decoded() else {
+            let summary = cell.summary();
+            sum.exact_docs += summary.exact_docs;
+            sum.detected_edges += summary.live_edges;
+            sum.inbox = sum.inbox.add(cell.inbox_stats());
+            continue;
+        };
         if let Some(dense) = &t.dense {
             let (graph, exact) = dense.sizes();
             sum.graph_docs += graph;

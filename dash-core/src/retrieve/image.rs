@@ -56,7 +56,7 @@ use super::claims::ClaimTable;
 use super::deferred::Deferred;
 use super::dense::DenseIndex;
 use super::rank::EvidenceWeight;
-use super::tenant_cell::{Decode, TenantCell};
+use super::tenant_cell::{Decode, Summary, TenantCell};
 use crate::codec::{DecodeResult, Decoder, Encoder};
 use crate::detect::edges::DetectedGraph;
 use crate::error::CorruptionKind;
@@ -275,7 +275,7 @@ impl Source {
                 TenantIndex::new()
             })
         }));
-        TenantCell::undecoded(decode, header.doc_count, header.undetected)
+        TenantCell::undecoded(decode, header.doc_count, header.undetected, header.summary)
     }
 }
 
@@ -494,36 +494,45 @@ fn decode(
 }
 
 /// What the open reads of a tenant before it is decoded: its id, document count, how many of
-/// its documents wait for detection, and the graph files its dense part names.
+/// its documents wait for detection, the graph files its dense part names, and what the
+/// statistics count of it.
 struct Header {
     id: TenantId,
     doc_count: u32,
     undetected: u64,
     graphs: Vec<String>,
+    summary: Summary,
 }
 
 impl Header {
     fn read(bytes: &[u8], padded: bool) -> DecodeResult<Self> {
         let (id, undetected, _, parts, offsets) = split_tenant(bytes, padded)?;
-        let doc_count = Decoder::new(parts[0])
-            .u32()
-            .map_err(|(p, k)| (offsets[0] + p, k))?;
-        let graphs = graph_names(parts[3]).map_err(|(p, k)| (offsets[3] + p, k))?;
+        let within = |i: usize| move |(p, k): (usize, CorruptionKind)| (offsets[i] + p, k);
+        let doc_count = Decoder::new(parts[0]).u32().map_err(within(0))?;
+        let (exact_docs, graphs) = dense_header(parts[3]).map_err(within(3))?;
+        // `detected := epoch u32 | list<doc_edge> (the live edges) | ...`
+        let mut detected = Decoder::new(parts[4]);
+        detected.u32().map_err(within(4))?;
+        let live_edges = u64::from(detected.u32().map_err(within(4))?);
         Ok(Self {
             id,
             doc_count,
             undetected,
             graphs,
+            summary: Summary {
+                exact_docs,
+                live_edges,
+            },
         })
     }
 }
 
-/// The graph files a dense part names, read past its rows without decoding them (the dense
-/// part's grammar: `DenseIndex::encode`).
-fn graph_names(dense: &[u8]) -> DecodeResult<Vec<String>> {
+/// The number of exact rows of a dense part and the graph files it names, read past the rows
+/// without decoding them (the dense part's grammar: `DenseIndex::encode`).
+fn dense_header(dense: &[u8]) -> DecodeResult<(u64, Vec<String>)> {
     let mut d = Decoder::new(dense);
     if !d.flag()? {
-        return Ok(Vec::new());
+        return Ok((0, Vec::new()));
     }
     let dim = d.u32()? as usize;
     let rows = d.u32()? as usize;
@@ -534,7 +543,8 @@ fn graph_names(dense: &[u8]) -> DecodeResult<Vec<String>> {
         .ok_or((d.position(), CorruptionKind::Malformed("dense rows")))?;
     d.take(row_bytes)?;
     let n = d.count(4)?;
-    (0..n).map(|_| d.string()).collect()
+    let names = (0..n).map(|_| d.string()).collect::<DecodeResult<_>>()?;
+    Ok((rows as u64, names))
 }
 
 /// A tenant's id, undetected count, vector count and five parts (with their offsets).

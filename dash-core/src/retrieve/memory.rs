@@ -102,7 +102,14 @@ fn of_tenant(t: &TenantIndex) -> IndexMemory {
 pub(crate) fn of_tenants(cells: &[SharedTenant]) -> IndexMemory {
     let mut sum = IndexMemory::default();
     for cell in cells {
-        sum.add(&of_tenant(&cell.read_as_is()));
+        match cell.read_if_decoded() {
+            Some(t) => sum.add(&of_tenant(&t)),
+            // Not decoded: it holds no index memory yet (and reading it would decode it).
+            None => {
+                sum.tenants += 1;
+                sum.documents += u64::from(cell.documents());
+            }
+        }
     }
     sum
 }

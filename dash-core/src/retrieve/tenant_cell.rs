@@ -71,6 +71,19 @@ pub(crate) struct TenantCell {
     deferred: AtomicU64,
     /// Time readers spent waiting for the write lock to apply the inbox, in microseconds.
     reader_wait_micros: AtomicU64,
+    /// What the statistics count of the tenant while it is not decoded (read from the image's
+    /// header of it; zero for a cell made from an index).
+    summary: Summary,
+}
+
+/// What the store's statistics count of a tenant not decoded yet, so that asking them does not
+/// decode every tenant of an image.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Summary {
+    /// Dense documents in the exact part.
+    pub(crate) exact_docs: u64,
+    /// Live detected edges.
+    pub(crate) live_edges: u64,
 }
 
 /// What the inboxes of a set of tenants did, for the store's statistics.
@@ -104,13 +117,25 @@ impl TenantCell {
             None,
             numbered,
             undetected,
+            Summary::default(),
         )
     }
 
     /// A cell whose indexes (`documents` of them) `decode` gives when the tenant is first
-    /// touched.
-    pub(crate) fn undecoded(decode: Decode, documents: u32, undetected: u64) -> Self {
-        Self::with(OnceLock::new(), Some(decode), documents, undetected)
+    /// touched; `summary` is what the statistics count of it until then.
+    pub(crate) fn undecoded(
+        decode: Decode,
+        documents: u32,
+        undetected: u64,
+        summary: Summary,
+    ) -> Self {
+        Self::with(
+            OnceLock::new(),
+            Some(decode),
+            documents,
+            undetected,
+            summary,
+        )
     }
 
     fn with(
@@ -118,6 +143,7 @@ impl TenantCell {
         undecoded: Option<Decode>,
         numbered: u32,
         undetected: u64,
+        summary: Summary,
     ) -> Self {
         Self {
             index,
@@ -127,7 +153,18 @@ impl TenantCell {
             undetected: AtomicU64::new(undetected),
             deferred: AtomicU64::new(0),
             reader_wait_micros: AtomicU64::new(0),
+            summary,
         }
+    }
+
+    /// What the statistics count of the tenant while it is not decoded.
+    pub(crate) fn summary(&self) -> Summary {
+        self.summary
+    }
+
+    /// Documents the tenant holds once its inbox is applied.
+    pub(crate) fn documents(&self) -> u32 {
+        self.numbered.load(Ordering::Relaxed)
     }
 
     /// The indexes, decoded first if they were not yet (concurrent callers wait for the one
@@ -211,20 +248,15 @@ impl TenantCell {
         self.index.get()?.try_read()
     }
 
-    /// [`TenantCell::read_as_is`] for a decoded tenant; `None` for one not decoded yet (whose
-    /// image holds no build running or due). For hints asked under the store's state lock,
-    /// which must not decode a tenant there.
+    /// The indexes as they are, without applying the inbox, for a decoded tenant; `None` for
+    /// one not decoded yet (whose image holds no build running or due; the statistics count it
+    /// from its [`Summary`]). For statistics and hints, which a later read brings up to date,
+    /// and which are asked under the store's state lock — a thread holding it must neither
+    /// decode a tenant nor wait for its queries. A recursive read: it goes past a reader
+    /// waiting to apply the inbox (which waits for the running queries) and waits only while
+    /// an inbox is being applied.
     pub(crate) fn read_if_decoded(&self) -> Option<RwLockReadGuard<'_, TenantIndex>> {
         Some(self.index.get()?.read_recursive())
-    }
-
-    /// The indexes as they are, without applying the inbox: for statistics and background
-    /// hints, which a later read brings up to date, and which are asked under the store's state
-    /// lock — a thread holding it must not wait for a tenant's queries. A recursive read: it
-    /// goes past a reader waiting to apply the inbox (which waits for the running queries) and
-    /// waits only while an inbox is being applied.
-    pub(crate) fn read_as_is(&self) -> RwLockReadGuard<'_, TenantIndex> {
-        self.index().read_recursive()
     }
 
     /// True when changes wait in the inbox.
@@ -330,10 +362,10 @@ mod tests {
         let (read_tx, read) = mpsc::channel();
         let peeker = Arc::clone(&cell);
         std::thread::spawn(move || {
-            let docs = peeker.read_as_is().docs.len();
+            let docs = peeker.read_if_decoded().map(|t| t.docs.len());
             let _ = read_tx.send(docs);
         });
-        assert_eq!(read.recv_timeout(PATIENCE), Ok(0));
+        assert_eq!(read.recv_timeout(PATIENCE), Ok(Some(0)));
         drop(query);
         assert!(applied.recv_timeout(PATIENCE).is_ok());
         assert_eq!(cell.inbox_stats().waiting, 0);
@@ -351,12 +383,25 @@ mod tests {
             })),
             7,
             2,
+            Summary {
+                exact_docs: 3,
+                live_edges: 1,
+            },
         ));
         // Hints asked under the store's lock do not decode.
         assert!(cell.peek().is_none());
         assert!(cell.read_if_decoded().is_none());
         assert!(!cell.is_decoded());
         assert_eq!((cell.number(1), cell.undetected()), (Some(7), 2));
+        // Nor do the statistics: they count the header's summary of it.
+        let shared = [Arc::clone(&cell)];
+        let totals = super::super::catalog::totals(&shared);
+        assert_eq!((totals.exact_docs, totals.detected_edges), (3, 1));
+        let memory = super::super::memory::of_tenants(&shared);
+        assert_eq!(
+            (memory.tenants, memory.documents, memory.total()),
+            (1, 8, 0)
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 0);
         // Readers arriving together: one decodes, the others wait for it.
         let readers: Vec<_> = (0..4)
