@@ -103,7 +103,6 @@ impl Encoder {
         }
     }
 
-    /// `list<(u32, u32)>`.
     /// Zero bytes until the length counted from `origin` (a position in the buffer) is a
     /// multiple of `to`: what follows can be read in place, aligned, once the buffer's
     /// position `origin` lands on a multiple of `to` in its file.
@@ -114,6 +113,7 @@ impl Encoder {
         }
     }
 
+    /// `list<(u32, u32)>`.
     pub(crate) fn pairs(&mut self, v: &[(u32, u32)]) {
         self.len(v.len());
         self.buf.reserve(v.len() * 8);

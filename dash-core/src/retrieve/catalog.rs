@@ -228,6 +228,12 @@ fn indexed_text(item: &IngestItem) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(text)
 }
 
+impl Default for TenantIndex {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl TenantIndex {
     pub(super) fn new() -> Self {
         Self {

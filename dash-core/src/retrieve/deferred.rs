@@ -1,7 +1,8 @@
-//! [`Deferred`]: a part of a tenant's index read back from the catalog image only when it is
-//! first needed. The facet postings are one: only filtered queries and writes read them, so a
-//! reopen's first (unfiltered) answer does not wait for them to decode into fresh pages
-//! (~0.45 s of CPU at 1M claims on the reference machine; docs/decisions.md D38).
+//! [`Deferred`]: what is read back from the catalog image only when it is first needed — a
+//! tenant's whole index (its `TenantCell`: a query needs one tenant, not all), and inside it the
+//! facet postings, which only filtered queries and writes read, so a reopen's first (unfiltered)
+//! answer does not wait for them to decode into fresh pages (~0.45 s of CPU at 1M claims on the
+//! reference machine; docs/decisions.md D38).
 
 use std::fmt;
 use std::sync::{Mutex, OnceLock, PoisonError};

@@ -56,7 +56,7 @@ use super::claims::ClaimTable;
 use super::deferred::Deferred;
 use super::dense::DenseIndex;
 use super::rank::EvidenceWeight;
-use super::tenant_cell::{Decode, Summary, TenantCell};
+use super::tenant_cell::{Summary, TenantCell};
 use crate::codec::{DecodeResult, Decoder, Encoder};
 use crate::detect::edges::DetectedGraph;
 use crate::error::CorruptionKind;
@@ -265,7 +265,7 @@ impl Source {
     fn cell(&self, range: std::ops::Range<usize>, header: &Header) -> TenantCell {
         let source = self.clone();
         let id = header.id.clone();
-        let decode = Decode(Box::new(move || {
+        let decode = move || {
             let bytes = source.image.get(range.clone()).unwrap_or_default();
             decode_tenant(bytes, range.start, &id, &source).unwrap_or_else(|(at, kind)| {
                 (source.fault)(format!(
@@ -274,7 +274,7 @@ impl Source {
                 ));
                 TenantIndex::new()
             })
-        }));
+        };
         TenantCell::undecoded(decode, header.doc_count, header.undetected, header.summary)
     }
 }
@@ -463,14 +463,13 @@ fn decode(
         });
     }
     let n = d.count(8)?;
-    let align = |d: &mut Decoder<'_>| if source.padded { d.align(0, 8) } else { Ok(()) };
-    align(&mut d)?;
+    skip_pad(&mut d, source.padded)?;
     let mut slices = Vec::with_capacity(n);
     for _ in 0..n {
         let len = usize::try_from(d.u64()?).unwrap_or(usize::MAX);
         let at = d.position();
         slices.push((at, d.take(len)?));
-        align(&mut d)?;
+        skip_pad(&mut d, source.padded)?;
     }
     if !d.is_empty() {
         return malformed(d.position(), "bytes after the tenants");
@@ -550,21 +549,30 @@ fn dense_header(dense: &[u8]) -> DecodeResult<(u64, Vec<String>)> {
 /// A tenant's id, undetected count, vector count and five parts (with their offsets).
 type Split<'a> = (TenantId, u64, u64, [&'a [u8]; 5], [usize; 5]);
 
+/// Skips a `pad` (image format 2 on: `padded`; `d` starts at the body's or the tenant's first
+/// byte).
+fn skip_pad(d: &mut Decoder<'_>, padded: bool) -> DecodeResult<()> {
+    if padded {
+        d.align(0, 8)
+    } else {
+        Ok(())
+    }
+}
+
 /// `padded`: image format 2 on (see the module docs).
 fn split_tenant(bytes: &[u8], padded: bool) -> DecodeResult<Split<'_>> {
     let mut d = Decoder::new(bytes);
-    let align = |d: &mut Decoder<'_>| if padded { d.align(0, 8) } else { Ok(()) };
     let id = TenantId::new(d.string()?);
     let undetected = d.u64()?;
     let store_vectors = d.u64()?;
-    align(&mut d)?;
+    skip_pad(&mut d, padded)?;
     let mut parts = [&[][..]; 5];
     let mut offsets = [0usize; 5];
     for (p, at) in parts.iter_mut().zip(&mut offsets) {
         let len = usize::try_from(d.u64()?).unwrap_or(usize::MAX);
         *at = d.position();
         *p = d.take(len)?;
-        align(&mut d)?;
+        skip_pad(&mut d, padded)?;
     }
     if !d.is_empty() {
         return Err((
@@ -613,7 +621,7 @@ fn decode_tenant(
         },
     );
     let head = head?;
-    let (dense, graphs) = dense?;
+    let dense = dense?;
     let mut index = TenantIndex::new();
     index.docs = head.docs;
     index.claims = head.claims;
@@ -627,7 +635,6 @@ fn decode_tenant(
     index.dense = dense;
     index.detected = detected?;
     index.store_vectors = store_vectors;
-    let _ = graphs; // read at open (`Header`), attached from the graph files
     Ok(index)
 }
 
@@ -653,13 +660,14 @@ fn deferred_filters(
     })
 }
 
-fn decode_dense(bytes: &[u8], doc_count: usize) -> DecodeResult<(Option<DenseIndex>, Vec<String>)> {
+/// A tenant's dense part (the graph files it names were read at open, by [`Header::read`],
+/// and are attached from their files).
+fn decode_dense(bytes: &[u8], doc_count: usize) -> DecodeResult<Option<DenseIndex>> {
     let mut d = Decoder::new(bytes);
     if !d.flag()? {
-        return Ok((None, Vec::new()));
+        return Ok(None);
     }
-    let (dense, graphs) = DenseIndex::decode(&mut d, doc_count)?;
-    Ok((Some(dense), graphs))
+    Ok(Some(DenseIndex::decode(&mut d, doc_count)?.0))
 }
 
 /// A tenant's documents, claims, bitmaps and incoming edges.

@@ -20,12 +20,13 @@
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::catalog::TenantIndex;
+use super::deferred::Deferred;
 use crate::detect::record::TenantDerived;
 use crate::index::DocId;
 use crate::model::{micros, ClaimId, IngestItem, Lsn, Timestamp};
@@ -56,10 +57,9 @@ pub(crate) enum TenantOp {
 /// One tenant's indexes, their inbox and its counters (see the module docs).
 #[derive(Debug)]
 pub(crate) struct TenantCell {
-    /// The indexes, once decoded (at once for a cell made from an index).
-    index: OnceLock<RwLock<TenantIndex>>,
-    /// How to decode them, until someone has (see the module docs).
-    undecoded: Mutex<Option<Decode>>,
+    /// The indexes: decoded from the image when first touched (see the module docs), there at
+    /// once for a cell made from an index.
+    index: Deferred<RwLock<TenantIndex>>,
     inbox: Mutex<Vec<TenantOp>>,
     /// Documents the tenant holds once its inbox is applied: the next commit's first number.
     /// Only the catalog's owner (under the store's state lock) changes it.
@@ -97,24 +97,13 @@ pub(crate) struct InboxStats {
     pub(crate) reader_wait_micros: u64,
 }
 
-/// The decoding of a tenant's indexes from the catalog image. It reports a failure itself
-/// (the image is checksummed, so only a defect reaches it) and then gives an empty index.
-pub(crate) struct Decode(pub(crate) Box<dyn FnOnce() -> TenantIndex + Send>);
-
-impl std::fmt::Debug for Decode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Decode(..)")
-    }
-}
-
 impl TenantCell {
     /// A cell holding `index`, `undetected` of whose documents wait for the detection stage,
     /// its inbox empty.
     pub(crate) fn new(index: TenantIndex, undetected: u64) -> Self {
         let numbered = u32::try_from(index.docs.len()).unwrap_or(u32::MAX);
         Self::with(
-            OnceLock::from(RwLock::new(index)),
-            None,
+            Deferred::ready(RwLock::new(index)),
             numbered,
             undetected,
             Summary::default(),
@@ -122,16 +111,17 @@ impl TenantCell {
     }
 
     /// A cell whose indexes (`documents` of them) `decode` gives when the tenant is first
-    /// touched; `summary` is what the statistics count of it until then.
+    /// touched; `summary` is what the statistics count of it until then. `decode` reports a
+    /// failure itself (the image is checksummed, so only a defect reaches it) and then gives
+    /// an empty index.
     pub(crate) fn undecoded(
-        decode: Decode,
+        decode: impl FnOnce() -> TenantIndex + Send + 'static,
         documents: u32,
         undetected: u64,
         summary: Summary,
     ) -> Self {
         Self::with(
-            OnceLock::new(),
-            Some(decode),
+            Deferred::later(move || RwLock::new(decode())),
             documents,
             undetected,
             summary,
@@ -139,15 +129,13 @@ impl TenantCell {
     }
 
     fn with(
-        index: OnceLock<RwLock<TenantIndex>>,
-        undecoded: Option<Decode>,
+        index: Deferred<RwLock<TenantIndex>>,
         numbered: u32,
         undetected: u64,
         summary: Summary,
     ) -> Self {
         Self {
             index,
-            undecoded: Mutex::new(undecoded),
             inbox: Mutex::new(Vec::new()),
             numbered: AtomicU32::new(numbered),
             undetected: AtomicU64::new(undetected),
@@ -170,10 +158,7 @@ impl TenantCell {
     /// The indexes, decoded first if they were not yet (concurrent callers wait for the one
     /// decoding).
     fn index(&self) -> &RwLock<TenantIndex> {
-        self.index.get_or_init(|| {
-            let decode = self.undecoded.lock().take();
-            RwLock::new(decode.map_or_else(TenantIndex::new, |d| (d.0)()))
-        })
+        self.index.get()
     }
 
     /// Decodes the indexes now if they were not yet, the parts decoded when first read
@@ -184,7 +169,7 @@ impl TenantCell {
 
     /// True once the indexes are decoded.
     pub(crate) fn is_decoded(&self) -> bool {
-        self.index.get().is_some()
+        self.index.peek().is_some()
     }
 
     /// Numbers `count` new documents: the first one's number, or `None` when the tenant's
@@ -245,7 +230,7 @@ impl TenantCell {
     /// decoding: `None` while the lock is held for writing or the tenant is not decoded yet.
     /// For hints (is a seal due?) that the next change refreshes.
     pub(crate) fn peek(&self) -> Option<RwLockReadGuard<'_, TenantIndex>> {
-        self.index.get()?.try_read()
+        self.index.peek()?.try_read()
     }
 
     /// The indexes as they are, without applying the inbox, for a decoded tenant; `None` for
@@ -256,7 +241,7 @@ impl TenantCell {
     /// waiting to apply the inbox (which waits for the running queries) and waits only while
     /// an inbox is being applied.
     pub(crate) fn read_if_decoded(&self) -> Option<RwLockReadGuard<'_, TenantIndex>> {
-        Some(self.index.get()?.read_recursive())
+        Some(self.index.peek()?.read_recursive())
     }
 
     /// True when changes wait in the inbox.
@@ -376,11 +361,11 @@ mod tests {
         let calls = Arc::new(AtomicU32::new(0));
         let counted = Arc::clone(&calls);
         let cell = Arc::new(TenantCell::undecoded(
-            Decode(Box::new(move || {
+            move || {
                 counted.fetch_add(1, Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(20)); // let the readers meet
                 TenantIndex::new()
-            })),
+            },
             7,
             2,
             Summary {
