@@ -575,8 +575,9 @@ impl Store {
         }))
     }
 
-    /// Blocks until the background indexer has sealed every dense part that is due (benches and
-    /// tests use it to measure or check the graph path; queries never need it). Returns early,
+    /// Blocks until every write so far is in the indexes (not queued for them) and the background
+    /// indexer has sealed every dense part that is due (benches and tests use it to measure or
+    /// check the graph path and index statistics; queries never need it). Returns early,
     /// with [`StoreStats::last_index_error`] set, if the indexer has stopped.
     pub fn wait_for_indexes(&self) {
         if self.shared.wait_index_ready().is_err() {

@@ -138,7 +138,10 @@ pub struct StoreStats {
 impl Store {
     /// The heap the retrieval indexes hold, by component, summed over tenants. It walks every
     /// tenant's term dictionary and facet keys (milliseconds at a million claims), so it is
-    /// read on demand rather than with [`Store::stats`].
+    /// read on demand rather than with [`Store::stats`]. It counts what the indexes hold now:
+    /// right after an open the indexes are still being readied and writes wait in a queue
+    /// (and later in a tenant's inbox) that it does not count; [`Store::wait_for_indexes`]
+    /// applies them first.
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -147,6 +150,7 @@ impl Store {
     ///
     /// let store = Store::builder_with_storage(Arc::new(MemStorage::new())).open()?;
     /// store.ingest(IngestItem::new(Claim::new("acme", "c1", "The Eiffel tower is in Paris")))?;
+    /// store.wait_for_indexes(); // the write is in the indexes, not queued for them
     /// let memory = store.index_memory();
     /// assert_eq!((memory.tenants, memory.documents), (1, 1));
     /// assert!(memory.lexical_postings > 0 && memory.total() >= memory.claims);
