@@ -574,3 +574,166 @@ pub enum Error {
     #[error(transparent)]
     Query(#[from] QueryError),
 }
+
+/// What kind of failure an error is: the vocabulary a caller maps onto its own (the HTTP
+/// server's status codes, the Python package's exception classes) without matching every
+/// variant of every error type.
+///
+/// ```
+/// use dash_core::{ErrorKind, QueryError};
+///
+/// assert_eq!(QueryError::Empty.kind(), ErrorKind::Invalid);
+/// assert_eq!(ErrorKind::Invalid.as_str(), "invalid");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The input is refused (a validation error, a bad query); nothing was changed.
+    Invalid,
+    /// A `commit_id` was used before with other content.
+    CommitConflict,
+    /// The claim does not exist (or is already forgotten).
+    NotFound,
+    /// The write is larger than a WAL record holds.
+    TooLarge,
+    /// A builder setting is invalid.
+    Config,
+    /// Another open store holds the directory.
+    Locked,
+    /// Stored data failed its checksum or did not decode.
+    Corruption,
+    /// The store cannot serve the call now: closed, poisoned by an I/O failure, or an I/O error.
+    Unavailable,
+    /// The retrieval indexes, the embedder or the detection stage cannot answer.
+    IndexUnavailable,
+}
+
+impl ErrorKind {
+    /// Every kind, for exhaustive checks by callers.
+    pub const ALL: &'static [ErrorKind] = &[
+        ErrorKind::Invalid,
+        ErrorKind::CommitConflict,
+        ErrorKind::NotFound,
+        ErrorKind::TooLarge,
+        ErrorKind::Config,
+        ErrorKind::Locked,
+        ErrorKind::Corruption,
+        ErrorKind::Unavailable,
+        ErrorKind::IndexUnavailable,
+    ];
+
+    /// A stable snake_case name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::CommitConflict => "commit_conflict",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::Config => "config",
+            ErrorKind::Locked => "locked",
+            ErrorKind::Corruption => "corruption",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::IndexUnavailable => "index_unavailable",
+        }
+    }
+}
+
+impl ValidationError {
+    /// Always [`ErrorKind::Invalid`].
+    #[must_use]
+    pub const fn kind(&self) -> ErrorKind {
+        ErrorKind::Invalid
+    }
+}
+
+impl OpenError {
+    /// The kind of failure.
+    #[must_use]
+    pub const fn kind(&self) -> ErrorKind {
+        match self {
+            OpenError::Config(_) => ErrorKind::Config,
+            OpenError::Io { .. } => ErrorKind::Unavailable,
+            OpenError::Locked => ErrorKind::Locked,
+            OpenError::Corruption(_) => ErrorKind::Corruption,
+        }
+    }
+}
+
+impl WriteError {
+    /// The kind of failure.
+    #[must_use]
+    pub const fn kind(&self) -> ErrorKind {
+        match self {
+            WriteError::Invalid { .. } => ErrorKind::Invalid,
+            WriteError::CommitConflict { .. } => ErrorKind::CommitConflict,
+            WriteError::NotFound { .. } => ErrorKind::NotFound,
+            WriteError::TooLarge { .. } => ErrorKind::TooLarge,
+            WriteError::Corruption(_) => ErrorKind::Corruption,
+            WriteError::Poisoned { .. } | WriteError::Io(_) | WriteError::Closed => {
+                ErrorKind::Unavailable
+            }
+        }
+    }
+}
+
+impl ReadError {
+    /// The kind of failure.
+    #[must_use]
+    pub const fn kind(&self) -> ErrorKind {
+        match self {
+            ReadError::Corruption(_) => ErrorKind::Corruption,
+            ReadError::Invalid(_) => ErrorKind::Invalid,
+        }
+    }
+}
+
+impl QueryError {
+    /// The kind of failure: the store's side (indexes, embedder, detection stage) or the query.
+    #[must_use]
+    pub const fn kind(&self) -> ErrorKind {
+        match self {
+            QueryError::IndexUnavailable(_)
+            | QueryError::Embedding(_)
+            | QueryError::DetectionUnavailable(_) => ErrorKind::IndexUnavailable,
+            _ => ErrorKind::Invalid,
+        }
+    }
+}
+
+impl CheckpointError {
+    /// The kind of failure.
+    #[must_use]
+    pub const fn kind(&self) -> ErrorKind {
+        match self {
+            CheckpointError::Corruption(_) => ErrorKind::Corruption,
+            CheckpointError::Io { .. } | CheckpointError::Wal(_) | CheckpointError::Closed => {
+                ErrorKind::Unavailable
+            }
+        }
+    }
+}
+
+impl CloseError {
+    /// Always [`ErrorKind::Unavailable`]: the final sync failed or a background thread died.
+    #[must_use]
+    pub const fn kind(&self) -> ErrorKind {
+        ErrorKind::Unavailable
+    }
+}
+
+impl Error {
+    /// The kind of failure of the error inside.
+    #[must_use]
+    pub const fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Open(e) => e.kind(),
+            Error::Write(e) => e.kind(),
+            Error::Read(e) => e.kind(),
+            Error::Checkpoint(e) => e.kind(),
+            Error::Close(e) => e.kind(),
+            Error::Validation(e) => e.kind(),
+            Error::Query(e) => e.kind(),
+        }
+    }
+}

@@ -72,8 +72,8 @@ mod validate;
 mod wal;
 
 pub use error::{
-    CheckpointError, CloseError, ConfigError, Corruption, CorruptionKind, Error, OpenError,
-    PoisonCause, QueryError, ReadError, ValidationError, WriteError,
+    CheckpointError, CloseError, ConfigError, Corruption, CorruptionKind, Error, ErrorKind,
+    OpenError, PoisonCause, QueryError, ReadError, ValidationError, WriteError,
 };
 pub use model::{
     Claim, ClaimId, ClaimRecord, ClaimVersion, Edge, Evidence, IngestItem, Lsn, Relation, Stance,

@@ -1,7 +1,7 @@
 //! The one place where errors become HTTP answers: a status, a stable snake_case `code` and a
 //! message, as `{"error": {"code", "message"}}`.
 
-use dash_core::{QueryError, ReadError, WriteError};
+use dash_core::{ErrorKind, QueryError, ReadError, WriteError};
 use warp::http::StatusCode;
 
 /// An error answer.
@@ -104,62 +104,63 @@ pub fn from_json_error(err: &serde_json::Error) -> ApiError {
     }
 }
 
+/// The code of a failure of the given kind.
+#[must_use]
+pub fn kind_code(kind: ErrorKind) -> ErrorCode {
+    match kind {
+        ErrorKind::Invalid => ErrorCode::Invalid,
+        ErrorKind::CommitConflict => ErrorCode::CommitConflict,
+        ErrorKind::NotFound => ErrorCode::NotFound,
+        ErrorKind::TooLarge => ErrorCode::PayloadTooLarge,
+        ErrorKind::IndexUnavailable => ErrorCode::IndexUnavailable,
+        ErrorKind::Unavailable | ErrorKind::Corruption | ErrorKind::Locked => {
+            ErrorCode::StoreUnavailable
+        }
+        // A configuration error is the server's own, never the client's.
+        _ => ErrorCode::Internal,
+    }
+}
+
 /// The code of a write failure (the audit records it without converting the error).
 #[must_use]
 pub fn write_error_code(err: &WriteError) -> ErrorCode {
-    match err {
-        WriteError::Invalid { .. } => ErrorCode::Invalid,
-        WriteError::CommitConflict { .. } => ErrorCode::CommitConflict,
-        WriteError::NotFound { .. } => ErrorCode::NotFound,
-        WriteError::TooLarge { .. } => ErrorCode::PayloadTooLarge,
-        WriteError::Poisoned { .. }
-        | WriteError::Closed
-        | WriteError::Io(_)
-        | WriteError::Corruption(_) => ErrorCode::StoreUnavailable,
-        _ => ErrorCode::Internal,
+    kind_code(err.kind())
+}
+
+/// The answer for a store failure of `kind`: the store's side is logged, and the details of
+/// an unexpected failure go to the log, not the client.
+fn store_error(kind: ErrorKind, err: &dyn std::fmt::Display, what: &str) -> ApiError {
+    let code = kind_code(kind);
+    if !matches!(
+        code,
+        ErrorCode::Invalid
+            | ErrorCode::CommitConflict
+            | ErrorCode::NotFound
+            | ErrorCode::PayloadTooLarge
+    ) {
+        tracing::error!(error = %err, "{what} failed");
+    }
+    match code {
+        ErrorCode::Internal => ApiError::internal(),
+        _ => ApiError::new(code, err.to_string()),
     }
 }
 
 impl From<WriteError> for ApiError {
     fn from(err: WriteError) -> Self {
-        let code = write_error_code(&err);
-        if matches!(err, WriteError::Io(_) | WriteError::Corruption(_))
-            || code == ErrorCode::Internal
-        {
-            tracing::error!(error = %err, "write failed");
-        }
-        match code {
-            // Details of an unexpected failure go to the log, not the client.
-            ErrorCode::Internal => ApiError::internal(),
-            _ => ApiError::new(code, err.to_string()),
-        }
+        store_error(err.kind(), &err, "write")
     }
 }
 
 impl From<QueryError> for ApiError {
     fn from(err: QueryError) -> Self {
-        match &err {
-            // The server's side cannot answer now (indexes, embedder or detection stage).
-            QueryError::IndexUnavailable(_)
-            | QueryError::Embedding(_)
-            | QueryError::DetectionUnavailable(_) => {
-                tracing::error!(error = %err, "query failed");
-                ApiError::new(ErrorCode::IndexUnavailable, err.to_string())
-            }
-            _ => ApiError::invalid(err.to_string()),
-        }
+        store_error(err.kind(), &err, "query")
     }
 }
 
 impl From<ReadError> for ApiError {
     fn from(err: ReadError) -> Self {
-        match &err {
-            ReadError::Invalid(_) => ApiError::invalid(err.to_string()),
-            _ => {
-                tracing::error!(error = %err, "read failed");
-                ApiError::new(ErrorCode::StoreUnavailable, err.to_string())
-            }
-        }
+        store_error(err.kind(), &err, "read")
     }
 }
 
