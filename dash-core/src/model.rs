@@ -532,6 +532,45 @@ impl ClaimVersion {
     }
 }
 
+/// The JSON shape of a claim's content beside its version fields (shared by
+/// [`ClaimVersion`] and [`ClaimRecord`]).
+#[derive(Serialize)]
+struct VersionView<'a> {
+    version: u32,
+    lsn: Lsn,
+    recorded_at: Timestamp,
+    forgotten: bool,
+    claim: Option<&'a Claim>,
+    evidence: &'a [Evidence],
+    edges: &'a [Edge],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history: Option<&'a [VersionInfo]>,
+}
+
+impl<'a> VersionView<'a> {
+    fn new(version: u32, lsn: Lsn, recorded_at: Timestamp, item: Option<&'a IngestItem>) -> Self {
+        Self {
+            version,
+            lsn,
+            recorded_at,
+            forgotten: item.is_none(),
+            claim: item.map(|i| &i.claim),
+            evidence: item.map_or(&[], |i| &i.evidence),
+            edges: item.map_or(&[], |i| &i.edges),
+            history: None,
+        }
+    }
+}
+
+/// As `{version, lsn, recorded_at, forgotten, claim, evidence, edges}`; a tombstone's `claim`
+/// is `null` and its lists are empty.
+impl Serialize for ClaimVersion {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let item = self.item().map(|i| &**i);
+        VersionView::new(self.version, self.lsn, self.recorded_at, item).serialize(s)
+    }
+}
+
 /// A version in a claim's history, without its content.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct VersionInfo {
@@ -570,4 +609,14 @@ pub struct ClaimRecord {
     pub recorded_at: Timestamp,
     /// Every kept version, oldest first (the current one last).
     pub history: Vec<VersionInfo>,
+}
+
+/// As the current version's `{version, lsn, recorded_at, forgotten, claim, evidence, edges}`
+/// (the HTTP API's `GET /v1/claims/{id}`) plus `history`.
+impl Serialize for ClaimRecord {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut view = VersionView::new(self.version, self.lsn, self.recorded_at, Some(&self.item));
+        view.history = Some(&self.history);
+        view.serialize(s)
+    }
 }

@@ -392,7 +392,14 @@ async fn dispatch(
                 .run(move || store.get_claim(&t, &c).map(|r| (t, c, r)))
                 .await??;
             match record {
-                (t, c, Some(record)) => json(StatusCode::OK, &ClaimAnswer::new(&t, &c, &record)),
+                (t, c, Some(record)) => json(
+                    StatusCode::OK,
+                    &ClaimAnswer {
+                        tenant_id: &t,
+                        claim_id: &c,
+                        record: &record,
+                    },
+                ),
                 (_, c, None) => Err(ApiError::not_found(format!("claim `{c}` not found"))),
             }
         }
@@ -728,29 +735,8 @@ async fn retrieve(
 struct ClaimAnswer<'a> {
     tenant_id: &'a TenantId,
     claim_id: &'a ClaimId,
-    version: u32,
-    lsn: dash_core::Lsn,
-    recorded_at: dash_core::Timestamp,
-    claim: &'a dash_core::Claim,
-    evidence: &'a [dash_core::Evidence],
-    edges: &'a [dash_core::Edge],
-    history: &'a [dash_core::VersionInfo],
-}
-
-impl<'a> ClaimAnswer<'a> {
-    fn new(tenant: &'a TenantId, claim: &'a ClaimId, r: &'a dash_core::ClaimRecord) -> Self {
-        Self {
-            tenant_id: tenant,
-            claim_id: claim,
-            version: r.version,
-            lsn: r.lsn,
-            recorded_at: r.recorded_at,
-            claim: &r.item.claim,
-            evidence: &r.item.evidence,
-            edges: &r.item.edges,
-            history: &r.history,
-        }
-    }
+    #[serde(flatten)]
+    record: &'a dash_core::ClaimRecord,
 }
 
 fn health(state: &AppState) -> Result<Answer, ApiError> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Buf;
-use dash_core::Store;
+use dash_core::{Store, StoreBuilder};
 use futures_util::StreamExt;
 use warp::Filter;
 
@@ -52,17 +52,17 @@ pub enum ServeError {
     Internal(String),
 }
 
-/// Loads the model folder of `--embedder`.
+/// Adds the local embedder of `--embedder` (and the judge's use of it) to `builder`.
 #[cfg(feature = "embed")]
-fn load_embedder(dir: &std::path::Path) -> Result<Arc<dyn dash_core::embed::Embedder>, ServeError> {
-    dash_core::embed::MiniLmEmbedder::load(dir)
-        .map(|e| Arc::new(e) as Arc<dyn dash_core::embed::Embedder>)
+fn with_embedder(builder: StoreBuilder, dir: &std::path::Path) -> Result<StoreBuilder, ServeError> {
+    builder
+        .local_embedder(dir)
         .map_err(|e| ServeError::Embedder(e.to_string()))
 }
 
 /// Without the `embed` feature there is no embedder to load.
 #[cfg(not(feature = "embed"))]
-fn load_embedder(dir: &std::path::Path) -> Result<Arc<dyn dash_core::embed::Embedder>, ServeError> {
+fn with_embedder(_: StoreBuilder, dir: &std::path::Path) -> Result<StoreBuilder, ServeError> {
     Err(ServeError::Embedder(format!(
         "{}: this build of dash has no embedder (build dash-server with the `embed` feature)",
         dir.display()
@@ -91,19 +91,15 @@ impl Server {
             builder = builder.embedding_dimension(dim);
         }
         if let Some(dir) = config.embedder.clone() {
-            let embedder = tokio::task::spawn_blocking(move || load_embedder(&dir))
-                .await
-                .map_err(|e| ServeError::Internal(e.to_string()))??;
-            tracing::info!(model = embedder.model(), "embedder loaded");
-            // The judge's default rule asks the same model how close two differing spans are.
-            if config.detection.is_enabled() {
-                let judge = dash_core::detect::RuleDetector::with_embedder(
-                    dash_core::detect::RuleConfig::default(),
-                    Arc::clone(&embedder),
-                );
-                builder = builder.detection(config.detection.clone().detector(Arc::new(judge)));
-            }
-            builder = builder.embedder(embedder);
+            builder = tokio::task::spawn_blocking(move || {
+                let loaded = with_embedder(builder, &dir);
+                if loaded.is_ok() {
+                    tracing::info!(model = %dir.display(), "embedder loaded");
+                }
+                loaded
+            })
+            .await
+            .map_err(|e| ServeError::Internal(e.to_string()))??;
         }
         let store = tokio::task::spawn_blocking(move || builder.open())
             .await

@@ -293,6 +293,31 @@ impl StoreBuilder {
         self
     }
 
+    /// The local embedder, all-MiniLM-L6-v2 read from the model folder `dir`
+    /// ([`crate::embed::MiniLmEmbedder`]), as [`embedder`](Self::embedder); while detection is
+    /// on, the built-in rule judge also asks it how close two differing spans are (what
+    /// `dash serve --embedder DIR` does). Call it after [`detection`](Self::detection), whose
+    /// judge it replaces.
+    ///
+    /// # Errors
+    /// [`EmbedError`](crate::embed::EmbedError) when the folder does not hold the model.
+    #[cfg(feature = "embed")]
+    pub fn local_embedder(
+        mut self,
+        dir: impl AsRef<std::path::Path>,
+    ) -> Result<Self, crate::embed::EmbedError> {
+        let embedder: Arc<dyn Embedder> = Arc::new(crate::embed::MiniLmEmbedder::load(dir)?);
+        if self.config.detection.is_enabled() {
+            let judge = crate::detect::RuleDetector::with_embedder(
+                crate::detect::RuleConfig::default(),
+                Arc::clone(&embedder),
+            );
+            let detection = (*self.config.detection).clone().detector(Arc::new(judge));
+            self.config.detection = Arc::new(detection);
+        }
+        Ok(self.embedder(embedder))
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let c = &self.config;
         c.detection.validate()?;

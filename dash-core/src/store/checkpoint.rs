@@ -31,7 +31,7 @@ pub(crate) struct CheckpointState {
 }
 
 /// What a checkpoint or merge did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CheckpointReport {
     /// Every record up to this LSN is now in segments.
     pub checkpoint_lsn: Lsn,
