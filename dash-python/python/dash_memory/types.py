@@ -1,0 +1,372 @@
+"""Typed objects for what DASH takes and answers, each with ``to_dict()`` (the HTTP contract's
+JSON shape) and ``from_dict()``.
+
+Instants are timezone-aware :class:`datetime.datetime` objects here and RFC 3339 strings in the
+dicts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+import typing
+from datetime import datetime, timezone
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+__all__ = [
+    "Instant",
+    "Claim",
+    "Evidence",
+    "Edge",
+    "IngestItem",
+    "IngestReceipt",
+    "BatchReceipt",
+    "ForgetReceipt",
+    "ScoreBreakdown",
+    "Citation",
+    "Conflict",
+    "RetrievedClaim",
+    "GraphNode",
+    "GraphEdge",
+    "Graph",
+    "DetectionStatus",
+    "RetrieveResponse",
+    "VersionInfo",
+    "ClaimVersion",
+    "ClaimRecord",
+    "CheckpointReport",
+    "parse_instant",
+    "format_instant",
+]
+
+#: An instant: a timezone-aware datetime, or an RFC 3339 string.
+Instant = Union[datetime, str]
+
+_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
+
+
+def parse_instant(text: str) -> datetime:
+    """An RFC 3339 string as DASH writes it, as an aware datetime (microseconds kept)."""
+    m = _RFC3339.match(text)
+    if m is None:
+        raise ValueError(f"not an RFC 3339 timestamp: {text!r}")
+    base, frac, zone = m.groups()
+    micros = int((frac or "0")[:6].ljust(6, "0"))
+    offset = "+00:00" if zone == "Z" else zone
+    return datetime.fromisoformat(f"{base}{offset}").replace(microsecond=micros)
+
+
+def format_instant(value: Instant, what: str = "instant") -> str:
+    """An instant as RFC 3339; a naive datetime is refused (its zone would be a guess)."""
+    # Imported here: errors has no dependencies, but keep the import order simple.
+    from .errors import InvalidInputError
+
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise InvalidInputError(f"{what}: a datetime needs a timezone (tzinfo)")
+        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    raise InvalidInputError(f"{what}: expected a datetime or an RFC 3339 string, got {type(value).__name__}")
+
+
+class _Record:
+    """The dict conversions shared by every typed object."""
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The HTTP contract's JSON shape (instants as RFC 3339 strings; ``None`` kept)."""
+        out: Dict[str, Any] = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            out[f.name] = _plain(f.name, getattr(self, f.name))
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]):
+        """Builds the object from its dict; keys it does not know are ignored."""
+        hints = typing.get_type_hints(cls, vars(sys.modules[__name__]))
+        kwargs = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if f.name in data:
+                kwargs[f.name] = _typed(f.name, hints[f.name], data[f.name])
+        return cls(**kwargs)
+
+
+def _plain(name: str, value: Any) -> Any:
+    if isinstance(value, _Record):
+        return value.to_dict()
+    if isinstance(value, datetime):
+        return format_instant(value, name)
+    if isinstance(value, list):
+        return [_plain(name, v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(k, v) for k, v in value.items()}
+    if hasattr(value, "tolist"):  # a numpy array
+        return value.tolist()
+    return value
+
+
+def _record_type(hint: Any) -> Optional[type]:
+    if isinstance(hint, type) and issubclass(hint, _Record):
+        return hint
+    return None
+
+
+def _typed(name: str, hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is Union:  # Optional[X]
+        inner = [a for a in args if a is not type(None)]
+        return _typed(name, inner[0], value) if len(inner) == 1 else value
+    if origin in (list, List, Sequence) and args:
+        return [_typed(name, args[0], v) for v in value]
+    record = _record_type(hint)
+    if record is not None and isinstance(value, Mapping):
+        return record.from_dict(value)
+    if hint is datetime and isinstance(value, str):
+        try:
+            return parse_instant(value)
+        except ValueError:
+            return value  # outside RFC 3339's years: DASH's raw form, kept
+    return value
+
+
+# --- what a caller sends -------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Claim(_Record):
+    """A short canonical statement. ``subject``/``predicate``/``object`` are optional: plain
+    text is enough for contradictions to be detected."""
+
+    claim_id: str
+    tenant_id: str
+    canonical_text: str
+    confidence: float = 1.0
+    entities: List[str] = dataclasses.field(default_factory=list)
+    valid_from: Optional[datetime] = None
+    valid_to: Optional[datetime] = None
+    event_time: Optional[datetime] = None
+    embedding: Optional[List[float]] = None
+    embedding_model: Optional[str] = None
+    metadata: Dict[str, str] = dataclasses.field(default_factory=dict)
+    subject: Optional[str] = None
+    predicate: Optional[str] = None
+    object: Optional[str] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = super().to_dict()
+        if out.get("embedding_model") is None:
+            out.pop("embedding_model", None)  # only accepted with an embedding
+        return out
+
+
+@dataclasses.dataclass
+class Evidence(_Record):
+    """A source's stance on a claim, with the span to cite."""
+
+    evidence_id: str
+    claim_id: str
+    source_id: str
+    stance: str  # "supports" | "contradicts" | "neutral"
+    source_quality: float
+    chunk_id: Optional[str] = None
+    span_start: Optional[int] = None
+    span_end: Optional[int] = None
+    excerpt: Optional[str] = None
+
+
+@dataclasses.dataclass
+class Edge(_Record):
+    """A relation between two claims: supports, contradicts, refines or supersedes."""
+
+    from_claim_id: str
+    to_claim_id: str
+    relation: str
+    strength: float = 1.0
+    detected: bool = False
+    reason: Optional[str] = None
+
+
+@dataclasses.dataclass
+class IngestItem(_Record):
+    """A claim with its evidence and edges: what one ``ingest`` writes."""
+
+    claim: Claim
+    evidence: List[Evidence] = dataclasses.field(default_factory=list)
+    edges: List[Edge] = dataclasses.field(default_factory=list)
+
+
+# --- what DASH answers ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class IngestReceipt(_Record):
+    """An acknowledged write of one claim version."""
+
+    tenant_id: str
+    claim_id: str
+    lsn: int
+    recorded_at: datetime
+    version: int
+
+
+@dataclasses.dataclass
+class BatchReceipt(_Record):
+    """An acknowledged batch: ``status`` is ``committed``, or ``replayed`` for a commit id seen
+    before with the same content."""
+
+    commit_id: str
+    status: str
+    lsn: int
+    recorded_at: datetime
+    items: List[IngestReceipt]
+
+
+@dataclasses.dataclass
+class ForgetReceipt(IngestReceipt):
+    """An acknowledged forget: the tombstone version it wrote."""
+
+
+@dataclasses.dataclass
+class ScoreBreakdown(_Record):
+    """Why a claim ranked where it did."""
+
+    relevance: float
+    lexical: float
+    dense: float
+    support: float
+    contradiction: float
+    confidence: float
+    temporal: float
+
+
+@dataclasses.dataclass
+class Citation(_Record):
+    """Where a piece of evidence is, machine-readable."""
+
+    evidence_id: str
+    source_id: str
+    chunk_id: Optional[str] = None
+    span_start: Optional[int] = None
+    span_end: Optional[int] = None
+
+
+@dataclasses.dataclass
+class Conflict(_Record):
+    """A claim that contradicts or supersedes an answer (stored or detected)."""
+
+    claim_id: str
+    relation: str
+    canonical_text: str
+    detected: bool
+    strength: float
+    reason: Optional[str] = None
+
+
+@dataclasses.dataclass
+class RetrievedClaim(_Record):
+    """One answer: the claim, its evidence on both sides, its conflicts and citations."""
+
+    claim_id: str
+    canonical_text: str
+    score: float
+    score_breakdown: ScoreBreakdown
+    confidence: float
+    recorded_at: datetime
+    version: int
+    valid_from: Optional[datetime] = None
+    valid_to: Optional[datetime] = None
+    entities: List[str] = dataclasses.field(default_factory=list)
+    supporting_evidence: List[Evidence] = dataclasses.field(default_factory=list)
+    contradicting_evidence: List[Evidence] = dataclasses.field(default_factory=list)
+    conflicts: List[Conflict] = dataclasses.field(default_factory=list)
+    citations: List[Citation] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class GraphNode(_Record):
+    """A claim in the graph around the answers."""
+
+    claim_id: str
+    canonical_text: str
+    depth: int
+
+
+@dataclasses.dataclass
+class GraphEdge(Edge):
+    """An edge in the graph around the answers."""
+
+
+@dataclasses.dataclass
+class Graph(_Record):
+    """The claim graph around the answers (empty unless ``graph_depth`` was given)."""
+
+    nodes: List[GraphNode] = dataclasses.field(default_factory=list)
+    edges: List[GraphEdge] = dataclasses.field(default_factory=list)
+    truncated: bool = False
+
+
+@dataclasses.dataclass
+class DetectionStatus(_Record):
+    """How far contradiction detection was when the query read the tenant."""
+
+    caught_up: bool
+    pending: int
+    watermark_lsn: int
+    waited_ms: float
+
+
+@dataclasses.dataclass
+class RetrieveResponse(_Record):
+    """The answer to ``retrieve``: ranked claims, best first."""
+
+    tenant_id: str
+    took_ms: float
+    results: List[RetrievedClaim]
+    detection: DetectionStatus
+    query: Optional[str] = None
+    graph: Graph = dataclasses.field(default_factory=Graph)
+    #: The planner's per-stage trace, with ``explain=True`` (a dict; its fields may grow).
+    explain: Optional[Dict[str, Any]] = None
+
+
+@dataclasses.dataclass
+class VersionInfo(_Record):
+    """A version in a claim's history, without its content."""
+
+    version: int
+    lsn: int
+    recorded_at: datetime
+    forgotten: bool
+
+
+@dataclasses.dataclass
+class ClaimVersion(VersionInfo):
+    """One kept version of a claim; a forget's tombstone has ``claim`` None."""
+
+    claim: Optional[Claim] = None
+    evidence: List[Evidence] = dataclasses.field(default_factory=list)
+    edges: List[Edge] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class ClaimRecord(ClaimVersion):
+    """A claim's current version with its evidence, edges and history."""
+
+    history: List[VersionInfo] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class CheckpointReport(_Record):
+    """What a checkpoint (and any merge it made) did."""
+
+    checkpoint_lsn: int
+    manifest_generation: int
+    segment_written: Optional[int]
+    segment_bytes: int
+    merged: bool
+    merged_from: List[int]
+    segments: int

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The Python package's tests: a virtual environment in target/py-venv (kept between runs), the
+# package built into it by maturin (the debug profile: it reuses `cargo test`'s build of
+# dash-core), then pytest over dash-python/tests and the package's doctests.
+# Needs python3 (3.9 or newer) with venv, and PyPI for maturin, pytest and numpy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=target/py-venv
+if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV"
+fi
+"$VENV/bin/pip" install --quiet --disable-pip-version-check "maturin>=1.16,<2" "pytest>=8" "numpy>=1.21"
+(cd dash-python && VIRTUAL_ENV="$PWD/../$VENV" PATH="$PWD/../$VENV/bin:$PATH" maturin develop --quiet)
+"$VENV/bin/python" -m pytest -q dash-python/tests "$@"
+"$VENV/bin/python" -m pytest -q --doctest-modules dash-python/python/dash_memory
