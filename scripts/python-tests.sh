@@ -12,6 +12,9 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/pip" install --quiet --disable-pip-version-check "maturin>=1.16,<2" "pytest>=8" "numpy>=1.21" \
     "langchain-core>=0.3" "llama-index-core>=0.12"
+# The HTTP client's tests start the real server (`cargo test --workspace` has built it already).
+cargo build --quiet -p dash-server --bin dash
+export DASH_BIN="$PWD/target/debug/dash"
 (cd dash-python && VIRTUAL_ENV="$PWD/../$VENV" PATH="$PWD/../$VENV/bin:$PATH" maturin develop --quiet)
 "$VENV/bin/python" -m pytest -q dash-python/tests "$@"
 "$VENV/bin/python" -m pytest -q --doctest-modules dash-python/python/dash_memory

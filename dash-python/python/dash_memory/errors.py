@@ -15,13 +15,20 @@ __all__ = [
     "CorruptionError",
     "StoreUnavailableError",
     "IndexUnavailableError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "OverloadedError",
 ]
 
 
 class DashError(Exception):
-    """Any error DASH reports."""
+    """Any error DASH reports. Raised by the HTTP client, it also carries the answer's
+    ``status``, stable ``code`` and ``retry_after`` (seconds, or None)."""
 
     kind = "dash"
+    status: "int | None" = None
+    code: "str | None" = None
+    retry_after: "int | None" = None
 
 
 class InvalidInputError(DashError, ValueError):
@@ -79,3 +86,24 @@ class IndexUnavailableError(DashError):
     """The retrieval indexes, the embedder or the detection stage cannot answer now."""
 
     kind = "index_unavailable"
+
+
+# --- the HTTP client's own (dash_memory.http): what only a server answers --------------------
+
+
+class AuthenticationError(DashError):
+    """401: no or bad credentials, or a signed write that does not verify."""
+
+    kind = "unauthorized"
+
+
+class PermissionDeniedError(DashError):
+    """403: the credentials do not reach this tenant or route."""
+
+    kind = "forbidden"
+
+
+class OverloadedError(DashError):
+    """429: rate limited or the server's queue is full; ``retry_after`` says when to retry."""
+
+    kind = "overloaded"

@@ -1,0 +1,216 @@
+"""An HTTP client for ``dash serve`` with the embedded :class:`~dash_memory.Store`'s methods
+and answers (the same typed objects, the same exception classes).
+
+>>> from dash_memory.http import Client
+>>> client = Client("http://127.0.0.1:7700", api_key="change-me-0123456789")  # doctest: +SKIP
+>>> client.retrieve("acme", "Arctic sea ice").results  # doctest: +SKIP
+
+Credentials: an API key (``X-API-Key``) or a JWT (``Authorization: Bearer``); with
+``signing_secret`` every write is signed (``X-DASH-Timestamp``, ``X-DASH-Nonce``,
+``X-DASH-Signature``; docs/http-api.md). Standard library only (``urllib``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+
+from . import errors
+from .store import Item, _item_dict, _vector
+from .types import (
+    BatchReceipt,
+    ClaimRecord,
+    ForgetReceipt,
+    IngestReceipt,
+    Instant,
+    RetrieveResponse,
+    format_instant,
+)
+
+__all__ = ["Client"]
+
+# The server's stable codes (docs/http-api.md) onto the package's exception classes.
+_CLASSES = {
+    "malformed_json": errors.InvalidInputError,
+    "malformed_request": errors.InvalidInputError,
+    "unknown_field": errors.InvalidInputError,
+    "invalid": errors.InvalidInputError,
+    "unsupported_media_type": errors.InvalidInputError,
+    "commit_conflict": errors.CommitConflictError,
+    "not_found": errors.NotFoundError,
+    "payload_too_large": errors.TooLargeError,
+    "unauthorized": errors.AuthenticationError,
+    "signature_required": errors.AuthenticationError,
+    "bad_signature": errors.AuthenticationError,
+    "stale_request": errors.AuthenticationError,
+    "replayed_request": errors.AuthenticationError,
+    "forbidden": errors.PermissionDeniedError,
+    "tenant_not_allowed": errors.PermissionDeniedError,
+    "rate_limited": errors.OverloadedError,
+    "queue_full": errors.OverloadedError,
+    "read_only": errors.StoreUnavailableError,
+    "shutting_down": errors.StoreUnavailableError,
+    "timeout": errors.StoreUnavailableError,
+    "unavailable": errors.StoreUnavailableError,
+    "store_unavailable": errors.StoreUnavailableError,
+    "index_unavailable": errors.IndexUnavailableError,
+}
+
+
+class Client:
+    """``dash serve`` at ``url`` (e.g. ``http://127.0.0.1:7700``)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: Optional[str] = None,
+        token: Optional[str] = None,
+        signing_secret: Optional[str] = None,
+        timeout: float = 30.0,
+    ) -> None:
+        if api_key is not None and token is not None:
+            raise errors.InvalidInputError("give api_key or token, not both")
+        self.url = url.rstrip("/")
+        self._headers: Dict[str, str] = {}
+        if api_key is not None:
+            self._headers["X-API-Key"] = api_key
+        if token is not None:
+            self._headers["Authorization"] = f"Bearer {token}"
+        self._secret = signing_secret.encode("utf-8") if signing_secret is not None else None
+        self.timeout = timeout
+
+    # --- the wire ------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        query: Optional[Mapping[str, str]] = None,
+        body: Any = None,
+        signed: bool = False,
+    ) -> Any:
+        target = urllib.parse.quote(path, safe="/")
+        if query:
+            target += "?" + urllib.parse.urlencode(query)
+        data = json.dumps(body).encode("utf-8") if body is not None else b""
+        headers = dict(self._headers)
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        if signed and self._secret is not None:
+            stamp, nonce = str(int(time.time())), secrets.token_urlsafe(18)
+            message = "\n".join([method, target, stamp, nonce, hashlib.sha256(data).hexdigest()])
+            headers["X-DASH-Timestamp"] = stamp
+            headers["X-DASH-Nonce"] = nonce
+            headers["X-DASH-Signature"] = hmac.new(
+                self._secret, message.encode("utf-8"), hashlib.sha256).hexdigest()
+        request = urllib.request.Request(self.url + target, data=data if body is not None else None,
+                                         method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+                return json.loads(answer.read() or b"null")
+        except urllib.error.HTTPError as e:
+            raise _error(e) from None
+        except urllib.error.URLError as e:
+            raise errors.StoreUnavailableError(f"{self.url}: {e.reason}") from None
+
+    # --- the Store's methods -------------------------------------------------------------
+
+    def ingest(self, item: Item) -> IngestReceipt:
+        """``POST /v1/ingest``."""
+        return IngestReceipt.from_dict(self._call("POST", "/v1/ingest", body=_item_dict(item),
+                                                  signed=True))
+
+    def ingest_batch(self, commit_id: str, items: Iterable[Item]) -> BatchReceipt:
+        """``POST /v1/ingest/batch``: atomic and idempotent by ``commit_id``."""
+        body = {"commit_id": commit_id,
+                "items": [_item_dict(it, f"items[{i}]") for i, it in enumerate(items)]}
+        return BatchReceipt.from_dict(self._call("POST", "/v1/ingest/batch", body=body,
+                                                 signed=True))
+
+    def get_claim(self, tenant_id: str, claim_id: str) -> Optional[ClaimRecord]:
+        """``GET /v1/claims/{id}``; ``None`` when unknown or forgotten."""
+        try:
+            found = self._call("GET", f"/v1/claims/{claim_id}", {"tenant_id": tenant_id})
+        except errors.NotFoundError:
+            return None
+        return ClaimRecord.from_dict(found)
+
+    def forget(self, tenant_id: str, claim_id: str) -> ForgetReceipt:
+        """``DELETE /v1/claims/{id}``."""
+        return ForgetReceipt.from_dict(self._call("DELETE", f"/v1/claims/{claim_id}",
+                                                  {"tenant_id": tenant_id}, signed=True))
+
+    def retrieve(
+        self,
+        tenant_id: str,
+        query: Optional[str] = None,
+        *,
+        embedding: Optional[Sequence[float]] = None,
+        top_k: Optional[int] = None,
+        stance_mode: Optional[str] = None,
+        as_of: Optional[Instant] = None,
+        recorded_as_of: Optional[Instant] = None,
+        entities: Sequence[str] = (),
+        sources: Sequence[str] = (),
+        metadata: Optional[Mapping[str, str]] = None,
+        graph_depth: Optional[int] = None,
+        explain: bool = False,
+        wait_for_detection_ms: Optional[int] = None,
+    ) -> RetrieveResponse:
+        """``POST /v1/retrieve`` with :meth:`dash_memory.Store.retrieve`'s options (``ranking``
+        is the library's alone)."""
+        if isinstance(entities, str) or isinstance(sources, str):
+            raise errors.InvalidInputError(
+                "entities and sources take a list of strings, not one string")
+        body: Dict[str, Any] = {"tenant_id": tenant_id, "explain": explain,
+                                "entity": list(entities), "source_id": list(sources),
+                                "metadata": dict(metadata or {})}
+        optional = {
+            "query": query,
+            "query_embedding": None if embedding is None else _vector(embedding, "embedding"),
+            "top_k": top_k,
+            "stance_mode": stance_mode,
+            "as_of": None if as_of is None else format_instant(as_of, "as_of"),
+            "recorded_as_of": None if recorded_as_of is None
+            else format_instant(recorded_as_of, "recorded_as_of"),
+            "graph_depth": graph_depth,
+            "wait_for_detection_ms": wait_for_detection_ms,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        return RetrieveResponse.from_dict(self._call("POST", "/v1/retrieve", body=body))
+
+    def health(self) -> Dict[str, Any]:
+        """``GET /health``: status, claims, WAL bytes, segments, read-only, indexing (a
+        server that cannot serve answers 503, raised as :class:`~dash_memory.DashError`)."""
+        return self._call("GET", "/health")
+
+    def close(self) -> None:
+        """Nothing to release (one connection per call); for symmetry with the Store."""
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _error(e: "urllib.error.HTTPError") -> errors.DashError:
+    """The exception for an error answer (its ``code``, ``status`` and ``Retry-After`` kept)."""
+    try:
+        detail = json.loads(e.read() or b"{}").get("error", {})
+    except ValueError:
+        detail = {}
+    code = detail.get("code", "internal")
+    exc = _CLASSES.get(code, errors.DashError)(detail.get("message", f"HTTP {e.code}"))
+    exc.status, exc.code = e.code, code
+    retry = e.headers.get("Retry-After") if e.headers else None
+    exc.retry_after = int(retry) if retry and retry.isdigit() else None
+    return exc
