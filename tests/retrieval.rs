@@ -1118,6 +1118,9 @@ fn sealed_dense_graphs_answer_and_filter_old_versions_inside_the_search() {
                 .items,
         );
     }
+    // The detection stage's records reach the tenant's inbox too (and ask for a look at its
+    // seals): let it finish first, or `index_building` may be set again after the wait.
+    assert!(store.wait_for_detection());
     store.wait_for_indexes();
     let stats = store.stats();
     assert_eq!(stats.last_index_error, None);
@@ -1697,6 +1700,7 @@ fn writes_during_the_background_index_build_after_open_are_not_lost() {
     assert!(all.results.is_empty());
     let seen: BTreeSet<&str> = id_set(&cranes);
     assert!(!seen.contains("c0") && !seen.contains("c1"));
+    assert!(store.wait_for_detection());
     store.wait_for_indexes();
     assert!(!store.stats().index_building);
 }

@@ -577,7 +577,9 @@ impl Store {
 
     /// Blocks until every write so far is in the indexes (not queued for them) and the background
     /// indexer has sealed every dense part that is due (benches and tests use it to measure or
-    /// check the graph path and index statistics; queries never need it). Returns early,
+    /// check the graph path and index statistics; queries never need it). The detection and
+    /// embedding stages keep committing in the background after it returns: call
+    /// [`Store::wait_for_detection`] first for a store at rest. Returns early,
     /// with [`StoreStats::last_index_error`] set, if the indexer has stopped.
     pub fn wait_for_indexes(&self) {
         if self.shared.wait_index_ready().is_err() {
