@@ -12,7 +12,7 @@ import re
 import sys
 import typing
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 __all__ = [
     "Instant",
@@ -84,12 +84,59 @@ class _Record:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]):
         """Builds the object from its dict; keys it does not know are ignored."""
-        hints = typing.get_type_hints(cls, vars(sys.modules[__name__]))
         kwargs = {}
-        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-            if f.name in data:
-                kwargs[f.name] = _typed(f.name, hints[f.name], data[f.name])
+        for name, convert in _converters(cls):
+            if name in data:
+                value = data[name]
+                kwargs[name] = value if value is None else convert(value)
         return cls(**kwargs)
+
+
+_CONVERTERS: Dict[type, List[Tuple[str, Callable[[Any], Any]]]] = {}
+
+
+def _converters(cls: type) -> List[Tuple[str, Callable[[Any], Any]]]:
+    """Each field's converter from its dict value, made once per class (resolving the type
+    hints on every answer cost milliseconds)."""
+    made = _CONVERTERS.get(cls)
+    if made is None:
+        hints = typing.get_type_hints(cls, vars(sys.modules[__name__]))
+        made = [(f.name, _converter(hints[f.name]))
+                for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        _CONVERTERS[cls] = made
+    return made
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _instant(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return parse_instant(value)
+    except ValueError:
+        return value  # outside RFC 3339's years: DASH's raw form, kept
+
+
+def _converter(hint: Any) -> Callable[[Any], Any]:
+    """How a dict value becomes the field's type (``None`` is handled by the caller)."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is Union:  # Optional[X]
+        inner = [a for a in args if a is not type(None)]
+        return _converter(inner[0]) if len(inner) == 1 else _identity
+    if origin in (list, List, Sequence) and args:
+        item = _converter(args[0])
+        if item is _identity:
+            return _identity
+        return lambda values: [item(v) for v in values]
+    if isinstance(hint, type) and issubclass(hint, _Record):
+        return lambda value: hint.from_dict(value) if isinstance(value, Mapping) else value
+    if hint is datetime:
+        return _instant
+    return _identity
 
 
 def _plain(name: str, value: Any) -> Any:
@@ -103,33 +150,6 @@ def _plain(name: str, value: Any) -> Any:
         return {k: _plain(k, v) for k, v in value.items()}
     if hasattr(value, "tolist"):  # a numpy array
         return value.tolist()
-    return value
-
-
-def _record_type(hint: Any) -> Optional[type]:
-    if isinstance(hint, type) and issubclass(hint, _Record):
-        return hint
-    return None
-
-
-def _typed(name: str, hint: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin is Union:  # Optional[X]
-        inner = [a for a in args if a is not type(None)]
-        return _typed(name, inner[0], value) if len(inner) == 1 else value
-    if origin in (list, List, Sequence) and args:
-        return [_typed(name, args[0], v) for v in value]
-    record = _record_type(hint)
-    if record is not None and isinstance(value, Mapping):
-        return record.from_dict(value)
-    if hint is datetime and isinstance(value, str):
-        try:
-            return parse_instant(value)
-        except ValueError:
-            return value  # outside RFC 3339's years: DASH's raw form, kept
     return value
 
 
