@@ -97,3 +97,12 @@ def test_adapters_stay_in_their_tenant(store):
                             "canonical_text": "A secret about rivers"}})
     assert DashRetriever(store=store, tenant_id="t").invoke("rivers") == []
     assert DashLlamaRetriever(store, "t").retrieve("rivers") == []
+
+
+def test_add_texts_refuses_lists_of_other_lengths(store):
+    retriever = DashRetriever(store=store, tenant_id="t")
+    with pytest.raises(dm.InvalidInputError, match="metadatas"):
+        retriever.add_texts(["a", "b"], [{"k": "v"}])
+    with pytest.raises(dm.InvalidInputError, match="ids"):
+        retriever.add_texts(["a"], ids=["x", "y"])
+    assert store.stats()["claims"] == 0

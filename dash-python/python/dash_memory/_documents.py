@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from .errors import InvalidInputError
 from .store import Store
 from .types import RetrievedClaim
 
@@ -54,9 +55,9 @@ def items_from_texts(
     import hashlib
 
     if metadatas is not None and len(metadatas) != len(texts):
-        raise ValueError("metadatas must be as long as texts")
+        raise InvalidInputError("metadatas must be as long as texts")
     if ids is not None and len(ids) != len(texts):
-        raise ValueError("ids must be as long as texts")
+        raise InvalidInputError("ids must be as long as texts")
     items = []
     for i, text in enumerate(texts):
         claim_id = ids[i] if ids is not None else hashlib.blake2b(
