@@ -23,7 +23,7 @@ import urllib.request
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from . import errors
-from .store import Item, _item_dict, _vector
+from .store import Item, _item_dict, _query_inputs
 from .types import (
     BatchReceipt,
     ClaimRecord,
@@ -31,7 +31,6 @@ from .types import (
     IngestReceipt,
     Instant,
     RetrieveResponse,
-    format_instant,
 )
 
 __all__ = ["Client"]
@@ -167,20 +166,17 @@ class Client:
     ) -> RetrieveResponse:
         """``POST /v1/retrieve`` with :meth:`dash_memory.Store.retrieve`'s options (``ranking``
         is the library's alone)."""
-        if isinstance(entities, str) or isinstance(sources, str):
-            raise errors.InvalidInputError(
-                "entities and sources take a list of strings, not one string")
+        given = _query_inputs(embedding, as_of, recorded_as_of, entities, sources, metadata)
         body: Dict[str, Any] = {"tenant_id": tenant_id, "explain": explain,
-                                "entity": list(entities), "source_id": list(sources),
-                                "metadata": dict(metadata or {})}
+                                "entity": given["entities"], "source_id": given["sources"],
+                                "metadata": given["metadata"]}
         optional = {
             "query": query,
-            "query_embedding": None if embedding is None else _vector(embedding, "embedding"),
+            "query_embedding": given["embedding"],
             "top_k": top_k,
             "stance_mode": stance_mode,
-            "as_of": None if as_of is None else format_instant(as_of, "as_of"),
-            "recorded_as_of": None if recorded_as_of is None
-            else format_instant(recorded_as_of, "recorded_as_of"),
+            "as_of": given["as_of"],
+            "recorded_as_of": given["recorded_as_of"],
             "graph_depth": graph_depth,
             "wait_for_detection_ms": wait_for_detection_ms,
         }

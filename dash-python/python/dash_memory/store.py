@@ -47,6 +47,30 @@ def _vector(value: Any, what: str) -> List[float]:
     return [float(x) for x in value]
 
 
+def _query_inputs(
+    embedding: Optional[Sequence[float]],
+    as_of: Optional[Instant],
+    recorded_as_of: Optional[Instant],
+    entities: Sequence[str],
+    sources: Sequence[str],
+    metadata: Optional[Mapping[str, str]],
+) -> Dict[str, Any]:
+    """The retrieve options that need checking or converting, as the store and the server
+    both take them: a flat float list, RFC 3339 instants, lists and a dict."""
+    if isinstance(entities, str) or isinstance(sources, str):
+        raise InvalidInputError("entities and sources take a list of strings, not one string")
+    return {
+        "embedding": None if embedding is None else _vector(embedding, "embedding"),
+        "as_of": None if as_of is None else format_instant(as_of, "as_of"),
+        "recorded_as_of": None
+        if recorded_as_of is None
+        else format_instant(recorded_as_of, "recorded_as_of"),
+        "entities": list(entities),
+        "sources": list(sources),
+        "metadata": dict(metadata or {}),
+    }
+
+
 class Store:
     """An open DASH store: claims, their evidence for and against, edges and time, in a
     directory (or in memory with ``path=None``). One process owns a directory at a time.
@@ -162,25 +186,16 @@ class Store:
         trace; ``wait_for_detection_ms`` to let contradiction detection catch up first;
         ``ranking`` ``"composite"`` (default) or ``"relevance"``.
         """
-        if isinstance(entities, str) or isinstance(sources, str):
-            raise InvalidInputError("entities and sources take a list of strings, not one string")
         answer = self._store.retrieve(
             tenant_id,
             query,
-            embedding=None if embedding is None else _vector(embedding, "embedding"),
             top_k=top_k,
             stance_mode=stance_mode,
-            as_of=None if as_of is None else format_instant(as_of, "as_of"),
-            recorded_as_of=None
-            if recorded_as_of is None
-            else format_instant(recorded_as_of, "recorded_as_of"),
-            entities=list(entities),
-            sources=list(sources),
-            metadata=dict(metadata or {}),
             graph_depth=graph_depth,
             explain=explain,
             wait_for_detection_ms=wait_for_detection_ms,
             ranking=ranking,
+            **_query_inputs(embedding, as_of, recorded_as_of, entities, sources, metadata),
         )
         return RetrieveResponse.from_dict(answer)
 

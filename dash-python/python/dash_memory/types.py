@@ -14,6 +14,8 @@ import typing
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from .errors import InvalidInputError
+
 __all__ = [
     "Instant",
     "Claim",
@@ -59,9 +61,6 @@ def parse_instant(text: str) -> datetime:
 
 def format_instant(value: Instant, what: str = "instant") -> str:
     """An instant as RFC 3339; a naive datetime is refused (its zone would be a guess)."""
-    # Imported here: errors has no dependencies, but keep the import order simple.
-    from .errors import InvalidInputError
-
     if isinstance(value, str):
         return value
     if isinstance(value, datetime):
