@@ -18,6 +18,7 @@ use serde::Serialize;
 use warp::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use warp::Reply;
 
+use crate::answers::{ClaimAnswer, VersionsAnswer};
 use crate::audit::{AuditEvent, AuditLog};
 use crate::auth::{Authenticator, Principal};
 use crate::config::ServeConfig;
@@ -112,6 +113,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/retrieve"),
     ("GET", "/v1/claims/{claim_id}"),
     ("DELETE", "/v1/claims/{claim_id}"),
+    ("GET", "/v1/claims/{claim_id}/versions"),
     ("GET", "/debug/planner"),
     ("GET", "/debug/storage"),
     ("GET", "/v1/admin/read_only"),
@@ -128,6 +130,7 @@ enum Route {
     Retrieve,
     GetClaim(String),
     DeleteClaim(String),
+    ClaimVersions(String),
     DebugPlanner,
     DebugStorage,
     ReadOnlyGet,
@@ -144,6 +147,7 @@ impl Route {
             Route::IngestBatch => "/v1/ingest/batch",
             Route::Retrieve => "/v1/retrieve",
             Route::GetClaim(_) | Route::DeleteClaim(_) => "/v1/claims/{claim_id}",
+            Route::ClaimVersions(_) => "/v1/claims/{claim_id}/versions",
             Route::DebugPlanner => "/debug/planner",
             Route::DebugStorage => "/debug/storage",
             Route::ReadOnlyGet | Route::ReadOnlySet => "/v1/admin/read_only",
@@ -173,20 +177,7 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
         "/debug/planner" => &[Method::GET],
         "/debug/storage" => &[Method::GET],
         "/v1/admin/read_only" => &[Method::GET, Method::POST],
-        _ => match path.strip_prefix("/v1/claims/") {
-            Some(id) if !id.is_empty() && !id.contains('/') => {
-                let id = percent_encoding::percent_decode_str(id)
-                    .decode_utf8()
-                    .map_err(|_| ApiError::malformed("claim id is not valid UTF-8"))?
-                    .into_owned();
-                return match *method {
-                    Method::GET => Ok(Route::GetClaim(id)),
-                    Method::DELETE => Ok(Route::DeleteClaim(id)),
-                    _ => Err(method_not_allowed("GET, DELETE")),
-                };
-            }
-            _ => return Err(ApiError::not_found("no such route")),
-        },
+        _ => return claim_route(method, path),
     };
     if !allowed.contains(method) {
         let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
@@ -203,6 +194,31 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
         (_, "GET") => Route::ReadOnlyGet,
         _ => Route::ReadOnlySet,
     })
+}
+
+/// `/v1/claims/{claim_id}` and `/v1/claims/{claim_id}/versions` (the id percent-encoded: a
+/// raw `/` never belongs to it).
+fn claim_route(method: &Method, path: &str) -> Result<Route, ApiError> {
+    let no_route = || ApiError::not_found("no such route");
+    let rest = path.strip_prefix("/v1/claims/").ok_or_else(no_route)?;
+    let (raw, versions) = match rest.strip_suffix("/versions") {
+        Some(raw) => (raw, true),
+        None => (rest, false),
+    };
+    if raw.is_empty() || raw.contains('/') {
+        return Err(no_route());
+    }
+    let id = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| ApiError::malformed("claim id is not valid UTF-8"))?
+        .into_owned();
+    match (versions, method) {
+        (true, &Method::GET) => Ok(Route::ClaimVersions(id)),
+        (true, _) => Err(method_not_allowed("GET")),
+        (false, &Method::GET) => Ok(Route::GetClaim(id)),
+        (false, &Method::DELETE) => Ok(Route::DeleteClaim(id)),
+        (false, _) => Err(method_not_allowed("GET, DELETE")),
+    }
 }
 
 fn method_not_allowed(allow: &str) -> ApiError {
@@ -401,6 +417,20 @@ async fn dispatch(
                     },
                 ),
                 (_, c, None) => Err(ApiError::not_found(format!("claim `{c}` not found"))),
+            }
+        }
+        Route::ClaimVersions(claim_id) => {
+            let tenant = tenant_param(&req.query)?;
+            authorize(state, &principal, &tenant, "read", ctx)?;
+            let store = Arc::clone(&state.store);
+            let (t, c) = (TenantId::new(tenant), ClaimId::new(claim_id));
+            let (t, c, versions) = state
+                .admission
+                .run(move || store.versions(&t, &c).map(|v| (t, c, v)))
+                .await??;
+            match VersionsAnswer::new(&t, &c, &versions) {
+                Some(answer) => json(StatusCode::OK, &answer),
+                None => Err(ApiError::not_found(format!("claim `{c}` not found"))),
             }
         }
         Route::DebugStorage => {
@@ -730,15 +760,6 @@ async fn retrieve(
     json(StatusCode::OK, &answer)
 }
 
-/// `GET /v1/claims/{id}`: the current version with evidence, edges and history.
-#[derive(Serialize)]
-struct ClaimAnswer<'a> {
-    tenant_id: &'a TenantId,
-    claim_id: &'a ClaimId,
-    #[serde(flatten)]
-    record: &'a dash_core::ClaimRecord,
-}
-
 fn health(state: &AppState) -> Result<Answer, ApiError> {
     let stats = state.store.stats();
     let shutting_down = state.shutting_down.load(Ordering::Acquire);
@@ -877,7 +898,7 @@ mod tests {
             let path = template.replace("{claim_id}", "c%201");
             let route = route(&method, &path).unwrap();
             assert_eq!(route.template(), *template);
-            if let Route::GetClaim(id) | Route::DeleteClaim(id) = route {
+            if let Route::GetClaim(id) | Route::DeleteClaim(id) | Route::ClaimVersions(id) = route {
                 assert_eq!(id, "c 1");
             }
         }
@@ -900,6 +921,22 @@ mod tests {
         assert_eq!(
             route(&Method::PUT, "/v1/claims/x").unwrap_err().code,
             "method_not_allowed"
+        );
+        assert_eq!(
+            route(&Method::DELETE, "/v1/claims/x/versions")
+                .unwrap_err()
+                .code,
+            "method_not_allowed"
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/claims//versions")
+                .unwrap_err()
+                .code,
+            "not_found"
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/claims/a%2Fversions").unwrap(),
+            Route::GetClaim("a/versions".into())
         );
     }
 }

@@ -16,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod answers;
 pub mod api;
 pub mod audit;
 pub mod auth;

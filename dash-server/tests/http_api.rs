@@ -98,6 +98,21 @@ fn ingest_retrieve_get_forget_flow() {
     assert_eq!(r.json["version"], 2);
     assert_eq!(r.json["history"].as_array().unwrap().len(), 2);
 
+    // Versions: every kept version with its content, oldest first.
+    let r = get(&server.url("/v1/claims/c2/versions?tenant_id=t1"), auth);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["forgotten"], false);
+    let texts: Vec<&str> = r.json["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["claim"]["canonical_text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["Grass is green", "Grass is very green"]);
+    // The same id in another tenant is another claim, and there is none.
+    let r = get(&server.url("/v1/claims/c2/versions?tenant_id=t2"), auth);
+    assert_eq!((r.status, r.code()), (404, "not_found"));
+
     // Forget: gone from get and retrieve.
     let r = delete(&server.url("/v1/claims/c1?tenant_id=t1"), auth);
     assert_eq!(r.status, 200, "{}", r.text);
@@ -105,6 +120,13 @@ fn ingest_retrieve_get_forget_flow() {
         get(&server.url("/v1/claims/c1?tenant_id=t1"), auth).status,
         404
     );
+    // Its versions say that it was forgotten, and when, but no longer what it said.
+    let r = get(&server.url("/v1/claims/c1/versions?tenant_id=t1"), auth);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["forgotten"], true);
+    assert_eq!(r.json["versions"].as_array().unwrap().len(), 2);
+    assert!(r.json["versions"][0].get("claim").is_none(), "{}", r.text);
+    assert!(!r.text.contains("sky"), "{}", r.text);
     let r = get(&server.url("/v1/retrieve?tenant_id=t1&query=sky"), auth);
     assert!(result_ids(&r).is_empty(), "{}", r.text);
     // Forgetting an unknown claim is a 404.
