@@ -1,49 +1,13 @@
 """The HTTP client against a real `dash serve`: the Store's methods and answers over the wire,
 the server's error codes as the package's exceptions, API keys and signed writes."""
 
-import os
-import pathlib
-import subprocess
-
 import pytest
 
 import dash_memory as dm
-from conftest import item
+from conftest import KEY, item
 from dash_memory.http import Client
 
-KEY = "py-client-key-0123456789"
 SECRET = "py-signing-secret-0123456789abcdef"
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-def dash_binary():
-    for candidate in (os.environ.get("DASH_BIN"), ROOT / "target/debug/dash",
-                      ROOT / "target/release/dash"):
-        if candidate and pathlib.Path(candidate).is_file():
-            return str(candidate)
-    pytest.fail("no dash binary: build it (cargo build -p dash-server) or set DASH_BIN")
-
-
-@pytest.fixture
-def serve(tmp_path):
-    """Starts `dash serve` on a free loopback port with `env`; yields its URL."""
-    started = []
-
-    def start(**env):
-        clean = {k: v for k, v in os.environ.items() if not k.startswith("DASH_")}
-        clean.update({"DASH_BIND": "127.0.0.1:0", "DASH_API_KEYS": KEY, **env})
-        proc = subprocess.Popen([dash_binary(), "serve", "--data-dir", str(tmp_path / "d")],
-                                env=clean, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                stdin=subprocess.DEVNULL, text=True)
-        started.append(proc)
-        line = proc.stdout.readline().strip()
-        assert line.startswith("dash listening on "), line
-        return "http://" + line.removeprefix("dash listening on ")
-
-    yield start
-    for proc in started:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_the_store_methods_over_http(serve):
@@ -63,8 +27,18 @@ def test_the_store_methods_over_http(serve):
         assert by_id["a"].citations[0].source_id == "wiki"
         record = c.get_claim("t", "a")
         assert isinstance(record, dm.ClaimRecord) and record.claim.canonical_text.startswith("Arctic")
+        assert [v.version for v in c.versions("t", "a")] == [1]
+        assert c.versions("t", "a")[0].claim.canonical_text.startswith("Arctic")
+        assert c.versions("t", "nothing") == []
         assert c.forget("t", "a").version == 2
         assert c.get_claim("t", "a") is None
+        gone = c.versions("t", "a")
+        assert [(v.version, v.forgotten, v.claim) for v in gone] == [(1, False, None),
+                                                                   (2, True, None)]
+        # An id with a slash is one path segment.
+        c.ingest(item("x/y", "Slashes in ids are fine", tenant="t"))
+        assert c.get_claim("t", "x/y").claim.claim_id == "x/y"
+        assert len(c.versions("t", "x/y")) == 1
         assert c.health()["status"] == "ok"
 
 

@@ -24,6 +24,7 @@ pub mod config;
 pub mod connections;
 pub mod error;
 pub mod limits;
+pub mod mcp;
 pub mod metrics;
 pub mod server;
 pub mod signing;

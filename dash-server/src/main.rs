@@ -1,12 +1,14 @@
 //! `dash`: the DASH server binary.
 //!
-//! `dash serve` runs the HTTP service; `dash audit verify FILE` checks an audit log's chain.
+//! `dash serve` runs the HTTP service; `dash mcp` serves the Model Context Protocol on stdio;
+//! `dash audit verify FILE` checks an audit log's chain.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use dash_server::audit::{verify, VerifyReport};
+use dash_server::mcp::McpArgs;
 use dash_server::{ServeArgs, ServeConfig, Server};
 
 #[derive(Parser)]
@@ -24,6 +26,14 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API.
     Serve(Box<ServeArgs>),
+    /// Serve DASH as an MCP (Model Context Protocol) server on stdin/stdout: the tools
+    /// remember, recall, history and forget, on a store directory or a running `dash serve`.
+    ///
+    /// Examples:
+    ///   dash mcp --data-dir ~/.dash
+    ///   dash mcp --url http://127.0.0.1:7700 --api-key "$DASH_API_KEY" --tenant notes
+    #[command(verbatim_doc_comment)]
+    Mcp(Box<McpArgs>),
     /// Audit log tools.
     Audit {
         #[command(subcommand)]
@@ -66,6 +76,38 @@ fn main() -> ExitCode {
             }
         },
         Command::Serve(args) => serve(*args),
+        Command::Mcp(args) => mcp(*args),
+    }
+}
+
+fn mcp(args: McpArgs) -> ExitCode {
+    // stdout carries the protocol: logs go to stderr (init_logging), and only warnings by
+    // default, so a client's log window is not flooded.
+    if std::env::var_os("DASH_LOG").is_none() && std::env::var_os("RUST_LOG").is_none() {
+        std::env::set_var("DASH_LOG", "warn");
+    }
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("dash-mcp")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("dash mcp: cannot start the runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(dash_server::mcp::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err @ dash_server::mcp::McpError::Config(_)) => {
+            eprintln!("dash mcp: {err}");
+            ExitCode::from(2)
+        }
+        Err(err) => {
+            eprintln!("dash mcp: {err}");
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -69,6 +69,41 @@ fn with_embedder(_: StoreBuilder, dir: &std::path::Path) -> Result<StoreBuilder,
     )))
 }
 
+/// Opens the store of `config` (`<data-dir>/store`) with its durability, detection, graph
+/// settings and embedder, on a blocking thread: what `dash serve` and `dash mcp --data-dir`
+/// share.
+pub async fn open_store(config: &ServeConfig) -> Result<Store, ServeError> {
+    let store_dir = config.store_dir();
+    let mut builder = Store::builder(&store_dir)
+        .durability(config.durability)
+        .detection(config.detection.clone())
+        .hnsw_params(dash_core::index::HnswParams {
+            quantization: config.hnsw_quantization,
+            ..dash_core::index::HnswParams::default()
+        });
+    if let Some(dim) = config.embedding_dim {
+        builder = builder.embedding_dimension(dim);
+    }
+    if let Some(dir) = config.embedder.clone() {
+        builder = tokio::task::spawn_blocking(move || {
+            let loaded = with_embedder(builder, &dir);
+            if loaded.is_ok() {
+                tracing::info!(model = %dir.display(), "embedder loaded");
+            }
+            loaded
+        })
+        .await
+        .map_err(|e| ServeError::Internal(e.to_string()))??;
+    }
+    tokio::task::spawn_blocking(move || builder.open())
+        .await
+        .map_err(|e| ServeError::Internal(e.to_string()))?
+        .map_err(|source| ServeError::Store {
+            path: store_dir,
+            source,
+        })
+}
+
 /// A bound, ready server: call [`Server::run`] to serve until `shutdown` resolves.
 pub struct Server {
     state: Arc<AppState>,
@@ -79,35 +114,7 @@ pub struct Server {
 impl Server {
     /// Opens the store and the audit log and binds the address; nothing is served yet.
     pub async fn bind(config: ServeConfig) -> Result<Self, ServeError> {
-        let store_dir = config.store_dir();
-        let mut builder = Store::builder(&store_dir)
-            .durability(config.durability)
-            .detection(config.detection.clone())
-            .hnsw_params(dash_core::index::HnswParams {
-                quantization: config.hnsw_quantization,
-                ..dash_core::index::HnswParams::default()
-            });
-        if let Some(dim) = config.embedding_dim {
-            builder = builder.embedding_dimension(dim);
-        }
-        if let Some(dir) = config.embedder.clone() {
-            builder = tokio::task::spawn_blocking(move || {
-                let loaded = with_embedder(builder, &dir);
-                if loaded.is_ok() {
-                    tracing::info!(model = %dir.display(), "embedder loaded");
-                }
-                loaded
-            })
-            .await
-            .map_err(|e| ServeError::Internal(e.to_string()))??;
-        }
-        let store = tokio::task::spawn_blocking(move || builder.open())
-            .await
-            .map_err(|e| ServeError::Internal(e.to_string()))?
-            .map_err(|source| ServeError::Store {
-                path: store_dir.clone(),
-                source,
-            })?;
+        let store = open_store(&config).await?;
         let audit = AuditLog::open(&config.audit_path, config.audit_fsync)?;
         if let Some(cut) = audit.repaired_tail() {
             tracing::warn!(bytes = cut, path = %config.audit_path.display(),

@@ -27,6 +27,7 @@ from .store import Item, _item_dict, _query_inputs
 from .types import (
     BatchReceipt,
     ClaimRecord,
+    ClaimVersion,
     ForgetReceipt,
     IngestReceipt,
     Instant,
@@ -88,6 +89,11 @@ class Client:
 
     # --- the wire ------------------------------------------------------------------------
 
+    @staticmethod
+    def _claim_path(claim_id: str, rest: str = "") -> str:
+        """The path of a claim: its id is one segment (a ``/`` in it is escaped)."""
+        return f"/v1/claims/{urllib.parse.quote(claim_id, safe='')}{rest}"
+
     def _call(
         self,
         method: str,
@@ -96,7 +102,7 @@ class Client:
         body: Any = None,
         signed: bool = False,
     ) -> Any:
-        target = urllib.parse.quote(path, safe="/")
+        target = path
         if query:
             target += "?" + urllib.parse.urlencode(query)
         data = json.dumps(body).encode("utf-8") if body is not None else b""
@@ -137,14 +143,25 @@ class Client:
     def get_claim(self, tenant_id: str, claim_id: str) -> Optional[ClaimRecord]:
         """``GET /v1/claims/{id}``; ``None`` when unknown or forgotten."""
         try:
-            found = self._call("GET", f"/v1/claims/{claim_id}", {"tenant_id": tenant_id})
+            found = self._call("GET", self._claim_path(claim_id), {"tenant_id": tenant_id})
         except errors.NotFoundError:
             return None
         return ClaimRecord.from_dict(found)
 
+    def versions(self, tenant_id: str, claim_id: str) -> List[ClaimVersion]:
+        """``GET /v1/claims/{id}/versions``: every kept version, oldest first (empty when
+        unknown). Unlike the embedded store, the server withholds a forgotten claim's content:
+        its versions then carry only their version fields."""
+        try:
+            found = self._call("GET", self._claim_path(claim_id, "/versions"),
+                               {"tenant_id": tenant_id})
+        except errors.NotFoundError:
+            return []
+        return [ClaimVersion.from_dict(v) for v in found["versions"]]
+
     def forget(self, tenant_id: str, claim_id: str) -> ForgetReceipt:
         """``DELETE /v1/claims/{id}``."""
-        return ForgetReceipt.from_dict(self._call("DELETE", f"/v1/claims/{claim_id}",
+        return ForgetReceipt.from_dict(self._call("DELETE", self._claim_path(claim_id),
                                                   {"tenant_id": tenant_id}, signed=True))
 
     def retrieve(
