@@ -57,6 +57,7 @@ mod codec;
 pub mod detect;
 pub mod embed;
 mod error;
+pub mod feed;
 mod frame;
 mod heap;
 pub mod index;
@@ -86,7 +87,8 @@ pub use storage::{FileBytes, FileStorage, MemStorage, Storage, StorageFile};
 pub use store::{
     BatchReceipt, CheckpointReport, CommitStatus, Durability, ForgetReceipt, IngestReceipt,
     MergePolicy, RecoveryReport, Retention, Store, StoreBuilder, StoreStats,
-    DEFAULT_DENSE_SEAL_THRESHOLD, DEFAULT_MAX_SEGMENTS, SAFE_BATCH_DELAY, SAFE_BATCH_RECORDS,
+    DEFAULT_DENSE_SEAL_THRESHOLD, DEFAULT_FEED_RETENTION_BYTES, DEFAULT_MAX_SEGMENTS,
+    SAFE_BATCH_DELAY, SAFE_BATCH_RECORDS,
 };
 pub use validate::{
     validate_item, validate_tenant_id, MAX_BATCH_ITEMS, MAX_EMBEDDING_DIM, MAX_TEXT_BYTES,

@@ -78,6 +78,7 @@ pub(crate) struct Config {
     pub(crate) auto_checkpoint: bool,
     pub(crate) checkpoint_wal_bytes: u64,
     pub(crate) checkpoint_wal_records: u64,
+    pub(crate) feed_retention_bytes: u64,
     pub(crate) max_segments: usize,
     pub(crate) merge_policy: MergePolicy,
     pub(crate) retention: Retention,
@@ -96,6 +97,9 @@ impl Config {
         self.detection.is_enabled() || self.embedder.is_some()
     }
 }
+
+/// [`StoreBuilder::feed_retention_bytes`]'s default.
+pub const DEFAULT_FEED_RETENTION_BYTES: u64 = 128 * 1024 * 1024;
 
 /// Opens a [`Store`]: `Store::builder(path)`, then setters, then [`StoreBuilder::open`].
 #[derive(Debug, Clone)]
@@ -121,6 +125,7 @@ impl StoreBuilder {
                 auto_checkpoint: true,
                 checkpoint_wal_bytes: 128 * 1024 * 1024,
                 checkpoint_wal_records: 1_000_000,
+                feed_retention_bytes: DEFAULT_FEED_RETENTION_BYTES,
                 max_segments: DEFAULT_MAX_SEGMENTS,
                 merge_policy: MergePolicy::default(),
                 retention: Retention::default(),
@@ -166,6 +171,17 @@ impl StoreBuilder {
     /// [`checkpoint_wal_records`](Self::checkpoint_wal_records). Default: true.
     pub fn auto_checkpoint(mut self, enabled: bool) -> Self {
         self.config.auto_checkpoint = enabled;
+        self
+    }
+
+    /// How many bytes of checkpointed WAL files to keep for the change feed's history
+    /// ([`Store::subscribe`](crate::Store::subscribe)): the newest covered files up to this
+    /// size stay on disk; a subscriber starting before them gets
+    /// [`FeedError::HistoryLost`](crate::feed::FeedError::HistoryLost). 0 keeps only what is not
+    /// checkpointed yet. Default: 128 MiB (one checkpoint's worth at the default
+    /// [`checkpoint_wal_bytes`](Self::checkpoint_wal_bytes)).
+    pub fn feed_retention_bytes(mut self, bytes: u64) -> Self {
+        self.config.feed_retention_bytes = bytes;
         self
     }
 

@@ -18,7 +18,7 @@ use crate::storage::Storage;
 use crate::wal;
 
 use super::builder::Retention;
-use super::gc::remove_garbage;
+use super::gc::{covered_wal_to_remove, remove_garbage};
 use super::writer::Request;
 use super::{lock, Shared};
 
@@ -143,15 +143,15 @@ fn publish(
     Ok(())
 }
 
-/// Removes WAL files whose every record is at or below `watermark`.
+/// Removes WAL files whose every record is at or below `watermark`, but for the newest of
+/// them kept for the change feed (`feed_retention_bytes`).
 fn remove_covered_wal(shared: &Shared, watermark: Lsn) {
     let mut files = shared.wal_files();
-    let firsts: Vec<Lsn> = files.keys().copied().collect();
-    for pair in firsts.windows(2) {
-        let (first, next_first) = (pair[0], pair[1]);
-        if next_first.0 <= watermark.0 + 1 && shared.storage.remove(&wal::file_path(first)).is_ok()
-        {
-            files.remove(&first);
+    let listed: Vec<(Lsn, u64)> = files.iter().map(|(f, l)| (*f, *l)).collect();
+    let remove = covered_wal_to_remove(&listed, watermark, shared.config.feed_retention_bytes);
+    for (first, _) in &listed[..remove] {
+        if shared.storage.remove(&wal::file_path(*first)).is_ok() {
+            files.remove(first);
         }
     }
     let _ = shared.storage.sync_dir(Path::new(wal::WAL_DIR));

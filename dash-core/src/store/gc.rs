@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::manifest::{self, Manifest};
+use crate::model::Lsn;
 use crate::segment::{self, SEGMENT_DIR};
 use crate::storage::Storage;
 
@@ -61,4 +62,51 @@ pub(crate) fn remove_garbage(
         }
     }
     Ok(removed)
+}
+
+/// How many of the oldest WAL files (`(first LSN, bytes)`, sorted) to remove: those whose every
+/// record is at or below `watermark` (file i is when file i+1 starts at or below
+/// `watermark + 1`), except the newest of them whose sizes add up to at most `retain_bytes`,
+/// kept for the change feed's history.
+pub(crate) fn covered_wal_to_remove(
+    files: &[(Lsn, u64)],
+    watermark: Lsn,
+    retain_bytes: u64,
+) -> usize {
+    let covered = files
+        .windows(2)
+        .take_while(|pair| pair[1].0 .0 <= watermark.0 + 1)
+        .count();
+    let mut kept_bytes = 0u64;
+    let mut keep = 0;
+    for (_, len) in files[..covered].iter().rev() {
+        kept_bytes = kept_bytes.saturating_add(*len);
+        if kept_bytes > retain_bytes {
+            break;
+        }
+        keep += 1;
+    }
+    covered - keep
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn covered_wal_files_go_except_the_retained_newest() {
+        // Files start at 1, 11, 21, 31: the first three are covered by watermark 30.
+        let files = [
+            (Lsn(1), 100),
+            (Lsn(11), 100),
+            (Lsn(21), 100),
+            (Lsn(31), 100),
+        ];
+        assert_eq!(covered_wal_to_remove(&files, Lsn(30), 0), 3);
+        assert_eq!(covered_wal_to_remove(&files, Lsn(30), 150), 2);
+        assert_eq!(covered_wal_to_remove(&files, Lsn(30), 200), 1);
+        assert_eq!(covered_wal_to_remove(&files, Lsn(30), u64::MAX), 0);
+        assert_eq!(covered_wal_to_remove(&files, Lsn(29), 0), 2);
+        assert_eq!(covered_wal_to_remove(&files[..1], Lsn(30), 0), 0);
+    }
 }

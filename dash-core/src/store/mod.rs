@@ -37,8 +37,8 @@ mod workers;
 pub(crate) mod writer;
 
 pub use builder::{
-    Durability, Retention, StoreBuilder, DEFAULT_DENSE_SEAL_THRESHOLD, DEFAULT_MAX_SEGMENTS,
-    SAFE_BATCH_DELAY, SAFE_BATCH_RECORDS,
+    Durability, Retention, StoreBuilder, DEFAULT_DENSE_SEAL_THRESHOLD,
+    DEFAULT_FEED_RETENTION_BYTES, DEFAULT_MAX_SEGMENTS, SAFE_BATCH_DELAY, SAFE_BATCH_RECORDS,
 };
 pub use checkpoint::CheckpointReport;
 pub use merge_policy::MergePolicy;
@@ -448,6 +448,47 @@ impl Store {
         }
     }
 
+    /// Subscribes to `tenant`'s change feed ([`crate::feed`]): new claim versions, forgets, and
+    /// the contradictions and supersessions detection finds, in commit order, from `from`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use dash_core::feed::{Change, FeedStart};
+    /// use dash_core::{Claim, IngestItem, Store, TenantId};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = Store::builder(dir.path()).open()?;
+    /// store.ingest(IngestItem::new(Claim::new("t", "a", "The bridge opened in 1932")))?;
+    /// let mut feed = store.subscribe(&TenantId::new("t"), FeedStart::Oldest)?;
+    /// store.ingest(IngestItem::new(Claim::new("t", "b", "The bridge did not open in 1932")))?;
+    /// let first = feed.next_timeout(Duration::from_secs(5))?.expect("history");
+    /// assert!(matches!(first.change, Change::ClaimVersion { ref claim_id, .. } if claim_id.as_str() == "a"));
+    /// let second = feed.next_timeout(Duration::from_secs(5))?.expect("live");
+    /// assert!(second.cursor > first.cursor);
+    /// // Detection's verdict arrives as its own event, after the claims it joins.
+    /// let edge = feed.next_timeout(Duration::from_secs(10))?.expect("detected");
+    /// assert!(matches!(edge.change, Change::EdgeDetected { .. }));
+    /// // A client that stopped resumes after the last cursor it saw.
+    /// let mut resumed = store.subscribe(&TenantId::new("t"), FeedStart::After(first.cursor))?;
+    /// assert_eq!(resumed.next_timeout(Duration::from_secs(5))?.map(|e| e.cursor), Some(second.cursor));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`FeedError::InvalidTenant`](crate::feed::FeedError::InvalidTenant);
+    /// [`FeedError::HistoryLost`](crate::feed::FeedError::HistoryLost) when `from` is older
+    /// than the WAL the store still holds
+    /// ([`StoreBuilder::feed_retention_bytes`](crate::StoreBuilder::feed_retention_bytes)).
+    pub fn subscribe(
+        &self,
+        tenant: &TenantId,
+        from: crate::feed::FeedStart,
+    ) -> Result<crate::feed::Subscription, crate::feed::FeedError> {
+        validate_tenant_id(tenant)
+            .map_err(|e| crate::feed::FeedError::InvalidTenant(e.to_string()))?;
+        crate::feed::Subscription::start(Arc::clone(&self.shared), tenant.clone(), from)
+    }
+
     /// Blocks until the detection stage has processed every claim version committed before
     /// the call (with the embedder, embedded them too), or the stage has stopped. Returns true
     /// when it caught up. Tests and benchmarks use it; a query waits by itself, briefly
@@ -660,7 +701,9 @@ impl Store {
     fn shutdown(&self) -> Result<(), CloseError> {
         // Waits for a graph file being written; none is written afterwards.
         *lock(&self.shared.graph_files_closed) = true;
-        if lock(&self.workers).stop(&self.shared, &self.tx)? {
+        let stopped = lock(&self.workers).stop(&self.shared, &self.tx);
+        self.shared.feed.close();
+        if stopped? {
             self.write_image();
         }
         Ok(())

@@ -18,7 +18,7 @@ use crate::wal::{self, RecoveryMode, Truncation, WalWriter, WAL_DIR};
 use super::builder::Config;
 use super::checkpoint::CheckpointState;
 use super::dims::Dimensions;
-use super::gc::{list_sorted, remove_garbage};
+use super::gc::{covered_wal_to_remove, list_sorted, remove_garbage};
 use super::state::State;
 use super::{Metrics, RecoveryReport, Shared};
 
@@ -97,25 +97,40 @@ fn replay(
     storage: &Arc<dyn Storage>,
     mode: RecoveryMode,
     watermark: Lsn,
+    retain_bytes: u64,
     state: &mut State,
     report: &mut RecoveryReport,
 ) -> Result<(WalWriter, Vec<(Lsn, u64)>), OpenError> {
     let files = list_sorted(storage.as_ref(), Path::new(WAL_DIR), wal::parse_file_name)
         .map_err(io_err(WAL_DIR))?;
-    // Files wholly at or below the watermark are in segments already: skip (and remove) them.
-    // File i is wholly covered when file i+1 starts at or below watermark + 1.
+    // Files wholly at or below the watermark are in segments already: skip them, and remove
+    // all but the newest that the change feed keeps (`feed_retention_bytes`). File i is wholly
+    // covered when file i+1 starts at or below watermark + 1.
     let first_needed = files
         .iter()
         .rposition(|(first, _)| first.0 <= watermark.0 + 1)
         .unwrap_or(0);
-    for (_, name) in &files[..first_needed] {
+    let mut sized = Vec::with_capacity(files.len());
+    for (first, name) in &files {
+        let path = Path::new(WAL_DIR).join(name);
+        let len = if sized.len() < first_needed {
+            storage.map(&path).map_err(io_err(&path))?.len() as u64
+        } else {
+            0
+        };
+        sized.push((*first, len));
+    }
+    let remove = covered_wal_to_remove(&sized, watermark, retain_bytes).min(first_needed);
+    for (_, name) in &files[..remove] {
         let path = Path::new(WAL_DIR).join(name);
         storage.remove(&path).map_err(io_err(&path))?;
         report.removed_files.push(path);
     }
+    // The retained ones are listed as live WAL files (the next checkpoint's removal sees them)
+    // but not read: their records are in segments.
+    let mut kept: Vec<(Lsn, u64)> = sized[remove..first_needed].to_vec();
     let files = &files[first_needed..];
     let mut expected: Option<Lsn> = None;
-    let mut kept: Vec<(Lsn, u64)> = Vec::new();
     let mut cut_at: Option<usize> = None;
     for (i, (first, name)) in files.iter().enumerate() {
         let path = Path::new(WAL_DIR).join(name);
@@ -234,6 +249,7 @@ pub(crate) fn recover(storage: Arc<dyn Storage>, config: Config) -> Result<Recov
         &storage,
         config.recovery,
         current.watermark,
+        config.feed_retention_bytes,
         &mut state,
         &mut report,
     )?;
@@ -279,6 +295,7 @@ pub(crate) fn recover(storage: Arc<dyn Storage>, config: Config) -> Result<Recov
         last_detection_error: Mutex::new(None),
         detection_progress: (Mutex::new(0), std::sync::Condvar::new()),
         recovery: report,
+        feed: crate::feed::Hub::default(),
     };
     Ok(Recovered {
         shared,

@@ -49,6 +49,8 @@ pub(crate) struct Shared {
     pub(crate) last_checkpoint_error: Mutex<Option<String>>,
     pub(crate) metrics: Metrics,
     pub(crate) recovery: RecoveryReport,
+    /// The change feed's subscribers (the writer publishes to them).
+    pub(crate) feed: crate::feed::Hub,
     /// Wakes the background dense indexer (set once it runs).
     pub(crate) indexer: Mutex<Option<Sender<()>>>,
     /// The last background index build failure, if any.

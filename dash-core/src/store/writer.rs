@@ -637,6 +637,8 @@ impl Writer {
             group.completions.into_iter().for_each(|c| c.fail(&e));
             return;
         }
+        // Visible to retrieval now; subscribers get it before the writes are acknowledged.
+        self.shared.feed.publish(&group.records);
         group.completions.into_iter().for_each(Completion::complete);
     }
 
