@@ -101,6 +101,7 @@ pub struct ChangeEvent {
 /// What changed.
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Change {
     /// A claim version was committed (an ingest; `commit_id` for a batch).
     ClaimVersion {

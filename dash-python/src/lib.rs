@@ -10,6 +10,7 @@
 use pyo3::prelude::*;
 
 mod errors;
+mod feed;
 mod options;
 mod store;
 
@@ -17,6 +18,7 @@ mod store;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::PyStore>()?;
+    m.add_class::<feed::PySubscription>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add(
         "ERROR_KINDS",

@@ -21,6 +21,8 @@ pub(crate) struct OpenOptions {
     pub auto_checkpoint: Option<bool>,
     pub checkpoint_wal_bytes: Option<u64>,
     pub checkpoint_wal_records: Option<u64>,
+    /// `StoreBuilder::feed_retention_bytes`.
+    pub feed_retention_bytes: Option<u64>,
     pub max_segments: Option<usize>,
     pub dense_seal_threshold: Option<usize>,
     pub detection: bool,
@@ -51,6 +53,9 @@ impl OpenOptions {
         }
         if let Some(bytes) = self.checkpoint_wal_bytes {
             builder = builder.checkpoint_wal_bytes(bytes);
+        }
+        if let Some(bytes) = self.feed_retention_bytes {
+            builder = builder.feed_retention_bytes(bytes);
         }
         if let Some(records) = self.checkpoint_wal_records {
             builder = builder.checkpoint_wal_records(records);

@@ -52,14 +52,17 @@ impl PyStore {
 /// on purpose: `f32` fields (scores, confidences) are written as their shortest decimal (0.95,
 /// not 0.949999988079071), as the server writes them, and read back as the `f64` a Python user
 /// would have typed.
-fn plain<T: Serialize>(value: &T) -> Result<serde_json::Value, String> {
+pub(crate) fn plain<T: Serialize>(value: &T) -> Result<serde_json::Value, String> {
     serde_json::to_vec(value)
         .and_then(|bytes| serde_json::from_slice(&bytes))
         .map_err(|e| format!("encoding the answer failed: {e}"))
 }
 
 /// A JSON value as a Python object (dicts, lists, str, int, float, bool, None).
-fn to_py(py: Python<'_>, value: Result<serde_json::Value, String>) -> PyResult<Bound<'_, PyAny>> {
+pub(crate) fn to_py(
+    py: Python<'_>,
+    value: Result<serde_json::Value, String>,
+) -> PyResult<Bound<'_, PyAny>> {
     let value = value.map_err(|e| raise(py, dash_core::ErrorKind::Unavailable, e))?;
     pythonize(py, &value).map_err(PyErr::from)
 }
@@ -89,7 +92,7 @@ impl PyStore {
         path=None, *, durability=None, batch_max_records=None, batch_max_delay_ms=None,
         allow_unsafe_durability=false, recovery_mode=None, embedding_dimension=None,
         auto_checkpoint=None, checkpoint_wal_bytes=None, checkpoint_wal_records=None,
-        max_segments=None, dense_seal_threshold=None, detection=true, embedder_dir=None,
+        feed_retention_bytes=None, max_segments=None, dense_seal_threshold=None, detection=true, embedder_dir=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -104,6 +107,7 @@ impl PyStore {
         auto_checkpoint: Option<bool>,
         checkpoint_wal_bytes: Option<u64>,
         checkpoint_wal_records: Option<u64>,
+        feed_retention_bytes: Option<u64>,
         max_segments: Option<usize>,
         dense_seal_threshold: Option<usize>,
         detection: bool,
@@ -119,6 +123,7 @@ impl PyStore {
             auto_checkpoint,
             checkpoint_wal_bytes,
             checkpoint_wal_records,
+            feed_retention_bytes,
             max_segments,
             dense_seal_threshold,
             detection,
@@ -214,6 +219,41 @@ impl PyStore {
             store.forget(t, c).map(|r| plain(&r))
         })?;
         answer(py, receipt)
+    }
+
+    /// Subscribes to `tenant_id`'s change feed: from `after` (a cursor, exclusive), else
+    /// `from_lsn` (an LSN, inclusive, or "oldest"), else from now on.
+    #[pyo3(signature = (tenant_id, from_lsn=None, after=None))]
+    fn subscribe(
+        &self,
+        py: Python<'_>,
+        tenant_id: String,
+        from_lsn: Option<&Bound<'_, PyAny>>,
+        after: Option<String>,
+    ) -> PyResult<crate::feed::PySubscription> {
+        use dash_core::feed::{Cursor, FeedStart};
+        let start = match (after, from_lsn) {
+            (Some(cursor), _) => FeedStart::After(
+                cursor
+                    .parse::<Cursor>()
+                    .map_err(|e| invalid(py, format!("after: {e}")))?,
+            ),
+            (None, Some(v)) if v.extract::<String>().is_ok_and(|s| s == "oldest") => {
+                FeedStart::Oldest
+            }
+            (None, Some(v)) => {
+                FeedStart::AtLsn(dash_core::Lsn(v.extract::<u64>().map_err(|_| {
+                    invalid(py, "from_lsn must be a non-negative integer or \"oldest\"")
+                })?))
+            }
+            (None, None) => FeedStart::Now,
+        };
+        let store = self.store(py)?;
+        let tenant = TenantId::new(tenant_id);
+        let sub = py
+            .detach(move || store.subscribe(&tenant, start))
+            .map_err(|e| e.into_py_err(py))?;
+        Ok(crate::feed::PySubscription::new(sub))
     }
 
     /// Retrieves the claims that answer a query in `tenant_id`; the answer as a dict.

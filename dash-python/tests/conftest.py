@@ -48,6 +48,7 @@ def serve(tmp_path):
                                 env=clean, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                 stdin=subprocess.DEVNULL, text=True)
         started.append(proc)
+        start.last = proc  # the newest server, for tests that stop and restart it
         line = proc.stdout.readline().strip()
         assert line.startswith("dash listening on "), line
         return "http://" + line.removeprefix("dash listening on ")

@@ -114,6 +114,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/claims/{claim_id}"),
     ("DELETE", "/v1/claims/{claim_id}"),
     ("GET", "/v1/claims/{claim_id}/versions"),
+    ("GET", "/v1/events"),
     ("GET", "/debug/planner"),
     ("GET", "/debug/storage"),
     ("GET", "/v1/admin/read_only"),
@@ -131,6 +132,7 @@ enum Route {
     GetClaim(String),
     DeleteClaim(String),
     ClaimVersions(String),
+    Events,
     DebugPlanner,
     DebugStorage,
     ReadOnlyGet,
@@ -148,6 +150,7 @@ impl Route {
             Route::Retrieve => "/v1/retrieve",
             Route::GetClaim(_) | Route::DeleteClaim(_) => "/v1/claims/{claim_id}",
             Route::ClaimVersions(_) => "/v1/claims/{claim_id}/versions",
+            Route::Events => "/v1/events",
             Route::DebugPlanner => "/debug/planner",
             Route::DebugStorage => "/debug/storage",
             Route::ReadOnlyGet | Route::ReadOnlySet => "/v1/admin/read_only",
@@ -174,6 +177,7 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
         "/v1/ingest" => &[Method::POST],
         "/v1/ingest/batch" => &[Method::POST],
         "/v1/retrieve" => &[Method::GET, Method::POST],
+        "/v1/events" => &[Method::GET],
         "/debug/planner" => &[Method::GET],
         "/debug/storage" => &[Method::GET],
         "/v1/admin/read_only" => &[Method::GET, Method::POST],
@@ -189,6 +193,7 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
         ("/v1/ingest", _) => Route::Ingest,
         ("/v1/ingest/batch", _) => Route::IngestBatch,
         ("/v1/retrieve", _) => Route::Retrieve,
+        ("/v1/events", _) => Route::Events,
         ("/debug/planner", _) => Route::DebugPlanner,
         ("/debug/storage", _) => Route::DebugStorage,
         (_, "GET") => Route::ReadOnlyGet,
@@ -233,6 +238,8 @@ struct Answer {
     status: StatusCode,
     content_type: &'static str,
     body: Vec<u8>,
+    /// A streaming answer (the change feed), sent as it is.
+    stream: Option<warp::reply::Response>,
 }
 
 fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Answer, ApiError> {
@@ -244,6 +251,7 @@ fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Answer, ApiError>
         status,
         content_type: "application/json",
         body,
+        stream: None,
     })
 }
 
@@ -285,6 +293,10 @@ pub async fn handle(state: Arc<AppState>, request: Request) -> warp::reply::Resp
             }
         };
     let mut response = match result {
+        Ok(Answer {
+            stream: Some(stream),
+            ..
+        }) => stream,
         Ok(answer) => {
             let mut r = warp::reply::with_status(answer.body, answer.status).into_response();
             r.headers_mut().insert(
@@ -418,6 +430,22 @@ async fn dispatch(
                 ),
                 (_, c, None) => Err(ApiError::not_found(format!("claim `{c}` not found"))),
             }
+        }
+        Route::Events => {
+            let (tenant, from) = crate::events::parse(&req.query, &req.headers)?;
+            authorize(state, &principal, &tenant, "read", ctx)?;
+            let store = Arc::clone(&state.store);
+            let t = TenantId::new(tenant);
+            let sub = state
+                .admission
+                .run(move || store.subscribe(&t, from))
+                .await??;
+            Ok(Answer {
+                status: StatusCode::OK,
+                content_type: "text/event-stream",
+                body: Vec::new(),
+                stream: Some(crate::events::respond(Arc::clone(state), sub)),
+            })
         }
         Route::ClaimVersions(claim_id) => {
             let tenant = tenant_param(&req.query)?;
@@ -797,6 +825,7 @@ fn metrics(state: &AppState) -> Result<Answer, ApiError> {
         status: StatusCode::OK,
         content_type: "application/openmetrics-text; version=1.0.0; charset=utf-8",
         body: text.into_bytes(),
+        stream: None,
     })
 }
 

@@ -146,6 +146,18 @@ fn store_error(kind: ErrorKind, err: &dyn std::fmt::Display, what: &str) -> ApiE
     }
 }
 
+impl From<dash_core::feed::FeedError> for ApiError {
+    fn from(err: dash_core::feed::FeedError) -> Self {
+        use dash_core::feed::FeedError;
+        let code = match &err {
+            FeedError::HistoryLost { .. } => ErrorCode::HistoryLost,
+            FeedError::BadCursor(_) => ErrorCode::MalformedRequest,
+            other => kind_code(other.kind()),
+        };
+        ApiError::new(code, err.to_string())
+    }
+}
+
 impl From<WriteError> for ApiError {
     fn from(err: WriteError) -> Self {
         store_error(err.kind(), &err, "write")
@@ -192,6 +204,8 @@ pub enum ErrorCode {
     NotFound,
     /// `method_not_allowed` (method not allowed).
     MethodNotAllowed,
+    /// `history_lost` (gone): a change-feed start older than the history the store holds.
+    HistoryLost,
     /// `commit_conflict` (conflict).
     CommitConflict,
     /// `payload_too_large` (payload too large).
@@ -235,6 +249,7 @@ impl ErrorCode {
         ErrorCode::TenantNotAllowed,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
+        ErrorCode::HistoryLost,
         ErrorCode::CommitConflict,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
@@ -266,6 +281,7 @@ impl ErrorCode {
             ErrorCode::TenantNotAllowed => "tenant_not_allowed",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::HistoryLost => "history_lost",
             ErrorCode::CommitConflict => "commit_conflict",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
@@ -298,6 +314,7 @@ impl ErrorCode {
             ErrorCode::TenantNotAllowed => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::HistoryLost => StatusCode::GONE,
             ErrorCode::CommitConflict => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -20,12 +20,13 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
 from . import errors
 from .store import Item, _item_dict, _query_inputs
 from .types import (
     BatchReceipt,
+    ChangeEvent,
     ClaimRecord,
     ClaimVersion,
     ForgetReceipt,
@@ -61,6 +62,8 @@ _CLASSES = {
     "unavailable": errors.StoreUnavailableError,
     "store_unavailable": errors.StoreUnavailableError,
     "index_unavailable": errors.IndexUnavailableError,
+    "history_lost": errors.NotFoundError,
+    "lagged": errors.StoreUnavailableError,
 }
 
 
@@ -200,6 +203,43 @@ class Client:
         body.update({k: v for k, v in optional.items() if v is not None})
         return RetrieveResponse.from_dict(self._call("POST", "/v1/retrieve", body=body))
 
+    def events(
+        self,
+        tenant_id: str,
+        *,
+        from_lsn: Union[int, str, None] = None,
+        after: Optional[str] = None,
+        timeout: Optional[float] = None,
+    ) -> Iterator[ChangeEvent]:
+        """``GET /v1/events``: the tenant's change feed as it happens (Server-Sent Events),
+        from ``after`` (a cursor, exclusive), else ``from_lsn`` (an LSN or ``"oldest"``), else
+        from now on. Iterates until the stream ends or ``timeout`` seconds pass without a byte
+        (``socket.timeout``); a stream that cannot go on raises its error (``lagged``: read
+        slower, and resume after ``exc.resume_after``)."""
+        query = {"tenant_id": tenant_id}
+        if after is not None:
+            query["after"] = after
+        elif from_lsn is not None:
+            query["from_lsn"] = str(from_lsn)
+        request = urllib.request.Request(
+            self.url + "/v1/events?" + urllib.parse.urlencode(query),
+            headers={**self._headers, "Accept": "text/event-stream"})
+        try:
+            answer = urllib.request.urlopen(request, timeout=timeout)
+        except urllib.error.HTTPError as e:
+            raise _error(e) from None
+        except urllib.error.URLError as e:
+            raise errors.StoreUnavailableError(f"{self.url}: {e.reason}") from None
+        with answer:
+            for kind, data in _sse(answer):
+                if kind == "error":
+                    detail = json.loads(data).get("error", {})
+                    exc = _exception(detail.get("code", "internal"),
+                                     detail.get("message", "the feed ended"), 200, None)
+                    exc.resume_after = detail.get("resume_after")
+                    raise exc
+                yield ChangeEvent.from_dict(json.loads(data))
+
     def health(self) -> Dict[str, Any]:
         """``GET /health``: status, claims, WAL bytes, segments, read-only, indexing (a
         server that cannot serve answers 503, raised as :class:`~dash_memory.DashError`)."""
@@ -221,9 +261,32 @@ def _error(e: "urllib.error.HTTPError") -> errors.DashError:
         detail = json.loads(e.read() or b"{}").get("error", {})
     except ValueError:
         detail = {}
-    code = detail.get("code", "internal")
-    exc = _CLASSES.get(code, errors.DashError)(detail.get("message", f"HTTP {e.code}"))
-    exc.status, exc.code = e.code, code
     retry = e.headers.get("Retry-After") if e.headers else None
-    exc.retry_after = int(retry) if retry and retry.isdigit() else None
+    return _exception(detail.get("code", "internal"), detail.get("message", f"HTTP {e.code}"),
+                      e.code, int(retry) if retry and retry.isdigit() else None)
+
+
+def _exception(code: str, message: str, status: int, retry_after: Optional[int]) -> errors.DashError:
+    exc = _CLASSES.get(code, errors.DashError)(message)
+    exc.status, exc.code, exc.retry_after = status, code, retry_after
     return exc
+
+
+def _sse(stream: Any) -> Iterator[Any]:
+    """``(event, data)`` for each Server-Sent Event of a byte stream (comments skipped)."""
+    kind, data = "message", []
+    for raw in stream:
+        line = raw.decode("utf-8").rstrip("\r\n")
+        if not line:
+            if data:
+                yield kind, "\n".join(data)
+            kind, data = "message", []
+        elif line.startswith(":"):
+            continue
+        else:
+            field, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "event":
+                kind = value
+            elif field == "data":
+                data.append(value)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
 from . import _native
 from .errors import InvalidInputError
 from .types import (
     BatchReceipt,
+    ChangeEvent,
     CheckpointReport,
     ClaimRecord,
     ClaimVersion,
@@ -21,7 +22,7 @@ from .types import (
     format_instant,
 )
 
-__all__ = ["Store", "Item"]
+__all__ = ["Store", "Item", "Subscription"]
 
 #: An ingest item: a typed :class:`IngestItem`, or the HTTP contract's dict
 #: (``{"claim": {...}, "evidence": [...], "edges": [...]}``).
@@ -83,7 +84,8 @@ class Store:
     ``batch_max_delay_ms``; a power cut may lose that window), ``allow_unsafe_durability``,
     ``recovery_mode`` (``"tolerate_torn_tail"``, ``"absolute_consistency"``,
     ``"truncate_at_corruption"``), ``embedding_dimension``, ``auto_checkpoint``,
-    ``checkpoint_wal_bytes``, ``checkpoint_wal_records``, ``max_segments``,
+    ``checkpoint_wal_bytes``, ``checkpoint_wal_records``, ``feed_retention_bytes`` (how much
+    checkpointed WAL the change feed keeps as history; 128 MiB), ``max_segments``,
     ``dense_seal_threshold``, ``detection`` (contradiction detection in the background, on by
     default) and ``embedder_dir`` (the all-MiniLM-L6-v2 model folder, for claims and queries
     sent without a vector).
@@ -102,6 +104,7 @@ class Store:
         auto_checkpoint: Optional[bool] = None,
         checkpoint_wal_bytes: Optional[int] = None,
         checkpoint_wal_records: Optional[int] = None,
+        feed_retention_bytes: Optional[int] = None,
         max_segments: Optional[int] = None,
         dense_seal_threshold: Optional[int] = None,
         detection: bool = True,
@@ -118,6 +121,7 @@ class Store:
             auto_checkpoint=auto_checkpoint,
             checkpoint_wal_bytes=checkpoint_wal_bytes,
             checkpoint_wal_records=checkpoint_wal_records,
+            feed_retention_bytes=feed_retention_bytes,
             max_segments=max_segments,
             dense_seal_threshold=dense_seal_threshold,
             detection=detection,
@@ -155,6 +159,14 @@ class Store:
     def versions(self, tenant_id: str, claim_id: str) -> List[ClaimVersion]:
         """Every kept version of the claim, oldest first (a forget's tombstone included)."""
         return [ClaimVersion.from_dict(v) for v in self._store.versions(tenant_id, claim_id)]
+
+    def subscribe(self, tenant_id: str, *, from_lsn: Union[int, str, None] = None,
+                  after: Optional[str] = None) -> "Subscription":
+        """The tenant's change feed: new claim versions, forgets and detected conflicts and
+        supersessions in commit order, from ``after`` (a cursor, exclusive), else ``from_lsn``
+        (an LSN, inclusive, or ``"oldest"``), else from now on. Raises
+        :class:`~dash_memory.NotFoundError` when that history is no longer held."""
+        return Subscription(self._store.subscribe(tenant_id, from_lsn, after))
 
     def retrieve(
         self,
@@ -241,3 +253,33 @@ class Store:
 
     def __repr__(self) -> str:
         return f"<dash_memory.Store {'closed' if self.closed else 'open'}>"
+
+
+class Subscription:
+    """A change feed (``Store.subscribe``): ``next(timeout)`` for one event, or iterate
+    (blocking; the GIL is released while it waits). ``cursor`` is where to resume."""
+
+    def __init__(self, native: Any) -> None:
+        self._native = native
+
+    def next(self, timeout: Optional[float] = None) -> Optional[ChangeEvent]:
+        """The next event, waiting up to ``timeout`` seconds (forever when None); None when
+        none came in time."""
+        if timeout is not None:
+            found = self._native.next(max(0, int(timeout * 1000)))
+            return None if found is None else ChangeEvent.from_dict(found)
+        while True:
+            found = self._native.next(1000)  # short waits: Ctrl-C is seen between them
+            if found is not None:
+                return ChangeEvent.from_dict(found)
+
+    @property
+    def cursor(self) -> Optional[str]:
+        """The cursor (``"LSN:SEQ"``) of the last event delivered."""
+        return self._native.cursor()
+
+    def __iter__(self) -> Iterator[ChangeEvent]:
+        while True:
+            event = self.next()
+            if event is not None:
+                yield event

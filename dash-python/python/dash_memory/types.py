@@ -18,6 +18,7 @@ from .errors import InvalidInputError
 
 __all__ = [
     "Instant",
+    "ChangeEvent",
     "Claim",
     "Evidence",
     "Edge",
@@ -389,3 +390,32 @@ class CheckpointReport(_Record):
     merged: bool
     merged_from: List[int]
     segments: int
+
+
+@dataclasses.dataclass
+class ChangeEvent(_Record):
+    """One change of a tenant from the change feed (``Store.subscribe``,
+    ``Client.events``): its ``type`` is ``claim_version``, ``forgotten``, ``edge_detected`` or
+    ``edges_activated``, and the fields of that type are set. ``cursor`` (``"LSN:SEQ"``) is
+    where to resume after it."""
+
+    cursor: str
+    lsn: int
+    recorded_at: datetime
+    tenant_id: str
+    type: str
+    claim_id: Optional[str] = None
+    version: Optional[int] = None
+    commit_id: Optional[str] = None
+    redacted: bool = False
+    claim: Optional[Claim] = None
+    evidence: List[Evidence] = dataclasses.field(default_factory=list)
+    edges: List[Edge] = dataclasses.field(default_factory=list)
+    from_claim_id: Optional[str] = None
+    from_version: Optional[int] = None
+    to_claim_id: Optional[str] = None
+    to_version: Optional[int] = None
+    relation: Optional[str] = None
+    strength: Optional[float] = None
+    reason: Optional[str] = None
+    epoch: Optional[int] = None
