@@ -72,7 +72,7 @@ def test_the_readme_mcp_configuration_starts_a_working_server():
                 async with ClientSession(read, write) as s:
                     await s.initialize()
                     names = {t.name for t in (await s.list_tools()).tools}
-                    assert names == {"remember", "recall", "history", "forget"}
+                    assert names == {"remember", "recall", "history", "changes", "forget"}
                     done = await s.call_tool("remember", {"text": "MCP works"})
                     assert not done.is_error
                     found = await s.call_tool("recall", {"query": "MCP"})

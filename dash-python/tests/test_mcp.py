@@ -50,7 +50,7 @@ def test_initialise_list_and_every_tool(tmp_path):
             assert s.init.server_info.name == "dash"
             assert "recall" in s.init.instructions
             tools = {t.name: t for t in (await s.list_tools()).tools}
-            assert set(tools) == {"remember", "recall", "history", "forget"}
+            assert set(tools) == {"remember", "recall", "history", "changes", "forget"}
             for t in tools.values():
                 assert t.description and t.input_schema["type"] == "object"
             assert tools["recall"].input_schema["required"] == ["query"]
@@ -96,8 +96,19 @@ def test_initialise_list_and_every_tool(tmp_path):
                                     recorded_as_of=v1["remembered"]["recorded_at"])
             assert [v["version"] for v in known["versions"]] == [1] and known["current"] == 1
 
+            # The change feed, a page at a time: everything so far, then only what is newer.
+            err, page = await call(s, "changes", from_lsn="oldest", max_events=1000)
+            assert not err
+            kinds = [e["type"] for e in page["events"]]
+            assert kinds.count("claim_version") == 4 and "edge_detected" in kinds
+            err, empty = await call(s, "changes", after=page["cursor"])
+            assert empty["events"] == [] and empty["cursor"] == page["cursor"]
+
             err, gone = await call(s, "forget", claim_id="ceo")
             assert not err and gone["version"] == 3
+            err, newer = await call(s, "changes", after=page["cursor"], wait_ms=2000)
+            assert [e["type"] for e in newer["events"]] == ["forgotten"]
+            assert newer["events"][0]["claim_id"] == "ceo"
             err, found = await call(s, "recall", query="CEO")
             assert "ceo" not in {r["claim_id"] for r in found["results"]}
             err, hist = await call(s, "history", claim_id="ceo")
@@ -135,6 +146,12 @@ def test_bad_arguments_are_errors_that_name_them_and_write_nothing(tmp_path):
             assert err and body["error"]["code"] == "not_found"
             err, body = await call(s, "forget", claim_id="nobody")
             assert err and body["error"]["code"] == "not_found"
+            err, body = await call(s, "changes", after="yesterday")
+            assert err and body["error"]["code"] == "malformed_request"
+            err, body = await call(s, "changes", max_events=0)
+            assert err and body["error"]["code"] == "invalid"
+            err, body = await call(s, "changes", wait_ms=999999)
+            assert err and body["error"]["code"] == "invalid"
             # None of the refused calls wrote anything.
             err, found = await call(s, "recall", query="Dana is ten")
             assert not err and found["results"] == []
@@ -178,8 +195,13 @@ def test_url_mode_against_a_running_server(serve, tmp_path):
             claim = first["remembered"]["claim_id"]
             err, hist = await call(s, "history", claim_id=claim)
             assert hist["current"] == 1 and hist["versions"][0]["claim"]["canonical_text"]
+            err, page = await call(s, "changes", from_lsn="oldest")
+            assert [e["type"] for e in page["events"]][:2] == ["claim_version", "claim_version"]
+            assert "edge_detected" in [e["type"] for e in page["events"]]
             err, gone = await call(s, "forget", claim_id=claim)
             assert not err and gone["version"] == 2
+            err, newer = await call(s, "changes", after=page["cursor"], wait_ms=2000)
+            assert [e["type"] for e in newer["events"]] == ["forgotten"]
             err, body = await call(s, "history", claim_id="missing")
             assert body["error"]["code"] == "not_found"
         async with session("--url", url, "--api-key", "wrong-key-0123456789") as s:

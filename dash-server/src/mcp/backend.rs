@@ -4,6 +4,7 @@
 //! types, so a tool behaves the same whichever backend answers it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use dash_core::{ClaimId, IngestItem, Store, TenantId};
 use serde::Serialize;
@@ -12,7 +13,9 @@ use serde_json::Value;
 use super::remote::Remote;
 use crate::answers::VersionsAnswer;
 use crate::error::{from_json_error, ApiError};
+use crate::events;
 use crate::wire::RetrieveRequest;
+use warp::http::HeaderMap;
 
 /// A failed call: the HTTP contract's stable error `code` and its message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +101,58 @@ impl Backend {
                 remote.get(&path, &[("tenant_id", tenant)]).await
             }
         }
+    }
+
+    /// Up to `max` events of `GET /v1/events` with `query`, waiting up to `wait` for the first
+    /// one: `{"events": [...], "cursor": <the last one's, to continue after>}`.
+    pub async fn changes(
+        &self,
+        query: &[(&str, String)],
+        max: usize,
+        wait: Duration,
+    ) -> Result<Value, Failure> {
+        let after_given = query
+            .iter()
+            .find(|(k, _)| *k == "after")
+            .map(|(_, v)| v.clone());
+        let events = match self {
+            Backend::Embedded(store) => {
+                let text = {
+                    let mut text = form_urlencoded::Serializer::new(String::new());
+                    for (k, v) in query {
+                        text.append_pair(k, v);
+                    }
+                    text.finish()
+                };
+                let (tenant, start) = events::parse(&text, &HeaderMap::new())?;
+                let store = Arc::clone(store);
+                tokio::task::spawn_blocking(move || {
+                    let mut sub = store
+                        .subscribe(&TenantId::new(tenant), start)
+                        .map_err(ApiError::from)?;
+                    let mut out = Vec::new();
+                    let mut timeout = wait;
+                    while out.len() < max {
+                        match sub.next_timeout(timeout).map_err(ApiError::from)? {
+                            Some(event) => out.push(to_json(&event)?),
+                            None => break,
+                        }
+                        // After the first event: only what is there already.
+                        timeout = Duration::ZERO;
+                    }
+                    Ok::<_, ApiError>(out)
+                })
+                .await
+                .map_err(|_| Failure::from(ApiError::internal()))??
+            }
+            Backend::Remote(remote) => remote.events(query, max, wait).await?,
+        };
+        let cursor = events
+            .last()
+            .and_then(|e| e.get("cursor").cloned())
+            .or(after_given.map(Value::String))
+            .unwrap_or(Value::Null);
+        Ok(serde_json::json!({"events": events, "cursor": cursor}))
     }
 
     /// `DELETE /v1/claims/{id}`: the forget's receipt.

@@ -1,5 +1,5 @@
 //! `dash mcp`: DASH as a Model Context Protocol server on stdio (the official Rust SDK,
-//! `rmcp`), so an agent can remember, recall, look back and forget.
+//! `rmcp`), so an agent can remember, recall, look back, follow changes and forget.
 //!
 //! The tools act on a store this process opens (`--data-dir`, the directory `dash serve`
 //! uses) or on a running `dash serve` (`--url`): a store directory has one owner at a time, so
@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 
 use backend::{Backend, Failure};
 use remote::{Credentials, Remote};
-use tools::{ForgetArgs, HistoryArgs, Named, RecallArgs, RememberArgs};
+use tools::{ChangesArgs, ForgetArgs, HistoryArgs, Named, RecallArgs, RememberArgs};
 
 use crate::config::ServeConfig;
 
@@ -150,7 +150,7 @@ async fn close(mut store: Arc<dash_core::Store>) {
     tracing::warn!("the store is still shared at exit; dropping it");
 }
 
-/// The MCP server: four tools over one backend.
+/// The MCP server: five tools over one backend.
 #[derive(Clone)]
 pub struct Memory {
     backend: Arc<Backend>,
@@ -249,6 +249,29 @@ impl Memory {
         answer(run.await)
     }
 
+    /// What changed since a cursor: the change feed, a page at a time.
+    #[tool(
+        description = "List what changed in memory, oldest first: claims remembered (new \
+        versions), claims forgotten, and contradictions or supersessions detected between \
+        claims. Pass the answer's `cursor` as `after` next time to get only newer changes; \
+        `from_lsn: \"oldest\"` starts from the oldest change still held. `wait_ms` waits for \
+        changes when there are none yet.",
+        annotations(read_only_hint = true)
+    )]
+    async fn changes(
+        &self,
+        Parameters(Named(args)): Parameters<Named<ChangesArgs>>,
+    ) -> CallToolResult {
+        let run = async {
+            let tenant = self.tenant(args.tenant.as_deref())?;
+            let request = tools::changes_request(&args, &tenant)?;
+            self.backend
+                .changes(&request.query, request.max, request.wait)
+                .await
+        };
+        answer(run.await)
+    }
+
     /// Forgets a claim.
     #[tool(
         description = "Forget a claim: it is no longer recalled, and its text is no longer \
@@ -317,8 +340,8 @@ impl ServerHandler for Memory {
                 "DASH is an evidence-first memory. `remember` stores short factual claims with \
                  their sources; `recall` finds the claims that answer a question and shows the \
                  evidence for and against each and the claims that conflict with it — weigh \
-                 those before answering. `history` shows how a claim changed; `forget` removes \
-                 one. {scope}"
+                 those before answering. `history` shows how a claim changed; `changes` lists \
+                 what changed since a cursor; `forget` removes one. {scope}"
             ))
     }
 }
@@ -338,12 +361,15 @@ mod tests {
     }
 
     #[test]
-    fn the_four_tools_have_object_schemas() {
+    fn the_five_tools_have_object_schemas() {
         // Building the router checks every schema (a bad one panics here, not in a client).
         let tools = memory(None).tool_router.list_all();
         let mut names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
         names.sort_unstable();
-        assert_eq!(names, ["forget", "history", "recall", "remember"]);
+        assert_eq!(
+            names,
+            ["changes", "forget", "history", "recall", "remember"]
+        );
         for tool in &tools {
             assert_eq!(tool.input_schema.get("type"), Some(&json!("object")));
         }

@@ -75,6 +75,36 @@ impl Remote {
             .await
     }
 
+    /// Up to `max` events of `GET /v1/events?query`, reading the stream for at most `wait`
+    /// after the history it starts with (at least a second, so history is not cut short).
+    pub async fn events(
+        &self,
+        query: &[(&str, String)],
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Value>, Failure> {
+        let pairs: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let url = format!("{}{}", self.base, with_query("/v1/events", &pairs));
+        let headers = self.auth_headers();
+        let agent = self.agent.clone();
+        let budget = wait.max(Duration::from_secs(1));
+        tokio::task::spawn_blocking(move || read_events(&agent, &url, &headers, max, budget))
+            .await
+            .map_err(|e| Failure::new("internal", e.to_string()))?
+    }
+
+    /// The credentials' headers.
+    fn auth_headers(&self) -> Vec<(&'static str, String)> {
+        let mut headers = Vec::new();
+        if let Some(key) = &self.credentials.api_key {
+            headers.push(("x-api-key", key.clone()));
+        }
+        if let Some(token) = &self.credentials.token {
+            headers.push(("authorization", format!("Bearer {token}")));
+        }
+        headers
+    }
+
     async fn send(
         &self,
         method: &'static str,
@@ -82,13 +112,7 @@ impl Remote {
         body: Vec<u8>,
     ) -> Result<Value, Failure> {
         let url = format!("{}{path_and_query}", self.base);
-        let mut headers: Vec<(&'static str, String)> = Vec::new();
-        if let Some(key) = &self.credentials.api_key {
-            headers.push(("x-api-key", key.clone()));
-        }
-        if let Some(token) = &self.credentials.token {
-            headers.push(("authorization", format!("Bearer {token}")));
-        }
+        let mut headers = self.auth_headers();
         if let (Some(secret), true) = (&self.credentials.signing_secret, method != "GET") {
             let timestamp = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -133,6 +157,73 @@ fn with_query(path: &str, query: &[(&str, &str)]) -> String {
         encoded.append_pair(k, v);
     }
     format!("{path}?{}", encoded.finish())
+}
+
+/// Reads Server-Sent Events until `max` events, the stream's end, or `budget` has passed.
+fn read_events(
+    agent: &ureq::Agent,
+    url: &str,
+    headers: &[(&'static str, String)],
+    max: usize,
+    budget: Duration,
+) -> Result<Vec<Value>, Failure> {
+    use std::io::BufRead;
+    let unreachable = |e: ureq::Error| Failure::new("unavailable", format!("{url}: {e}"));
+    let mut request = agent.get(url).config().timeout_global(Some(budget)).build();
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = request.call().map_err(unreachable)?;
+    let status = response.status().as_u16();
+    if status != 200 {
+        let text = response.into_body().read_to_string().unwrap_or_default();
+        return Err(error_of(url, status, &text));
+    }
+    let reader = std::io::BufReader::new(response.into_body().into_reader());
+    let (mut events, mut kind, mut data) = (Vec::new(), String::new(), String::new());
+    for line in reader.lines() {
+        // The budget ending mid-stream is how a wait ends: keep what came.
+        let Ok(line) = line else { break };
+        if line.is_empty() {
+            if !data.is_empty() {
+                let value: Value = serde_json::from_str(&data).map_err(|_| {
+                    Failure::new(
+                        "unavailable",
+                        format!("{url} sent an event that is not JSON"),
+                    )
+                })?;
+                if kind == "error" {
+                    return Err(error_of(url, status, &data));
+                }
+                events.push(value);
+                if events.len() >= max {
+                    break;
+                }
+            }
+            kind.clear();
+            data.clear();
+        } else if let Some(v) = line.strip_prefix("event:") {
+            kind = v.trim_start().to_owned();
+        } else if let Some(v) = line.strip_prefix("data:") {
+            data.push_str(v.strip_prefix(' ').unwrap_or(v));
+        }
+    }
+    Ok(events)
+}
+
+/// The contract's error body (`{"error": {"code", "message"}}`) as a [`Failure`].
+fn error_of(url: &str, status: u16, text: &str) -> Failure {
+    let answer: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    let field = |name: &str| {
+        answer
+            .pointer(&format!("/error/{name}"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    Failure {
+        code: field("code").unwrap_or_else(|| format!("http_{status}")),
+        message: field("message").unwrap_or_else(|| format!("{url} answered {status}")),
+    }
 }
 
 /// One blocking HTTP exchange: the JSON answer, or the contract's error as a [`Failure`].
@@ -180,14 +271,5 @@ fn call(
     if (200..300).contains(&status) {
         return Ok(answer);
     }
-    let field = |name: &str| {
-        answer
-            .pointer(&format!("/error/{name}"))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    Err(Failure {
-        code: field("code").unwrap_or_else(|| format!("http_{status}")),
-        message: field("message").unwrap_or_else(|| format!("{url} answered {status}")),
-    })
+    Err(error_of(url, status, &text))
 }

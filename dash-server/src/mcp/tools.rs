@@ -203,6 +203,73 @@ pub struct ForgetArgs {
     pub tenant: Option<String>,
 }
 
+/// `changes`: what changed in a tenant's memory since a cursor.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangesArgs {
+    /// The tenant (memory space). Omit it to use the server's tenant.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Continue after this cursor (the `cursor` of a previous answer, `LSN:SEQ`).
+    #[serde(default)]
+    pub after: Option<String>,
+    /// Without `after`: start at this LSN, or `oldest` for everything still held. Default:
+    /// only changes from now on (use `wait_ms` to wait for them).
+    #[serde(default)]
+    pub from_lsn: Option<String>,
+    /// Most events in one answer (1 to 1000). Default: 50.
+    #[serde(default)]
+    pub max_events: Option<u32>,
+    /// How long to wait for a first event when none is there yet, in ms (0 to 30000).
+    /// Default: 0.
+    #[serde(default)]
+    pub wait_ms: Option<u64>,
+}
+
+/// Most events one `changes` answers.
+pub const MAX_CHANGES: u32 = 1000;
+/// Longest `changes` wait.
+pub const MAX_CHANGES_WAIT_MS: u64 = 30_000;
+
+/// A `changes` call as the feed's request.
+pub struct ChangesRequest {
+    /// The `GET /v1/events` query.
+    pub query: Vec<(&'static str, String)>,
+    /// Most events to answer.
+    pub max: usize,
+    /// Longest wait for a first event.
+    pub wait: std::time::Duration,
+}
+
+/// The feed request of a `changes` call.
+pub fn changes_request(args: &ChangesArgs, tenant: &str) -> Result<ChangesRequest, Failure> {
+    let max = args.max_events.unwrap_or(50);
+    if !(1..=MAX_CHANGES).contains(&max) {
+        return Err(Failure::new(
+            "invalid",
+            format!("max_events must be between 1 and {MAX_CHANGES}, not {max}"),
+        ));
+    }
+    let wait = args.wait_ms.unwrap_or(0);
+    if wait > MAX_CHANGES_WAIT_MS {
+        return Err(Failure::new(
+            "invalid",
+            format!("wait_ms must be at most {MAX_CHANGES_WAIT_MS}, not {wait}"),
+        ));
+    }
+    let mut query = vec![("tenant_id", tenant.to_owned())];
+    if let Some(after) = &args.after {
+        query.push(("after", after.clone()));
+    } else if let Some(from) = &args.from_lsn {
+        query.push(("from_lsn", from.clone()));
+    }
+    Ok(ChangesRequest {
+        query,
+        max: max as usize,
+        wait: std::time::Duration::from_millis(wait),
+    })
+}
+
 /// Most claims one `recall` returns.
 pub const MAX_RECALL: u32 = 100;
 /// `recall`'s default `top_k`.
