@@ -48,6 +48,10 @@ pub struct ServeArgs {
     /// by the server. Unset: no embedder.
     #[arg(long, env = "DASH_EMBEDDER")]
     pub embedder: Option<PathBuf>,
+    /// Bytes of checkpointed WAL kept as the change feed's history (`GET /v1/events`); a
+    /// subscriber starting before it gets 410 `history_lost`. Default: 134217728 (128 MiB).
+    #[arg(long, env = "DASH_FEED_RETENTION_BYTES")]
+    pub feed_retention_bytes: Option<String>,
     /// Reads (retrieve, get) that run at once, on threads off the async runtime; they are
     /// CPU-bound. Default: the number of CPUs.
     #[arg(long, env = "DASH_WORKERS")]
@@ -215,6 +219,7 @@ pub const FLAGS: &[(&str, &str)] = &[
     ("DASH_EMBEDDING_DIM", "embedding-dim"),
     ("DASH_EMBEDDER", "embedder"),
     ("DASH_HNSW_QUANTIZATION", "hnsw-quantization"),
+    ("DASH_FEED_RETENTION_BYTES", "feed-retention-bytes"),
     ("DASH_DETECTION", "detection"),
     ("DASH_MULTI_VALUED_PREDICATES", "multi-valued-predicates"),
     ("DASH_DETECTION_MIN_CONFIDENCE", "detection-min-confidence"),
@@ -332,6 +337,8 @@ pub struct ServeConfig {
     pub hnsw_quantization: dash_core::index::Quantization,
     /// The embedder's model folder, if any.
     pub embedder: Option<PathBuf>,
+    /// Checkpointed WAL kept for the change feed, bytes.
+    pub feed_retention_bytes: u64,
     /// Contradiction detection.
     pub detection: dash_core::detect::DetectionConfig,
     /// Concurrent reads.
@@ -423,6 +430,13 @@ impl ServeConfig {
                 )
             })?,
         };
+        let feed_retention_bytes = opt_int(
+            args.feed_retention_bytes.as_deref(),
+            "DASH_FEED_RETENTION_BYTES",
+            0,
+            u64::MAX / 2,
+            dash_core::DEFAULT_FEED_RETENTION_BYTES,
+        )?;
         // Reads are CPU-bound: one worker per CPU. The queue is a trade-off (measured:
         // docs/benchmarks.md, overload): 8 per worker holds 16 concurrent clients on 2 CPUs
         // without a 429; 1 per worker keeps admitted latency within 3x of unloaded at twice
@@ -543,6 +557,7 @@ impl ServeConfig {
             embedding_dim,
             hnsw_quantization,
             embedder: args.embedder.clone(),
+            feed_retention_bytes,
             detection,
             workers,
             queue_capacity,

@@ -77,6 +77,7 @@ pub async fn open_store(config: &ServeConfig) -> Result<Store, ServeError> {
     let mut builder = Store::builder(&store_dir)
         .durability(config.durability)
         .detection(config.detection.clone())
+        .feed_retention_bytes(config.feed_retention_bytes)
         .hnsw_params(dash_core::index::HnswParams {
             quantization: config.hnsw_quantization,
             ..dash_core::index::HnswParams::default()

@@ -374,6 +374,16 @@ fn scoped_keys_are_confined_to_their_tenants_on_every_route() {
         let r = get(&server.url(&format!("/v1/claims/c1?tenant_id={tenant}")), b);
         check("GET claim", r);
         let r = get(
+            &server.url(&format!("/v1/claims/c1/versions?tenant_id={tenant}")),
+            b,
+        );
+        check("GET versions", r);
+        let r = get_stream(
+            &server.url(&format!("/v1/events?tenant_id={tenant}&from_lsn=oldest")),
+            b,
+        );
+        check("GET events", r);
+        let r = get(
             &server.url(&format!("/debug/planner?tenant_id={tenant}&query=sky")),
             b,
         );

@@ -211,6 +211,29 @@ fn with_auth<B>(req: ureq::RequestBuilder<B>, auth: Auth<'_>) -> ureq::RequestBu
     }
 }
 
+/// GET of a stream (`/v1/events`): the status and content type, the body left unread (it does
+/// not end); an error answer's body is read.
+pub fn get_stream(url: &str, auth: Auth<'_>) -> Answer {
+    let resp = with_auth(agent().get(url), auth)
+        .call()
+        .expect("request failed");
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    if content_type.starts_with("text/event-stream") {
+        return Answer {
+            status: resp.status().as_u16(),
+            headers: vec![("content-type".to_owned(), content_type)],
+            text: String::new(),
+            json: Value::Null,
+        };
+    }
+    answer(Ok(resp))
+}
+
 /// GET.
 pub fn get(url: &str, auth: Auth<'_>) -> Answer {
     answer(with_auth(agent().get(url), auth).call())
