@@ -9,6 +9,7 @@
 
 use pyo3::prelude::*;
 
+mod answer;
 mod errors;
 mod feed;
 mod options;
@@ -19,6 +20,8 @@ mod store;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::PyStore>()?;
     m.add_class::<feed::PySubscription>()?;
+    m.add_class::<answer::PyAnswer>()?;
+    m.add_class::<answer::PyResultRef>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add(
         "ERROR_KINDS",

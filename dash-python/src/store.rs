@@ -256,16 +256,17 @@ impl PyStore {
         Ok(crate::feed::PySubscription::new(sub))
     }
 
-    /// Retrieves the claims that answer a query in `tenant_id`; the answer as a dict.
+    /// Retrieves the claims that answer a query in `tenant_id`; the answer unconverted (its
+    /// fields become Python values when read).
     #[pyo3(signature = (
         tenant_id, text=None, *, embedding=None, top_k=None, stance_mode=None, as_of=None,
         recorded_as_of=None, entities=Vec::new(), sources=Vec::new(), metadata=BTreeMap::new(),
         graph_depth=None, explain=false, wait_for_detection_ms=None, ranking=None,
     ))]
     #[allow(clippy::too_many_arguments)]
-    fn retrieve<'py>(
+    fn retrieve(
         &self,
-        py: Python<'py>,
+        py: Python<'_>,
         tenant_id: String,
         text: Option<String>,
         embedding: Option<Vec<f32>>,
@@ -280,7 +281,7 @@ impl PyStore {
         explain: bool,
         wait_for_detection_ms: Option<u64>,
         ranking: Option<String>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> PyResult<crate::answer::PyAnswer> {
         let options = QueryOptions {
             text,
             embedding,
@@ -300,10 +301,10 @@ impl PyStore {
             .into_query(&tenant_id)
             .map_err(|r| r.into_py_err(py))?;
         let store = self.store(py)?;
-        answer(
-            py,
-            py.detach(move || store.retrieve(&query).map(|r| plain(&r))),
-        )
+        let found = py
+            .detach(move || store.retrieve(&query))
+            .map_err(|e| e.into_py_err(py))?;
+        Ok(crate::answer::PyAnswer::new(found))
     }
 
     /// Sizes, LSNs and counters, as a dict.

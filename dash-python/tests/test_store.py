@@ -1,5 +1,6 @@
 """The embedded Store from Python: every method, typed answers, persistence."""
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -50,6 +51,25 @@ def test_to_dict_is_the_contract_shape_and_round_trips(store):
     assert isinstance(d["results"][0]["recorded_at"], str)
     assert d["results"][0]["recorded_at"].endswith("Z")
     assert dm.RetrieveResponse.from_dict(d) == answer
+
+
+def test_answers_convert_a_field_when_it_is_first_read(store):
+    store.ingest(item("c1", "The Eiffel Tower is in Paris"))
+    store.ingest(item("c2", "The Eiffel Tower is in Rome"))
+    answer = store.retrieve("acme", "Eiffel Tower", wait_for_detection_ms=5000)
+    assert "results" not in vars(answer)
+    top = answer.results[0]
+    assert "results" in vars(answer) and "supporting_evidence" not in vars(top)
+    assert top.supporting_evidence is top.supporting_evidence  # converted once, then kept
+    assert isinstance(top.recorded_at, datetime) and top.recorded_at.tzinfo is not None
+    assert len(repr(top.score)) <= 11  # the f32 as its shortest decimal, as over HTTP
+    assert repr(top).startswith("RetrievedClaim(claim_id=")
+    assert [f.name for f in dataclasses.fields(top)][:2] == ["claim_id", "canonical_text"]
+    eager = dm.RetrieveResponse.from_dict(answer.to_dict())
+    assert eager == answer and answer == eager
+    assert type(eager.results[0]) is dm.RetrievedClaim and isinstance(top, dm.RetrievedClaim)
+    top.canonical_text = "changed"  # the objects stay plain, mutable dataclasses
+    assert top.to_dict()["canonical_text"] == "changed"
 
 
 def test_a_plain_text_contradiction_is_surfaced_with_its_reason(store):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import secrets
 import time
@@ -128,6 +129,8 @@ class Client:
             raise _error(e) from None
         except urllib.error.URLError as e:
             raise errors.StoreUnavailableError(f"{self.url}: {e.reason}") from None
+        except (ConnectionError, http.client.HTTPException) as e:
+            raise errors.StoreUnavailableError(f"{self.url}: {e}") from None
 
     # --- the Store's methods -------------------------------------------------------------
 
@@ -230,15 +233,24 @@ class Client:
             raise _error(e) from None
         except urllib.error.URLError as e:
             raise errors.StoreUnavailableError(f"{self.url}: {e.reason}") from None
+        except (ConnectionError, http.client.HTTPException) as e:
+            raise errors.StoreUnavailableError(f"{self.url}: {e}") from None
         with answer:
-            for kind, data in _sse(answer):
-                if kind == "error":
-                    detail = json.loads(data).get("error", {})
-                    exc = _exception(detail.get("code", "internal"),
-                                     detail.get("message", "the feed ended"), 200, None)
-                    exc.resume_after = detail.get("resume_after")
-                    raise exc
-                yield ChangeEvent.from_dict(json.loads(data))
+            try:
+                yield from self._read_events(answer)
+            except (ConnectionError, http.client.HTTPException) as e:
+                raise errors.StoreUnavailableError(f"{self.url}: the stream broke: {e}") from None
+
+    @staticmethod
+    def _read_events(answer: Any) -> Iterator[ChangeEvent]:
+        for kind, data in _sse(answer):
+            if kind == "error":
+                detail = json.loads(data).get("error", {})
+                exc = _exception(detail.get("code", "internal"),
+                                 detail.get("message", "the feed ended"), 200, None)
+                exc.resume_after = detail.get("resume_after")
+                raise exc
+            yield ChangeEvent.from_dict(json.loads(data))
 
     def health(self) -> Dict[str, Any]:
         """``GET /health``: status, claims, WAL bytes, segments, read-only, indexing (a

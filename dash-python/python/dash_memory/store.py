@@ -20,6 +20,7 @@ from .types import (
     RetrieveResponse,
     _plain,
     format_instant,
+    response_from_native,
 )
 
 __all__ = ["Store", "Item", "Subscription"]
@@ -209,7 +210,7 @@ class Store:
             ranking=ranking,
             **_query_inputs(embedding, as_of, recorded_as_of, entities, sources, metadata),
         )
-        return RetrieveResponse.from_dict(answer)
+        return response_from_native(answer)
 
     def stats(self) -> Dict[str, Any]:
         """Sizes, LSNs and counters (the fields of ``dash_core::StoreStats``)."""

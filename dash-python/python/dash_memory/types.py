@@ -353,6 +353,66 @@ class RetrieveResponse(_Record):
     explain: Optional[Dict[str, Any]] = None
 
 
+class _NativeField:
+    """A field of an answer from the native module, converted when first read and then kept
+    on the object (a non-data descriptor: the instance's value wins from then on)."""
+
+    __slots__ = ("name", "convert")
+
+    def __init__(self, name: str, convert: Callable[[Any], Any]) -> None:
+        self.name, self.convert = name, convert
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__["_native"].field(self.name)
+        if value is not None:
+            value = self.convert(value)
+        obj.__dict__[self.name] = value
+        return value
+
+
+def _native_backed(cls: type, overrides: Optional[Dict[str, Callable[[Any], Any]]] = None) -> type:
+    """A subclass of the dataclass ``cls`` whose objects read their fields from a native answer
+    on first access: the same fields, ``to_dict``, repr and type, without converting what is
+    never read."""
+    overrides = overrides or {}
+    attrs: Dict[str, Any] = {name: _NativeField(name, overrides.get(name, convert))
+                             for name, convert in _converters(cls)}
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+
+    def __eq__(self: Any, other: Any) -> Any:
+        # Equal to an object of ``cls`` with the same fields, however each was made.
+        if not isinstance(other, cls):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in names)
+
+    attrs["__eq__"] = __eq__
+    attrs["__hash__"] = None
+    attrs["__doc__"] = cls.__doc__
+    attrs["__module__"] = cls.__module__
+    attrs["__qualname__"] = cls.__qualname__
+    return type(cls.__name__, (cls,), attrs)
+
+
+def _from_native(cls: type, native: Any) -> Any:
+    obj = cls.__new__(cls)
+    obj.__dict__["_native"] = native
+    return obj
+
+
+_NativeRetrievedClaim = _native_backed(RetrievedClaim)
+_NativeRetrieveResponse = _native_backed(
+    RetrieveResponse,
+    {"results": lambda refs: [_from_native(_NativeRetrievedClaim, r) for r in refs]})
+
+
+def response_from_native(answer: Any) -> RetrieveResponse:
+    """A :class:`RetrieveResponse` over the native module's answer, its fields converted as
+    they are read."""
+    return _from_native(_NativeRetrieveResponse, answer)
+
+
 @dataclasses.dataclass
 class VersionInfo(_Record):
     """A version in a claim's history, without its content."""
