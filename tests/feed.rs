@@ -231,3 +231,33 @@ fn the_feed_ends_when_the_store_closes() {
     assert!(sub.next_timeout(WAIT).unwrap().is_some());
     assert!(matches!(sub.next_timeout(WAIT), Err(FeedError::Closed)));
 }
+
+#[test]
+fn batched_durability_shows_a_change_only_once_it_is_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = builder(dir.path())
+        .durability(dash::Durability::Batched {
+            max_records: 100_000,
+            max_delay: Duration::from_secs(600),
+        })
+        // A window this wide is refused unless asked for: it keeps the sync under the test's
+        // control however slow the machine.
+        .allow_unsafe_durability(true)
+        .open()
+        .unwrap();
+    let mut sub = store.subscribe(&t("t"), FeedStart::Now).unwrap();
+    store
+        .ingest(item("t", "a", "acknowledged, not yet synced"))
+        .unwrap();
+    // Not synced yet: a crash could lose it (and give its LSN to another record).
+    assert!(sub
+        .next_timeout(Duration::from_millis(50))
+        .unwrap()
+        .is_none());
+    store.flush().unwrap();
+    let event = sub
+        .next_timeout(WAIT)
+        .unwrap()
+        .expect("published by the sync");
+    assert_eq!(claim_ids(&[event]), ["a"]);
+}

@@ -13,6 +13,10 @@
 //! Text a `forget` removed is never replayed: a version followed by a tombstone comes without
 //! its content (`redacted`), and so does a detected edge's reason that touches it.
 //!
+//! Live records reach subscribers once durable: at once under strict durability, with the next
+//! sync under batched durability (a record a crash could still lose is never shown, so its LSN,
+//! which a crash would give to another record, never appears in a cursor).
+//!
 //! Live events wait in a bounded queue per subscriber; one that falls more than
 //! [`LIVE_QUEUE_CAPACITY`] events behind is cut ([`FeedError::Lagged`], with the cursor to
 //! resubscribe after) and never slows the writer.
@@ -254,6 +258,11 @@ impl Hub {
         subs.retain(|w| w.strong_count() > 0);
         subs.push(Arc::downgrade(queue));
         self.count.store(subs.len(), Ordering::Release);
+    }
+
+    /// True while anyone subscribes.
+    pub(crate) fn has_subscribers(&self) -> bool {
+        self.count.load(Ordering::Acquire) > 0
     }
 
     /// Hands applied records to the subscribers of their tenants (nothing to do, and no lock

@@ -148,6 +148,9 @@ pub(crate) struct Writer {
     last_recorded: Timestamp,
     unsynced_records: usize,
     unsynced_since: Option<Instant>,
+    /// Applied records not yet synced (batched durability), held back from the change feed
+    /// until they are durable: a crash could still lose them and give their LSNs to others.
+    unpublished: Vec<WalRecord>,
 }
 
 impl Writer {
@@ -170,6 +173,7 @@ impl Writer {
             last_recorded,
             unsynced_records: 0,
             unsynced_since: None,
+            unpublished: Vec::new(),
         }
     }
 
@@ -637,8 +641,14 @@ impl Writer {
             group.completions.into_iter().for_each(|c| c.fail(&e));
             return;
         }
-        // Visible to retrieval now; subscribers get it before the writes are acknowledged.
-        self.shared.feed.publish(&group.records);
+        // Visible to retrieval now. Subscribers get it once it is durable: at once when synced
+        // (strict durability: before the writes are acknowledged), else with the next sync.
+        if self.unsynced_records == 0 {
+            self.publish_unpublished();
+            self.shared.feed.publish(&group.records);
+        } else if self.shared.feed.has_subscribers() {
+            self.unpublished.extend(group.records.iter().cloned());
+        }
         group.completions.into_iter().for_each(Completion::complete);
     }
 
@@ -660,7 +670,16 @@ impl Writer {
             .fetch_add(1, Ordering::Relaxed);
         self.unsynced_records = 0;
         self.unsynced_since = None;
+        self.publish_unpublished();
         Ok(())
+    }
+
+    /// Hands the records a sync made durable to the change feed.
+    fn publish_unpublished(&mut self) {
+        if !self.unpublished.is_empty() {
+            let records = std::mem::take(&mut self.unpublished);
+            self.shared.feed.publish(&records);
+        }
     }
 
     /// Handles a barrier; returns true when the thread must stop.
