@@ -49,6 +49,9 @@ pub struct AppState {
     pub admission: Admission,
     /// Admission of writes to theirs (separate: writes wait on fsync, reads on CPU).
     pub write_admission: Admission,
+    /// Change-feed streams reading history (whole WAL files) at once: one per read worker, so
+    /// however many streams are open, memory and disk reads stay bounded.
+    pub feed_readers: Arc<tokio::sync::Semaphore>,
     /// Per-principal rate limits, when on.
     pub rate: Option<RateLimiter>,
     /// The operators' kill switch for mutations.
@@ -74,6 +77,7 @@ impl AppState {
                 config.write_queue_capacity,
                 Arc::clone(&metrics),
             ),
+            feed_readers: Arc::new(tokio::sync::Semaphore::new(config.workers)),
             rate: config.rate_limit.map(RateLimiter::new),
             read_only: AtomicBool::new(config.read_only),
             shutting_down: AtomicBool::new(false),

@@ -26,6 +26,9 @@ use crate::error::{ApiError, ErrorCode};
 const BATCH: usize = 256;
 /// SSE events buffered towards one client; past it the reader waits, and the store's bounded
 /// per-subscriber queue decides when a slow client is cut.
+///
+/// Open streams are bounded by the server's connection limits; history reads by
+/// `AppState::feed_readers`.
 const CHANNEL: usize = 64;
 /// How often an idle stream checks for shutdown and sends a keep-alive comment.
 const TICK: Duration = Duration::from_secs(1);
@@ -106,8 +109,13 @@ async fn pump(state: Arc<AppState>, sub: Subscription, tx: tokio::sync::mpsc::Se
     let mut sub = Some(sub);
     loop {
         let Some(mut taken) = sub.take() else { return };
-        // Reading history is blocking file I/O: off the runtime.
+        // Reading history is blocking file I/O (a WAL file at a time): off the runtime, and
+        // only as many streams at once as there are read workers.
+        let Ok(permit) = Arc::clone(&state.feed_readers).acquire_owned().await else {
+            return;
+        };
         let read = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let mut batch = Vec::new();
             let end = loop {
                 match taken.try_next() {
