@@ -578,7 +578,8 @@ impl Subscription {
             ));
         };
         let path = wal::file_path(first);
-        let bytes = match self.shared.storage.read(&path) {
+        // Mapped, not copied: a WAL file is up to a checkpoint's worth of records.
+        let bytes = match self.shared.storage.map(&path) {
             Ok(bytes) => bytes,
             // A checkpoint removed it meanwhile: history lost, unless it was fully read.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
