@@ -4,7 +4,7 @@
 //! The feed *is* the WAL, decoded: history comes from the WAL files the store still holds
 //! (the live ones plus the newest checkpointed ones kept by
 //! [`StoreBuilder::feed_retention_bytes`](crate::StoreBuilder::feed_retention_bytes)), and new
-//! records reach subscribers from the writer as they become visible. A subscriber that starts
+//! records reach subscribers from the writer. A subscriber that starts
 //! before the oldest kept record gets [`FeedError::HistoryLost`] (as a change stream whose
 //! resume token has left the oplog), never a silent gap.
 //!
@@ -14,8 +14,9 @@
 //! its content (`redacted`), and so does a detected edge's reason that touches it.
 //!
 //! Live records reach subscribers once durable: at once under strict durability, with the next
-//! sync under batched durability (a record a crash could still lose is never shown, so its LSN,
-//! which a crash would give to another record, never appears in a cursor).
+//! sync under batched durability (a record a crash could still lose is not pushed, so its LSN,
+//! which a crash would give to another record, does not reach a cursor that way; a subscriber
+//! that starts inside the batch window reads the WAL as written, as acknowledgements do).
 //!
 //! Live events wait in a bounded queue per subscriber; one that falls more than
 //! [`LIVE_QUEUE_CAPACITY`] events behind is cut ([`FeedError::Lagged`], with the cursor to
