@@ -261,3 +261,28 @@ fn batched_durability_shows_a_change_only_once_it_is_durable() {
         .expect("published by the sync");
     assert_eq!(claim_ids(&[event]), ["a"]);
 }
+
+#[test]
+fn a_detected_contradiction_is_shown_without_a_later_write() {
+    // Under strict durability a derived record alone is not synced — unless the feed is to show
+    // it; it must not wait for the next ingest to make it durable.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::builder(dir.path()).open().unwrap();
+    let mut sub = store.subscribe(&t("t"), FeedStart::Now).unwrap();
+    store
+        .ingest(item("t", "a", "The museum opened in 1901"))
+        .unwrap();
+    store
+        .ingest(item("t", "b", "The museum did not open in 1901"))
+        .unwrap();
+    assert!(store.wait_for_detection());
+    let mut kinds = Vec::new();
+    while let Some(e) = sub.next_timeout(Duration::from_secs(2)).unwrap() {
+        kinds.push(match e.change {
+            Change::ClaimVersion { .. } => "version",
+            Change::EdgeDetected { .. } => "edge",
+            _ => "other",
+        });
+    }
+    assert_eq!(kinds, ["version", "version", "edge"]);
+}

@@ -465,7 +465,9 @@ impl Store {
     /// assert!(matches!(first.change, Change::ClaimVersion { ref claim_id, .. } if claim_id.as_str() == "a"));
     /// let second = feed.next_timeout(Duration::from_secs(5))?.expect("live");
     /// assert!(second.cursor > first.cursor);
-    /// // Detection's verdict arrives as its own event, after the claims it joins.
+    /// // Detection's verdict arrives as its own event, after the claims it joins (detection
+    /// // runs in the background: wait for it, however loaded the machine).
+    /// assert!(store.wait_for_detection());
     /// let edge = feed.next_timeout(Duration::from_secs(10))?.expect("detected");
     /// assert!(matches!(edge.change, Change::EdgeDetected { .. }));
     /// // A client that stopped resumes after the last cursor it saw.

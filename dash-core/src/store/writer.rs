@@ -591,7 +591,9 @@ impl Writer {
                 self.unsynced_records += n;
                 self.unsynced_since.get_or_insert_with(Instant::now);
                 let must_sync = match self.shared.config.durability {
-                    Durability::Strict => group.must_sync,
+                    // Derived records alone need no sync (detection can redo them), unless
+                    // the change feed is to show them: it shows only durable records.
+                    Durability::Strict => group.must_sync || self.shared.feed.has_subscribers(),
                     Durability::Batched { max_records, .. } => self.unsynced_records >= max_records,
                 };
                 if must_sync {
