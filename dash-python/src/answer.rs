@@ -93,4 +93,12 @@ impl PyResultRef {
         };
         to_py(py, value)
     }
+
+    /// The whole result as the HTTP contract's dict.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        match self.answer.results.get(self.index) {
+            Some(r) => to_py(py, plain(r)),
+            None => Err(PyAttributeError::new_err("to_dict")),
+        }
+    }
 }

@@ -68,8 +68,13 @@ def test_answers_convert_a_field_when_it_is_first_read(store):
     eager = dm.RetrieveResponse.from_dict(answer.to_dict())
     assert eager == answer and answer == eager
     assert type(eager.results[0]) is dm.RetrievedClaim and isinstance(top, dm.RetrievedClaim)
+    # to_dict: straight from Rust when nothing was read, merged with what was read otherwise.
+    fresh = store.retrieve("acme", "Eiffel Tower")
+    assert fresh.to_dict()["results"] == answer.to_dict()["results"]
+    assert fresh.results[1].to_dict() == answer.results[1].to_dict()
     top.canonical_text = "changed"  # the objects stay plain, mutable dataclasses
     assert top.to_dict()["canonical_text"] == "changed"
+    assert answer.to_dict()["results"][0]["canonical_text"] == "changed"
 
 
 def test_a_plain_text_contradiction_is_surfaced_with_its_reason(store):

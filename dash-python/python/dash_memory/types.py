@@ -387,12 +387,32 @@ def _native_backed(cls: type, overrides: Optional[Dict[str, Callable[[Any], Any]
             return NotImplemented
         return all(getattr(self, n) == getattr(other, n) for n in names)
 
+    def to_dict(self: Any) -> Dict[str, Any]:
+        # What was read (and maybe changed) from the objects; the rest straight from the
+        # native answer, already in the contract's shape — no dataclass built just to be undone.
+        seen = self.__dict__
+        native = seen["_native"]
+        if len(seen) == 1:
+            return native.to_dict()
+        return {n: _plain(n, seen[n]) if n in seen else _native_plain(native.field(n))
+                for n in names}
+
     attrs["__eq__"] = __eq__
+    attrs["to_dict"] = to_dict
     attrs["__hash__"] = None
     attrs["__doc__"] = cls.__doc__
     attrs["__module__"] = cls.__module__
     attrs["__qualname__"] = cls.__qualname__
     return type(cls.__name__, (cls,), attrs)
+
+
+def _native_plain(value: Any) -> Any:
+    """A native field's value in the contract's shape (native results by their own dicts)."""
+    if isinstance(value, list):
+        return [_native_plain(v) for v in value]
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    return value
 
 
 def _from_native(cls: type, native: Any) -> Any:
