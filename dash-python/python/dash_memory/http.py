@@ -122,9 +122,17 @@ class Client:
                 self._secret, message.encode("utf-8"), hashlib.sha256).hexdigest()
         request = urllib.request.Request(self.url + target, data=data if body is not None else None,
                                          method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+        with self._open(request, self.timeout) as answer:
+            try:
                 return json.loads(answer.read() or b"null")
+            except (ConnectionError, http.client.HTTPException) as e:
+                raise errors.StoreUnavailableError(f"{self.url}: the answer broke: {e}") from None
+
+    def _open(self, request: urllib.request.Request, timeout: Optional[float]) -> Any:
+        """Sends ``request``; the server's error answers and a server out of reach become the
+        package's exceptions."""
+        try:
+            return urllib.request.urlopen(request, timeout=timeout)
         except urllib.error.HTTPError as e:
             raise _error(e) from None
         except urllib.error.URLError as e:
@@ -227,15 +235,7 @@ class Client:
         request = urllib.request.Request(
             self.url + "/v1/events?" + urllib.parse.urlencode(query),
             headers={**self._headers, "Accept": "text/event-stream"})
-        try:
-            answer = urllib.request.urlopen(request, timeout=timeout)
-        except urllib.error.HTTPError as e:
-            raise _error(e) from None
-        except urllib.error.URLError as e:
-            raise errors.StoreUnavailableError(f"{self.url}: {e.reason}") from None
-        except (ConnectionError, http.client.HTTPException) as e:
-            raise errors.StoreUnavailableError(f"{self.url}: {e}") from None
-        with answer:
+        with self._open(request, timeout) as answer:
             try:
                 yield from self._read_events(answer)
             except (ConnectionError, http.client.HTTPException) as e:
