@@ -18,9 +18,10 @@ from mcp.client.stdio import StdioServerParameters, stdio_client  # noqa: E402
 
 
 @contextlib.asynccontextmanager
-async def session(*args):
-    """An initialised MCP session with `dash mcp ARGS`."""
+async def session(*args, **settings):
+    """An initialised MCP session with `dash mcp ARGS` (and DASH_* `settings`)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DASH_")}
+    env.update(settings)
     params = StdioServerParameters(command=dash_binary(), args=["mcp", *args], env=env)
     with open(os.devnull, "w") as quiet:
         async with stdio_client(params, errlog=quiet) as (read, write):
@@ -215,6 +216,28 @@ def test_url_mode_against_a_running_server(serve, tmp_path):
                           timeout=60)
     assert held.returncode == 1
     assert "lock" in held.stderr.lower(), held.stderr
+
+
+def test_the_store_takes_dash_serve_settings_from_the_environment(tmp_path):
+    async def go():
+        async with session("--data-dir", str(tmp_path), DASH_NEWER_SUPERSEDES="true") as s:
+            await call(s, "remember", text="Alice lives in Paris")
+            await call(s, "remember", text="Alice does not live in Paris")
+            err, page = await call(s, "changes", from_lsn="oldest", wait_ms=5000)
+            edges = [e for e in page["events"] if e["type"] == "edge_detected"]
+            for _ in range(20):  # detection runs in the background
+                if edges:
+                    break
+                err, more = await call(s, "changes", after=page["cursor"], wait_ms=500)
+                edges = [e for e in more["events"] if e["type"] == "edge_detected"]
+            # Latest-wins memory, as DASH_NEWER_SUPERSEDES asks: the newer supersedes.
+            assert [e["relation"] for e in edges] == ["supersedes"]
+    run(go())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DASH_")}
+    done = subprocess.run([dash_binary(), "mcp", "--data-dir", str(tmp_path / "x")],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30,
+                          env={**env, "DASH_DURABILITY": "sometimes"})
+    assert done.returncode == 2 and "DASH_DURABILITY" in done.stderr, done.stderr
 
 
 def test_bad_settings_exit_with_a_message():

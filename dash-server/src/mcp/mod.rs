@@ -88,9 +88,7 @@ pub enum McpError {
 pub async fn run(args: McpArgs) -> Result<(), McpError> {
     let backend = match (&args.data_dir, &args.url) {
         (Some(dir), _) => {
-            let mut config = ServeConfig::for_data_dir(dir.clone(), "127.0.0.1:0")
-                .map_err(|e| McpError::Config(e.to_string()))?;
-            config.embedder.clone_from(&args.embedder);
+            let config = store_config(dir, &args)?;
             let store = crate::server::open_store(&config).await?;
             tracing::info!(store = %config.store_dir().display(), "dash mcp: store open");
             Backend::Embedded(Arc::new(store))
@@ -126,6 +124,28 @@ pub async fn run(args: McpArgs) -> Result<(), McpError> {
     ended
         .map(|_| ())
         .map_err(|e| McpError::Session(e.to_string()))
+}
+
+/// The store settings of `--data-dir`: `dash serve`'s, from the same `DASH_*` variables
+/// (durability, detection, newer-supersedes, feed retention, ...), validated the same way;
+/// `--data-dir` and `--embedder` win. Nothing listens, so the address and credentials of the
+/// environment play no part.
+fn store_config(dir: &std::path::Path, args: &McpArgs) -> Result<ServeConfig, McpError> {
+    #[derive(clap::Parser)]
+    struct FromEnvironment {
+        #[command(flatten)]
+        serve: crate::ServeArgs,
+    }
+    use clap::Parser as _;
+    let mut serve = FromEnvironment::try_parse_from(["dash"])
+        .map_err(|e| McpError::Config(e.to_string()))?
+        .serve;
+    serve.data_dir = Some(dir.to_path_buf());
+    serve.bind = Some("127.0.0.1:0".to_owned());
+    if args.embedder.is_some() {
+        serve.embedder.clone_from(&args.embedder);
+    }
+    ServeConfig::from_args(serve).map_err(|e| McpError::Config(e.to_string()))
 }
 
 /// Closes the store once the session's last handle is gone (every acknowledged write is
