@@ -256,9 +256,14 @@ impl std::fmt::Debug for Hub {
 impl Hub {
     fn register(&self, queue: &Arc<LiveQueue>) {
         let mut subs = lock(&self.subscribers);
-        subs.retain(|w| w.strong_count() > 0);
         subs.push(Arc::downgrade(queue));
-        self.count.store(subs.len(), Ordering::Release);
+        Self::prune(&mut subs, &self.count);
+    }
+
+    /// Drops the subscriptions that are gone and records how many are left.
+    fn prune(subs: &mut Vec<Weak<LiveQueue>>, count: &AtomicUsize) {
+        subs.retain(|w| w.strong_count() > 0);
+        count.store(subs.len(), Ordering::Release);
     }
 
     /// True while anyone subscribes.
@@ -274,16 +279,24 @@ impl Hub {
         }
         let subs: Vec<Arc<LiveQueue>> = {
             let mut subs = lock(&self.subscribers);
-            subs.retain(|w| w.strong_count() > 0);
-            self.count.store(subs.len(), Ordering::Release);
+            Self::prune(&mut subs, &self.count);
             subs.iter().filter_map(Weak::upgrade).collect()
         };
-        for queue in subs {
-            // Live events are never redacted: a forget of them comes later, as its own event.
-            let events: Vec<ChangeEvent> = records
-                .iter()
-                .flat_map(|r| events_of(r, &queue.tenant, None))
-                .collect();
+        // Each tenant's events are made once, however many subscribe to it.
+        let mut made: Vec<(&TenantId, Vec<ChangeEvent>)> = Vec::new();
+        for queue in &subs {
+            let events = match made.iter().position(|(t, _)| **t == queue.tenant) {
+                Some(i) => &made[i].1,
+                None => {
+                    // Live events are never redacted: a forget comes later, as its own event.
+                    let events = records
+                        .iter()
+                        .flat_map(|r| events_of(r, &queue.tenant, None))
+                        .collect();
+                    made.push((&queue.tenant, events));
+                    &made[made.len() - 1].1
+                }
+            };
             if events.is_empty() {
                 continue;
             }
@@ -295,7 +308,7 @@ impl Hub {
                 if inner.events.len() + events.len() > LIVE_QUEUE_CAPACITY {
                     inner.lagged = true;
                 } else {
-                    inner.events.extend(events);
+                    inner.events.extend(events.iter().cloned());
                 }
             }
             queue.wake();
@@ -627,7 +640,7 @@ impl Subscription {
                 self.next_history.0
             )));
         }
-        self.next_history = Lsn(read_to.0.max(self.next_history.0.saturating_sub(1)) + 1);
+        self.next_history = self.next_history.max(Lsn(read_to.0 + 1));
         Ok(())
     }
 }

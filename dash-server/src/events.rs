@@ -176,19 +176,22 @@ fn sse_event(change: &ChangeEvent) -> Event {
         .data(data)
 }
 
+/// The `error` event that ends a stream the feed cannot go on with; a cut subscriber's says
+/// `lagged` and where to resume.
 fn error_event(err: &FeedError) -> Event {
-    let api = match err {
-        FeedError::Lagged { .. } => ApiError::new(ErrorCode::Unavailable, err.to_string()),
-        other => ApiError::from(other.clone()),
-    };
-    let mut body = api.body();
+    let mut body = ApiError::from(err.clone()).body();
     if let FeedError::Lagged { resume_after } = err {
         body["error"]["code"] = serde_json::json!("lagged");
         body["error"]["resume_after"] = serde_json::json!(resume_after);
     }
-    Event::default().event("error").data(body.to_string())
+    ended(&body)
 }
 
+/// The `error` event of a stream the server ends.
 fn body_event(err: &ApiError) -> Event {
-    Event::default().event("error").data(err.body().to_string())
+    ended(&err.body())
+}
+
+fn ended(body: &serde_json::Value) -> Event {
+    Event::default().event("error").data(body.to_string())
 }

@@ -109,7 +109,7 @@ pub async fn run(args: McpArgs) -> Result<(), McpError> {
         }
     };
     let memory = Memory::new(backend, args.tenant.clone());
-    let store = match &memory.backend.as_ref() {
+    let store = match memory.backend.as_ref() {
         Backend::Embedded(store) => Some(Arc::clone(store)),
         Backend::Remote(_) => None,
     };
