@@ -61,13 +61,18 @@ def parse_instant(text: str) -> datetime:
 
 
 def format_instant(value: Instant, what: str = "instant") -> str:
-    """An instant as RFC 3339; a naive datetime is refused (its zone would be a guess)."""
+    """An instant as RFC 3339 in UTC, written as DASH writes it (the fraction of a second
+    without trailing zeros: ``...:16.83094Z``, ``...:16Z``); a naive datetime is refused (its
+    zone would be a guess)."""
     if isinstance(value, str):
         return value
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             raise InvalidInputError(f"{what}: a datetime needs a timezone (tzinfo)")
-        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        text = value.astimezone(timezone.utc).replace(tzinfo=None).isoformat()
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        return text + "Z"
     raise InvalidInputError(f"{what}: expected a datetime or an RFC 3339 string, got {type(value).__name__}")
 
 
