@@ -93,7 +93,10 @@ def test_sse_resumes_across_a_server_restart_with_nothing_lost_or_repeated(serve
     # The open stream does not hold the shutdown: the server ends it and exits.
     assert serve.last.wait(timeout=30) == 0
     open_stream.join(timeout=30)
-    assert not open_stream.is_alive() and tail == []
+    assert not open_stream.is_alive()
+    # Nothing was written meanwhile; detection may still have judged the claims above (the
+    # numbers in them conflict), and those verdicts are all the open stream may have seen.
+    assert all(e.type == "edge_detected" for e in tail), tail
     url = serve()
     client = Client(url, api_key=KEY)
     for i in range(8, 11):
