@@ -326,6 +326,37 @@ fn a_clean_restart_starts_from_the_image_with_the_answers_of_a_rebuild() {
     );
 }
 
+/// The open's rebuild from the segments alone reads versions a chunk at a time in commit order:
+/// with every kind of version in segments (second versions in the entries of a merged segment,
+/// a tombstone, detected edges in the derived sections) it numbers and answers as the live
+/// store did, and its documents read their content from the segments.
+#[test]
+fn a_rebuild_from_segments_alone_answers_as_the_store_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let (before, edges) = {
+        let store = open(dir.path());
+        fill(&store);
+        store.checkpoint().unwrap();
+        let merged = store.compact().unwrap();
+        assert!(merged.merged && merged.segments == 1, "{merged:?}");
+        let answers = answers(&store);
+        let edges = store.detected_edges(&"a".into()).unwrap();
+        assert!(!edges.is_empty());
+        store.close().unwrap();
+        (answers, edges)
+    };
+    for round in 0..2 {
+        std::fs::remove_file(dir.path().join(IMAGE)).unwrap();
+        let store = open(dir.path());
+        let stats = settled(&store);
+        assert!(!stats.catalog_image_loaded, "round {round}: {stats:?}");
+        assert_eq!(stats.last_index_error, None, "round {round}");
+        assert_eq!(answers(&store), before, "round {round}");
+        assert_eq!(store.detected_edges(&"a".into()).unwrap(), edges);
+        store.close().unwrap();
+    }
+}
+
 #[test]
 fn writes_after_a_restart_from_the_image_survive_a_power_cut() {
     let dir = tempfile::tempdir().unwrap();

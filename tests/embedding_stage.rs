@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use dash::embed::{EmbedError, Embedder};
-use dash::{Claim, IngestItem, MemStorage, Query, Store, TenantId, ValidationError, WriteError};
+use dash::{
+    Claim, IngestItem, MemStorage, Query, Retention, Store, TenantId, ValidationError, WriteError,
+};
 
 /// Bag of words hashed into 16 buckets, L2-normalised; counts the texts it embeds.
 #[derive(Debug, Default)]
@@ -180,4 +182,92 @@ fn a_tenant_with_other_vectors_is_not_embedded_and_models_never_mix() {
     let before = embedder.texts.load(Ordering::SeqCst);
     store.retrieve(&Query::new("own").text("a claim")).unwrap();
     assert_eq!(embedder.texts.load(Ordering::SeqCst), before);
+}
+
+/// An open without the catalog image (as after a crash) whose saved graph no longer fits the
+/// documents' numbering (a merge dropped old versions) does not adopt it: the store-made
+/// vectors the graph held are read back from the segments' derived sections — nothing is
+/// embedded again, and every current claim stays densely searchable.
+#[test]
+fn store_made_vectors_of_a_graph_that_no_longer_fits_are_read_back_from_the_segments() {
+    const N: usize = 240;
+    let dir = tempfile::tempdir().unwrap();
+    let embedder = Arc::new(Hashing::default());
+    let open = || {
+        Store::builder(dir.path())
+            .embedder(embedder.clone())
+            .dense_seal_threshold(100)
+            .dense_merge_after_idle(None)
+            .retention(Retention {
+                max_versions: Some(1),
+                purge_forgotten: true,
+            })
+            .open()
+            .unwrap()
+    };
+    let words = [
+        "ice", "sea", "heat", "storm", "coast", "river", "forest", "glacier",
+    ];
+    let claim = |i: usize, round: usize| {
+        let t = format!(
+            "{} {} {} {round}",
+            words[i % 8],
+            words[(i / 8) % 8],
+            words[(i / 64) % 8]
+        );
+        text("t", &format!("c{i}"), &t)
+    };
+    {
+        let store = open();
+        for i in 0..N {
+            store.ingest(claim(i, 0)).unwrap();
+        }
+        assert!(store.wait_for_detection());
+        store.checkpoint().unwrap();
+        store.wait_for_indexes();
+        let stats = store.stats();
+        assert!(stats.dense_graph_docs > 0, "a graph was sealed: {stats:?}");
+        // New versions of the first claims; the merge keeps one version per claim, so the next
+        // open without the image numbers the documents differently from the saved graph.
+        for i in 0..20 {
+            store.ingest(claim(i, 1)).unwrap();
+        }
+        assert!(store.wait_for_detection());
+        store.checkpoint().unwrap();
+        store.compact().unwrap();
+        store.close().unwrap();
+    }
+    std::fs::remove_file(dir.path().join("catalog.image")).unwrap();
+    let embedded = embedder.texts.load(Ordering::SeqCst);
+    let store = open();
+    let probe = vec![0.25; DIM];
+    let r = store
+        .retrieve(&Query::new("t").embedding(probe.clone()).top_k(N + 50))
+        .unwrap();
+    store.wait_for_indexes();
+    let stats = store.stats();
+    assert!(!stats.catalog_image_loaded, "{stats:?}");
+    assert!(stats.graphs_discarded >= 1, "{stats:?}");
+    assert_eq!(stats.last_index_error, None);
+    let mut ids: Vec<&str> = r.results.iter().map(|c| c.claim_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), N, "every claim has its vector");
+    assert!(r.results.iter().all(|c| c.score_breakdown.dense > 0.0));
+    assert_eq!(
+        embedder.texts.load(Ordering::SeqCst),
+        embedded,
+        "nothing embedded again"
+    );
+    // A claim's own (stored) vector finds it: the vector read back is the one embedded.
+    let own = embedder.embed(&["ice sea ice 1"]).unwrap().remove(0);
+    let r = store
+        .retrieve(&Query::new("t").embedding(own).top_k(3))
+        .unwrap();
+    assert!(
+        r.results[0].score_breakdown.dense > 0.999,
+        "{:?}",
+        r.results[0]
+    );
+    store.close().unwrap();
 }

@@ -435,6 +435,28 @@ impl Segment {
         run().map_err(|(o, k)| self.corrupt(off + o, k))
     }
 
+    /// The LSN of each version of entry `i`, oldest first, without keeping their items: what an
+    /// open needs to put every version of the segments in commit order before it reads them.
+    /// An entry of one version (the common case) is read up to its first item only.
+    pub(crate) fn version_lsns(&self, i: usize) -> Result<Vec<Lsn>, Corruption> {
+        let (off, mut d) = self.entry_decoder(i);
+        let mut run = || -> Result<Option<Lsn>, (usize, CorruptionKind)> {
+            d.str()?;
+            d.str()?;
+            if d.count(21)? != 1 {
+                return Ok(None);
+            }
+            d.u32()?;
+            d.u8()?;
+            d.u32()?;
+            Ok(Some(Lsn(d.u64()?)))
+        };
+        match run().map_err(|(o, k)| self.corrupt(off + o, k))? {
+            Some(lsn) => Ok(vec![lsn]),
+            None => Ok(self.versions(i)?.iter().map(|v| v.lsn).collect()),
+        }
+    }
+
     /// All versions of entry `i`, oldest first.
     pub(crate) fn versions(&self, i: usize) -> Result<Vec<ClaimVersion>, Corruption> {
         let (off, mut d) = self.entry_decoder(i);

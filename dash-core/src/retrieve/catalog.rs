@@ -16,7 +16,7 @@ use roaring::RoaringBitmap;
 
 use super::claims::ClaimTable;
 use super::deferred::Deferred;
-use super::dense::{DenseIndex, Fold, SealPlan};
+use super::dense::{DenseIndex, Fold, GraphVectors, SealPlan};
 use super::rank::{evidence_weight, EvidenceWeight};
 pub(crate) use super::tenant_cell::read_tenant;
 use super::tenant_cell::{InboxStats, TenantCell, TenantOp};
@@ -24,9 +24,7 @@ use crate::detect::edges::{DetectedGraph, DocEdge};
 use crate::detect::record::TenantDerived;
 use crate::error::Corruption;
 use crate::index::{Analyzer, Bm25Index, DocId, Facets, FilterIndex, HnswIndex};
-use crate::model::{
-    ClaimId, ClaimVersion, Edge, IngestItem, Lsn, Relation, TenantId, Timestamp, VersionBody,
-};
+use crate::model::{ClaimId, Edge, IngestItem, Lsn, Relation, TenantId, Timestamp, VersionBody};
 use crate::segment::Segment;
 
 /// Every tenant's retrieval indexes, and the queue of commits the detection stage has still
@@ -63,6 +61,9 @@ pub(crate) struct Catalog {
     /// Loaded from a catalog image holding every record up to here: replayed changes at or
     /// below it are already in (a commit's only resolves its documents' content).
     pub(super) image_through: Lsn,
+    /// While [`Catalog::from_segments`] runs: per tenant, the documents whose vectors the
+    /// graph files read at this open hold (handed to each tenant as it is first seen).
+    graph_held: HashMap<TenantId, RoaringBitmap>,
 }
 
 /// One tenant's indexes behind their own lock, with their inbox (see [`Catalog`] for the lock
@@ -89,6 +90,54 @@ enum Change {
     /// The record's LSN, the watermark it carries, its tenants' parts.
     Derived(Lsn, Lsn, Vec<TenantDerived>),
     Relocate(Arc<Segment>),
+}
+
+/// Where one version of the segments is, and its commit: the open's sort key (commit order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Place {
+    lsn: Lsn,
+    segment: u32,
+    entry: u32,
+    /// The version's position in its entry.
+    nth: u32,
+}
+
+/// The versions of one commit read so far at open ([`Catalog::from_segments`]).
+#[derive(Default)]
+struct Commit {
+    /// Its record's LSN, tenant and time, once it has a version.
+    head: Option<(Lsn, TenantId, Timestamp)>,
+    items: Vec<(Arc<IngestItem>, u32)>,
+    places: Vec<Place>,
+}
+
+impl Commit {
+    /// Indexes the commit (if it has versions) and points its documents at their segment
+    /// entries, which lets their items go.
+    fn index(&mut self, catalog: &mut Catalog, segments: &[Arc<Segment>]) {
+        let Some((lsn, tenant, recorded_at)) = self.head.take() else {
+            return;
+        };
+        catalog.add_commit(&tenant, lsn, recorded_at, std::mem::take(&mut self.items));
+        let Some(cell) = catalog.tenants.get(&tenant) else {
+            return;
+        };
+        // A commit lies in one segment (a checkpoint takes whole records); its entries are
+        // sorted, so runs of neighbours go as one change.
+        let mut places = self.places.drain(..).peekable();
+        while let Some(first) = places.next() {
+            let mut end = first.entry + 1;
+            while let Some(p) = places.next_if(|p| p.segment == first.segment && p.entry <= end) {
+                end = end.max(p.entry + 1);
+            }
+            if let Some(segment) = segments.get(first.segment as usize) {
+                cell.change(TenantOp::Relocate {
+                    segment: Arc::clone(segment),
+                    entries: first.entry as usize..end as usize,
+                });
+            }
+        }
+    }
 }
 
 /// One indexed version of a claim: what ranking and the time filters read for every
@@ -208,6 +257,8 @@ pub(crate) struct TenantIndex {
     pub(crate) detected: DetectedGraph,
     /// Documents whose vector the store's embedder made.
     pub(crate) store_vectors: u64,
+    /// At an open that indexes the segments: vectors left for the graph files to bring.
+    pub(crate) graph_vectors: GraphVectors,
 }
 
 /// The text the lexical index holds for a version: the claim's text and its evidence excerpts.
@@ -249,6 +300,7 @@ impl TenantIndex {
             superseded_targets: RoaringBitmap::new(),
             detected: DetectedGraph::default(),
             store_vectors: 0,
+            graph_vectors: GraphVectors::default(),
         }
     }
 
@@ -374,7 +426,7 @@ impl TenantIndex {
         if let Some(v) = &item.claim.embedding {
             let dense = self.dense.get_or_insert_with(|| DenseIndex::new(v.len()));
             // A vector the index cannot normalise (all zeros) leaves the claim lexical-only.
-            if dense.dim() == v.len() {
+            if dense.dim() == v.len() && !self.graph_vectors.defer(doc) {
                 let _ = dense.insert(doc, v);
             }
         }
@@ -499,6 +551,15 @@ impl TenantIndex {
         })
     }
 
+    /// Puts `doc`'s vector into the exact part (read back after its graph was not adopted).
+    fn restore_vector(&mut self, doc: DocId, vector: &[f32]) {
+        if let Some(dense) = &mut self.dense {
+            if dense.dim() == vector.len() {
+                let _ = dense.insert(doc, vector);
+            }
+        }
+    }
+
     /// True when some of the tenant's vectors came from callers (not the store's embedder).
     pub(crate) fn has_caller_vectors(&self) -> bool {
         self.dense.as_ref().is_some_and(|d| {
@@ -524,10 +585,13 @@ impl TenantIndex {
             let dense = self
                 .dense
                 .get_or_insert_with(|| DenseIndex::new(v.vector.len()));
-            if dense.dim() != v.vector.len() || dense.contains(doc) {
+            if dense.dim() != v.vector.len()
+                || dense.contains(doc)
+                || self.graph_vectors.awaits(doc)
+            {
                 continue; // a caller's vector, or the same vector applied twice
             }
-            if dense.insert(doc, &v.vector).is_ok() {
+            if self.graph_vectors.defer(doc) || dense.insert(doc, &v.vector).is_ok() {
                 self.store_vectors += 1;
             }
         }
@@ -687,78 +751,100 @@ impl Catalog {
     /// Indexes every version held in `segments`, in commit order, with the segments' derived
     /// data (edges, store-made vectors), into a new, ready catalog; `None` when `cancelled`
     /// turned true on the way. Commits after `detected_through` are queued for the stage.
+    /// `graph_held`: per tenant, the documents the graph files read at this open hold (their
+    /// vectors are not copied into the exact part: see [`GraphVectors`]).
+    ///
+    /// Memory stays bounded by a chunk of items, whatever the store's size: first every
+    /// version's place and LSN (an entry's head is enough for one version) are read and sorted
+    /// into commit order, 24 bytes a version; then the versions are decoded a chunk at a time in
+    /// that order, indexed, and their documents pointed at the segment at once, so each decoded
+    /// item goes with its chunk. (Decoding every version first, then sorting, held all of them:
+    /// many GB at 10M claims, more than the open store.)
     pub(crate) fn from_segments(
         segments: &[Arc<Segment>],
         cancelled: &dyn Fn() -> bool,
         queueing: bool,
         detected_through: Lsn,
+        graph_held: HashMap<TenantId, RoaringBitmap>,
     ) -> Result<Option<Self>, Corruption> {
-        /// Keys decoded per parallel chunk.
+        use rayon::prelude::*;
+        /// Entries read, or versions decoded, per parallel chunk.
         const CHUNK: usize = 4096;
-        /// A version to index: its key, number, commit and content.
-        type Row = (Lsn, TenantId, ClaimId, ClaimVersion);
-        let mut rows: Vec<Row> = Vec::new();
-        for seg in segments {
+        let mut order: Vec<Place> = Vec::new();
+        for (s, seg) in segments.iter().enumerate() {
+            let segment = u32::try_from(s).unwrap_or(u32::MAX);
             let mut from = 0;
             while from < seg.entry_count() {
                 if cancelled() {
                     return Ok(None);
                 }
                 let to = (from + CHUNK).min(seg.entry_count());
-                // Decoding (allocation-heavy) is spread over the cores.
-                let decoded: Result<Vec<Vec<Row>>, Corruption> = {
-                    use rayon::prelude::*;
-                    (from..to)
-                        .into_par_iter()
-                        .map(|i| {
-                            let (tenant, claim) = seg.key(i)?;
-                            let (tenant, claim) = (TenantId::new(tenant), ClaimId::new(claim));
-                            Ok(seg
-                                .versions(i)?
-                                .into_iter()
-                                .map(|v| (v.lsn, tenant.clone(), claim.clone(), v))
-                                .collect())
-                        })
-                        .collect()
-                };
-                rows.extend(decoded?.into_iter().flatten());
+                let places: Result<Vec<Vec<Place>>, Corruption> = (from..to)
+                    .into_par_iter()
+                    .map(|i| {
+                        let entry = u32::try_from(i).unwrap_or(u32::MAX);
+                        Ok(seg
+                            .version_lsns(i)?
+                            .into_iter()
+                            .enumerate()
+                            .map(|(nth, lsn)| Place {
+                                lsn,
+                                segment,
+                                entry,
+                                nth: u32::try_from(nth).unwrap_or(u32::MAX),
+                            })
+                            .collect())
+                    })
+                    .collect();
+                order.extend(places?.into_iter().flatten());
                 from = to;
             }
         }
-        // Commit order, as the live path numbers documents.
-        rows.sort_unstable_by(|a, b| (a.0, &a.2, a.3.version).cmp(&(b.0, &b.2, b.3.version)));
+        // Commit order, as the live path numbers documents (a commit's versions are numbered
+        // in claim-id order by `add_commit`; a forget is a record of its own).
+        order.par_sort_unstable();
         let mut catalog = Catalog {
             queueing,
             detected_through,
+            graph_held,
             ..Catalog::default()
         };
-        let mut commit: Vec<(Arc<IngestItem>, u32)> = Vec::new();
-        let mut current: Option<(Lsn, TenantId, Timestamp)> = None;
-        for (i, (lsn, tenant, claim, v)) in rows.into_iter().enumerate() {
-            if i % CHUNK == 0 && cancelled() {
+        let mut commit = Commit::default();
+        for chunk in order.chunks(CHUNK) {
+            if cancelled() {
                 return Ok(None);
             }
-            if current.as_ref().is_some_and(|c| c.0 != lsn) {
-                if let Some((l, t, at)) = current.take() {
-                    catalog.add_commit(&t, l, at, std::mem::take(&mut commit));
+            let read: Result<Vec<_>, Corruption> = chunk
+                .par_iter()
+                .map(|p| {
+                    let seg = &segments[p.segment as usize];
+                    let (tenant, claim) = seg.key(p.entry as usize)?;
+                    let version = seg
+                        .versions(p.entry as usize)?
+                        .into_iter()
+                        .nth(p.nth as usize);
+                    Ok(version.map(|v| (*p, TenantId::new(tenant), ClaimId::new(claim), v)))
+                })
+                .collect();
+            for (place, tenant, claim, v) in read?.into_iter().flatten() {
+                if commit.head.as_ref().is_some_and(|h| h.0 != v.lsn) {
+                    commit.index(&mut catalog, segments);
                 }
-            }
-            match v.body {
-                VersionBody::Live(item) => {
-                    commit.push((item, v.version));
-                    current = Some((lsn, tenant, v.recorded_at));
-                }
-                VersionBody::Tombstone => {
-                    if let Some((l, t, at)) = current.take() {
-                        catalog.add_commit(&t, l, at, std::mem::take(&mut commit));
+                match v.body {
+                    VersionBody::Live(item) => {
+                        commit.items.push((item, v.version));
+                        commit.places.push(place);
+                        commit.head = Some((v.lsn, tenant, v.recorded_at));
                     }
-                    catalog.add_tombstone(&tenant, lsn, &claim, v.recorded_at);
+                    VersionBody::Tombstone => {
+                        commit.index(&mut catalog, segments);
+                        catalog.add_tombstone(&tenant, v.lsn, &claim, v.recorded_at);
+                    }
                 }
             }
         }
-        if let Some((l, t, at)) = current.take() {
-            catalog.add_commit(&t, l, at, commit);
-        }
+        commit.index(&mut catalog, segments);
+        drop(order);
         for seg in segments {
             if cancelled() {
                 return Ok(None);
@@ -767,12 +853,12 @@ impl Catalog {
                 catalog.apply_tenant_derived(d);
             }
         }
-        // The decoded items go: documents read their content from the mapped segments.
-        for seg in segments {
-            if cancelled() {
-                return Ok(None);
-            }
-            catalog.relocate(seg);
+        // The WAL's vectors, indexed next, go to the exact part as usual.
+        catalog.graph_held = HashMap::new();
+        for cell in catalog.tenants.values() {
+            cell.write(&mut catalog.tenant_wait)
+                .graph_vectors
+                .stop_deferring();
         }
         Ok(Some(catalog))
     }
@@ -955,11 +1041,15 @@ impl Catalog {
     fn cell(&mut self, tenant: &TenantId) -> SharedTenant {
         match self.tenants.get(tenant) {
             Some(cell) => Arc::clone(cell),
-            None => Arc::clone(
-                self.tenants
-                    .entry(tenant.clone())
-                    .or_insert_with(|| Arc::new(TenantCell::new(TenantIndex::new(), 0))),
-            ),
+            None => {
+                let mut index = TenantIndex::new();
+                if let Some(held) = self.graph_held.remove(tenant) {
+                    index.graph_vectors = GraphVectors::new(held);
+                }
+                let cell = Arc::new(TenantCell::new(index, 0));
+                self.tenants.insert(tenant.clone(), Arc::clone(&cell));
+                cell
+            }
         }
     }
 
@@ -1053,7 +1143,61 @@ impl Catalog {
     /// Hands a graph loaded from its file to `tenant`'s dense index
     /// ([`super::graph_files::adopt`] checked it against this catalog).
     pub(crate) fn adopt_graph(&mut self, tenant: &TenantId, graph: HnswIndex) {
-        self.with_dense(tenant, |dense| dense.adopt(graph));
+        if let Some(mut t) = self.tenant_mut(tenant) {
+            t.graph_vectors.adopted(graph.doc_ids());
+            if let Some(dense) = &mut t.dense {
+                dense.adopt(graph);
+            }
+        }
+    }
+
+    /// After the graphs read at open were adopted: the vectors of documents whose graph was
+    /// not (it did not fit this open's numbering) are read back from their segments — a
+    /// caller's from the claim's item, the store's embedder's from the derived sections — into
+    /// the exact part, as if they had been copied there while the segments were indexed.
+    pub(crate) fn restore_awaited_vectors(&mut self, segments: &[Arc<Segment>]) {
+        let cells: Vec<_> = self
+            .tenants
+            .iter()
+            .map(|(id, c)| (id.clone(), Arc::clone(c)))
+            .collect();
+        for (tenant, cell) in cells {
+            let mut t = cell.write(&mut self.tenant_wait);
+            let awaited = t.graph_vectors.take_awaited();
+            if awaited.is_empty() {
+                continue;
+            }
+            let mut made_here = RoaringBitmap::new();
+            for doc in &awaited {
+                // A dropped version's document has no item, and no vector to restore.
+                if let Some(item) = t.item(doc) {
+                    match &item.claim.embedding {
+                        Some(v) => t.restore_vector(doc, v),
+                        None => {
+                            made_here.insert(doc);
+                        }
+                    }
+                }
+            }
+            if made_here.is_empty() {
+                continue;
+            }
+            for seg in segments {
+                // A derived section that fails to decode was caught by the checksum at load.
+                for d in seg.derived().unwrap_or_default() {
+                    if d.tenant != tenant {
+                        continue;
+                    }
+                    for v in &d.vectors {
+                        if let Some(doc) = t.doc_of(&v.claim, v.version) {
+                            if made_here.remove(doc) {
+                                t.restore_vector(doc, &v.vector);
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Hands a graph a catalog image names to `tenant`'s dense index

@@ -119,6 +119,68 @@ impl SealPlan {
     }
 }
 
+/// At an open that indexes the segments (no catalog image): the documents whose vectors the
+/// graph files read at this open hold. Copying each of their vectors into the exact part, only
+/// for the graph to take them out again when it is adopted, held every vector of the store in
+/// the heap at once (5 GB at 10M 128-d claims); their vectors are left where they are instead,
+/// and the documents wait here for their graph. A graph that does not fit this open's documents
+/// is not adopted: its documents' vectors are then read back from the segments
+/// ([`super::catalog::Catalog::restore_awaited_vectors`]).
+#[derive(Debug, Default)]
+pub(crate) struct GraphVectors {
+    /// Documents a graph file holds, while the segments are being indexed.
+    held: RoaringBitmap,
+    /// Of those, the documents whose vector came (and was not copied).
+    awaited: RoaringBitmap,
+}
+
+impl GraphVectors {
+    /// Graph files hold these documents' vectors.
+    pub(crate) fn new(held: RoaringBitmap) -> Self {
+        Self {
+            held,
+            awaited: RoaringBitmap::new(),
+        }
+    }
+
+    /// True when `doc`'s vector comes with a graph file: it is then awaited, not copied.
+    pub(crate) fn defer(&mut self, doc: DocId) -> bool {
+        let held = self.held.contains(doc);
+        if held {
+            self.awaited.insert(doc);
+        }
+        held
+    }
+
+    /// True when `doc`'s vector came and waits for its graph.
+    pub(crate) fn awaits(&self, doc: DocId) -> bool {
+        self.awaited.contains(doc)
+    }
+
+    /// The segments are indexed: later vectors (the WAL's) go to the exact part as usual.
+    pub(crate) fn stop_deferring(&mut self) {
+        self.held = RoaringBitmap::new();
+    }
+
+    /// `docs` came with their adopted graph.
+    pub(crate) fn adopted(&mut self, docs: &[DocId]) {
+        for &doc in docs {
+            self.awaited.remove(doc);
+        }
+    }
+
+    /// The documents still waiting (their graph was not adopted), leaving none.
+    pub(crate) fn take_awaited(&mut self) -> RoaringBitmap {
+        self.held = RoaringBitmap::new();
+        std::mem::take(&mut self.awaited)
+    }
+
+    /// Heap bytes held.
+    pub(crate) fn heap_bytes(&self) -> u64 {
+        crate::heap::bitmap(&self.held) + crate::heap::bitmap(&self.awaited)
+    }
+}
+
 impl DenseIndex {
     /// Heap bytes held: (the exact part, the graphs).
     pub(crate) fn heap_bytes(&self) -> (u64, u64) {

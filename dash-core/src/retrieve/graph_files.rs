@@ -28,9 +28,11 @@
 //! rename (fsynced, directory synced), and only then are unlisted files removed — after a crash
 //! `LIST` names complete files.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use roaring::RoaringBitmap;
 
 use crate::codec::{hash_bytes, hash_more, DecodeResult, Decoder, Encoder};
 use crate::frame::{frame, header, trailer, unframe, BODY_OFFSET};
@@ -377,6 +379,18 @@ pub(crate) fn adopt(catalog: &mut Catalog, saved: Vec<Saved>, report: &mut LoadR
     }
 }
 
+/// Per tenant, the documents the graphs in `saved` hold (their vectors need no copy while the
+/// segments are indexed: [`super::dense::GraphVectors`]).
+pub(crate) fn held_docs(saved: &[Saved]) -> HashMap<TenantId, RoaringBitmap> {
+    let mut held: HashMap<TenantId, RoaringBitmap> = HashMap::new();
+    for s in saved {
+        held.entry(s.tenant.clone())
+            .or_default()
+            .extend(s.graph.doc_ids().iter().copied());
+    }
+    held
+}
+
 /// Whether a graph a catalog image names fits the image's documents: its tenant has a dense
 /// index of its dimension, and its stamps match.
 ///
@@ -501,7 +515,10 @@ fn check(catalog: &Catalog, saved: &Saved) -> Result<(), String> {
     if !stamps_match(&index, docs, &saved.stamps) {
         return Err("its documents were numbered differently at this open".into());
     }
-    if !docs.iter().all(|&doc| dense.holds_fresh(doc)) {
+    if !docs
+        .iter()
+        .all(|&doc| dense.holds_fresh(doc) || index.graph_vectors.awaits(doc))
+    {
         return Err("its documents are not all waiting in the exact part".into());
     }
     Ok(())

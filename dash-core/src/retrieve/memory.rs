@@ -31,7 +31,8 @@ pub struct IndexMemory {
     pub lexical_terms: u64,
     /// Facet keys, their documents, and each document's keys.
     pub filters: u64,
-    /// The current, removed, net-contradicting and superseded bitmaps.
+    /// The current, removed, net-contradicting and superseded bitmaps (and, while an open
+    /// indexes the segments, the documents waiting for their graph files' vectors).
     pub bitmaps: u64,
     /// Vectors searched exactly (not in a graph yet): a copy of each unit vector.
     pub dense_exact: u64,
@@ -91,7 +92,8 @@ fn of_tenant(t: &TenantIndex) -> IndexMemory {
         bitmaps: heap::bitmap(&t.current)
             + heap::bitmap(&t.removed)
             + heap::bitmap(&t.net_contradicting)
-            + heap::bitmap(&t.superseded_targets),
+            + heap::bitmap(&t.superseded_targets)
+            + t.graph_vectors.heap_bytes(),
         dense_exact,
         dense_graphs,
         edges: incoming + t.detected.heap_bytes(),

@@ -119,7 +119,9 @@ pub(super) fn run_indexer(
             if let (Some(why), Some(s)) = (unused, shared.upgrade()) {
                 *lock(&s.catalog_image_unused) = Some(why);
             }
-            let built = Catalog::from_segments(&segments, &closed, queueing, detected_through);
+            let held = graph_files::held_docs(&saved);
+            let built =
+                Catalog::from_segments(&segments, &closed, queueing, detected_through, held);
             (built, false)
         }
     };
@@ -140,6 +142,7 @@ pub(super) fn run_indexer(
                 if st.catalog.pending() <= ABSORB_UNDER_LOCK {
                     catalog.absorb(&mut st.catalog);
                     graph_files::adopt(&mut catalog, saved.take().unwrap_or_default(), &mut graphs);
+                    catalog.restore_awaited_vectors(&st.segments);
                     st.install_catalog(catalog);
                     break;
                 }
