@@ -551,6 +551,47 @@ impl TenantIndex {
         })
     }
 
+    /// Reads the vectors of `docs` (this tenant's, `tenant`) back from the segments into the
+    /// exact part: a caller's from the claim's item, the store's embedder's from the segments'
+    /// derived sections.
+    fn restore_vectors(
+        &mut self,
+        tenant: &TenantId,
+        docs: &RoaringBitmap,
+        segments: &[Arc<Segment>],
+    ) {
+        let mut made_here = RoaringBitmap::new();
+        for doc in docs {
+            // A dropped version's document has no item, and no vector to restore.
+            if let Some(item) = self.item(doc) {
+                match &item.claim.embedding {
+                    Some(v) => self.restore_vector(doc, v),
+                    None => {
+                        made_here.insert(doc);
+                    }
+                }
+            }
+        }
+        if made_here.is_empty() {
+            return;
+        }
+        for seg in segments {
+            // A derived section that fails to decode was caught by the checksum at load.
+            for d in seg.derived().unwrap_or_default() {
+                if &d.tenant != tenant {
+                    continue;
+                }
+                for v in &d.vectors {
+                    if let Some(doc) = self.doc_of(&v.claim, v.version) {
+                        if made_here.remove(doc) {
+                            self.restore_vector(doc, &v.vector);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Puts `doc`'s vector into the exact part (read back after its graph was not adopted).
     fn restore_vector(&mut self, doc: DocId, vector: &[f32]) {
         if let Some(dense) = &mut self.dense {
@@ -1152,9 +1193,8 @@ impl Catalog {
     }
 
     /// After the graphs read at open were adopted: the vectors of documents whose graph was
-    /// not (it did not fit this open's numbering) are read back from their segments — a
-    /// caller's from the claim's item, the store's embedder's from the derived sections — into
-    /// the exact part, as if they had been copied there while the segments were indexed.
+    /// not (it did not fit this open's numbering) are read back from their segments into the
+    /// exact part, as if they had been copied there while the segments were indexed.
     pub(crate) fn restore_awaited_vectors(&mut self, segments: &[Arc<Segment>]) {
         let cells: Vec<_> = self
             .tenants
@@ -1164,39 +1204,21 @@ impl Catalog {
         for (tenant, cell) in cells {
             let mut t = cell.write(&mut self.tenant_wait);
             let awaited = t.graph_vectors.take_awaited();
-            if awaited.is_empty() {
-                continue;
-            }
-            let mut made_here = RoaringBitmap::new();
-            for doc in &awaited {
-                // A dropped version's document has no item, and no vector to restore.
-                if let Some(item) = t.item(doc) {
-                    match &item.claim.embedding {
-                        Some(v) => t.restore_vector(doc, v),
-                        None => {
-                            made_here.insert(doc);
-                        }
-                    }
-                }
-            }
-            if made_here.is_empty() {
-                continue;
-            }
-            for seg in segments {
-                // A derived section that fails to decode was caught by the checksum at load.
-                for d in seg.derived().unwrap_or_default() {
-                    if d.tenant != tenant {
-                        continue;
-                    }
-                    for v in &d.vectors {
-                        if let Some(doc) = t.doc_of(&v.claim, v.version) {
-                            if made_here.remove(doc) {
-                                t.restore_vector(doc, &v.vector);
-                            }
-                        }
-                    }
-                }
-            }
+            t.restore_vectors(&tenant, &awaited, segments);
+        }
+    }
+
+    /// The vectors `docs` of `tenant` left to a graph that will not be adopted, read back from
+    /// their segments now.
+    pub(crate) fn restore_graph_vectors(
+        &mut self,
+        tenant: &TenantId,
+        docs: &[DocId],
+        segments: &[Arc<Segment>],
+    ) {
+        if let Some(mut t) = self.tenant_mut(tenant) {
+            let awaited = t.graph_vectors.take_awaited_of(docs);
+            t.restore_vectors(tenant, &awaited, segments);
         }
     }
 

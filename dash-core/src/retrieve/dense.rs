@@ -124,8 +124,10 @@ impl SealPlan {
 /// for the graph to take them out again when it is adopted, held every vector of the store in
 /// the heap at once (5 GB at 10M 128-d claims); their vectors are left where they are instead,
 /// and the documents wait here for their graph. A graph that does not fit this open's documents
-/// is not adopted: its documents' vectors are then read back from the segments
-/// ([`super::catalog::Catalog::restore_awaited_vectors`]).
+/// is not adopted: its documents' vectors are then read back from the segments — as soon as the
+/// segments are indexed for a graph whose documents were numbered otherwise
+/// ([`super::graph_files::discard_misfits`], off every lock), or when the catalog is installed
+/// for one that only the WAL's documents fail ([`super::catalog::Catalog::restore_awaited_vectors`]).
 #[derive(Debug, Default)]
 pub(crate) struct GraphVectors {
     /// Documents a graph file holds, while the segments are being indexed.
@@ -167,6 +169,17 @@ impl GraphVectors {
         for &doc in docs {
             self.awaited.remove(doc);
         }
+    }
+
+    /// Of `docs`, those still waiting (their graph will not be adopted), taken out.
+    pub(crate) fn take_awaited_of(&mut self, docs: &[DocId]) -> RoaringBitmap {
+        let mut out = RoaringBitmap::new();
+        for &doc in docs {
+            if self.awaited.remove(doc) {
+                out.insert(doc);
+            }
+        }
+        out
     }
 
     /// The documents still waiting (their graph was not adopted), leaving none.

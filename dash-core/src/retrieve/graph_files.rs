@@ -379,6 +379,43 @@ pub(crate) fn adopt(catalog: &mut Catalog, saved: Vec<Saved>, report: &mut LoadR
     }
 }
 
+/// Right after the segments were indexed (before the WAL's documents join, off every lock):
+/// each graph in `saved` whose documents numbered so far do not carry its stamps (retention
+/// dropped versions it was built over) is discarded to `report` now, and the vectors its
+/// documents left to it are read back from `segments` here rather than under the store's lock
+/// when the catalog is installed. Graphs that fit so far stay in `saved` for [`adopt`].
+pub(crate) fn discard_misfits(
+    catalog: &mut Catalog,
+    saved: &mut Vec<Saved>,
+    report: &mut LoadReport,
+    segments: &[Arc<crate::segment::Segment>],
+) {
+    let mut kept = Vec::with_capacity(saved.len());
+    for s in saved.drain(..) {
+        let fits = catalog.tenant(&s.tenant).is_none_or(|index| {
+            use rayon::prelude::*;
+            let numbered = index.docs.len();
+            s.graph
+                .doc_ids()
+                .par_iter()
+                .zip(s.stamps.par_iter())
+                .with_min_len(4096)
+                .filter(|(&doc, _)| (doc as usize) < numbered)
+                .all(|(&doc, saved)| stamp(&index, doc).as_ref() == Some(saved))
+        });
+        if fits {
+            kept.push(s);
+        } else {
+            catalog.restore_graph_vectors(&s.tenant, s.graph.doc_ids(), segments);
+            report.discarded.push((
+                s.path,
+                "its documents were numbered differently at this open".into(),
+            ));
+        }
+    }
+    *saved = kept;
+}
+
 /// Per tenant, the documents the graphs in `saved` hold (their vectors need no copy while the
 /// segments are indexed: [`super::dense::GraphVectors`]).
 pub(crate) fn held_docs(saved: &[Saved]) -> HashMap<TenantId, RoaringBitmap> {
