@@ -28,6 +28,9 @@
 //! `vectors.f32`, so the bench holds no copy of the vectors; a sampler reports the peaks of the
 //! process' anonymous and file-backed resident memory.
 //!
+//! `--drop-image` (with `--reuse`) removes the catalog image first: the reopen then indexes the
+//! segments, as after a crash that followed a checkpoint.
+//!
 //! `--probe-queried-tenant` adds the writer's wait while writing into the queried tenant (it
 //! leaves forgotten claims behind: run it on a store you drop afterwards).
 
@@ -80,6 +83,10 @@ pub struct Args {
     /// Keep the store of the previous run (same sizes) and skip the load.
     #[arg(long)]
     pub reuse: bool,
+    /// With `--reuse`: remove the catalog image before the reopen, as a crash after a checkpoint
+    /// leaves the store (the open indexes the segments instead of reading the image).
+    #[arg(long)]
+    pub drop_image: bool,
     /// Also measure the writer's wait writing into the queried tenant (last step). Its 20,000
     /// claims are forgotten again but stay in the store's graphs and WAL, so later `--reuse`
     /// runs answer slower: run it on a store you drop afterwards.
@@ -317,6 +324,12 @@ pub fn run(a: Args) -> Res<()> {
         );
         peaks.reset();
     }
+    if reuse && a.drop_image {
+        match std::fs::remove_file(dir.join("catalog.image")) {
+            Ok(()) => println!("catalog image removed: the open indexes the segments"),
+            Err(e) => println!("no catalog image to remove ({e})"),
+        }
+    }
     let rss_before = machine::rss_bytes("self").unwrap_or(0);
     let start = Instant::now();
     let store = builder(&dir, &a)?.open()?;
@@ -346,6 +359,10 @@ pub fn run(a: Args) -> Res<()> {
         (answered + (opened - start)).as_secs_f64(),
         first.detection.waited_ms,
         first.took_ms
+    );
+    println!(
+        "{}",
+        peaks.line("peak resident memory from the reopen to the first answer")
     );
     println!("background HNSW build: {}", graphs_settled(&store));
     ingest_lines(&store, &corpus, (a.sealed, total), "mutable", 0)?;
