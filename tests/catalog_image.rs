@@ -506,15 +506,7 @@ fn a_power_cut_at_any_sync_of_the_image_write_loses_nothing() {
             let expected = answers(&store);
             storage.cut_power_at_sync(Some(storage.sync_count() + k));
             let _ = store.close(); // the cut may fall on the WAL's final sync, or the image's
-            let mut rng = SplitMix::new(k);
-            storage.crash_keeping(|_, unsynced| {
-                if torn {
-                    (rng.next_u64() % (unsynced as u64 + 1)) as usize
-                } else {
-                    0
-                }
-            });
-            storage.cut_power_at_sync(None);
+            common::reboot(&storage, k, torn);
             let store = open_mem(&storage);
             let stats = settled(&store);
             assert_eq!(stats.last_index_error, None, "cut at close sync {k}");

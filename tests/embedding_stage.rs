@@ -8,13 +8,13 @@
 //! sentence-transformers is `dash-core/tests/embedder.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use dash::embed::{EmbedError, Embedder};
-use dash::{
-    Claim, IngestItem, MemStorage, Query, Retention, Store, TenantId, ValidationError, WriteError,
-};
+use dash::{Claim, IngestItem, MemStorage, Query, Store, TenantId, ValidationError, WriteError};
 
 /// Bag of words hashed into 16 buckets, L2-normalised; counts the texts it embeds.
 #[derive(Debug, Default)]
@@ -194,14 +194,7 @@ fn store_made_vectors_of_a_graph_that_no_longer_fits_are_read_back_from_the_segm
     let dir = tempfile::tempdir().unwrap();
     let embedder = Arc::new(Hashing::default());
     let open = || {
-        Store::builder(dir.path())
-            .embedder(embedder.clone())
-            .dense_seal_threshold(100)
-            .dense_merge_after_idle(None)
-            .retention(Retention {
-                max_versions: Some(1),
-                purge_forgotten: true,
-            })
+        common::sealing_one_version(Store::builder(dir.path()).embedder(embedder.clone()))
             .open()
             .unwrap()
     };

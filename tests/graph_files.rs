@@ -3,12 +3,12 @@
 //! are sealed again.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use dash::{
-    Claim, Durability, IngestItem, MemStorage, Query, Ranking, Retention, Store, StoreStats,
-};
+use dash::{Claim, Durability, IngestItem, MemStorage, Query, Ranking, Store, StoreStats};
 use dash_bench::rng::SplitMix;
 
 const DIM: usize = 16;
@@ -25,14 +25,7 @@ fn item(tenant: &str, i: usize, v: Vec<f32>) -> IngestItem {
 }
 
 fn open(dir: &Path) -> Store {
-    // No idle merges: which graphs exist must not depend on how long a test takes.
-    Store::builder(dir)
-        .dense_seal_threshold(100)
-        .dense_merge_after_idle(None)
-        .retention(Retention {
-            max_versions: Some(1),
-            purge_forgotten: true,
-        })
+    common::sealing_one_version(Store::builder(dir))
         .open()
         .unwrap()
 }
@@ -343,15 +336,7 @@ fn a_power_cut_at_any_sync_of_a_graph_save_loses_nothing() {
             store.ingest_batch("load", items()).unwrap();
             store.wait_for_indexes();
             drop(store); // the power is off: the close's syncs fail
-            let mut rng = SplitMix::new(k);
-            storage.crash_keeping(|_, unsynced| {
-                if torn {
-                    (rng.next_u64() % (unsynced as u64 + 1)) as usize
-                } else {
-                    0
-                }
-            });
-            storage.cut_power_at_sync(None);
+            common::reboot(&storage, k, torn);
             let store = open_mem(&storage);
             let stats = settled(&store);
             let context = format!("cut at save sync {k} (torn: {torn}): {stats:?}");

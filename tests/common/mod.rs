@@ -63,3 +63,31 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// Reboots `storage` after a power cut: unsynced bytes are lost (`torn` false), or each durable
+/// file keeps a pseudo-random part of them (seeded by `seed`: a torn write); the scheduled cut
+/// is cancelled.
+pub fn reboot(storage: &dash::MemStorage, seed: u64, torn: bool) {
+    let mut rng = dash_bench::rng::SplitMix::new(seed);
+    storage.crash_keeping(|_, unsynced| {
+        if torn {
+            (rng.next_u64() % (unsynced as u64 + 1)) as usize
+        } else {
+            0
+        }
+    });
+    storage.cut_power_at_sync(None);
+}
+
+/// The settings of the graph-file tests: graphs sealed every 100 vectors, no idle merges (which
+/// graphs exist must not depend on how long a test takes), one version kept per claim (a merge
+/// drops older ones, so a rebuild numbers documents differently from saved graphs).
+pub fn sealing_one_version(builder: dash::StoreBuilder) -> dash::StoreBuilder {
+    builder
+        .dense_seal_threshold(100)
+        .dense_merge_after_idle(None)
+        .retention(dash::Retention {
+            max_versions: Some(1),
+            purge_forgotten: true,
+        })
+}
