@@ -382,9 +382,25 @@ impl Segment {
         self.bytes.read_through()
     }
 
+    /// Lets go of the pages readers brought into the mapping ([`FileBytes::release`]): after
+    /// a pass in no particular order over much of the file (the open's indexing in commit
+    /// order), so that they do not stay counted in the process' resident memory.
+    pub(crate) fn release_pages(&self) {
+        self.bytes.release();
+    }
+
     /// Number of keys.
     pub(crate) fn entry_count(&self) -> usize {
         self.entry_count
+    }
+
+    /// Where entry `i` starts in the file (the end of the entries for `i` past the last).
+    pub(crate) fn entry_start(&self, i: usize) -> usize {
+        if i < self.entry_count {
+            self.entry_offset(i)
+        } else {
+            self.index_offset
+        }
     }
 
     fn entry_offset(&self, i: usize) -> usize {

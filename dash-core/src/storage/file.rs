@@ -246,6 +246,41 @@ mod tests {
     }
 
     #[test]
+    fn a_pass_lets_go_of_the_pages_behind_it_as_it_goes() {
+        const LEN: usize = 32 << 20;
+        const STEP: usize = 4 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FileStorage::new(dir.path());
+        let (content, mapped) = written_and_mapped(&storage, Path::new("passed-seg"), LEN as u32);
+        let expected = content.iter().map(|&b| u64::from(b)).sum::<u64>();
+        // The largest resident set of a pass reading 1 MiB at a time, saying how far it got
+        // (or not).
+        let pass = |tell: bool| {
+            mapped.release();
+            let reading = mapped.read_through_in_steps(STEP);
+            let (mut sum, mut most) = (0u64, 0u64);
+            for (i, chunk) in mapped.chunks(1 << 20).enumerate() {
+                sum += chunk.iter().map(|&b| u64::from(b)).sum::<u64>();
+                if tell {
+                    reading.passed((i + 1) << 20);
+                }
+                most = most.max(resident("passed-seg"));
+            }
+            assert_eq!(sum, expected, "the pass reads the file's bytes");
+            reading.passed(2 * LEN); // past the end: nothing to do
+            drop(reading);
+            assert!(resident("passed-seg") < 1 << 20, "released after the pass");
+            most
+        };
+        let whole = pass(false);
+        let stepped = pass(true);
+        assert!(whole >= (LEN as u64) * 3 / 4, "without: {whole} resident");
+        // A step behind the pass, and the kernel's read-ahead in front of it.
+        assert!(stepped <= (LEN as u64) / 2, "stepped: {stepped} resident");
+        assert_eq!(&mapped[..], &content[..], "read back the same");
+    }
+
+    #[test]
     fn reads_asked_ahead_change_nothing_and_ranges_outside_are_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let storage = FileStorage::new(dir.path());

@@ -330,8 +330,9 @@ fn merge_segments(
     path: &Path,
 ) -> Result<(), CheckpointError> {
     let mut cursors = vec![0usize; segments.len()];
-    // Read ahead through the inputs (their mappings are set for scattered reads otherwise).
-    let _reading: Vec<_> = segments.iter().map(|s| s.read_through()).collect();
+    // Read ahead through the inputs (their mappings are set for scattered reads otherwise),
+    // letting go of the pages each has passed.
+    let reading: Vec<_> = segments.iter().map(|s| s.read_through()).collect();
     loop {
         let mut min: Option<(&str, &str)> = None;
         for (seg, &c) in segments.iter().zip(&cursors) {
@@ -346,10 +347,11 @@ fn merge_segments(
             break;
         };
         let mut versions = Vec::new();
-        for (seg, c) in segments.iter().zip(cursors.iter_mut()) {
+        for ((seg, c), pass) in segments.iter().zip(cursors.iter_mut()).zip(&reading) {
             if *c < seg.entry_count() && seg.key(*c)? == (tenant, claim) {
                 versions.extend(seg.versions(*c)?);
                 *c += 1;
+                pass.passed(seg.entry_start(*c));
             }
         }
         let before: Vec<(u32, bool)> = versions

@@ -184,9 +184,11 @@ pub(super) fn run_indexer(
     s.metrics
         .graphs_discarded
         .fetch_add(discarded, Ordering::Relaxed);
+    // Unusable graph files go before the store says it is ready (off the state lock), so that
+    // whoever waits for the indexes sees them gone.
+    graph_files::remove_discarded(storage.as_ref(), &graphs);
     s.set_index_readiness(readiness);
     guard.0 = None;
-    graph_files::remove_discarded(storage.as_ref(), &graphs);
     // The image's tenants are decoded when first touched; the rest here, off every lock, so
     // that later queries do not pay for it.
     let cells = if from_image {
