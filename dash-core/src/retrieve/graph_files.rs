@@ -90,13 +90,18 @@ fn stamp(index: &TenantIndex, doc: DocId) -> Option<Stamp> {
 /// core: at 1M documents a reopen checked a million stamps (a BLAKE3 of each claim id) before
 /// its first answer, into a vector grown by doubling.
 fn stamps_match(index: &TenantIndex, docs: &[DocId], saved: &[Stamp]) -> bool {
+    docs.len() == saved.len() && stamps_match_below(index, docs, saved, DocId::MAX)
+}
+
+/// [`stamps_match`] for the documents numbered below `limit` only (the others are not
+/// compared).
+fn stamps_match_below(index: &TenantIndex, docs: &[DocId], saved: &[Stamp], limit: DocId) -> bool {
     use rayon::prelude::*;
-    docs.len() == saved.len()
-        && docs
-            .par_iter()
-            .zip(saved.par_iter())
-            .with_min_len(4096)
-            .all(|(&doc, saved)| stamp(index, doc).as_ref() == Some(saved))
+    docs.par_iter()
+        .zip(saved.par_iter())
+        .with_min_len(4096)
+        .filter(|(&doc, _)| doc < limit)
+        .all(|(&doc, saved)| stamp(index, doc).as_ref() == Some(saved))
 }
 
 fn claim_hash(id: &str) -> u64 {
@@ -393,15 +398,8 @@ pub(crate) fn discard_misfits(
     let mut kept = Vec::with_capacity(saved.len());
     for s in saved.drain(..) {
         let fits = catalog.tenant(&s.tenant).is_none_or(|index| {
-            use rayon::prelude::*;
-            let numbered = index.docs.len();
-            s.graph
-                .doc_ids()
-                .par_iter()
-                .zip(s.stamps.par_iter())
-                .with_min_len(4096)
-                .filter(|(&doc, _)| (doc as usize) < numbered)
-                .all(|(&doc, saved)| stamp(&index, doc).as_ref() == Some(saved))
+            let numbered = DocId::try_from(index.docs.len()).unwrap_or(DocId::MAX);
+            stamps_match_below(&index, s.graph.doc_ids(), &s.stamps, numbered)
         });
         if fits {
             kept.push(s);

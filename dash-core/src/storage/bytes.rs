@@ -47,15 +47,9 @@ impl FileBytes {
     ///   read: at 10M claims the queries read 800 MB/s from disk and evicted each other's pages.
     ///
     /// Nothing for heap bytes; advice the kernel refuses changes nothing.
-    #[allow(unsafe_code)]
     pub(crate) fn release(&self) {
+        self.release_range(0..self.len());
         if let Repr::Mapped(map) = &self.0 {
-            // SAFETY: `MADV_DONTNEED` on a shared, read-only file mapping drops page-table
-            // entries only: the next access reads the same bytes from the file (madvise(2)), so
-            // what any live borrow of the mapping sees does not change. It would change only if
-            // the file changed under the mapping, which the mapping itself already rules out
-            // (see `FileStorage::map`).
-            let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
             let _ = map.advise(memmap2::Advice::Random);
         }
     }
@@ -96,8 +90,11 @@ impl FileBytes {
     fn release_range(&self, range: std::ops::Range<usize>) {
         if let Repr::Mapped(map) = &self.0 {
             if range.start < range.end && range.end <= map.len() {
-                // SAFETY: as in `release`: `MADV_DONTNEED` on a shared, read-only file mapping
-                // drops page-table entries only; the next access reads the same bytes again.
+                // SAFETY: `MADV_DONTNEED` on a shared, read-only file mapping drops page-table
+                // entries only: the next access reads the same bytes from the file (madvise(2)),
+                // so what any live borrow of the mapping sees does not change. It would change
+                // only if the file changed under the mapping, which the mapping itself already
+                // rules out (see `FileStorage::map`).
                 let _ = unsafe {
                     map.unchecked_advise_range(
                         memmap2::UncheckedAdvice::DontNeed,

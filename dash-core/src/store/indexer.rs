@@ -120,19 +120,11 @@ pub(super) fn run_indexer(
                 *lock(&s.catalog_image_unused) = Some(why);
             }
             let held = graph_files::held_docs(&saved);
-            let built = Catalog::from_segments(
-                &segments,
-                &closed,
-                queueing,
-                detected_through,
-                held,
-            )
-            .map(|built| {
-                built.map(|mut catalog| {
-                    graph_files::discard_misfits(&mut catalog, &mut saved, &mut graphs, &segments);
-                    catalog
-                })
-            });
+            let mut built =
+                Catalog::from_segments(&segments, &closed, queueing, detected_through, held);
+            if let Ok(Some(catalog)) = &mut built {
+                graph_files::discard_misfits(catalog, &mut saved, &mut graphs, &segments);
+            }
             (built, false)
         }
     };
