@@ -261,6 +261,10 @@ pub(crate) struct TenantIndex {
     pub(crate) graph_vectors: GraphVectors,
 }
 
+/// Versions in one commit from which its lexical and facet postings are built on two cores
+/// (below it, handing a pass to another thread costs more than it saves).
+const PARALLEL_POSTINGS_MIN: usize = 64;
+
 /// The text the lexical index holds for a version: the claim's text and its evidence excerpts.
 fn indexed_text(item: &IngestItem) -> std::borrow::Cow<'_, str> {
     let excerpts: Vec<&str> = item
@@ -345,11 +349,7 @@ impl TenantIndex {
                 lsn,
                 recorded_at,
                 items,
-            } => {
-                for (item, version) in &items {
-                    self.add_version(item, *version, lsn, recorded_at);
-                }
-            }
+            } => self.add_versions(&items, lsn, recorded_at),
             TenantOp::Tombstone { claim, at } => self.add_tombstone(&claim, at),
             TenantOp::Drop { claim, versions } => self.drop_versions(&claim, &versions),
             TenantOp::Derived(d) => self.apply_derived(&d),
@@ -380,7 +380,49 @@ impl TenantIndex {
         }
     }
 
-    /// Indexes a version; returns its document.
+    /// Indexes one commit's versions: documents, claims, edges and vectors one version after
+    /// another, then the lexical and the facet postings, each a pass of its own — on two cores
+    /// for a large commit, as the two share nothing (an open that indexes the segments spent
+    /// most of its time in them, on one core).
+    fn add_versions(&mut self, items: &[(Arc<IngestItem>, u32)], lsn: Lsn, recorded_at: Timestamp) {
+        let added: Vec<(DocId, &IngestItem)> = items
+            .iter()
+            .filter_map(|(item, version)| {
+                let doc = self.add_version(item, *version, lsn, recorded_at)?;
+                Some((doc, item.as_ref()))
+            })
+            .collect();
+        let lexical = |lexical: &mut Bm25Index| {
+            for (doc, item) in &added {
+                lexical.insert(*doc, &indexed_text(item));
+            }
+        };
+        let facets = |filters: &mut Deferred<FilterIndex>| {
+            filters.with_mut(|filters| {
+                for (doc, item) in &added {
+                    let sources: Vec<&str> =
+                        item.evidence.iter().map(|e| e.source_id.as_str()).collect();
+                    filters.insert(
+                        *doc,
+                        Facets {
+                            entities: &item.claim.entities,
+                            metadata: &item.claim.metadata,
+                            sources: &sources,
+                        },
+                    );
+                }
+            });
+        };
+        if added.len() >= PARALLEL_POSTINGS_MIN {
+            rayon::join(|| lexical(&mut self.lexical), || facets(&mut self.filters));
+        } else {
+            lexical(&mut self.lexical);
+            facets(&mut self.filters);
+        }
+    }
+
+    /// Adds a version's document, its claim's bookkeeping, its edges and its vector (not its
+    /// postings: [`TenantIndex::add_versions`]); returns the document.
     fn add_version(
         &mut self,
         item: &Arc<IngestItem>,
@@ -411,18 +453,6 @@ impl TenantIndex {
         if weight.net_contradicting {
             self.net_contradicting.insert(doc);
         }
-        self.lexical.insert(doc, &indexed_text(item));
-        let sources: Vec<&str> = item.evidence.iter().map(|e| e.source_id.as_str()).collect();
-        self.filters.with_mut(|filters| {
-            filters.insert(
-                doc,
-                Facets {
-                    entities: &item.claim.entities,
-                    metadata: &item.claim.metadata,
-                    sources: &sources,
-                },
-            );
-        });
         if let Some(v) = &item.claim.embedding {
             let dense = self.dense.get_or_insert_with(|| DenseIndex::new(v.len()));
             // A vector the index cannot normalise (all zeros) leaves the claim lexical-only.
@@ -1428,5 +1458,95 @@ mod valid_time_tests {
         let v = ValidTime::new(Some(ts(3)), Some(ts(9)));
         assert_eq!((v.from(), v.to()), (Some(ts(3)), Some(ts(9))));
         assert_eq!(ValidTime::new(None, None).to(), None);
+    }
+}
+
+#[cfg(test)]
+mod commit_tests {
+    use super::*;
+    use crate::codec::Encoder;
+    use crate::model::{Claim, Evidence, Stance};
+
+    /// `n` versions with varied words, entities, metadata, sources and excerpts; every fifth
+    /// claim id repeats an earlier one (a second version in the same commit).
+    fn items(n: usize) -> Vec<(Arc<IngestItem>, u32)> {
+        let words = [
+            "river", "flood", "glacier", "melt", "sea", "rise", "heat", "record",
+        ];
+        (0..n)
+            .map(|i| {
+                let id = if i % 5 == 4 { i - 1 } else { i };
+                let text = format!(
+                    "{} {} {} number {i}",
+                    words[i % 8],
+                    words[(i / 8) % 8],
+                    words[(i * 3) % 8]
+                );
+                let mut claim = Claim::new("t", format!("c{id:04}"), text);
+                claim.entities = vec![format!("e{}", i % 7), format!("e{}", i % 11)];
+                claim
+                    .metadata
+                    .insert("bucket".into(), format!("{}", i % 13));
+                let mut evidence = Evidence::new(
+                    format!("ev{i}"),
+                    claim.claim_id.as_str(),
+                    format!("s{}", i % 17),
+                    Stance::Supports,
+                );
+                evidence.excerpt = (i % 2 == 0).then(|| format!("excerpt {}", words[(i + 5) % 8]));
+                let version = if i % 5 == 4 { 2 } else { 1 };
+                (
+                    Arc::new(IngestItem::new(claim).with_evidence(evidence)),
+                    version,
+                )
+            })
+            .collect()
+    }
+
+    fn postings(t: &TenantIndex) -> (Vec<u8>, Vec<u8>) {
+        let (mut lexical, mut filters) = (Encoder::default(), Encoder::default());
+        t.lexical.encode(&mut lexical);
+        t.filters.get().encode(&mut filters);
+        (lexical.buf, filters.buf)
+    }
+
+    #[test]
+    fn a_large_commit_indexes_its_postings_as_one_version_at_a_time_does() {
+        let items = items(3 * PARALLEL_POSTINGS_MIN);
+        let (lsn, at) = (Lsn(9), Timestamp::from_unix_micros(1_000));
+        let mut whole = TenantIndex::new();
+        whole.apply(TenantOp::Commit {
+            lsn,
+            recorded_at: at,
+            items: items.clone(),
+        });
+        let mut one_by_one = TenantIndex::new();
+        for item in items.iter().cloned() {
+            one_by_one.apply(TenantOp::Commit {
+                lsn,
+                recorded_at: at,
+                items: vec![item],
+            });
+        }
+        assert_eq!(whole.docs.len(), items.len());
+        assert_eq!(whole.lexical.len(), one_by_one.lexical.len());
+        assert!(postings(&whole) == postings(&one_by_one), "postings differ");
+        // And they hold what was written: a word and a facet find their documents.
+        let hits = whole.lexical.search("glacier", 1_000, |_| true);
+        let with_word = items
+            .iter()
+            .filter(|(it, _)| it.claim.canonical_text.contains("glacier"));
+        assert_eq!(hits.len(), with_word.count());
+        let filter = crate::index::Filter {
+            entities: vec!["e3".into()],
+            ..Default::default()
+        };
+        let with_entity = items
+            .iter()
+            .filter(|(it, _)| it.claim.entities.iter().any(|e| e == "e3"));
+        assert_eq!(
+            whole.filters.get().matching(&filter).len(),
+            with_entity.count() as u64
+        );
     }
 }
