@@ -389,6 +389,21 @@ impl Segment {
         self.bytes.release();
     }
 
+    /// Lets go of the pages of `entries` and of their slots in the key index
+    /// ([`FileBytes::release_range`]): after a walk over their keys, which lie between the
+    /// versions, so that every page of the walk would otherwise stay counted in the process'
+    /// resident memory.
+    pub(crate) fn release_entries(&self, entries: std::ops::Range<usize>) {
+        let end = entries.end.min(self.entry_count);
+        if entries.start >= end {
+            return;
+        }
+        self.bytes
+            .release_range(self.entry_start(entries.start)..self.entry_start(end));
+        let slot = |i: usize| self.index_offset + i * INDEX_ENTRY_LEN;
+        self.bytes.release_range(slot(entries.start)..slot(end));
+    }
+
     /// Number of keys.
     pub(crate) fn entry_count(&self) -> usize {
         self.entry_count

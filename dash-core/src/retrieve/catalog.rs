@@ -265,6 +265,9 @@ pub(crate) struct TenantIndex {
 /// (below it, handing a pass to another thread costs more than it saves).
 const PARALLEL_POSTINGS_MIN: usize = 64;
 
+/// Entries a relocation walks before it lets go of their pages (~15 MB of a segment).
+const RELOCATE_STEP: usize = 1 << 16;
+
 /// The text the lexical index holds for a version: the claim's text and its evidence excerpts.
 fn indexed_text(item: &IngestItem) -> std::borrow::Cow<'_, str> {
     let excerpts: Vec<&str> = item
@@ -354,11 +357,19 @@ impl TenantIndex {
             TenantOp::Drop { claim, versions } => self.drop_versions(&claim, &versions),
             TenantOp::Derived(d) => self.apply_derived(&d),
             TenantOp::Relocate { segment, entries } => {
-                for i in entries {
-                    // A key that fails to decode was caught by the segment's checksum at load.
-                    if let (Ok((_, claim)), Ok(entry)) = (segment.key(i), u32::try_from(i)) {
-                        self.relocate(&segment, entry, claim);
+                // The walk reads every entry's key: its pages go as it passes them (a merged
+                // segment of a 10M-claim store, 2.3 GB, otherwise stayed resident whole).
+                let mut from = entries.start;
+                while from < entries.end {
+                    let to = entries.end.min(from.saturating_add(RELOCATE_STEP));
+                    for i in from..to {
+                        // A key that fails to decode was caught by the segment's checksum.
+                        if let (Ok((_, claim)), Ok(entry)) = (segment.key(i), u32::try_from(i)) {
+                            self.relocate(&segment, entry, claim);
+                        }
                     }
+                    segment.release_entries(from..to);
+                    from = to;
                 }
             }
         }
@@ -1547,6 +1558,67 @@ mod commit_tests {
         assert_eq!(
             whole.filters.get().matching(&filter).len(),
             with_entity.count() as u64
+        );
+    }
+}
+
+#[cfg(test)]
+mod relocation_tests {
+    use super::*;
+    use crate::model::{Claim, ClaimVersion};
+    use crate::segment::SegmentBuilder;
+    use crate::storage::smaps::resident;
+    use crate::storage::{FileStorage, Storage};
+    use std::path::Path;
+
+    #[test]
+    fn a_relocation_lets_go_of_the_segment_pages_its_walk_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FileStorage::new(dir.path());
+        let path = Path::new("relocated.seg");
+        // 12,000 entries of about 1.2 KB: a key on every page of ~14 MB.
+        let mut b = SegmentBuilder::new(storage.create(path).unwrap());
+        let tenant = TenantId::new("t");
+        for i in 0..12_000u64 {
+            let claim = ClaimId::new(format!("c{i:06}"));
+            let text = format!("claim {i} {}", "padding ".repeat(150));
+            let version = ClaimVersion {
+                version: 1,
+                lsn: Lsn(i + 1),
+                recorded_at: Timestamp::from_unix_micros(1),
+                body: VersionBody::Live(Arc::new(IngestItem::new(Claim::new(
+                    "t",
+                    claim.as_str(),
+                    text,
+                )))),
+            };
+            b.add_claim(&tenant, &claim, [version].iter()).unwrap();
+        }
+        b.finish().unwrap().sync_data().unwrap();
+        let segment = Arc::new(Segment::from_bytes(1, storage.map(path).unwrap()).unwrap());
+        let len = std::fs::metadata(dir.path().join(path)).unwrap().len();
+        assert!(
+            resident("relocated.seg") < len / 8,
+            "the load's hash pass let go"
+        );
+        // The walk itself reads a key on every page: without letting go, all of it stays.
+        let walked: usize = (0..segment.entry_count())
+            .filter(|&i| segment.key(i).is_ok())
+            .count();
+        assert_eq!(walked, 12_000);
+        assert!(
+            resident("relocated.seg") > len * 3 / 4,
+            "a walk keeps its pages"
+        );
+        segment.release_pages();
+        TenantIndex::new().apply(TenantOp::Relocate {
+            segment: Arc::clone(&segment),
+            entries: 0..segment.entry_count(),
+        });
+        assert!(
+            resident("relocated.seg") < len / 8,
+            "a relocation walk left {} of {len} bytes resident",
+            resident("relocated.seg")
         );
     }
 }

@@ -87,7 +87,7 @@ impl FileBytes {
 
     /// Lets go of the mapped pages of `range` (as [`Self::release`] does for all of them).
     #[allow(unsafe_code)]
-    fn release_range(&self, range: std::ops::Range<usize>) {
+    pub(crate) fn release_range(&self, range: std::ops::Range<usize>) {
         if let Repr::Mapped(map) = &self.0 {
             if range.start < range.end && range.end <= map.len() {
                 // SAFETY: `MADV_DONTNEED` on a shared, read-only file mapping drops page-table

@@ -146,6 +146,7 @@ impl Storage for FileStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::smaps::{resident, smaps_field};
 
     /// `len` bytes written to `path`, synced, and the file mapped.
     fn written_and_mapped(storage: &FileStorage, path: &Path, len: u32) -> (Vec<u8>, FileBytes) {
@@ -167,33 +168,6 @@ mod tests {
         // An unlinked file keeps its pages while mapped (what garbage collection relies on).
         storage.remove(path).unwrap();
         assert_eq!(&mapped[..], &content[..]);
-    }
-
-    /// A field of this process' mapping of `name` in `/proc/self/smaps` (the first mapping
-    /// of that name): the text after `field:`.
-    fn smaps_field(name: &str, field: &str) -> Option<String> {
-        let smaps = fs::read_to_string("/proc/self/smaps").unwrap();
-        let mut lines = smaps.lines();
-        while let Some(line) = lines.next() {
-            if line.ends_with(name) {
-                let prefix = format!("{field}:");
-                return lines
-                    .take_while(|l| !l.ends_with(name))
-                    .find_map(|l| l.strip_prefix(prefix.as_str()).map(str::to_owned));
-            }
-        }
-        None
-    }
-
-    /// Resident bytes of this process' mapping of `name`.
-    fn resident(name: &str) -> u64 {
-        let kb = smaps_field(name, "Rss").unwrap();
-        kb.trim()
-            .trim_end_matches(" kB")
-            .trim()
-            .parse::<u64>()
-            .unwrap()
-            * 1024
     }
 
     /// The mapping's read-ahead advice, from its `VmFlags` (`rr`: random, `sr`: sequential).

@@ -21,6 +21,8 @@ use std::path::Path;
 mod bytes;
 mod file;
 mod mem;
+#[cfg(test)]
+pub(crate) mod smaps;
 
 pub use bytes::FileBytes;
 pub(crate) use bytes::ReadThrough;
