@@ -32,36 +32,137 @@ use crate::model::{
     Claim, ClaimId, Edge, Evidence, IngestItem, Relation, Stance, TenantId, Timestamp,
 };
 
-/// Appends little-endian primitives to a buffer.
-#[derive(Debug, Default)]
-pub(crate) struct Encoder {
-    pub(crate) buf: Vec<u8>,
+/// Where a spilling [`Encoder`] hands its bytes ([`Encoder::spilling`]).
+pub(crate) trait Spill {
+    /// Takes the next bytes of the encoding.
+    ///
+    /// # Errors
+    /// The destination's; the encoder hands nothing more after one.
+    fn take(&mut self, bytes: &[u8]) -> std::io::Result<()>;
 }
 
-impl Encoder {
+/// A [`Spill`] that drops what it is handed: an encoding's length without its bytes.
+pub(crate) struct Discard;
+
+impl Spill for Discard {
+    fn take(&mut self, _: &[u8]) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Bytes a spilling encoder gathers before it hands them on.
+const SPILL_AT: usize = 1 << 20;
+
+/// Appends little-endian primitives to a buffer — or, spilling, to a buffer handed on to a
+/// [`Spill`] a megabyte at a time, so that an encoding of gigabytes (a 10M-claim tenant's
+/// postings in the catalog image) is never whole in memory.
+pub(crate) struct Encoder<'s> {
+    pub(crate) buf: Vec<u8>,
+    /// Bytes handed on before `buf`'s first.
+    spilled: usize,
+    spill: Option<&'s mut dyn Spill>,
+    /// The first error a hand-over met.
+    failed: Option<std::io::Error>,
+}
+
+impl Default for Encoder<'_> {
+    fn default() -> Self {
+        Self::with_capacity(0)
+    }
+}
+
+impl std::fmt::Debug for Encoder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoder")
+            .field("position", &self.position())
+            .field("spilling", &self.spill.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'s> Encoder<'s> {
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         Self {
             buf: Vec::with_capacity(capacity),
+            spilled: 0,
+            spill: None,
+            failed: None,
         }
+    }
+
+    /// An encoder that hands its bytes to `spill` whenever a megabyte has gathered; hand it
+    /// the rest with [`Encoder::finish_spill`].
+    pub(crate) fn spilling(spill: &'s mut dyn Spill) -> Self {
+        Self {
+            buf: Vec::with_capacity(SPILL_AT + 64),
+            spill: Some(spill),
+            ..Self::default()
+        }
+    }
+
+    /// Hands the buffered bytes to the spill (if any); returns the encoding's length, or the
+    /// first error a hand-over met.
+    ///
+    /// # Errors
+    /// The spill's first error.
+    pub(crate) fn finish_spill(mut self) -> std::io::Result<usize> {
+        self.hand_over();
+        match self.failed {
+            Some(e) => Err(e),
+            None => Ok(self.position()),
+        }
+    }
+
+    /// Bytes encoded so far, handed on or not.
+    pub(crate) fn position(&self) -> usize {
+        self.spilled + self.buf.len()
+    }
+
+    /// Hands the buffer on once a megabyte has gathered (nothing without a spill).
+    #[inline]
+    fn spill_if_full(&mut self) {
+        if self.buf.len() >= SPILL_AT && self.spill.is_some() {
+            self.hand_over();
+        }
+    }
+
+    #[cold]
+    fn hand_over(&mut self) {
+        let Some(spill) = self.spill.as_mut() else {
+            return;
+        };
+        if self.failed.is_none() {
+            if let Err(e) = spill.take(&self.buf) {
+                self.failed = Some(e);
+            }
+        }
+        self.spilled += self.buf.len();
+        self.buf.clear();
     }
 
     pub(crate) fn u8(&mut self, v: u8) {
         self.buf.push(v);
+        self.spill_if_full();
     }
     pub(crate) fn u32(&mut self, v: u32) {
         self.buf.extend_from_slice(&v.to_le_bytes());
+        self.spill_if_full();
     }
     pub(crate) fn u64(&mut self, v: u64) {
         self.buf.extend_from_slice(&v.to_le_bytes());
+        self.spill_if_full();
     }
     pub(crate) fn i64(&mut self, v: i64) {
         self.buf.extend_from_slice(&v.to_le_bytes());
+        self.spill_if_full();
     }
     pub(crate) fn f32(&mut self, v: f32) {
         self.buf.extend_from_slice(&v.to_le_bytes());
+        self.spill_if_full();
     }
     pub(crate) fn bytes(&mut self, v: &[u8]) {
         self.buf.extend_from_slice(v);
+        self.spill_if_full();
     }
 
     /// A length or count. Validation bounds every list and string far below `u32::MAX`.
@@ -97,17 +198,20 @@ impl Encoder {
     /// `list<u32>`, in one copy.
     pub(crate) fn u32s(&mut self, v: &[u32]) {
         self.len(v.len());
-        self.buf.reserve(v.len() * 4);
-        for x in v {
-            self.buf.extend_from_slice(&x.to_le_bytes());
+        for chunk in v.chunks(SPILL_AT / 4) {
+            self.buf.reserve(chunk.len() * 4);
+            for x in chunk {
+                self.buf.extend_from_slice(&x.to_le_bytes());
+            }
+            self.spill_if_full();
         }
     }
 
-    /// Zero bytes until the length counted from `origin` (a position in the buffer) is a
+    /// Zero bytes until the length counted from `origin` (a [position](Self::position)) is a
     /// multiple of `to`: what follows can be read in place, aligned, once the buffer's
     /// position `origin` lands on a multiple of `to` in its file.
     pub(crate) fn align(&mut self, origin: usize, to: usize) {
-        let over = self.buf.len().saturating_sub(origin) % to.max(1);
+        let over = self.position().saturating_sub(origin) % to.max(1);
         if over != 0 {
             self.buf.resize(self.buf.len() + to - over, 0);
         }
@@ -116,10 +220,13 @@ impl Encoder {
     /// `list<(u32, u32)>`.
     pub(crate) fn pairs(&mut self, v: &[(u32, u32)]) {
         self.len(v.len());
-        self.buf.reserve(v.len() * 8);
-        for (a, b) in v {
-            self.buf.extend_from_slice(&a.to_le_bytes());
-            self.buf.extend_from_slice(&b.to_le_bytes());
+        for chunk in v.chunks(SPILL_AT / 8) {
+            self.buf.reserve(chunk.len() * 8);
+            for (a, b) in chunk {
+                self.buf.extend_from_slice(&a.to_le_bytes());
+                self.buf.extend_from_slice(&b.to_le_bytes());
+            }
+            self.spill_if_full();
         }
     }
 
@@ -128,6 +235,7 @@ impl Encoder {
         self.len(b.serialized_size());
         // Writing into a Vec cannot fail.
         let _ = b.serialize_into(&mut self.buf);
+        self.spill_if_full();
     }
 
     pub(crate) fn item(&mut self, item: &IngestItem) {
@@ -575,6 +683,88 @@ impl<'a> Decoder<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Gathers what a spilling encoder hands over; fails the hand-over numbered `fail_at`.
+    #[derive(Default)]
+    struct Gather {
+        bytes: Vec<u8>,
+        takes: usize,
+        largest: usize,
+        fail_at: Option<usize>,
+    }
+
+    impl Spill for Gather {
+        fn take(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+            self.takes += 1;
+            if self.fail_at == Some(self.takes) {
+                return Err(std::io::Error::other("disk full"));
+            }
+            self.largest = self.largest.max(bytes.len());
+            self.bytes.extend_from_slice(bytes);
+            Ok(())
+        }
+    }
+
+    /// Every kind of write, ~12 MB of them, aligned twice.
+    fn write_much(e: &mut Encoder<'_>) {
+        e.u8(1);
+        e.str("postings");
+        for i in 0..300_000u32 {
+            e.u32(i);
+            e.f32(i as f32);
+            e.opt_str((i % 1000 == 0).then_some("every thousandth"));
+        }
+        e.align(0, 8);
+        e.u32s(&(0..700_000).collect::<Vec<u32>>());
+        e.pairs(&(0..300_000).map(|i| (i, i * 2)).collect::<Vec<_>>());
+        e.bitmap(&(0..3_000_000).step_by(3).collect());
+        e.bytes(&[9; 5000]);
+        e.i64(-7);
+        e.u64(7);
+        e.align(3, 8);
+    }
+
+    #[test]
+    fn a_spilling_encoder_hands_over_what_a_buffer_would_hold_a_megabyte_at_a_time() {
+        let mut whole = Encoder::default();
+        write_much(&mut whole);
+        let mut gather = Gather::default();
+        let mut e = Encoder::spilling(&mut gather);
+        write_much(&mut e);
+        assert_eq!(e.position(), whole.position());
+        assert!(e.buf.len() < 2 * SPILL_AT, "{} bytes held", e.buf.len());
+        assert_eq!(e.finish_spill().unwrap(), whole.buf.len());
+        assert!(gather.bytes == whole.buf, "the same bytes");
+        assert!(
+            gather.takes >= whole.buf.len() / (2 * SPILL_AT),
+            "{} takes",
+            gather.takes
+        );
+        assert!(
+            gather.largest < 2 * SPILL_AT,
+            "{} bytes at once",
+            gather.largest
+        );
+        // Discarded: the length alone.
+        let mut discard = Discard;
+        let mut e = Encoder::spilling(&mut discard);
+        write_much(&mut e);
+        assert_eq!(e.finish_spill().unwrap(), whole.buf.len());
+    }
+
+    #[test]
+    fn a_spill_that_fails_is_reported_and_handed_nothing_more() {
+        let mut gather = Gather {
+            fail_at: Some(2),
+            ..Gather::default()
+        };
+        let mut e = Encoder::spilling(&mut gather);
+        write_much(&mut e);
+        let err = e.finish_spill().unwrap_err();
+        assert_eq!(err.to_string(), "disk full");
+        assert_eq!(gather.takes, 2, "nothing handed over after the failure");
+        assert!(gather.bytes.len() <= 2 * SPILL_AT);
+    }
 
     fn full_item() -> IngestItem {
         let mut claim = Claim::new("tenant-a", "c1", "The Eiffel Tower is 330 m tall");

@@ -71,6 +71,13 @@ pub(crate) struct Writer {
     len: u64,
 }
 
+/// A spilling encoder writes its bytes straight into the file ([`crate::codec::Encoder::spilling`]).
+impl crate::codec::Spill for Writer {
+    fn take(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.put(bytes)
+    }
+}
+
 impl Writer {
     /// Starts a file of kind `magic` in format `version` in `file` (empty).
     ///

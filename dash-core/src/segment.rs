@@ -92,7 +92,7 @@ const SPILL_BYTES: usize = 8 << 20;
 /// merge of gigabytes holds [`SPILL_BYTES`] of entries, plus the offset table, commits and
 /// derived data.
 pub(crate) struct SegmentBuilder {
-    enc: Encoder,
+    enc: Encoder<'static>,
     /// The file the entries go to as they are built.
     file: Box<dyn StorageFile>,
     /// The hash of what `file` holds so far.
@@ -102,9 +102,9 @@ pub(crate) struct SegmentBuilder {
     /// Buffer size at which it is handed to `file` ([`SPILL_BYTES`]; smaller in tests).
     spill_at: usize,
     index: Vec<u64>,
-    commits: Encoder,
+    commits: Encoder<'static>,
     commit_count: u64,
-    derived: Encoder,
+    derived: Encoder<'static>,
     derived_count: u32,
     min_lsn: Lsn,
     max_lsn: Lsn,

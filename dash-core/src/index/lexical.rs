@@ -674,7 +674,7 @@ impl Bm25Index {
 /// allocation, not one per document. The word cache starts empty.
 impl Bm25Index {
     pub(crate) fn encode(&self, e: &mut Encoder) {
-        let origin = e.buf.len();
+        let origin = e.position();
         e.f32(self.params.k1);
         e.f32(self.params.b);
         let mut terms = vec![""; self.postings.len()];
