@@ -355,13 +355,22 @@ pub(crate) fn check_format_version(
 
 /// Checks that `bytes[hash_at..hash_at + 32]` is the BLAKE3 of `bytes[..hash_at]`.
 pub(crate) fn check_blake3(bytes: &[u8], hash_at: usize) -> DecodeResult<[u8; 32]> {
+    check_blake3_with(bytes, hash_at, hash_bytes)
+}
+
+/// [`check_blake3`], the hash of `bytes[..hash_at]` computed by `hash`.
+pub(crate) fn check_blake3_with(
+    bytes: &[u8],
+    hash_at: usize,
+    hash: impl FnOnce(&[u8]) -> [u8; 32],
+) -> DecodeResult<[u8; 32]> {
     let stored = bytes
         .get(hash_at..hash_at + 32)
         .ok_or((hash_at, CorruptionKind::Truncated))?;
-    let mut hash = [0u8; 32];
-    hash.copy_from_slice(stored);
-    if hash_bytes(&bytes[..hash_at]) == hash {
-        Ok(hash)
+    let mut stored_hash = [0u8; 32];
+    stored_hash.copy_from_slice(stored);
+    if hash(&bytes[..hash_at]) == stored_hash {
+        Ok(stored_hash)
     } else {
         Err((hash_at, CorruptionKind::ChecksumMismatch))
     }

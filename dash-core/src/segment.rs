@@ -34,7 +34,7 @@ use std::sync::Arc;
 use crate::codec::{self, Decoder, Encoder};
 use crate::detect::record::{decode_tenant, encode_tenant, TenantDerived};
 use crate::error::{Corruption, CorruptionKind};
-use crate::frame::{self, unframe, BODY_OFFSET};
+use crate::frame::{self, unframe_file, BODY_OFFSET};
 use crate::model::{ClaimId, ClaimVersion, Lsn, TenantId, Timestamp, VersionBody};
 use crate::storage::{FileBytes, StorageFile};
 
@@ -283,11 +283,10 @@ impl Segment {
             offset: offset as u64,
             kind,
         };
-        let framed = unframe(MAGIC, OLDEST_SUPPORTED, FORMAT_VERSION, &bytes)
+        // Hashed a step at a time, its pages let go behind: answers read a few of them.
+        let framed = unframe_file(MAGIC, OLDEST_SUPPORTED, FORMAT_VERSION, &bytes)
             .map_err(|(o, k)| corrupt(o, k))?;
         let (version, hash) = (framed.version, framed.hash);
-        // The hash read every page; answers read a few of them.
-        bytes.release();
         // File offsets: the footer's fields end where the hash starts.
         let hash_at = BODY_OFFSET + framed.body.len();
         let Some(footer_at) = hash_at

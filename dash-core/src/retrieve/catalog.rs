@@ -1597,28 +1597,26 @@ mod relocation_tests {
         b.finish().unwrap().sync_data().unwrap();
         let segment = Arc::new(Segment::from_bytes(1, storage.map(path).unwrap()).unwrap());
         let len = std::fs::metadata(dir.path().join(path)).unwrap().len();
-        assert!(
-            resident("relocated.seg") < len / 8,
-            "the load's hash pass let go"
-        );
+        // What the load left mapped: its hash pass let go of what it read, but the header,
+        // footer and key index read after it may each map a large folio (a few MB).
+        let loaded = resident("relocated.seg");
+        assert!(loaded < len / 4, "the load left {loaded} of {len} bytes");
         // The walk itself reads a key on every page: without letting go, all of it stays.
         let walked: usize = (0..segment.entry_count())
             .filter(|&i| segment.key(i).is_ok())
             .count();
         assert_eq!(walked, 12_000);
-        assert!(
-            resident("relocated.seg") > len * 3 / 4,
-            "a walk keeps its pages"
-        );
+        let kept = resident("relocated.seg");
+        assert!(kept > loaded + len / 2, "a walk keeps its pages: {kept}");
         segment.release_pages();
         TenantIndex::new().apply(TenantOp::Relocate {
             segment: Arc::clone(&segment),
             entries: 0..segment.entry_count(),
         });
+        let relocated = resident("relocated.seg");
         assert!(
-            resident("relocated.seg") < len / 8,
-            "a relocation walk left {} of {len} bytes resident",
-            resident("relocated.seg")
+            relocated < loaded + len / 8,
+            "a relocation walk left {relocated} of {len} bytes ({loaded} before)"
         );
     }
 }

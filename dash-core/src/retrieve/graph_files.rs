@@ -35,7 +35,7 @@ use std::sync::Arc;
 use roaring::RoaringBitmap;
 
 use crate::codec::{hash_bytes, hash_more, DecodeResult, Decoder, Encoder};
-use crate::frame::{frame, header, trailer, unframe, BODY_OFFSET};
+use crate::frame::{frame, header, trailer, unframe_file, BODY_OFFSET};
 use crate::index::{DocId, HnswIndex, HnswParams};
 use crate::model::TenantId;
 use crate::storage::{FileBytes, Storage};
@@ -472,10 +472,10 @@ fn read_framed<T>(
 ) -> Result<T, String> {
     let damage = |(at, kind): (usize, crate::error::CorruptionKind)| format!("{kind} at {at}");
     let bytes = Arc::new(storage.map(path).map_err(|e| e.to_string())?);
-    let body = unframe(magic, version, version, &bytes)
+    // Hashed a step at a time, its pages let go behind: searches read what they visit.
+    let body = unframe_file(magic, version, version, &bytes)
         .map_err(damage)?
         .body;
-    bytes.release(); // the hash read every page; searches read what they visit
     decode(&mut Decoder::new(body), &bytes).map_err(damage)?
 }
 

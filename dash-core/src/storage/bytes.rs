@@ -85,6 +85,23 @@ impl FileBytes {
         }
     }
 
+    /// BLAKE3 of the first `len` bytes (all of them if fewer), read as a pass
+    /// ([`Self::read_through`]) that lets go of each 64 MiB once it is hashed; the mapping is
+    /// left with no page resident.
+    pub(crate) fn hash_prefix(&self, len: usize) -> [u8; 32] {
+        let len = len.min(self.len());
+        let pass = self.read_through();
+        let mut hasher = blake3::Hasher::new();
+        let mut at = 0;
+        while at < len {
+            let end = len.min(at.saturating_add(RELEASE_STEP));
+            crate::codec::hash_more(&mut hasher, &self[at..end]);
+            pass.passed(end);
+            at = end;
+        }
+        *hasher.finalize().as_bytes()
+    }
+
     /// Lets go of the mapped pages of `range` (as [`Self::release`] does for all of them).
     #[allow(unsafe_code)]
     pub(crate) fn release_range(&self, range: std::ops::Range<usize>) {

@@ -255,6 +255,34 @@ mod tests {
     }
 
     #[test]
+    fn a_hash_pass_gives_the_prefix_hash_and_leaves_nothing_resident() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FileStorage::new(dir.path());
+        let (content, mapped) = written_and_mapped(&storage, Path::new("hashed-seg"), 5_000_000);
+        for len in [0, 1, 4_096, 4_999_999, 5_000_000] {
+            assert_eq!(
+                mapped.hash_prefix(len),
+                crate::codec::hash_bytes(&content[..len]),
+                "prefix {len}"
+            );
+            assert!(
+                resident("hashed-seg") < 1 << 20,
+                "resident after hashing {len}"
+            );
+        }
+        // Past the end: the whole file.
+        assert_eq!(
+            mapped.hash_prefix(9_000_000),
+            crate::codec::hash_bytes(&content)
+        );
+        let heap = FileBytes::from(content.clone());
+        assert_eq!(
+            heap.hash_prefix(10),
+            crate::codec::hash_bytes(&content[..10])
+        );
+    }
+
+    #[test]
     fn reads_asked_ahead_change_nothing_and_ranges_outside_are_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let storage = FileStorage::new(dir.path());
