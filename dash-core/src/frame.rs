@@ -144,7 +144,8 @@ pub(crate) fn unframe(
 /// [`unframe`] over a file's bytes, hashed a step at a time: a mapping lets go of each step's
 /// pages once they are hashed ([`FileBytes::hash_prefix`]), so checking a file of gigabytes
 /// (a merged segment of a 10M-claim store: 9 GB) does not bring all of it into the process'
-/// resident set at once. The mapping is left with no page resident.
+/// resident set at once. Every page the hash read is let go; reading the header afterwards
+/// maps its page again (a large folio of the page cache may come with it: a few MB).
 ///
 /// # Errors
 /// As [`unframe`].
